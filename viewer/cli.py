@@ -1,0 +1,67 @@
+"""The `tristudio` command line (typer + rich).
+
+`tristudio` with no command opens the viewer on the shipped model. Each command group lives in its own module under
+viewer/commands/ and is registered here; heavy imports (torch, the GUI) happen inside the commands, so `--help` is fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+app = typer.Typer(
+    name="tristudio",
+    help="A studio for 3D generative models trained without 3D data (EG3D tri-plane GANs, DreamFusion text-to-3D).",
+    no_args_is_help=False,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+# (module under tristudio.viewer.commands, attribute, group name or None for a plain command)
+_COMMANDS = [
+    ("dataset", "app", "dataset"),
+    ("bench", "app", "bench"),
+    ("generate", "generate", None),
+    ("convert", "convert", None),
+    ("view", "view", None),
+    ("fit", "fit", None),
+    ("train", "app", "train"),
+    ("evaluate", "app", "eval"),
+    ("dreamfusion", "dreamfusion", None),
+    ("sample", "sample", None),
+]
+
+
+def _register() -> None:
+    for module, attr, group in _COMMANDS:
+        try:
+            mod = importlib.import_module(f"tristudio.viewer.commands.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"tristudio.viewer.commands.{module}":
+                continue  # command group not written yet
+            raise
+        obj = getattr(mod, attr)
+        if group is None:
+            app.command(name=module.replace("_", "-"))(obj)
+        else:
+            app.add_typer(obj, name=group)
+
+
+_register()
+
+
+@app.callback(invoke_without_command=True)
+def _root(ctx: typer.Context) -> None:
+    """With no command: open the viewer on the shipped model."""
+    if ctx.invoked_subcommand is None:
+        view_mod = importlib.import_module("tristudio.viewer.commands.view")
+        view_mod.view()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
