@@ -1,0 +1,61 @@
+"""Atomic file and folder writes: write to a temporary sibling, then rename over the target.
+
+A reader never sees a half-written file; an interrupted writer leaves the previous version (or nothing) in place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "replace_path"]
+
+
+def replace_path(tmp: Path, target: Path) -> None:
+    """Move `tmp` onto `target` (file or folder). Files use one atomic rename; a folder target that already exists is
+    first renamed aside and removed only after the new folder is in place."""
+    tmp, target = Path(tmp), Path(target)
+    if tmp.is_dir() and target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.replace(target, old)
+        os.replace(tmp, target)
+        shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
+    else:
+        os.replace(tmp, target)
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike, is_dir: bool = False):
+    """Yield a temporary path next to `target`; on success it replaces `target`, on error it is removed.
+
+    with atomic_path("out/model.safetensors") as tmp: save(tmp)
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if is_dir:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    else:
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
+        tmp = Path(name)
+    try:
+        yield tmp
+        if not is_dir:
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+        replace_path(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(target: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(target) as tmp:
+        Path(tmp).write_bytes(data)
+
+
+def atomic_write_text(target: str | os.PathLike, text: str) -> None:
+    atomic_write_bytes(target, text.encode("utf-8"))

@@ -1,0 +1,92 @@
+"""tristudio's one checkpoint format: a folder with `<name>.safetensors` (tensors) and `<name>.json` (metadata).
+
+    save_checkpoint(folder, {"G_ema.backbone...": tensor, ...}, {"format": "tristudio-eg3d", ...})
+    tensors, meta = load_checkpoint(folder)
+
+Both files are written atomically (temp + rename), tensors first, JSON last: the JSON's presence marks a complete
+checkpoint. Non-tensor state (step counters, RNG states as lists of ints, configs) goes in the JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .atomic import atomic_path, atomic_write_text
+
+__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "checkpoint_exists"]
+
+
+class CheckpointError(ValueError):
+    """A checkpoint folder that is missing, incomplete or corrupt."""
+
+
+def save_checkpoint(
+    folder: str | os.PathLike, tensors: dict[str, torch.Tensor], meta: dict, name: str = "model", check_finite=True
+) -> Path:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    clean = {}
+    for key, t in tensors.items():
+        if not isinstance(t, torch.Tensor):
+            raise CheckpointError(f"save_checkpoint: {key!r} is a {type(t).__name__}, not a tensor")
+        t = t.detach().to("cpu").contiguous()
+        if check_finite and t.is_floating_point() and not torch.isfinite(t).all():
+            raise CheckpointError(f"save_checkpoint: tensor {key!r} holds NaN or Inf; refusing to write {folder}")
+        clean[key] = t
+    with atomic_path(folder / f"{name}.safetensors") as tmp:
+        save_file(clean, str(tmp))
+    atomic_write_text(folder / f"{name}.json", json.dumps(meta, indent=2, sort_keys=False, default=_json_default))
+    return folder
+
+
+def _json_default(obj):
+    if isinstance(obj, torch.Tensor):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "item"):
+        return obj.item()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def checkpoint_exists(folder: str | os.PathLike, name: str = "model") -> bool:
+    folder = Path(folder)
+    return (folder / f"{name}.json").is_file() and (folder / f"{name}.safetensors").is_file()
+
+
+def load_checkpoint(
+    folder: str | os.PathLike, name: str = "model", device="cpu", check_finite=True
+) -> tuple[dict[str, torch.Tensor], dict]:
+    folder = Path(folder)
+    if not folder.exists():
+        raise CheckpointError(f"checkpoint folder not found: {folder}")
+    meta_path, tensor_path = folder / f"{name}.json", folder / f"{name}.safetensors"
+    for p in (meta_path, tensor_path):
+        if not p.is_file():
+            raise CheckpointError(f"incomplete checkpoint: {p} is missing")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"corrupt checkpoint metadata {meta_path}: {exc}") from None
+    try:
+        tensors = load_file(str(tensor_path), device=str(device))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"corrupt checkpoint tensors {tensor_path}: {exc}") from None
+    if check_finite:
+        for key, t in tensors.items():
+            if t.is_floating_point() and not torch.isfinite(t).all():
+                raise CheckpointError(f"checkpoint {tensor_path}: tensor {key!r} holds NaN or Inf")
+    return tensors, meta
+
+
+def finite_or_raise(value: float, what: str) -> float:
+    if not math.isfinite(value):
+        raise FloatingPointError(f"{what} is {value}")
+    return value
