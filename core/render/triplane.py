@@ -52,10 +52,20 @@ def sample_from_planes(
         raise ValueError(f"sample_from_planes: expected 3 planes, got planes of shape {tuple(planes.shape)}")
     if coords.shape[0] != n:
         raise ValueError(f"sample_from_planes: {n} plane sets but coords for {coords.shape[0]}")
-    m = coords.shape[1]
-    grid = project_onto_planes(coords * (2.0 / box_warp)).reshape(n * 3, 1, m, 2).to(planes.dtype)
+    return _sample_flat(_flat_planes(planes), n, coords, box_warp)
+
+
+def _flat_planes(planes: Float[Tensor, "n 3 c h w"]) -> Float[Tensor, "n3 c h w"]:
+    # channels-last planes make CPU grid_sample ~3x faster, and its output is then already (n*3, 1, m, c) in memory.
+    n, _, c, h, w = planes.shape
+    return planes.reshape(n * 3, c, h, w).contiguous(memory_format=torch.channels_last)
+
+
+def _sample_flat(flat: Tensor, n: int, coords: Float[Tensor, "n m 3"], box_warp: float) -> Float[Tensor, "n 3 m c"]:
+    m, c = coords.shape[1], flat.shape[1]
+    grid = project_onto_planes(coords * (2.0 / box_warp)).reshape(n * 3, 1, m, 2).to(flat.dtype)
     out = torch.nn.functional.grid_sample(
-        planes.reshape(n * 3, c, h, w), grid, mode="bilinear", padding_mode="zeros", align_corners=False
+        flat, grid, mode="bilinear", padding_mode="zeros", align_corners=False
     )  # (n*3, c, 1, m)
     return out.permute(0, 3, 2, 1).reshape(n, 3, m, c)
 
@@ -77,7 +87,7 @@ class OSGDecoder(nn.Module):
         )
 
     def forward(self, sampled: Float[Tensor, "n 3 m c"]) -> dict[str, Tensor]:
-        x = sampled.mean(dim=1)  # (n, m, c): tri-plane aggregation by averaging
+        x = (sampled[:, 0] + sampled[:, 1] + sampled[:, 2]) / 3  # (n, m, c): tri-plane aggregation by averaging
         x = self.net(x)  # (n, m, 1 + out)
         sigma = x[..., 0:1]  # (n, m, 1)
         rgb = torch.sigmoid(x[..., 1:]) * (1 + 2 * 0.001) - 0.001  # (n, m, out)
@@ -87,8 +97,11 @@ class OSGDecoder(nn.Module):
 def triplane_field(planes: Float[Tensor, "n 3 c h w"], decoder: nn.Module, box_warp: float = 1.0, density_noise=0.0):
     """A field function for `render_rays`: coords (n, p, 3), dirs (n, p, 3) -> {sigma (n, p, 1), rgb (n, p, C')}."""
 
+    n = planes.shape[0]
+    flat = _flat_planes(planes)  # converted once, not per chunk
+
     def field(coords: Tensor, dirs: Tensor) -> dict[str, Tensor]:
-        out = decoder(sample_from_planes(planes, coords, box_warp))
+        out = decoder(_sample_flat(flat, n, coords, box_warp))
         if density_noise > 0:
             out["sigma"] = out["sigma"] + torch.randn_like(out["sigma"]) * density_noise
         return out

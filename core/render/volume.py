@@ -55,7 +55,7 @@ class RenderOptions:
     signed_output: bool = True  # EG3D: features * 2 - 1
     disparity_space_sampling: bool = False
     deterministic: bool = False  # mid-interval stratified depths, importance u_i = (i + 0.5) / N
-    chunk: int = 8192  # rays per field evaluation batch (bounds memory)
+    chunk: int = 2048  # rays per field evaluation batch (bounds memory; ~2k is cache-friendly on CPU)
 
     @classmethod
     def from_eg3d(cls, rendering_kwargs: dict, **overrides) -> "RenderOptions":
@@ -157,6 +157,37 @@ def _importance_depths(
 # ----------------------------------------------------------------------------- compositing
 
 
+def _marcher_weights(
+    densities: Float[Tensor, "n m s 1"], depths: Float[Tensor, "n m s 1"], opts: RenderOptions
+) -> Float[Tensor, "n m s_1 1"]:
+    """w_i = alpha_i T_i of the midpoint marcher (one weight per interval between consecutive samples)."""
+    deltas = depths[:, :, 1:] - depths[:, :, :-1]
+    densities_mid = (densities[:, :, :-1] + densities[:, :, 1:]) / 2
+    if opts.density_activation == "softplus_shift":
+        densities_mid = F.softplus(densities_mid - 1)
+    elif opts.density_activation != "identity":
+        raise ValueError(f"unknown density_activation {opts.density_activation!r}")
+    alpha = 1 - torch.exp(-densities_mid * deltas)
+    shifted = torch.cat([torch.ones_like(alpha[:, :, :1]), 1 - alpha + 1e-10], dim=-2)
+    return alpha * torch.cumprod(shifted, dim=-2)[:, :, :-1]
+
+
+def _sample_weights(weights: Float[Tensor, "n m s_1 1"]) -> Float[Tensor, "n m s 1"]:
+    """Per-*sample* weights v_j with sum_i w_i (c_i + c_{i+1}) / 2 = sum_j v_j c_j, i.e. v_j = (w_{j-1} + w_j) / 2."""
+    return (F.pad(weights, (0, 0, 1, 0)) + F.pad(weights, (0, 0, 0, 1))) / 2
+
+
+def _finish(rgb: Tensor, weights: Tensor, depths: Tensor, opts: RenderOptions) -> tuple[Tensor, Tensor]:
+    total = weights.sum(dim=2)
+    depths_mid = (depths[:, :, :-1] + depths[:, :, 1:]) / 2
+    depth = torch.nan_to_num((weights * depths_mid).sum(dim=-2) / total, float("inf"))
+    if opts.white_back:
+        rgb = rgb + 1 - total
+    if opts.signed_output:
+        rgb = rgb * 2 - 1
+    return rgb, depth
+
+
 def composite(
     colors: Float[Tensor, "n m s c"],
     densities: Float[Tensor, "n m s 1"],
@@ -164,24 +195,9 @@ def composite(
     opts: RenderOptions,
 ) -> tuple[Float[Tensor, "n m c"], Float[Tensor, "n m 1"], Float[Tensor, "n m s_1 1"]]:
     """EG3D's midpoint ray marcher. Returns features, *unclamped* depth (inf where no weight) and weights."""
-    deltas = depths[:, :, 1:] - depths[:, :, :-1]
+    weights = _marcher_weights(densities, depths, opts)
     colors_mid = (colors[:, :, :-1] + colors[:, :, 1:]) / 2
-    densities_mid = (densities[:, :, :-1] + densities[:, :, 1:]) / 2
-    depths_mid = (depths[:, :, :-1] + depths[:, :, 1:]) / 2
-    if opts.density_activation == "softplus_shift":
-        densities_mid = F.softplus(densities_mid - 1)
-    elif opts.density_activation != "identity":
-        raise ValueError(f"unknown density_activation {opts.density_activation!r}")
-    alpha = 1 - torch.exp(-densities_mid * deltas)
-    shifted = torch.cat([torch.ones_like(alpha[:, :, :1]), 1 - alpha + 1e-10], dim=-2)
-    weights = alpha * torch.cumprod(shifted, dim=-2)[:, :, :-1]
-    rgb = (weights * colors_mid).sum(dim=-2)
-    total = weights.sum(dim=2)
-    depth = torch.nan_to_num((weights * depths_mid).sum(dim=-2) / total, float("inf"))
-    if opts.white_back:
-        rgb = rgb + 1 - total
-    if opts.signed_output:
-        rgb = rgb * 2 - 1
+    rgb, depth = _finish((weights * colors_mid).sum(dim=-2), weights, depths, opts)
     return rgb, depth, weights
 
 
@@ -191,6 +207,10 @@ def _decode(field, depths: Tensor, origins: Tensor, dirs: Tensor) -> tuple[Tenso
     sample_dirs = dirs.unsqueeze(-2).expand(n, m, s, 3).reshape(n, m * s, 3)
     out = field(coords, sample_dirs)
     return out["rgb"].reshape(n, m, s, -1), out["sigma"].reshape(n, m, s, 1)
+
+
+def _weighted_sum(v: Float[Tensor, "n m s 1"], colors: Float[Tensor, "n m s c"]) -> Float[Tensor, "n m c"]:
+    return torch.matmul(v.transpose(-1, -2), colors).squeeze(-2)
 
 
 def _render_chunk(field, origins, dirs, opts: RenderOptions):
@@ -207,16 +227,22 @@ def _render_chunk(field, origins, dirs, opts: RenderOptions):
     depths = sample_stratified(start, end, opts.depth_resolution, opts.deterministic, opts.disparity_space_sampling)
     colors, densities = _decode(field, depths, origins, dirs)
     if opts.depth_resolution_importance > 0:
-        _, _, weights = composite(colors, densities, depths, opts)
-        fine = _importance_depths(depths, weights, opts.depth_resolution_importance, opts.deterministic)
+        fine = _importance_depths(depths, _marcher_weights(densities, depths, opts),
+                                  opts.depth_resolution_importance, opts.deterministic)
         colors_f, densities_f = _decode(field, fine, origins, dirs)
-        depths = torch.cat([depths, fine], dim=-2)
-        colors = torch.cat([colors, colors_f], dim=-2)
-        densities = torch.cat([densities, densities_f], dim=-2)
-        depths, order = torch.sort(depths, dim=-2)
-        colors = torch.gather(colors, -2, order.expand_as(colors))
-        densities = torch.gather(densities, -2, order)
-    rgb, depth, weights = composite(colors, densities, depths, opts)
+        # Merge and sort the 1-channel depths and densities only; the per-sample compositing weights are scattered
+        # back to the unsorted order so the (wide) colour tensors are never gathered or concatenated.
+        all_depths, order = torch.sort(torch.cat([depths, fine], dim=-2), dim=-2)
+        all_densities = torch.gather(torch.cat([densities, densities_f], dim=-2), -2, order)
+        weights = _marcher_weights(all_densities, all_depths, opts)
+        v = torch.zeros_like(all_depths).scatter(-2, order, _sample_weights(weights))
+        s = depths.shape[2]
+        rgb = _weighted_sum(v[:, :, :s], colors) + _weighted_sum(v[:, :, s:], colors_f)
+        depths = all_depths
+    else:
+        weights = _marcher_weights(densities, depths, opts)
+        rgb = _weighted_sum(_sample_weights(weights), colors)
+    rgb, depth = _finish(rgb, weights, depths, opts)
     return rgb, depth, weights.sum(dim=2), depths.min(), depths.max()
 
 
