@@ -48,8 +48,8 @@ def fov_to_focal(fov_deg: float | Tensor) -> float | Tensor:
     """Normalised focal length for EG3D's field of view (degrees).
 
     EG3D measures the field of view across the image *diagonal*: tan(fov/2) = (sqrt(2)/2) / f for an image of unit
-    size, i.e. f = 1 / (sqrt(2) tan(fov/2)). (EG3D's own code truncates pi and sqrt(2) to 3.14159 and 1.414; we use
-    the exact constants: 18.837 deg -> 4.2647, as in the FFHQ dataset labels.)
+    size, i.e. f = 1 / (sqrt(2) tan(fov/2)). (EG3D's own code truncates pi and sqrt(2) to 3.14159 and 1.414, giving
+    4.2634 for 18.837 deg; we use the exact constants: 18.837 deg -> 4.2627.)
     """
     if isinstance(fov_deg, Tensor):
         return 1.0 / (math.sqrt(2.0) * torch.tan(torch.deg2rad(fov_deg) / 2))
