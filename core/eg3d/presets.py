@@ -1,0 +1,126 @@
+"""TriPlaneGenerator configurations: `TriPlaneGenerator(**preset(name))`.
+
+| preset  | output | neural res | planes         | samples | backbone channels    | SR                      | params |
+|---------|--------|------------|----------------|---------|----------------------|-------------------------|--------|
+| ffhq512 | 512    | 128        | 3 x 32 x 256^2 | 48 + 48 | 512 (<=64), 256, 128 | Hybrid8XDC (256, 128)   | 30.7 M |
+| small   | 64     | 32         | 3 x 32 x 128^2 | 32 + 32 | 128 (<=64), 64       | Hybrid2X (64, 32) 32->64| 2.4 M  |
+| tiny    | 32     | 16         | 3 x 8 x 32^2   | 8 + 8   | 32                   | Hybrid2X (16, 16) 16->32| 0.09 M |
+
+ffhq512 is EG3D's `train.py --cfg=ffhq --gen_pose_cond=True` generator at 512 px, fine-tuned to neural rendering
+resolution 128 (the released ffhq512-128 model); its kwargs are exactly the official `_init_kwargs`.
+`small` trains on a CPU (a forward at batch 4 takes a fraction of a second): w_dim 256, a 2-layer mapping, 128^2
+planes, 32^2 rays with 32 + 32 samples, a 2x super-resolution head. `tiny` is for tests (< 1 s per forward).
+Both reuse EG3D's FFHQ camera range (2.25 .. 3.3, box 1, radius 2.7).
+"""
+
+from __future__ import annotations
+
+import copy
+
+__all__ = ["PRESETS", "preset", "ffhq512", "small", "tiny", "FFHQ_RENDERING_KWARGS"]
+
+FFHQ_RENDERING_KWARGS = {
+    "image_resolution": 512,
+    "disparity_space_sampling": False,
+    "clamp_mode": "softplus",
+    "superresolution_module": "training.superresolution.SuperresolutionHybrid8XDC",
+    "c_gen_conditioning_zero": False,
+    "gpc_reg_prob": 0.5,
+    "c_scale": 1.0,
+    "superresolution_noise_mode": "none",
+    "density_reg": 0.25,
+    "density_reg_p_dist": 0.004,
+    "reg_type": "l1",
+    "decoder_lr_mul": 1.0,
+    "sr_antialias": True,
+    "depth_resolution": 48,
+    "depth_resolution_importance": 48,
+    "ray_start": 2.25,
+    "ray_end": 3.3,
+    "box_warp": 1,
+    "avg_camera_radius": 2.7,
+    "avg_camera_pivot": [0, 0, 0.2],
+}
+
+
+def ffhq512() -> dict:
+    """EG3D FFHQ 512 (ffhq512-128.pkl's G_ema): 30,662,136 parameters, 176 state-dict entries."""
+    return {
+        "z_dim": 512,
+        "c_dim": 25,
+        "w_dim": 512,
+        "img_resolution": 512,
+        "img_channels": 3,
+        "sr_num_fp16_res": 4,
+        "mapping_kwargs": {"num_layers": 2},
+        "rendering_kwargs": copy.deepcopy(FFHQ_RENDERING_KWARGS),
+        "sr_kwargs": {"channel_base": 32768, "channel_max": 512, "fused_modconv_default": "inference_only"},
+        "channel_base": 32768,
+        "channel_max": 512,
+        "fused_modconv_default": "inference_only",
+        "num_fp16_res": 0,
+        "conv_clamp": None,
+        "neural_rendering_resolution": 128,
+    }
+
+
+def small() -> dict:
+    """64 px output for CPU training."""
+    rk = copy.deepcopy(FFHQ_RENDERING_KWARGS)
+    rk.update(image_resolution=64, superresolution_module="SuperresolutionHybrid2X", depth_resolution=32,
+              depth_resolution_importance=32)
+    return {
+        "z_dim": 256,
+        "c_dim": 25,
+        "w_dim": 256,
+        "img_resolution": 64,
+        "img_channels": 3,
+        "sr_num_fp16_res": 0,
+        "mapping_kwargs": {"num_layers": 2},
+        "rendering_kwargs": rk,
+        "sr_kwargs": {"block_channels": [64, 32], "fused_modconv_default": "inference_only"},
+        "channel_base": 8192,
+        "channel_max": 128,
+        "fused_modconv_default": "inference_only",
+        "num_fp16_res": 0,
+        "conv_clamp": None,
+        "plane_resolution": 128,
+        "plane_channels": 32,
+        "neural_rendering_resolution": 32,
+    }
+
+
+def tiny() -> dict:
+    """32 px output, for tests."""
+    rk = copy.deepcopy(FFHQ_RENDERING_KWARGS)
+    rk.update(image_resolution=32, superresolution_module="SuperresolutionHybrid2X", depth_resolution=8,
+              depth_resolution_importance=8)
+    return {
+        "z_dim": 32,
+        "c_dim": 25,
+        "w_dim": 32,
+        "img_resolution": 32,
+        "img_channels": 3,
+        "sr_num_fp16_res": 0,
+        "mapping_kwargs": {"num_layers": 2},
+        "rendering_kwargs": rk,
+        "sr_kwargs": {"block_channels": [16, 16], "fused_modconv_default": "inference_only"},
+        "channel_base": 512,
+        "channel_max": 32,
+        "fused_modconv_default": "inference_only",
+        "num_fp16_res": 0,
+        "conv_clamp": None,
+        "plane_resolution": 32,
+        "plane_channels": 8,
+        "neural_rendering_resolution": 16,
+    }
+
+
+PRESETS = {"ffhq512": ffhq512, "small": small, "tiny": tiny}
+
+
+def preset(name: str) -> dict:
+    """Init kwargs of a named preset (a fresh copy)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown generator preset {name!r}; choose one of {sorted(PRESETS)}")
+    return PRESETS[name]()
