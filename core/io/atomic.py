@@ -28,7 +28,7 @@ def replace_path(tmp: Path, target: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(target: str | os.PathLike, is_dir: bool = False):
+def atomic_path(target: str | os.PathLike, is_dir: bool = False, suffix: str = ".tmp"):
     """Yield a temporary path next to `target`; on success it replaces `target`, on error it is removed.
 
     with atomic_path("out/model.safetensors") as tmp: save(tmp)
@@ -36,9 +36,9 @@ def atomic_path(target: str | os.PathLike, is_dir: bool = False):
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     if is_dir:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    else:
-        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent))
+    else:  # `suffix` lets writers that infer the format from the file name (ffmpeg) see the right extension
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
         os.close(fd)
         tmp = Path(name)
     try:

@@ -1,0 +1,81 @@
+"""`tristudio generate`: images, depth maps, tri-planes and orbit videos from an EG3D generator."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import typer
+
+
+def generate(
+    model: Path = typer.Option(None, help="EG3D network pickle or tristudio model folder (default: the shipped model)"),
+    seeds: str = typer.Option("0-7", help="seed list, e.g. '0-15' or '1,5,9'"),
+    trunc: float = typer.Option(0.7, help="truncation psi (1 = none, 0 = the average w)"),
+    trunc_cutoff: int = typer.Option(14, help="truncate the first N ws"),
+    yaw: float = typer.Option(0.0, help="view yaw in degrees (0 = frontal, > 0 camera towards +x)"),
+    pitch: float = typer.Option(0.0, help="view pitch in degrees (> 0 from above)"),
+    fov: float = typer.Option(18.837, help="diagonal field of view in degrees"),
+    resolution: int = typer.Option(None, help="neural rendering resolution (default: the model's)"),
+    out: Path = typer.Option(Path("out/generate"), help="output folder"),
+    planes: bool = typer.Option(False, "--planes", help="also save each seed's tri-planes (.safetensors)"),
+    video: bool = typer.Option(False, "--video", help="also write an orbit MP4 per seed"),
+    frames: int = typer.Option(120, help="video frames"),
+    fps: int = typer.Option(30, help="video frame rate"),
+    device: str = typer.Option("auto", help="auto | cpu | cuda"),
+) -> None:
+    """Generate a PNG grid, per-seed images and depth maps (and optionally tri-planes and orbit videos)."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    console = Console()
+    try:
+        import torch
+        from tristudio.core.bench.common import resolve_device
+        from tristudio.core.eg3d.load import load_generator
+        from tristudio.core.eg3d.sampling import generate as run_generate
+        from tristudio.core.eg3d.sampling import orbit_frames, parse_seeds
+        from tristudio.core.io.checkpoint import save_checkpoint
+        from tristudio.core.io.images import depth_to_uint8, make_grid, save_png, to_uint8
+        from tristudio.core.io.video import write_video
+
+        seed_list = parse_seeds(seeds)
+        dev = resolve_device(device)
+        G = load_generator(model, device=dev).eval()
+    except (ValueError, OSError, RuntimeError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+
+    out.mkdir(parents=True, exist_ok=True)
+    with Progress(console=console) as progress:
+        task = progress.add_task("generating", total=len(seed_list))
+        results = []
+        for s in seed_list:
+            results.append(run_generate(G, [s], trunc, trunc_cutoff, math.radians(yaw), math.radians(pitch), fov,
+                                        resolution, device=dev))
+            progress.advance(task)
+    images = torch.cat([r["image"] for r in results])
+    depth = torch.cat([r["image_depth"] for r in results])
+    img_u8, depth_u8 = to_uint8(images), depth_to_uint8(depth)
+    for i, s in enumerate(seed_list):
+        save_png(out / f"seed{s:04d}.png", img_u8[i])
+        save_png(out / f"seed{s:04d}_depth.png", depth_u8[i])
+        if planes:
+            save_checkpoint(out, {"planes": results[i]["planes"], "ws": results[i]["ws"]},
+                            {"format": "tristudio-triplanes", "seed": s, "truncation_psi": trunc,
+                             "shape": list(results[i]["planes"].shape), "axes": "xy, xz, zx (EG3D)"},
+                            name=f"seed{s:04d}_planes")
+    save_png(out / "grid.png", make_grid(img_u8))
+    save_png(out / "depth_grid.png", make_grid(depth_u8))
+    console.print(f"wrote {len(seed_list)} images, depth maps and grids to {out}")
+    if video:
+        with Progress(console=console) as progress:
+            for i, s in enumerate(seed_list):
+                task = progress.add_task(f"orbit seed {s}", total=frames)
+                p = results[i]["planes"].to(dev)
+                w = results[i]["ws"].to(dev)
+                orbit = orbit_frames(G, p, w, frames, fov, neural_rendering_resolution=resolution)
+                stream = (to_uint8(f)[0] for f in orbit)
+                write_video(out / f"seed{s:04d}_orbit.mp4", stream, fps=fps,
+                            on_frame=lambda _i, t=task: progress.advance(t))
+        console.print(f"wrote {len(seed_list)} orbit videos to {out}")
