@@ -27,6 +27,7 @@ _COMMANDS = [
     ("view", "view", None),
     ("fit", "fit", None),
     ("train", "app", "train"),
+    ("train_priors", "app", "train"),  # `tristudio train clip|prior` join the same group
     ("evaluate", "app", "eval"),
     ("dreamfusion", "dreamfusion", None),
     ("sample", "sample", None),
@@ -34,6 +35,7 @@ _COMMANDS = [
 
 
 def _register() -> None:
+    groups: dict[str, typer.Typer] = {}
     for module, attr, group in _COMMANDS:
         try:
             mod = importlib.import_module(f"tristudio.viewer.commands.{module}")
@@ -44,7 +46,10 @@ def _register() -> None:
         obj = getattr(mod, attr)
         if group is None:
             app.command(name=module.replace("_", "-"))(obj)
+        elif group in groups:  # a second module adding commands to an existing group
+            groups[group].registered_commands.extend(obj.registered_commands)
         else:
+            groups[group] = obj
             app.add_typer(obj, name=group)
 
 
