@@ -1,0 +1,112 @@
+"""`load_prior(path)`: a local diffusers folder -> `Prior`, offline only (see layout.py for the layouts)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from .common import PriorLoadError, go_offline, require_folder, resolve_device, resolve_dtype
+from .layout import ANY_PRIOR, PriorLayout, detect_layout
+from .prior import Prior
+
+__all__ = ["load_prior"]
+
+_WEIGHT_NAMES = ("diffusion_pytorch_model", "model")
+_TEXT_ENCODERS = ("CLIPTextModel", "CLIPTextModelWithProjection", "T5EncoderModel", "UMT5EncoderModel")
+
+
+def _variant(subfolder: Path) -> str | None:
+    """'fp16' when the subfolder holds only fp16-variant weights (x.fp16.safetensors), else None."""
+    names = {p.name for p in subfolder.iterdir()}
+    for stem in _WEIGHT_NAMES:
+        if any(
+            n.startswith(stem + ".") and n.endswith((".safetensors", ".bin", ".index.json")) and ".fp16." not in n
+            for n in names
+        ):
+            return None
+    return "fp16" if any(".fp16." in n for n in names) else None
+
+
+def _load_component(what: str, fn, folder: Path, layout: PriorLayout, **kwargs):
+    """Run a from_pretrained on folder/what; any failure becomes one PriorLoadError line naming the subfolder."""
+    sub = folder / what
+    variant = _variant(sub)
+    if variant is not None:
+        kwargs["variant"] = variant
+    try:
+        return fn(str(folder), subfolder=what, local_files_only=True, **kwargs)
+    except (OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise PriorLoadError(f"cannot load {sub} ({layout.description}): {first}") from exc
+
+
+def _tokenizer(folder: Path, layout: PriorLayout):
+    import transformers
+
+    sub = folder / "tokenizer"
+    cls = getattr(transformers, layout.classes["tokenizer"][1], None) or transformers.AutoTokenizer
+    try:
+        return cls.from_pretrained(str(sub), local_files_only=True)
+    except (OSError, ValueError, ImportError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        hint = ""
+        if layout.text_family == "t5" and not (sub / "tokenizer.json").exists():
+            hint = " (a T5 tokenizer with only spiece.model needs the sentencepiece package to convert it)"
+        raise PriorLoadError(f"cannot load tokenizer {sub} ({layout.description}): {first}{hint}") from exc
+
+
+def load_prior(
+    path: str | os.PathLike, device: str | torch.device = "auto", dtype: torch.dtype | str | None = None
+) -> Prior:
+    """Load a diffusion prior from a local diffusers folder (never the network).
+
+    path: a Stable Diffusion 1.x/2.x, DeepFloyd IF stage-I or tristudio pixel-prior folder (model_index.json).
+    device: "auto" (CUDA if available, else CPU), "cpu", "cuda", ...
+    dtype: compute dtype; None -> float32 on CPU, float16 on CUDA. fp16/bf16 weights are cast on load.
+    Raises PriorLoadError (a ValueError) with one line naming the path expected and the layout looked for.
+    """
+    go_offline()
+    folder = require_folder(path, ANY_PRIOR)
+    layout = detect_layout(folder)
+    device = resolve_device(device)
+    dtype = resolve_dtype(dtype, device)
+
+    import diffusers
+    import transformers
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+
+    sched_name = layout.classes["scheduler"][1]
+    sched_cls = getattr(diffusers, sched_name, None)
+    if sched_cls is None or not hasattr(sched_cls, "from_pretrained"):
+        raise PriorLoadError(f"{folder / 'scheduler'}: unknown scheduler class {sched_name} ({layout.description})")
+    text_name = layout.classes["text_encoder"][1]
+    if text_name not in _TEXT_ENCODERS:
+        raise PriorLoadError(f"{folder / 'text_encoder'}: text encoder {text_name} is not one of {_TEXT_ENCODERS}")
+
+    scheduler = _load_component("scheduler", sched_cls.from_pretrained, folder, layout)
+    if not hasattr(scheduler, "alphas_cumprod"):  # e.g. a flow-matching scheduler: no DDPM noise schedule
+        raise PriorLoadError(f"{folder / 'scheduler'}: {sched_name} has no alphas_cumprod ({layout.description})")
+    unet = _load_component("unet", UNet2DConditionModel.from_pretrained, folder, layout, torch_dtype=dtype)
+    text_encoder = _load_component(
+        "text_encoder", getattr(transformers, text_name).from_pretrained, folder, layout, dtype=dtype
+    )
+    vae = None
+    if layout.latent:
+        vae = _load_component("vae", AutoencoderKL.from_pretrained, folder, layout, torch_dtype=dtype)
+    tokenizer = _tokenizer(folder, layout)
+    for module in (unet, text_encoder, vae):
+        if module is not None:
+            module.to(device)  # already in `dtype` (cast on load)
+    return Prior(
+        unet=unet,
+        scheduler=scheduler,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        vae=vae,
+        layout=layout.name,
+        device=device,
+        dtype=dtype,
+        path=folder,
+    )
