@@ -315,6 +315,17 @@ def test_fp16_weights_load_and_compute_in_float32(folders, priors):
     torch.testing.assert_close(eps16, eps32, atol=5e-2, rtol=5e-2)
 
 
+def test_fp16_variant_only_folder_loads(folders, tmp_path):
+    """A folder downloaded with variant="fp16" (diffusion_pytorch_model.fp16.safetensors only) still loads."""
+    copy = shutil.copytree(folders["sd-fp16"], tmp_path / "variant")
+    for sub in ("unet", "vae", "text_encoder"):
+        for f in (copy / sub).glob("*.safetensors"):
+            f.rename(f.with_name(f.name.replace(".safetensors", ".fp16.safetensors")))
+    assert not list((copy / "unet").glob("diffusion_pytorch_model.safetensors"))
+    prior = load_prior(copy, device="cpu")
+    assert prior.dtype == torch.float32 and prior.is_latent
+
+
 def test_bf16_compute_when_asked(folders):
     prior = load_prior(folders["pixel-clip"], device="cpu", dtype="bf16")
     assert next(prior.unet.parameters()).dtype == torch.bfloat16

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import torch
@@ -13,20 +14,20 @@ from .prior import Prior
 
 __all__ = ["load_prior"]
 
-_WEIGHT_NAMES = ("diffusion_pytorch_model", "model")
+_WEIGHT_FILE = re.compile(r"\.(safetensors|bin|ckpt)$|\.index(\.fp16)?\.json$")
+_FP16 = re.compile(r"\.fp16[.-]")
 _TEXT_ENCODERS = ("CLIPTextModel", "CLIPTextModelWithProjection", "T5EncoderModel", "UMT5EncoderModel")
 
 
 def _variant(subfolder: Path) -> str | None:
-    """'fp16' when the subfolder holds only fp16-variant weights (x.fp16.safetensors), else None."""
-    names = {p.name for p in subfolder.iterdir()}
-    for stem in _WEIGHT_NAMES:
-        if any(
-            n.startswith(stem + ".") and n.endswith((".safetensors", ".bin", ".index.json")) and ".fp16." not in n
-            for n in names
-        ):
-            return None
-    return "fp16" if any(".fp16." in n for n in names) else None
+    """'fp16' when the subfolder holds only fp16-variant weights, else None.
+
+    Variant files: x.fp16.safetensors, x.fp16-00001-of-00002.safetensors, x.safetensors.index.fp16.json.
+    """
+    weights = [p.name for p in subfolder.iterdir() if _WEIGHT_FILE.search(p.name)]
+    if any(not _FP16.search(name) for name in weights):
+        return None
+    return "fp16" if weights else None
 
 
 def _load_component(what: str, fn, folder: Path, layout: PriorLayout, **kwargs):
