@@ -1,0 +1,97 @@
+"""Capture jobs (run in the JobWorker thread; torch + files only, no GL): hi-res render PNG, orbit video, mesh."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .engine import Engine, RenderSettings
+from .orbit import OrbitCamera
+from .workers import Job
+
+__all__ = ["render_image", "save_png", "save_render", "orbit_video", "export_mesh", "even"]
+
+
+def even(n: int) -> int:
+    """libx264 / yuv420p needs even frame sides."""
+    n = max(2, int(n))
+    return n + (n % 2)
+
+
+def save_png(rgb_or_rgba: np.ndarray, path: str | Path) -> Path:
+    from PIL import Image
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.ascontiguousarray(rgb_or_rgba[..., :3])).save(path)
+    return path
+
+
+def render_image(engine: Engine, spec, camera: OrbitCamera, settings: RenderSettings, size: int) -> np.ndarray:
+    """(size, size, 3) uint8 of the current output. Neural outputs render at `size`; the super-resolved image has
+    the model's own size and is resampled (bilinear) when `size` differs."""
+    from PIL import Image
+
+    res = None if settings.output == "final" else int(size)
+    rgb = engine.render(spec, camera, settings, res).rgba[..., :3]
+    if rgb.shape[0] != size:
+        rgb = np.asarray(Image.fromarray(rgb).resize((size, size), Image.BILINEAR))
+    return rgb
+
+
+def save_render(job: Job, engine: Engine, spec, camera: OrbitCamera, settings: RenderSettings, size: int,
+                path: Path) -> str:
+    job.step(0.0, f"rendering {size} px")
+    save_png(render_image(engine, spec, camera, settings, size), path)
+    job.result_path = str(path)
+    return f"saved {path}"
+
+
+def orbit_video(job: Job, engine: Engine, spec, camera: OrbitCamera, settings: RenderSettings, frames: int, fps: int,
+                size: int, path: Path) -> str:
+    """A full turn of yaw around the current pose, `frames` frames, H.264 MP4."""
+    import imageio.v2 as imageio
+
+    size = even(size)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = imageio.get_writer(str(path), fps=int(fps), codec="libx264", macro_block_size=2, quality=8,
+                                ffmpeg_params=["-preset", "veryfast"])
+    try:
+        for i in range(int(frames)):
+            cam = camera.copy()
+            cam.yaw = camera.yaw + 2 * math.pi * i / frames
+            writer.append_data(render_image(engine, spec, cam, settings, size))
+            job.step((i + 1) / frames, f"video frame {i + 1}/{frames}")
+    except BaseException:
+        writer.close()
+        path.unlink(missing_ok=True)
+        raise
+    writer.close()
+    job.result_path = str(path)
+    return f"saved {path} ({frames} frames, {size}x{size}, {fps} fps)"
+
+
+def export_mesh(job: Job, engine: Engine, spec, resolution: int, level: float, path: Path) -> str:
+    """Marching cubes on a baked density grid, vertex colours from the field; .ply or .glb by the path's suffix."""
+    import trimesh
+    from tristudio.core.eg3d.bake import field_colors, mesh_from_grid
+
+    grid = None
+    for frac, g in engine.bake_iter(spec, resolution):
+        job.step(0.8 * frac, f"baking {resolution}^3 grid")
+        grid = g
+    box = float(engine.G.rendering_kwargs["box_warp"])
+    verts, faces = mesh_from_grid(grid, level, box)
+    job.step(0.85, f"colouring {len(verts)} vertices")
+    planes, _ = engine.planes(spec)
+    colors = field_colors(planes, engine.G.decoder, verts, box)
+    rgba = np.concatenate([(colors * 255 + 0.5).astype(np.uint8), np.full((len(verts), 1), 255, np.uint8)], 1)
+    mesh = trimesh.Trimesh(vertices=verts, faces=faces, vertex_colors=rgba, process=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mesh.export(str(path))
+    job.result_path = str(path)
+    job.extra = {"vertices": len(verts), "faces": len(faces), "watertight": bool(mesh.is_watertight)}
+    return (f"saved {path}: {len(verts)} vertices, {len(faces)} faces, "
+            f"{'watertight' if mesh.is_watertight else 'not watertight'}")

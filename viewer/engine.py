@@ -1,0 +1,169 @@
+"""The viewer's handle on an EG3D generator: latents -> ws -> tri-planes (cached) -> rendered display images.
+
+Thread-safe for one render worker plus one job worker: the caches are guarded by a lock, and every call runs under
+torch.no_grad(). No GL and no imgui here.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .images import to_rgba
+from .latent import LatentSpec, frontal_label, slerp, z_from_seed
+from .orbit import OrbitCamera
+
+__all__ = ["Engine", "RenderSettings", "Frame"]
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    output: str = "final"  # see images.OUTPUTS
+    resolution: int = 0  # neural rendering resolution; 0 = the model's own
+    samples: int = 0  # coarse samples per ray (importance samples: as many); 0 = the model's own
+    background: str = "model"
+
+
+@dataclass
+class Frame:
+    """A rendered image for the screen: (H, W, 4) uint8, rows top to bottom."""
+
+    rgba: np.ndarray
+    ms: float = 0.0
+    resolution: int = 0  # neural rendering resolution used
+    output: str = "final"
+    kind: str = "torch"  # torch | gl
+    stamp: int = 0
+    camera_key: tuple = ()
+    latent: LatentSpec | None = None
+    full: bool = True  # full quality (not a reduced interactive frame)
+    extra: dict = field(default_factory=dict)
+
+
+class Engine:
+    def __init__(self, generator: torch.nn.Module, name: str = "", device: str | torch.device = "cpu",
+                 banner: str = ""):
+        self.lock = threading.RLock()
+        self.device = torch.device(device)
+        self._planes: OrderedDict = OrderedDict()
+        self._ws: OrderedDict = OrderedDict()
+        self.generation = 0
+        self.set_generator(generator, name, banner)
+
+    # ------------------------------------------------------------------ model
+    def set_generator(self, generator: torch.nn.Module, name: str = "", banner: str = "") -> None:
+        with self.lock:
+            self.G = generator.eval().requires_grad_(False).to(self.device)
+            self.name = name
+            self.banner = banner
+            self.generation += 1
+            self._planes.clear()
+            self._ws.clear()
+
+    @property
+    def default_resolution(self) -> int:
+        return int(self.G.neural_rendering_resolution)
+
+    @property
+    def default_samples(self) -> int:
+        return int(self.G.rendering_kwargs["depth_resolution"])
+
+    @property
+    def num_ws(self) -> int:
+        return int(self.G.num_ws)
+
+    # ------------------------------------------------------------------ latents and planes
+    def cond_label(self, spec: LatentSpec) -> torch.Tensor:
+        if spec.cond == "view" and spec.cond_label is not None:
+            return torch.tensor(spec.cond_label, dtype=torch.float32)[None]
+        return frontal_label(self.G.rendering_kwargs)
+
+    def _mapping(self, z: torch.Tensor, spec: LatentSpec) -> torch.Tensor:
+        c = self.cond_label(spec).to(self.device)
+        return self.G.mapping(z.to(self.device), c, truncation_psi=spec.psi, truncation_cutoff=spec.cutoff)
+
+    @torch.no_grad()
+    def ws(self, spec: LatentSpec) -> torch.Tensor:
+        """(1, num_ws, w_dim) for the spec: slerp of the seeds' z then mapping, or lerp of the seeds' ws."""
+        key = (self.generation, spec)
+        with self.lock:
+            if key in self._ws:
+                self._ws.move_to_end(key)
+                return self._ws[key]
+        za, zb = z_from_seed(spec.seed_a, self.G.z_dim), z_from_seed(spec.seed_b, self.G.z_dim)
+        if spec.mode == "slerp_z":
+            ws = self._mapping(za if spec.t <= 0 else zb if spec.t >= 1 else slerp(za, zb, spec.t), spec)
+        elif spec.mode == "lerp_w":
+            wa, wb = self._mapping(za, spec), self._mapping(zb, spec)
+            ws = wa if spec.t <= 0 else wb if spec.t >= 1 else torch.lerp(wa, wb, float(spec.t))
+        else:
+            raise ValueError(f"unknown interpolation mode {spec.mode!r}")
+        with self.lock:
+            self._ws[key] = ws
+            while len(self._ws) > 16:
+                self._ws.popitem(last=False)
+        return ws
+
+    @torch.no_grad()
+    def planes(self, spec: LatentSpec) -> tuple[torch.Tensor, torch.Tensor]:
+        """(planes (1, 3, C, P, P), ws) for the spec; cached per (model, spec) so camera changes skip synthesis."""
+        key = (self.generation, spec)
+        with self.lock:
+            if key in self._planes:
+                self._planes.move_to_end(key)
+                return self._planes[key]
+        ws = self.ws(spec)
+        planes = self.G.synthesis_planes(ws, noise_mode="const")
+        with self.lock:
+            self._planes[key] = (planes, ws)
+            while len(self._planes) > 6:
+                self._planes.popitem(last=False)
+        return planes, ws
+
+    def has_planes(self, spec: LatentSpec) -> bool:
+        with self.lock:
+            return (self.generation, spec) in self._planes
+
+    # ------------------------------------------------------------------ rendering
+    def render_options(self, settings: RenderSettings, resolution: int | None = None):
+        n = settings.samples or self.default_samples
+        return self.G.render_options(deterministic=True, depth_resolution=n, depth_resolution_importance=n)
+
+    @torch.no_grad()
+    def render_dict(self, spec: LatentSpec, camera: OrbitCamera, settings: RenderSettings,
+                    resolution: int | None = None) -> tuple[dict, object]:
+        """The generator's render of the cached planes from `camera`: image_raw, image_depth, image_opacity,
+        image_features and (output 'final') image. Same as G.render_planes(..., deterministic=True)."""
+        from tristudio.core.render.volume import render_triplanes
+
+        planes, ws = self.planes(spec)
+        res = int(resolution or settings.resolution or self.default_resolution)
+        cams = camera.cameras()
+        opts = self.render_options(settings)
+        r = render_triplanes(planes, self.G.decoder, cams, res, opts)
+        out = {"image_raw": r["features"][:, :3], "image_features": r["features"], "image_depth": r["depth"],
+               "image_opacity": r["opacity"]}
+        if settings.output == "final":
+            out["image"] = self.G.superresolution(out["image_raw"], r["features"], ws,
+                                                  noise_mode=self.G.rendering_kwargs["superresolution_noise_mode"])
+        return out, cams
+
+    def render(self, spec: LatentSpec, camera: OrbitCamera, settings: RenderSettings,
+               resolution: int | None = None) -> Frame:
+        t0 = time.perf_counter()
+        out, cams = self.render_dict(spec, camera, settings, resolution)
+        rgba = to_rgba(out, settings.output, settings.background, cams)
+        res = int(resolution or settings.resolution or self.default_resolution)
+        return Frame(rgba=rgba, ms=(time.perf_counter() - t0) * 1000, resolution=res, output=settings.output,
+                     camera_key=camera.key(), latent=spec)
+
+    def bake_iter(self, spec: LatentSpec, resolution: int):
+        from tristudio.core.eg3d.bake import iter_bake_grid
+
+        planes, _ = self.planes(spec)
+        return iter_bake_grid(planes, self.G.decoder, resolution, float(self.G.rendering_kwargs["box_warp"]))

@@ -1,0 +1,68 @@
+"""Capture panel: save render, save GUI, orbit video, mesh export; one background job at a time."""
+
+from __future__ import annotations
+
+from imgui_bundle import imgui
+
+from .widgets import DIM, GREEN, combo, error_text
+
+TITLE = "Capture"
+DOCK = "SideLow"
+
+
+def draw(app) -> None:
+    s = app.state
+    busy = app.jobs.running
+    imgui.set_next_item_width(-90)
+    _, s.capture_dir = imgui.input_text("folder", s.capture_dir)
+    imgui.begin_disabled(busy)
+    imgui.set_next_item_width(120)
+    _, s.save_resolution = imgui.input_int("px##render", s.save_resolution)
+    s.save_resolution = max(16, min(2048, s.save_resolution))
+    imgui.same_line()
+    if imgui.button("Save render"):
+        app.save_render()
+    imgui.end_disabled()
+    if imgui.button("Save GUI"):
+        app.save_gui()
+    imgui.separator()
+    imgui.begin_disabled(busy)
+    imgui.set_next_item_width(120)
+    _, s.video_frames = imgui.input_int("frames", s.video_frames)
+    imgui.set_next_item_width(120)
+    _, s.video_fps = imgui.input_int("fps", s.video_fps)
+    imgui.set_next_item_width(120)
+    _, s.video_resolution = imgui.input_int("px##video", s.video_resolution)
+    s.video_frames, s.video_fps = max(1, s.video_frames), max(1, min(120, s.video_fps))
+    s.video_resolution = max(16, min(2048, s.video_resolution))
+    if imgui.button("Orbit video"):
+        app.orbit_video()
+    imgui.separator()
+    imgui.set_next_item_width(120)
+    _, s.mesh_resolution = imgui.input_int("grid##mesh", s.mesh_resolution)
+    s.mesh_resolution = max(16, min(256, s.mesh_resolution))
+    imgui.set_next_item_width(120)
+    _, s.mesh_level = imgui.input_float("density level", s.mesh_level)
+    imgui.set_next_item_width(120)
+    s.mesh_format = combo("format", s.mesh_format, ("ply", "glb"))
+    if imgui.button("Export mesh"):
+        app.export_mesh()
+    imgui.end_disabled()
+    job = app.jobs.current
+    if job is not None:
+        imgui.separator()
+        if not job.done:
+            imgui.progress_bar(job.progress, imgui.ImVec2(-80, 0), job.message or job.name)
+            imgui.same_line()
+            if imgui.button("Cancel"):
+                job.cancel()
+        elif job.error:
+            error_text(job.error)
+        elif job.message:
+            imgui.text_colored(GREEN if not job.cancelled else DIM, job.message)
+    msg = s.capture_message
+    if msg is not None:
+        if msg.error:
+            error_text(msg.text)
+        else:
+            imgui.text_colored(GREEN, msg.text)

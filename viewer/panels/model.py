@@ -1,0 +1,64 @@
+"""Model panel: which generator is on screen; open another (path field, file dialog, drag-and-drop)."""
+
+from __future__ import annotations
+
+from imgui_bundle import imgui
+
+from .widgets import DIM, error_text, tooltip
+
+TITLE = "Model"
+DOCK = "SideSpace"
+
+_dialog = {"pending": None, "available": None}
+
+
+def _dialog_available() -> bool:
+    if _dialog["available"] is None:
+        try:
+            from imgui_bundle import portable_file_dialogs as pfd
+
+            _dialog["available"] = bool(pfd.settings.available())
+        except Exception:
+            _dialog["available"] = False
+    return _dialog["available"]
+
+
+def draw(app) -> None:
+    s = app.state
+    eng = app.engine
+    imgui.text(f"model: {s.model_name or '?'}")
+    G = eng.G
+    imgui.text_colored(DIM, f"z {G.z_dim}, w {G.w_dim}, {G.num_ws} ws, planes 3x{G.plane_channels}x"
+                            f"{G.plane_resolution}^2, output {G.img_resolution} px")
+    if s.banner:
+        imgui.text_colored(imgui.ImVec4(1.0, 0.75, 0.2, 1.0), s.banner)
+    imgui.separator()
+    imgui.set_next_item_width(-70)
+    _, s.model_path = imgui.input_text("##path", s.model_path)
+    imgui.same_line()
+    if imgui.button("Load"):
+        app.open_model(s.model_path)
+    tooltip("load the model at this path: an official EG3D .pkl or a tristudio model folder")
+    has_dialog = _dialog_available()
+    imgui.begin_disabled(not has_dialog)
+    if imgui.button("Open..."):
+        from imgui_bundle import portable_file_dialogs as pfd
+
+        _dialog["pending"] = pfd.open_file("Open an EG3D model", s.model_path or ".",
+                                           ["EG3D models", "*.pkl *.json *.safetensors", "All files", "*"])
+    imgui.end_disabled()
+    if not has_dialog:
+        tooltip("no system file dialog (zenity / kdialog) found: type a path, or drop a file on the window")
+    imgui.same_line()
+    imgui.text_colored(DIM, "or drop a file on the window")
+    pending = _dialog["pending"]
+    if pending is not None and pending.ready():
+        _dialog["pending"] = None
+        files = pending.result()
+        if files:
+            s.model_path = files[0]
+            app.open_model(files[0])
+    if s.model_loading:
+        imgui.text("loading...")
+    if s.model_error:
+        error_text(s.model_error)

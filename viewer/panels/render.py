@@ -1,0 +1,54 @@
+"""Render panel: output, neural resolution, samples per ray, background, quality, camera."""
+
+from __future__ import annotations
+
+import math
+
+from imgui_bundle import imgui
+
+from ..images import BACKGROUNDS, OUTPUT_LABELS, OUTPUTS
+from .widgets import DIM, combo, tooltip
+
+TITLE = "Render"
+DOCK = "SideLow"
+
+
+def draw(app) -> None:
+    s = app.state
+    s.output = combo("output", s.output, OUTPUTS, OUTPUT_LABELS)
+    _, s.resolution = imgui.slider_int("neural resolution", s.resolution, 16, 512)
+    tooltip("rays per side for the volume render (the super-resolved image has the model's own size)")
+    _, s.samples = imgui.slider_int("samples per ray", s.samples, 4, 128)
+    tooltip("coarse samples per ray; as many importance samples again")
+    s.background = combo("background", s.background, BACKGROUNDS)
+    s.quality = combo("quality", s.quality, ("interactive", "full"),
+                      {"interactive": "interactive (fast while moving)", "full": "full (every frame exact)"})
+    if s.quality == "interactive":
+        s.fast_path = combo("while moving", s.fast_path, ("grid", "torch"),
+                            {"grid": "GL ray-march of a baked grid", "torch": "torch at lower resolution"})
+        _, s.target_ms = imgui.slider_float("target frame ms", s.target_ms, 20.0, 500.0)
+        if s.fast_path == "grid":
+            _, s.grid_resolution = imgui.slider_int("grid resolution", s.grid_resolution, 32, 160)
+            rm = app.raymarcher
+            if app.gl_error:
+                imgui.text_colored(imgui.ImVec4(1, 0.4, 0.4, 1), app.gl_error)
+            elif rm is not None and rm.grid_key is not None and rm.grid_key[0] == s.latent_spec(app.view_label()):
+                imgui.text_colored(DIM, f"grid {rm.grid_resolution}^3 baked in {getattr(app, 'bake_ms', 0):.0f} ms")
+            else:
+                imgui.text_colored(DIM, f"baking grid... {100 * app.render_worker.bake_progress:.0f}%")
+        else:
+            imgui.text_colored(DIM, f"interactive resolution {app.dynres.current} px (floor {app.dynres.minimum})")
+    imgui.separator()
+    cam = s.camera
+    yaw_deg, pitch_deg = math.degrees(cam.yaw), math.degrees(cam.pitch)
+    ch, yaw_deg = imgui.slider_float("yaw", yaw_deg, -180.0, 180.0)
+    if ch:
+        cam.yaw = math.radians(yaw_deg)
+    ch, pitch_deg = imgui.slider_float("pitch", pitch_deg, -85.0, 85.0)
+    if ch:
+        cam.pitch = math.radians(pitch_deg)
+    _, cam.radius = imgui.slider_float("radius", cam.radius, 0.5, 20.0)
+    _, cam.fov_deg = imgui.slider_float("fov (deg)", cam.fov_deg, 5.0, 60.0)
+    if imgui.button("reset camera (R)"):
+        cam.reset()
+    imgui.text_colored(DIM, "left-drag orbit, right-drag pan, wheel zoom, double-click reset")

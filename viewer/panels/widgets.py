@@ -1,0 +1,28 @@
+"""Small imgui helpers shared by the panels."""
+
+from __future__ import annotations
+
+from imgui_bundle import imgui
+
+RED = imgui.ImVec4(1.0, 0.35, 0.35, 1.0)
+GREEN = imgui.ImVec4(0.45, 0.9, 0.45, 1.0)
+DIM = imgui.ImVec4(0.7, 0.7, 0.7, 1.0)
+
+
+def error_text(text: str) -> None:
+    imgui.push_style_color(imgui.Col_.text, RED)
+    imgui.text_wrapped(text)
+    imgui.pop_style_color()
+
+
+def combo(label: str, value: str, options, labels: dict | None = None) -> str:
+    labels = labels or {}
+    names = [labels.get(o, o) for o in options]
+    idx = list(options).index(value) if value in options else 0
+    changed, idx = imgui.combo(label, idx, names)
+    return options[idx] if changed else value
+
+
+def tooltip(text: str) -> None:
+    if imgui.is_item_hovered():
+        imgui.set_tooltip(text)

@@ -1,0 +1,214 @@
+"""Background threads of the viewer. GL never happens here: workers hand numpy images back through a queue.
+
+RenderWorker: one thread, *latest request wins*. `submit()` replaces any request not yet started (the replaced one
+is counted as dropped); every request carries a stamp, increasing; the GUI drops results older than what it shows.
+When no render is pending the same thread bakes the current field into a voxel grid, a few slices at a time, so a
+new camera request never waits for more than one bake step.
+
+JobWorker: one long job at a time (orbit video, mesh export, hi-res render) with progress in [0, 1] and a cancel
+flag, in its own thread. Exceptions in either worker are caught and reported; the threads keep running.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+__all__ = ["RenderRequest", "RenderWorker", "WorkerError", "BakeResult", "Job", "JobWorker", "JobCancelled"]
+
+
+@dataclass
+class RenderRequest:
+    stamp: int
+    spec: object  # LatentSpec
+    camera: object  # OrbitCamera (a copy)
+    settings: object  # RenderSettings
+    resolution: int | None = None  # None: settings / model default
+    full: bool = True
+
+
+@dataclass
+class WorkerError:
+    stamp: int
+    where: str
+    message: str
+    trace: str = ""
+
+
+@dataclass
+class BakeResult:
+    spec: object
+    generation: int
+    resolution: int
+    grid: object  # (R, R, R, 4) float32 tensor
+    ms: float = 0.0
+
+
+class RenderWorker:
+    def __init__(self, engine_ref: Callable[[], object]):
+        self._engine_ref = engine_ref
+        self._cond = threading.Condition()
+        self._pending: RenderRequest | None = None
+        self._bake_want: tuple | None = None  # (spec, resolution, generation)
+        self._bake_iter = None
+        self._bake_key = None
+        self._bake_t0 = 0.0
+        self._stop = False
+        self.results: queue.Queue = queue.Queue()
+        self.dropped = 0
+        self.busy = False
+        self.bake_progress = 0.0
+        self._thread = threading.Thread(target=self._run, name="tristudio-render", daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------------ GUI side
+    def submit(self, req: RenderRequest) -> None:
+        with self._cond:
+            if self._pending is not None:
+                self.dropped += 1
+            self._pending = req
+            self._cond.notify()
+
+    def want_bake(self, spec, resolution: int, generation: int) -> None:
+        with self._cond:
+            key = (spec, int(resolution), generation)
+            if key != self._bake_want:
+                self._bake_want = key
+                self._cond.notify()
+
+    def cancel_bake(self) -> None:
+        with self._cond:
+            self._bake_want = None
+
+    @property
+    def idle(self) -> bool:
+        with self._cond:
+            return self._pending is None and not self.busy and self._bake_want is None
+
+    def stop(self, timeout: float = 5.0) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify()
+        self._thread.join(timeout)
+
+    # ------------------------------------------------------------------ worker side
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stop and self._pending is None and self._bake_want is None:
+                    self._cond.wait(0.5)
+                if self._stop:
+                    return
+                req, self._pending = self._pending, None
+                bake_want = self._bake_want
+                self.busy = req is not None
+            if req is not None:
+                self._render(req)
+                with self._cond:
+                    self.busy = False
+            elif bake_want is not None:
+                self._bake_step(bake_want)
+
+    def _render(self, req: RenderRequest) -> None:
+        try:
+            frame = self._engine_ref().render(req.spec, req.camera, req.settings, req.resolution)
+            frame.stamp, frame.full = req.stamp, req.full
+            self.results.put(frame)
+        except Exception as exc:  # shown in the GUI; the thread lives on
+            self.results.put(WorkerError(req.stamp, "render", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+
+    def _bake_step(self, want: tuple) -> None:
+        spec, resolution, generation = want
+        try:
+            if self._bake_key != want:
+                self._bake_iter = self._engine_ref().bake_iter(spec, resolution)
+                self._bake_key = want
+                self._bake_t0 = time.perf_counter()
+            frac, grid = next(self._bake_iter)
+            self.bake_progress = frac
+            if grid is not None:
+                ms = (time.perf_counter() - self._bake_t0) * 1000
+                self.results.put(BakeResult(spec, generation, resolution, grid, ms))
+                self._finish_bake(want)
+        except Exception as exc:
+            self.results.put(WorkerError(-1, "bake", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+            self._finish_bake(want)
+
+    def _finish_bake(self, want: tuple) -> None:
+        self._bake_iter, self._bake_key = None, None
+        with self._cond:
+            if self._bake_want == want:
+                self._bake_want = None
+
+
+class JobCancelled(Exception):
+    pass
+
+
+@dataclass
+class Job:
+    name: str
+    fn: Callable  # fn(job) -> str (a message); calls job.step(fraction) which raises JobCancelled when cancelled
+    progress: float = 0.0
+    message: str = ""
+    error: str = ""
+    done: bool = False
+    cancelled: bool = False
+    result: object = None
+    result_path: str = ""
+    extra: dict = field(default_factory=dict)
+    _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    def step(self, fraction: float, message: str | None = None) -> None:
+        self.progress = float(fraction)
+        if message is not None:
+            self.message = message
+        if self._cancel.is_set():
+            raise JobCancelled()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+
+class JobWorker:
+    """Runs one Job at a time in a fresh thread; `current` is the running or last job."""
+
+    def __init__(self):
+        self.current: Job | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self, job: Job) -> bool:
+        if self.running:
+            return False
+        self.current = job
+        self._thread = threading.Thread(target=self._run, args=(job,), name=f"tristudio-job-{job.name}", daemon=True)
+        self._thread.start()
+        return True
+
+    def _run(self, job: Job) -> None:
+        try:
+            out = job.fn(job)
+            job.result = out
+            job.message = str(out) if out is not None else "done"
+            job.progress = 1.0
+        except JobCancelled:
+            job.cancelled = True
+            job.message = f"{job.name}: cancelled"
+        except Exception as exc:
+            job.error = f"{job.name} failed: {type(exc).__name__}: {exc}"
+            job.message = ""
+            traceback.print_exc()
+        finally:
+            job.done = True
+
+    def wait(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
