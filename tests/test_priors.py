@@ -331,7 +331,7 @@ def test_bf16_compute_when_asked(folders):
     assert next(prior.unet.parameters()).dtype == torch.bfloat16
     emb = prior.encode_prompt(["a red cube"])
     x_t, t = _noisy(prior, n=1)
-    eps = prior.predict_noise(x_t, t, emb.cond, emb.uncond, 3.0)
+    eps = prior.predict_noise(x_t, t, emb.cond)
     assert eps.dtype == torch.float32 and torch.isfinite(eps).all()  # returned in x_t's dtype
 
 
