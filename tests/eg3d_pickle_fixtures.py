@@ -96,6 +96,9 @@ class Reduce:
     def __reduce__(self):
         return (self.func, self.args) if self.state is None else (self.func, self.args, self.state)
 
+    def __call__(self, *args, **kwargs):  # so a Reduce can itself be the callable of another Reduce
+        raise RuntimeError("fixture objects are not callable")
+
 
 _NONPERSISTENT_CLASSES: dict[str, type] = {}
 

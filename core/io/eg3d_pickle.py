@@ -231,6 +231,12 @@ def _brief(obj, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _printable(name: str, limit: int = 200) -> str:
+    """A global's name as it can be shown on one line (escapes control characters, shortens long names)."""
+    text = name.encode("unicode_escape").decode("ascii")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 # ------------------------------------------------------------------------------------- storage blobs (inner format)
 
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
@@ -282,7 +288,7 @@ class _InnerUnpickler(pickle.Unpickler):
     def find_class(self, module, name):
         if f"{module}.{name}" in ALLOWED_STORAGE_GLOBALS:
             return _StorageType(_STORAGE_DTYPES[name], f"{module}.{name}")
-        raise _Reject(f"global {module}.{name} inside a tensor storage blob is not on the allow-list")
+        raise _Reject(f"global {_printable(f'{module}.{name}')} inside a tensor storage blob is not on the allow-list")
 
     def persistent_load(self, pid):
         if not (isinstance(pid, tuple) and len(pid) == 6 and pid[0] == "storage"):
@@ -493,7 +499,7 @@ class _OuterUnpickler(pickle.Unpickler):
         qualified = f"{module}.{name}"
         stand_in = _STAND_INS.get(qualified)
         if stand_in is None:
-            raise _Reject(f"global {_brief(qualified, 200)} is not on the allow-list")
+            raise _Reject(f"global {_printable(qualified)} is not on the allow-list")
         return stand_in
 
     def persistent_load(self, pid):
@@ -549,7 +555,7 @@ class EG3DSnapshot:
 
 
 _MAX_DEPTH = 64
-_MAX_ITEMS = 1_000_000
+_MAX_ITEMS = 100_000  # plain values or modules per network; a real G_ema has a few hundred
 
 
 class _Budget:
