@@ -1,0 +1,39 @@
+"""`tristudio convert PKL OUT_DIR`: an official EG3D network pickle -> a tristudio model folder.
+
+The pickle is read by the restricted unpickler (nothing in it runs); G_ema is built, checked and written as
+model.safetensors + model.json. Bad inputs print one red line and exit with code 1.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def convert(
+    pkl: Path = typer.Argument(..., help="official EG3D network pickle (e.g. ffhq512-128.pkl, network-snapshot-*.pkl)"),
+    out_dir: Path = typer.Argument(..., help="model folder to write (model.safetensors + model.json)"),
+) -> None:
+    """Convert an official EG3D network pickle into a tristudio model folder, without running code from the pickle."""
+    from tristudio.core.eg3d.load import LOAD_ERRORS, convert_pickle
+
+    try:
+        summary = convert_pickle(pkl, out_dir)
+    except LOAD_ERRORS as exc:
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        typer.secho(f"error: {message}", fg="red", err=True)
+        raise typer.Exit(code=1) from None
+    rk = summary["rendering_kwargs"]
+    typer.echo(f"converted {summary['source']} (G_ema) -> {summary['out_dir']}")
+    typer.echo(f"  parameters        {summary['parameters']:,} in {summary['tensors']} tensors")
+    typer.echo(
+        f"  resolution        {summary['img_resolution']} px output, "
+        f"neural rendering {summary['neural_rendering_resolution']} px"
+    )
+    typer.echo(
+        f"  rendering         {rk['depth_resolution']} + {rk['depth_resolution_importance']} samples/ray, "
+        f"ray {rk['ray_start']} .. {rk['ray_end']}, box_warp {rk['box_warp']}"
+    )
+    typer.echo(f"  camera            radius {rk['avg_camera_radius']}, pivot {rk['avg_camera_pivot']}")
+    typer.echo(f"  super-resolution  {rk['superresolution_module']}")
