@@ -67,7 +67,7 @@ def sphere_trace(
 
     A ray hits when the SDF falls below eps and escapes when t passes its exit from the box; either way it leaves
     the active set (kept compact, so late steps cost only the few rays left). A ray still active after max_steps
-    counts as a hit only if its SDF is below 10 eps. Hits are accurate to ~eps / cos(incidence): `render` refines
+    counts as a hit only if its SDF is below eps too. Hits are accurate to ~eps / cos(incidence): `render` refines
     them with Newton steps.
     """
     t_near, t_far = _box_interval(origins, directions, bound + 1e-3)
@@ -93,7 +93,7 @@ def sphere_trace(
     if act.numel() > 0:  # out of steps: accept only the near-converged ones
         t.index_copy_(0, act, t_a)
         dist = scene.distance(torch.addcmul(o_a, t_a[:, None], d_a), i_a)
-        hit.index_copy_(0, act, dist.abs() < 10 * eps)
+        hit.index_copy_(0, act, dist.abs() < eps)
     return t, hit, steps
 
 

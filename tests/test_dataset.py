@@ -1,0 +1,175 @@
+"""EG3D datasets: exact round trips, xflip cameras, `check` finding each corruption, the CLI, resumable make."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+from tristudio.core.cameras import Cameras, project_points
+from tristudio.core.data import EG3DDataset, check_dataset, flip_label, read_captions, read_dataset, write_dataset
+from tristudio.core.data import make as make_mod
+from tristudio.core.data.eg3d import encode_png
+from tristudio.core.worlds import object_cameras
+from tristudio.viewer.cli import app
+from typer.testing import CliRunner
+
+
+def _toy(n: int = 4, res: int = 8):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(n, res, res, 3), dtype=np.uint8)
+    labels = object_cameras(range(n)).label()
+    return images, labels
+
+
+@pytest.mark.parametrize("suffix", ["", ".zip"])
+def test_write_read_round_trip_is_exact(tmp_path, suffix):
+    images, labels = _toy()
+    path = write_dataset(tmp_path / f"ds{suffix}", images, labels, captions={"x": {"caption": "a red cube"}})
+    assert path.is_file() == (suffix == ".zip")
+    got_images, got_labels, names = read_dataset(path)
+    assert torch.equal(got_images, torch.from_numpy(images))
+    assert torch.equal(got_labels, labels)
+    assert names[0] == "00000/img00000000.png"
+    assert read_captions(path) == {"x": {"caption": "a red cube"}}
+    ds = EG3DDataset(path, xflip=True)
+    assert len(ds) == 8 and ds.resolution == 8
+    img, lab = ds[1]
+    assert torch.equal(img, torch.from_numpy(images[1]).permute(2, 0, 1)) and torch.equal(lab, labels[1])
+    img_f, lab_f = ds[5]
+    assert torch.equal(img_f, img.flip(-1)) and torch.equal(lab_f, flip_label(labels[1]))
+    assert not list(tmp_path.glob(".*"))  # no temporary leftovers
+
+
+def test_flip_label_mirrors_the_camera():
+    labels = object_cameras(range(6)).label()
+    torch.testing.assert_close(flip_label(flip_label(labels)), labels)
+    pts = torch.rand(6, 10, 3) * 0.6 - 0.3
+    uv, z = project_points(pts, Cameras.from_label(labels))
+    uv_f, z_f = project_points(pts * torch.tensor([-1.0, 1, 1]), Cameras.from_label(flip_label(labels)))
+    torch.testing.assert_close(uv_f[..., 0], 1 - uv[..., 0], atol=1e-5, rtol=0)
+    torch.testing.assert_close(uv_f[..., 1], uv[..., 1], atol=1e-5, rtol=0)
+    torch.testing.assert_close(z_f, z, atol=1e-5, rtol=0)
+    c2w = flip_label(labels)[:, :16].reshape(-1, 4, 4)[:, :3, :3]
+    assert torch.allclose(torch.linalg.det(c2w), torch.ones(6), atol=1e-5)
+
+
+def _corrupt(path, kind: str) -> str:
+    """Corrupt a written dataset folder in one way; returns the text its problem line must contain."""
+    doc = json.loads((path / "dataset.json").read_text())
+    name = doc["labels"][2][0]
+    if kind == "missing":
+        (path / name).unlink()
+        return "missing file"
+    if kind == "length":
+        doc["labels"][2][1] = doc["labels"][2][1][:24]
+        text = "label has 24 floats, expected 25"
+    elif kind == "nan":
+        doc["labels"][2][1][5] = float("nan")
+        text = "NaN or Inf"
+    elif kind == "rotation":
+        doc["labels"][2][1][0] *= 1.5
+        text = "not orthonormal"
+    elif kind == "resolution":
+        (path / name).write_bytes(encode_png(np.zeros((4, 4, 3), np.uint8)))
+        return "mixed image sizes"
+    elif kind == "unreadable":
+        (path / name).write_bytes(b"not a png at all")
+        return "unreadable image"
+    (path / "dataset.json").write_text(json.dumps(doc))
+    return text
+
+
+@pytest.mark.parametrize("kind", ["missing", "length", "nan", "rotation", "resolution", "unreadable"])
+def test_check_reports_each_corruption_on_its_own_line(tmp_path, kind):
+    images, labels = _toy()
+    path = write_dataset(tmp_path / "ds", images, labels)
+    clean = check_dataset(path)
+    assert clean.ok and clean.summary["count"] == 4 and clean.summary["resolution"] == "8x8"
+    lo, hi = clean.summary["radius"]
+    assert abs(lo - 2.5) < 1e-4 and abs(hi - 2.5) < 1e-4
+    text = _corrupt(path, kind)
+    report = check_dataset(path)
+    assert len(report.problems) == 1, report.problems
+    assert text in report.problems[0]
+    assert "img00000002.png" in report.problems[0]
+    # the same corruption inside a zip is found too
+    zpath = tmp_path / "ds.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        for f in sorted(path.rglob("*")):
+            if f.is_file():
+                zf.write(f, f.relative_to(path).as_posix())
+    assert [p.replace(str(zpath), "") for p in check_dataset(zpath).problems] == report.problems
+
+
+def test_cli_make_heads_and_objects_then_check(tmp_path):
+    runner = CliRunner()
+    heads = tmp_path / "heads.zip"
+    r = runner.invoke(
+        app,
+        [
+            "dataset",
+            "make",
+            "--world",
+            "heads",
+            "--count",
+            "3",
+            "--resolution",
+            "16",
+            "--out",
+            str(heads),
+            "--seed",
+            "1",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["dataset", "check", str(heads)])
+    assert r.exit_code == 0, r.output
+    assert "3 labelled images, resolution 16x16" in r.output
+    images, labels, _ = read_dataset(heads)
+    assert images.shape == (3, 16, 16, 3)
+    assert (images.float().mean(dim=(1, 2, 3)) < 250).all()  # a head is in view, not just the white background
+    radius = labels[:, [3, 7, 11]].norm(dim=-1)
+    torch.testing.assert_close(radius, torch.full((3,), 2.7))
+    objects = tmp_path / "objects"
+    r = runner.invoke(
+        app, ["dataset", "make", "--world", "objects", "--count", "2", "--resolution", "16", "--out", str(objects)]
+    )
+    assert r.exit_code == 0, r.output
+    caps = read_captions(objects)
+    rec = caps["00000/img00000000.png"]
+    assert rec["caption_view"] == f"{rec['caption']}, {rec['view']}"
+    assert rec["caption"].endswith(f"{rec['material']} {rec['color']} {rec['shape']}")
+    (objects / "00000/img00000001.png").unlink()
+    r = runner.invoke(app, ["dataset", "check", str(objects)])
+    assert r.exit_code == 1 and "missing file" in r.output
+
+
+@pytest.mark.parametrize("suffix", ["", ".zip"])
+def test_interrupted_make_leaves_no_output_and_resumes(tmp_path, monkeypatch, suffix):
+    out = tmp_path / f"ds{suffix}"
+    real = make_mod.render_items
+    calls, armed = [], [True]
+
+    def flaky(world, seeds, resolution, supersample=2):
+        calls.append(seeds[0])
+        if armed[0] and len(calls) == 2:
+            raise KeyboardInterrupt  # killed while rendering the second chunk
+        return real(world, seeds, resolution, supersample)
+
+    monkeypatch.setattr(make_mod, "render_items", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        make_mod.make_dataset("objects", 5, 8, out, seed=3, supersample=1, chunk=2)
+    assert not out.exists()
+    assert make_mod.work_dir(out).exists()
+    calls.clear()
+    armed[0] = False
+    make_mod.make_dataset("objects", 5, 8, out, seed=3, supersample=1, chunk=2)
+    assert len(calls) == 2  # the finished first chunk was kept: only chunks 2 and 3 were rendered
+    assert not make_mod.work_dir(out).exists() and check_dataset(out).ok
+    fresh = make_mod.make_dataset("objects", 5, 8, tmp_path / f"fresh{suffix}", seed=3, supersample=1, chunk=2)
+    a, b = read_dataset(out), read_dataset(fresh)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) and a[2] == b[2]
+    assert read_captions(out) == read_captions(fresh)
