@@ -104,7 +104,7 @@ def _load_folder(folder: Path):
             f"{folder} is not a tristudio model folder (it needs model.json and model.safetensors); "
             "for an official EG3D network pickle pass the .pkl file itself"
         )
-    tensors, meta = load_checkpoint(folder, MODEL_NAME)  # CheckpointError on corrupt files and NaN/Inf
+    tensors, meta = load_checkpoint(folder, MODEL_NAME, check_finite=False)  # CheckpointError on corrupt files
     source = folder / f"{MODEL_NAME}.json"
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise GeneratorLoadError(f"{source}: not a {FORMAT} model (format {_get(meta, 'format')!r})")
@@ -131,7 +131,9 @@ def _generator_from_snapshot(snap: EG3DSnapshot, path: Path):
 
 def check_finite(state_dict: dict, source) -> None:
     for key, t in state_dict.items():
-        if t.is_floating_point() and not torch.isfinite(t).all():
+        if not t.is_floating_point() or torch.isfinite(t.sum()):  # a finite sum means every value is finite
+            continue
+        if not torch.isfinite(t).all():  # (the sum can also overflow: check element-wise)
             bad = int((~torch.isfinite(t)).sum())
             raise GeneratorLoadError(f"{source}: weight {key!r} holds NaN or Inf ({bad} of {t.numel()} values)")
 
@@ -146,8 +148,12 @@ def _check_state(expected: dict, got: dict, source) -> None:
     ]
     not_float = [k for k in expected if k in got and not got[k].is_floating_point()]
     problems = []
-    for label, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong),
-                         ("not floating point", not_float)):
+    for label, items in (
+        ("missing", missing),
+        ("unexpected", unexpected),
+        ("wrong shape", wrong),
+        ("not floating point", not_float),
+    ):
         if items:
             more = f", ... {len(items) - 3} more" if len(items) > 3 else ""
             problems.append(f"{len(items)} {label}: {', '.join(items[:3])}{more}")
@@ -233,13 +239,21 @@ def convert_pickle(pkl: str | os.PathLike, out_dir: str | os.PathLike) -> dict:
     return {
         "source": str(pkl),
         "out_dir": str(out_dir),
-        "parameters": snap.G_ema.num_parameters(),
+        "parameters": snap.G_ema.num_parameters(),  # trainable values; buffers (filters, noise) not counted
         "tensors": len(snap.G_ema.state_dict),
         "img_resolution": G.img_resolution,
         "neural_rendering_resolution": int(G.neural_rendering_resolution),
         "rendering_kwargs": {
             k: rk.get(k)
-            for k in ("depth_resolution", "depth_resolution_importance", "ray_start", "ray_end", "box_warp",
-                      "avg_camera_radius", "avg_camera_pivot", "superresolution_module")
+            for k in (
+                "depth_resolution",
+                "depth_resolution_importance",
+                "ray_start",
+                "ray_end",
+                "box_warp",
+                "avg_camera_radius",
+                "avg_camera_pivot",
+                "superresolution_module",
+            )
         },
     }

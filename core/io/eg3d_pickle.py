@@ -539,9 +539,11 @@ class EG3DNetwork:
     state_dict: OrderedDict  # name -> CPU tensor; official names and order (_parameters, _buffers, then _modules)
     attributes: dict = field(default_factory=dict)  # the top object's plain public attributes
     extra_tensors: dict = field(default_factory=dict)  # tensors held as plain attributes (e.g. renderer.plane_axes)
+    parameter_names: frozenset = frozenset()  # the state_dict entries that are parameters (the rest are buffers)
 
     def num_parameters(self) -> int:
-        return sum(t.numel() for t in self.state_dict.values())
+        """Trainable values (parameters only, as EG3D counts them: 30,662,136 for FFHQ-512's G_ema)."""
+        return sum(t.numel() for k, t in self.state_dict.items() if k in self.parameter_names)
 
 
 @dataclass
@@ -596,11 +598,12 @@ def _tensor_dict(state: dict, key: str, path: str, source: str) -> dict:
     return entries
 
 
-def _collect(root, net: str, source: str) -> tuple[OrderedDict, dict]:
+def _collect(root, net: str, source: str) -> tuple[OrderedDict, dict, frozenset]:
     """Flatten a module tree into (state_dict, extra_tensors): per module its _parameters, then its persistent
     _buffers, then each child in _modules order; names joined with '.' like torch's state_dict()."""
     out: OrderedDict = OrderedDict()
     extra: dict = {}
+    params: set = set()
     budget = _Budget(source, f"{net}'s module tree")
 
     def walk(module, prefix: str, ancestors: tuple):
@@ -619,6 +622,8 @@ def _collect(root, net: str, source: str) -> tuple[OrderedDict, dict]:
                 if not isinstance(value, TensorNode):
                     raise EG3DPickleError(f"{source}: {net}: {prefix}{name} is a {type(value).__name__}, not a tensor")
                 out[prefix + name] = value.tensor
+                if kind == "_parameters":
+                    params.add(prefix + name)
         for name, value in state.items():
             if isinstance(value, TensorNode) and isinstance(name, str) and not name.startswith("_"):
                 extra[prefix + name] = value.tensor
@@ -630,7 +635,7 @@ def _collect(root, net: str, source: str) -> tuple[OrderedDict, dict]:
             walk(child, f"{prefix}{name}.", ancestors + (module,))
 
     walk(root, "", ())
-    return out, extra
+    return out, extra, frozenset(params)
 
 
 def _network(node, net: str, source: str) -> EG3DNetwork:
@@ -652,8 +657,8 @@ def _network(node, net: str, source: str) -> EG3DNetwork:
                 attributes[name] = _plain(value, budget)
             except ValueError:
                 pass  # tensors, sub-objects: not attributes in this sense
-    state_dict, extra = _collect(node, net, source)
-    return EG3DNetwork(node.class_name, tuple(init_args), init_kwargs, state_dict, attributes, extra)
+    state_dict, extra, params = _collect(node, net, source)
+    return EG3DNetwork(node.class_name, tuple(init_args), init_kwargs, state_dict, attributes, extra, params)
 
 
 def _read_bytes(path: Path) -> bytes:
