@@ -21,7 +21,15 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-__all__ = ["DistInfo", "init_distributed", "all_reduce_grads", "all_reduce_mean", "broadcast_module", "barrier"]
+__all__ = [
+    "DistInfo",
+    "init_distributed",
+    "all_reduce_grads",
+    "all_reduce_mean",
+    "average_buffers",
+    "broadcast_module",
+    "barrier",
+]
 
 
 @dataclass
@@ -90,6 +98,17 @@ def all_reduce_mean(values: Tensor, world_size: int) -> Tensor:
     v = values.detach().clone()
     dist.all_reduce(v, op=dist.ReduceOp.SUM)
     return v / world_size
+
+
+def average_buffers(module: nn.Module, world_size: int) -> None:
+    """Average floating-point buffers over ranks (the mapping's running w_avg: its update is linear in the batch mean,
+    so the average of the per-rank updates equals the update on the whole batch)."""
+    if world_size <= 1:
+        return
+    for b in module.buffers():
+        if b.is_floating_point():
+            dist.all_reduce(b.data, op=dist.ReduceOp.SUM)
+            b.data /= world_size
 
 
 def broadcast_module(module: nn.Module, world_size: int, src: int = 0) -> None:

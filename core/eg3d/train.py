@@ -1,0 +1,693 @@
+"""EG3D training from posed 2D images: `tristudio train eg3d --data D --preset tiny|small|ffhq512 --out RUN_DIR`.
+
+One step (global batch B, split strided over K ranks, see core/eg3d/ddp.py):
+
+    inputs  = draw_step_inputs(seed, step)         reals from the data order, z, rendering poses, GPC swaps, points
+    Gmain   L_G                                    Adam step on G
+    Greg    L_density * interval                   every density_reg_interval steps, its own Adam step on G
+    Dmain   L_D                                    Adam step on D
+    Dreg    L_R1 * interval                        every r1_interval steps, its own Adam step on D
+    G_ema   <- lerp(G, G_ema, beta)
+
+Everything random is a function of (seed, step) or of RNG states saved in the checkpoint, so a killed run resumed
+from its last checkpoint reaches the same weights as an uninterrupted one (bit for bit on CPU):
+  - data order: sample q of the stream is perm_{q // M}[q % M] with perm_e = randperm(M, seed, e)  (position = step * B)
+  - per-step inputs: a torch.Generator seeded from (seed, step)
+  - renderer jitter, synthesis noise, augmentation: the global torch RNG, whose state (per rank) is checkpointed,
+    as are numpy's and Python's.
+
+Run folder:
+    RUN_DIR/config.json                  the resolved TrainConfig
+    RUN_DIR/checkpoints/step-XXXXXXXX/   checkpoint.safetensors + checkpoint.json (G, D, G_ema, Adam states, RNG,
+                                         step, data position), written atomically; the last `keep` are kept
+    RUN_DIR/model/                       G_ema as a tristudio model folder (load_generator / `--model`)
+    RUN_DIR/log.jsonl                    one JSON line per logged step
+    RUN_DIR/samples/step-XXXXXXXX.png    G_ema grid: rows = fixed seeds, columns = fixed yaws
+    RUN_DIR/losses.png                   loss curves (drawn with PIL)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import re
+import shutil
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..io.atomic import atomic_write_text
+from ..io.checkpoint import CheckpointError, checkpoint_exists, load_checkpoint, save_checkpoint
+from . import loss as L
+from .augment import AdaTuner, AugmentPipe
+from .ddp import DistInfo, all_reduce_grads, all_reduce_mean, average_buffers, barrier, init_distributed
+
+__all__ = [
+    "TrainConfig",
+    "TrainingError",
+    "NaNLossError",
+    "Trainer",
+    "TrainingSet",
+    "open_training_set",
+    "train",
+    "latest_checkpoint",
+    "sample_grid",
+    "plot_losses",
+    "data_index_stream",
+]
+
+CKPT_FORMAT = "tristudio-eg3d-train"
+CKPT_NAME = "checkpoint"
+
+
+class TrainingError(RuntimeError):
+    """A run that cannot start or continue (bad dataset, incompatible resume, ...)."""
+
+
+class NaNLossError(TrainingError):
+    """A loss became NaN/Inf; the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainConfig:
+    data: str = ""
+    out: str = ""
+    preset: str = "tiny"
+    kimg: float = 1.0  # training length in thousands of real images shown
+    batch: int = 4  # global batch (split across ranks)
+    seed: int = 0
+    glr: float = 0.0025
+    dlr: float = 0.002
+    betas: tuple[float, float] = (0.0, 0.99)
+    eps: float = 1e-8
+    ema_kimg: float | None = None  # None: batch * 10 / 32 (EG3D)
+    ema_rampup: float | None = 0.05
+    augment_p: float = 0.0  # fixed augmentation probability (0: off)
+    ada_target: float | None = None  # tune p with ADA's heuristic toward this r_t (e.g. 0.6)
+    depth_resolution: int | None = None  # coarse samples per ray (None: the preset's)
+    depth_resolution_importance: int | None = None  # importance samples per ray (None: the preset's)
+    snap: int = 50  # checkpoint + model export every N steps (and at the end)
+    sample_every: int = 50  # sample grid every N steps (0: only at the end)
+    log_every: int = 1  # log line every N steps
+    keep: int = 3  # checkpoints kept
+    grid_seeds: int = 4  # rows of the sample grid
+    grid_yaws: int = 5  # columns of the sample grid
+    device: str = "auto"
+    threads: int | None = None  # torch CPU threads per process
+    loss: dict = field(default_factory=dict)  # LossConfig overrides
+
+    def loss_config(self) -> L.LossConfig:
+        return L.LossConfig.from_dict(self.loss)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["betas"] = list(self.betas)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        names = {f.name for f in fields(cls)}
+        d = {k: v for k, v in d.items() if k in names}
+        if "betas" in d:
+            d["betas"] = tuple(d["betas"])
+        return cls(**d)
+
+    @property
+    def total_steps(self) -> int:
+        return max(1, int(round(self.kimg * 1000 / self.batch)))
+
+
+# ----------------------------------------------------------------------------------------------- data
+
+
+class TrainingSet:
+    """An EG3D dataset as the trainer reads it: labels (M, 25), resolution, image(i) -> uint8 (3, S, S).
+
+    Decoded images are kept in memory (the small CPU datasets fit; a 512 px FFHQ would be decoded per access).
+    """
+
+    def __init__(self, dataset, cache_bytes: int = 2 << 30):
+        self.ds = dataset
+        self.labels = dataset.labels
+        self.resolution = int(dataset.resolution)
+        self._cache: dict[int, torch.Tensor] | None = (
+            {} if len(dataset) * 3 * self.resolution**2 <= cache_bytes else None
+        )
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def image(self, i: int) -> torch.Tensor:
+        if self._cache is not None and i in self._cache:
+            return self._cache[i]
+        img, _ = self.ds[i]
+        if self._cache is not None:
+            self._cache[i] = img
+        return img
+
+
+def open_training_set(path: str) -> TrainingSet:
+    """Check then open an EG3D dataset (folder or zip) with core/data; any problem stops here with clear lines."""
+    from ..data import DatasetError, EG3DDataset, check_dataset
+
+    if not path:
+        raise TrainingError("train: --data DATASET is required (an EG3D dataset folder or zip)")
+    report = check_dataset(path)
+    if not report.ok:
+        shown = report.problems[:10]
+        more = len(report.problems) - len(shown)
+        lines = "\n".join(f"  problem: {p}" for p in shown) + (f"\n  ... and {more} more" if more > 0 else "")
+        raise TrainingError(f"dataset {path} cannot be trained on ({len(report.problems)} problem"
+                            f"{'s' if len(report.problems) > 1 else ''}; `tristudio dataset check` lists them):\n"
+                            f"{lines}")
+    try:
+        ds = EG3DDataset(path)
+    except (DatasetError, OSError, ValueError) as exc:
+        raise TrainingError(f"dataset {path}: {exc}") from None
+    if len(ds) == 0:
+        raise TrainingError(f"dataset {path} holds no labelled images")
+    return TrainingSet(ds)
+
+
+def data_index_stream(seed: int, size: int, start: int, count: int) -> list[int]:
+    """Dataset indices of stream positions start .. start + count - 1 (a fresh permutation per epoch)."""
+    out = []
+    cache: dict[int, list[int]] = {}
+    for q in range(start, start + count):
+        epoch, k = divmod(q, size)
+        if epoch not in cache:
+            g = torch.Generator().manual_seed(_mix(seed, 0xDA7A, epoch))
+            cache[epoch] = torch.randperm(size, generator=g).tolist()
+        out.append(cache[epoch][k])
+    return out
+
+
+def _mix(*xs: int) -> int:
+    h = 0x9E3779B97F4A7C15
+    for x in xs:
+        h = (h ^ (int(x) & 0xFFFFFFFFFFFFFFFF)) * 0x100000001B3 % (1 << 64)
+        h ^= h >> 29
+    return h % (1 << 63)
+
+
+# ----------------------------------------------------------------------------------------------- networks
+
+
+def build_networks(cfg: TrainConfig, img_resolution: int):
+    from .discriminator import DualDiscriminator, discriminator_kwargs
+    from .generator import TriPlaneGenerator
+    from .presets import preset
+
+    g_kwargs = preset(cfg.preset)
+    if g_kwargs["img_resolution"] != img_resolution:
+        raise TrainingError(f"preset {cfg.preset!r} makes {g_kwargs['img_resolution']} px images but the dataset is "
+                            f"{img_resolution} px; pick the matching preset or re-make the dataset at that size")
+    rk = g_kwargs["rendering_kwargs"]
+    if cfg.depth_resolution:
+        rk["depth_resolution"] = int(cfg.depth_resolution)
+    if cfg.depth_resolution_importance is not None:
+        rk["depth_resolution_importance"] = int(cfg.depth_resolution_importance)
+    G = TriPlaneGenerator(**g_kwargs)
+    D = DualDiscriminator(**discriminator_kwargs(cfg.preset, img_resolution))
+    return G, D, g_kwargs
+
+
+def _ema_kimg(cfg: TrainConfig) -> float:
+    return cfg.ema_kimg if cfg.ema_kimg is not None else cfg.batch * 10 / 32
+
+
+# ----------------------------------------------------------------------------------------------- trainer
+
+
+class Trainer:
+    """Holds the networks, optimisers and counters of one run; `step()` advances one global batch."""
+
+    def __init__(self, cfg: TrainConfig, dataset, dist_info: DistInfo | None = None, log=print):
+        self.cfg = cfg
+        self.dist = dist_info or DistInfo()
+        self.log = log
+        self.lcfg = cfg.loss_config()
+        if cfg.batch % self.dist.world_size:
+            raise TrainingError(f"--batch {cfg.batch} is not divisible by the {self.dist.world_size} processes")
+        self.dataset = dataset
+        self.labels = torch.as_tensor(np.asarray(dataset.labels), dtype=torch.float32)  # (M, 25)
+        if self.labels.ndim != 2 or self.labels.shape[1] != 25:
+            raise TrainingError(f"dataset labels must be (M, 25) EG3D camera labels, got {tuple(self.labels.shape)}")
+        dev = self.dist.device
+        # Same initial weights on every rank: seeded construction.
+        torch.manual_seed(cfg.seed)
+        self.G, self.D, self.g_kwargs = build_networks(cfg, dataset.resolution)
+        self.G.to(dev).train()
+        self.D.to(dev).train()
+        self.G_ema = L.clone_module(self.G).to(dev)
+        self.opt_G = L.make_adam(self.G.parameters(), cfg.glr, cfg.betas, cfg.eps, self.lcfg.density_reg_interval
+                                 if self.lcfg.density_reg > 0 else 0)
+        self.opt_D = L.make_adam(self.D.parameters(), cfg.dlr, cfg.betas, cfg.eps,
+                                 self.lcfg.r1_interval if self.lcfg.r1_gamma > 0 else 0)
+        self.augment = AugmentPipe(cfg.augment_p) if (cfg.augment_p > 0 or cfg.ada_target) else None
+        self.ada = AdaTuner(cfg.ada_target) if cfg.ada_target else None
+        self.step_idx = 0
+        self.cur_nimg = 0
+        self.nrr_default = int(self.G.neural_rendering_resolution)
+        self._reseed_globals(cfg.seed)
+
+    # --------------------------------------------------------------------------------- RNG
+    def _reseed_globals(self, seed: int) -> None:
+        r = self.dist.rank
+        torch.manual_seed(_mix(seed, 0x70C4, r))
+        np.random.seed(_mix(seed, 0x9A9, r) % (2**32))
+        random.seed(_mix(seed, 0x9F, r))
+
+    # --------------------------------------------------------------------------------- data
+    def real_batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        b = self.cfg.batch
+        idx = data_index_stream(self.cfg.seed, len(self.dataset), step * b, b)
+        imgs = torch.stack([torch.as_tensor(self.dataset.image(i)) for i in idx])  # (b, 3, s, s) uint8
+        imgs = imgs.to(torch.float32) / 127.5 - 1
+        return imgs, self.labels[idx]
+
+    def step_inputs(self, step: int) -> L.StepInputs:
+        real_img, real_c = self.real_batch(step)
+        g = torch.Generator().manual_seed(_mix(self.cfg.seed, 0x57E9, step))
+        inp = L.draw_step_inputs(g, real_img, real_c, self.labels, self.G.z_dim, self.lcfg)
+        return inp.shard(self.dist.rank, self.dist.world_size).to(self.dist.device)
+
+    # --------------------------------------------------------------------------------- one step
+    def _phase(self, name: str, net, opt, loss_fn, gain: float = 1.0) -> float:
+        opt.zero_grad(set_to_none=True)
+        out = loss_fn()
+        loss = out[0] if isinstance(out, tuple) else out
+        value = float(all_reduce_mean(loss.detach().reshape(1), self.dist.world_size))
+        if not math.isfinite(value):
+            raise NaNLossError(f"loss {name} is {value} at step {self.step_idx}; stopping. The last good checkpoint "
+                               f"is kept in {Path(self.cfg.out) / 'checkpoints'}")
+        (loss * gain).backward()
+        all_reduce_grads(net, self.dist.world_size)
+        opt.step()
+        if isinstance(out, tuple) and self.ada is not None:
+            self.ada.accumulate(out[1])
+        return value
+
+    def step(self, inp: L.StepInputs | None = None) -> dict:
+        """One global step (Gmain, [Greg], Dmain, [Dreg], EMA). Returns the losses (means over ranks)."""
+        cfg, lc = self.cfg, self.lcfg
+        step = self.step_idx
+        inp = inp if inp is not None else self.step_inputs(step)
+        nrr = L.neural_rendering_resolution_at(self.cur_nimg, lc, self.nrr_default)
+        sigma = L.blur_sigma_at(self.cur_nimg, lc)
+        G, D, aug = self.G, self.D, self.augment
+        stats: dict[str, float] = {}
+
+        G.requires_grad_(True)
+        D.requires_grad_(False)
+        stats["loss_G"] = self._phase("G", G, self.opt_G, lambda: L.generator_loss(G, D, inp, lc, nrr, sigma, aug))
+        if lc.density_reg > 0 and lc.density_reg_interval and step % lc.density_reg_interval == 0:
+            k = lc.density_reg_interval
+            stats["loss_density"] = self._phase("density", G, self.opt_G, lambda: L.density_reg_loss(G, inp, lc), k)
+
+        G.requires_grad_(False)
+        D.requires_grad_(True)
+        stats["loss_D"] = self._phase("D", D, self.opt_D,
+                                      lambda: L.discriminator_loss(G, D, inp, lc, nrr, sigma, aug))
+        if lc.r1_gamma > 0 and lc.r1_interval and step % lc.r1_interval == 0:
+            k = lc.r1_interval
+            stats["loss_r1"] = self._phase("R1", D, self.opt_D, lambda: L.r1_loss(D, inp, lc, nrr, sigma, aug), k)
+        D.requires_grad_(False)
+        average_buffers(G, self.dist.world_size)  # w_avg was tracked on each rank's share
+
+        self.cur_nimg += cfg.batch
+        beta = L.ema_beta(cfg.batch, self.cur_nimg, _ema_kimg(cfg), cfg.ema_rampup)
+        L.update_ema(self.G_ema, self.G, beta)
+        self.G_ema.neural_rendering_resolution = nrr
+        if self.ada is not None and aug is not None:
+            self.ada.update(aug, cfg.batch, step)
+        self.step_idx += 1
+        stats.update(nrr=nrr, blur_sigma=sigma)
+        if aug is not None:
+            stats["augment_p"] = aug.p
+        return stats
+
+    # --------------------------------------------------------------------------------- checkpoints
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        t: dict[str, torch.Tensor] = {}
+        for prefix, m in (("G", self.G), ("D", self.D), ("G_ema", self.G_ema)):
+            for k, v in m.state_dict().items():
+                t[f"{prefix}.{k}"] = v
+        for prefix, opt in (("opt_G", self.opt_G), ("opt_D", self.opt_D)):
+            for idx, st in opt.state_dict()["state"].items():
+                for k, v in st.items():
+                    t[f"{prefix}.{idx}.{k}"] = torch.as_tensor(v)
+        return t
+
+    def _rng_states(self) -> tuple[list[torch.Tensor], list]:
+        """(torch CPU RNG state per rank, [numpy, python] state per rank) gathered on every rank."""
+        torch_state = torch.get_rng_state()
+        host = {"numpy": _np_state(), "python": _py_state()}
+        if self.dist.world_size == 1:
+            return [torch_state], [host]
+        import torch.distributed as dist
+
+        states = [torch.empty_like(torch_state) for _ in range(self.dist.world_size)]
+        dist.all_gather_object(states, torch_state)
+        hosts: list = [None] * self.dist.world_size
+        dist.all_gather_object(hosts, host)
+        return states, hosts
+
+    def save(self) -> Path | None:
+        torch_states, hosts = self._rng_states()  # collective: every rank calls it
+        if not self.dist.is_main:
+            barrier(self.dist.world_size)
+            return None
+        tensors = self.state_tensors()
+        for r, st in enumerate(torch_states):
+            tensors[f"rng.torch.{r}"] = st
+        meta = {
+            "format": CKPT_FORMAT,
+            "version": 1,
+            "step": self.step_idx,
+            "cur_nimg": self.cur_nimg,
+            "data_position": self.step_idx * self.cfg.batch,
+            "world_size": self.dist.world_size,
+            "config": self.cfg.to_dict(),
+            "G_init_kwargs": self.G.init_kwargs,
+            "D_init_kwargs": self.D.init_kwargs,
+            "neural_rendering_resolution": int(self.G_ema.neural_rendering_resolution),
+            "opt_G_param_groups": _param_groups(self.opt_G),
+            "opt_D_param_groups": _param_groups(self.opt_D),
+            "rng_host": hosts,
+            "augment_p": self.augment.p if self.augment is not None else None,
+            "ada_signs": list(self.ada.signs) if self.ada is not None else None,
+        }
+        folder = Path(self.cfg.out) / "checkpoints" / f"step-{self.step_idx:08d}"
+        if folder.exists():
+            shutil.rmtree(folder)
+        save_checkpoint(folder, tensors, meta, name=CKPT_NAME)
+        self._prune()
+        barrier(self.dist.world_size)
+        return folder
+
+    def _prune(self) -> None:
+        ckpts = _complete_checkpoints(Path(self.cfg.out))
+        for old in ckpts[: max(len(ckpts) - max(self.cfg.keep, 1), 0)]:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def load(self, folder: Path) -> None:
+        tensors, meta = load_checkpoint(folder, name=CKPT_NAME)
+        if meta.get("format") != CKPT_FORMAT:
+            raise CheckpointError(f"{folder} is not a tristudio EG3D training checkpoint")
+        old = meta["config"]
+        for key in ("preset", "batch", "seed"):
+            if old.get(key) != getattr(self.cfg, key):
+                raise TrainingError(f"--resume: the run in {self.cfg.out} was started with {key}={old.get(key)!r}, "
+                                    f"not {getattr(self.cfg, key)!r}; resume with the same value or use a new --out")
+        dev = self.dist.device
+        for prefix, m in (("G", self.G), ("D", self.D), ("G_ema", self.G_ema)):
+            sd = {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+            m.load_state_dict(sd, strict=True)
+        for prefix, opt, groups in (("opt_G", self.opt_G, meta["opt_G_param_groups"]),
+                                    ("opt_D", self.opt_D, meta["opt_D_param_groups"])):
+            state: dict[int, dict] = {}
+            for k, v in tensors.items():
+                if k.startswith(prefix + "."):
+                    _, idx, name = k.split(".", 2)
+                    state.setdefault(int(idx), {})[name] = v.to(dev) if name != "step" else v
+            sd = opt.state_dict()
+            for g_new, g_old in zip(sd["param_groups"], groups, strict=True):
+                g_new.update({k: (tuple(v) if isinstance(v, list) else v) for k, v in g_old.items() if k != "params"})
+            sd["state"] = state
+            opt.load_state_dict(sd)
+        self.step_idx = int(meta["step"])
+        self.cur_nimg = int(meta["cur_nimg"])
+        nrr = int(meta["neural_rendering_resolution"])
+        self.G.neural_rendering_resolution = self.G_ema.neural_rendering_resolution = nrr
+        if self.augment is not None and meta.get("augment_p") is not None:
+            self.augment.p = float(meta["augment_p"])
+        if self.ada is not None and meta.get("ada_signs") is not None:
+            self.ada.signs = list(meta["ada_signs"])
+        r = self.dist.rank
+        if int(meta.get("world_size", 1)) == self.dist.world_size:
+            torch.set_rng_state(tensors[f"rng.torch.{r}"])
+            _set_np_state(meta["rng_host"][r]["numpy"])
+            _set_py_state(meta["rng_host"][r]["python"])
+        else:
+            self.log(f"resume: the checkpoint was written by {meta.get('world_size')} processes, this run has "
+                     f"{self.dist.world_size}; random streams are re-seeded (the run is no longer bit-reproducible)")
+            self._reseed_globals(_mix(self.cfg.seed, self.step_idx))
+
+    def export_model(self) -> Path | None:
+        """G_ema as a tristudio model folder RUN_DIR/model (what `--model` and the viewer load)."""
+        if not self.dist.is_main:
+            return None
+        folder = Path(self.cfg.out) / "model"
+        meta = {"format": "tristudio-eg3d", "version": 1, "init_kwargs": self.G.init_kwargs,
+                "neural_rendering_resolution": int(self.G_ema.neural_rendering_resolution),
+                "source": {"trained_by": "tristudio train eg3d", "step": self.step_idx, "kimg": self.cur_nimg / 1000,
+                           "data": str(self.cfg.data), "preset": self.cfg.preset}}
+        save_checkpoint(folder, dict(self.G_ema.state_dict()), meta, name="model")
+        return folder
+
+
+def _param_groups(opt: torch.optim.Optimizer) -> list[dict]:
+    out = []
+    for g in opt.state_dict()["param_groups"]:
+        out.append({k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()})
+    return out
+
+
+def _np_state() -> list:
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return [name, keys.tolist(), int(pos), int(has_gauss), float(cached)]
+
+
+def _set_np_state(s: list) -> None:
+    np.random.set_state((s[0], np.asarray(s[1], dtype=np.uint32), s[2], s[3], s[4]))
+
+
+def _py_state() -> list:
+    version, internal, gauss = random.getstate()
+    return [version, list(internal), gauss]
+
+
+def _set_py_state(s: list) -> None:
+    random.setstate((s[0], tuple(s[1]), s[2]))
+
+
+_STEP_RE = re.compile(r"^step-(\d{8})$")
+
+
+def _complete_checkpoints(out: Path) -> list[Path]:
+    root = out / "checkpoints"
+    if not root.is_dir():
+        return []
+    found = [p for p in root.iterdir() if _STEP_RE.match(p.name) and checkpoint_exists(p, CKPT_NAME)]
+    return sorted(found, key=lambda p: int(_STEP_RE.match(p.name).group(1)))
+
+
+def latest_checkpoint(out: str | os.PathLike) -> Path | None:
+    """The newest complete checkpoint folder of a run (its JSON written last marks completion), or None."""
+    ckpts = _complete_checkpoints(Path(out))
+    return ckpts[-1] if ckpts else None
+
+
+# ----------------------------------------------------------------------------------------------- pictures
+
+
+@torch.no_grad()
+def sample_grid(G, seeds: list[int], yaws: list[float], pitch: float = 0.0) -> np.ndarray:
+    """G's images for fixed seeds (rows) and yaw angles (columns), conditioned on the frontal pose.
+
+    Deterministic (const noise, mid-interval ray samples); consumes no global RNG. Returns uint8 (H, W, 3).
+    """
+    from ..cameras import FFHQ_FOV_DEG, Cameras
+
+    rk = G.rendering_kwargs
+    pivot = rk.get("avg_camera_pivot", [0, 0, 0.2])
+    radius = rk.get("avg_camera_radius", 2.7)
+    was_training = G.training
+    G.eval()
+    dev = next(G.parameters()).device
+    z = torch.stack([torch.randn(G.z_dim, generator=torch.Generator().manual_seed(s)) for s in seeds]).to(dev)
+    c_front = Cameras.orbit(0.0, 0.0, radius=radius, fov_deg=FFHQ_FOV_DEG, pivot=pivot).label().to(dev)
+    ws = G.mapping(z, c_front.expand(len(seeds), -1))
+    rows = []
+    for i in range(len(seeds)):
+        cams = Cameras.orbit(torch.tensor(yaws), torch.full((len(yaws),), pitch), radius=radius,
+                             fov_deg=FFHQ_FOV_DEG, pivot=pivot).label().to(dev)
+        out = G.synthesis(ws[i : i + 1].expand(len(yaws), -1, -1), cams, noise_mode="const", deterministic=True)
+        img = out["image"]  # (cols, 3, S, S) in ~[-1, 1]
+        rows.append(torch.cat(list(img), dim=2))  # (3, S, cols * S)
+    G.train(was_training)
+    grid = torch.cat(rows, dim=1)  # (3, rows * S, cols * S)
+    return ((grid.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
+def plot_losses(records: list[dict], path: str | os.PathLike, keys=("loss_G", "loss_D", "loss_r1", "loss_density"),
+                size=(640, 200)) -> Path:
+    """Loss curves against step, one panel per key, drawn with PIL (no matplotlib). Written atomically as PNG."""
+    from PIL import Image, ImageDraw
+
+    w, h = size
+    keys = [k for k in keys if any(k in r for r in records)]
+    canvas = Image.new("RGB", (w, max(1, len(keys)) * h), "white")
+    draw = ImageDraw.Draw(canvas)
+    colors = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189)]
+    for pi, key in enumerate(keys):
+        pts = [(r["step"], r[key]) for r in records if key in r and math.isfinite(r[key])]
+        top = pi * h
+        left, right, y0, y1 = 60, w - 10, top + 20, top + h - 25
+        draw.rectangle([left, y0, right, y1], outline=(0, 0, 0))
+        draw.text((left, top + 4), key, fill=(0, 0, 0))
+        if not pts:
+            continue
+        xs = np.array([p[0] for p in pts], dtype=np.float64)
+        ys = np.array([p[1] for p in pts], dtype=np.float64)
+        lo, hi = float(ys.min()), float(ys.max())
+        if hi - lo < 1e-12:
+            lo, hi = lo - 0.5, hi + 0.5
+        x_lo, x_hi = float(xs.min()), float(max(xs.max(), xs.min() + 1))
+        px = left + (xs - x_lo) / (x_hi - x_lo) * (right - left)
+        py = y1 - (ys - lo) / (hi - lo) * (y1 - y0)
+        if len(px) > 1:
+            draw.line(list(zip(px.tolist(), py.tolist(), strict=True)), fill=colors[pi % 4], width=1)
+        else:
+            draw.ellipse([px[0] - 2, py[0] - 2, px[0] + 2, py[0] + 2], fill=colors[pi % 4])
+        draw.text((2, y0 - 4), f"{hi:.3g}", fill=(0, 0, 0))
+        draw.text((2, y1 - 8), f"{lo:.3g}", fill=(0, 0, 0))
+        draw.text((left, y1 + 4), f"step {int(x_lo)}", fill=(0, 0, 0))
+        draw.text((right - 70, y1 + 4), f"step {int(x_hi)}", fill=(0, 0, 0))
+    path = Path(path)
+    import io
+
+    buf = io.BytesIO()
+    canvas.save(buf, format="PNG")
+    from ..io.atomic import atomic_write_bytes
+
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
+def _save_png(array: np.ndarray, path: Path) -> None:
+    import io
+
+    from PIL import Image
+
+    from ..io.atomic import atomic_write_bytes
+
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG")
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _read_log(path: Path, upto_step: int | None = None) -> list[dict]:
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut by a kill
+        if upto_step is None or rec.get("step", 0) <= upto_step:
+            out.append(rec)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- the loop
+
+
+def train(
+    cfg: TrainConfig, resume: bool = False, dataset=None, console=None, dist_info: DistInfo | None = None
+) -> dict:
+    """Run (or continue) training; returns a summary {steps, kimg, images_per_s, run_dir, checkpoint}.
+
+    Raises TrainingError for a bad dataset / incompatible resume and NaNLossError (a TrainingError) on a NaN loss.
+    """
+    from rich.console import Console
+
+    console = console or Console(stderr=False, highlight=False)
+    di = dist_info or init_distributed(cfg.device)
+    if cfg.threads:
+        torch.set_num_threads(int(cfg.threads))
+
+    def say(msg: str) -> None:
+        if di.is_main:
+            console.print(msg)
+
+    if not cfg.out:
+        raise TrainingError("train: --out RUN_DIR is required")
+    out = Path(cfg.out)
+    if dataset is None:
+        dataset = open_training_set(cfg.data)
+    last = latest_checkpoint(out)
+    if not resume and last is not None:
+        raise TrainingError(f"{out} already holds a run (last checkpoint {last.name}); pass --resume to continue it "
+                            f"or choose another --out")
+    if di.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "config.json", json.dumps(cfg.to_dict(), indent=2))
+
+    trainer = Trainer(cfg, dataset, di, log=say)
+    if resume and last is not None:
+        trainer.load(last)
+        say(f"resumed from {last} (step {trainer.step_idx}, {trainer.cur_nimg / 1000:.3f} kimg)")
+    elif resume:
+        say(f"--resume: no checkpoint in {out} yet; starting from scratch")
+    total = cfg.total_steps
+    log_path = out / "log.jsonl"
+    records = _read_log(log_path, trainer.step_idx)
+    if di.is_main:
+        atomic_write_text(log_path, "".join(json.dumps(r) + "\n" for r in records))
+    say(f"training {cfg.preset} on {cfg.data} ({len(dataset)} images, {dataset.resolution} px) for {total} steps of "
+        f"{cfg.batch} images ({di.world_size} process{'es' if di.world_size > 1 else ''}, {di.device}) -> {out}")
+
+    seeds = list(range(cfg.grid_seeds))
+    yaws = np.linspace(-0.6, 0.6, cfg.grid_yaws).tolist()
+    t_start = time.perf_counter()
+    imgs_done = 0
+    ips = 0.0
+    last_ckpt = last
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    progress = Progress(TextColumn("[bold]eg3d"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                        TextColumn("{task.fields[status]}"), console=console, disable=not di.is_main, transient=False)
+    with progress:
+        task = progress.add_task("train", total=total, completed=trainer.step_idx, status="")
+        with open(log_path, "a") if di.is_main else open(os.devnull, "w") as logf:
+            while trainer.step_idx < total:
+                t0 = time.perf_counter()
+                stats = trainer.step()
+                dt = time.perf_counter() - t0
+                imgs_done += cfg.batch
+                ips = cfg.batch / dt
+                step = trainer.step_idx
+                rec = {"step": step, "kimg": trainer.cur_nimg / 1000, **stats, "images_per_s": ips,
+                       "sec_per_step": dt, "time": time.time()}
+                records.append(rec)
+                if di.is_main and (step % cfg.log_every == 0 or step == total):
+                    logf.write(json.dumps(rec) + "\n")
+                    logf.flush()
+                status = " ".join(f"{k[5:] if k.startswith('loss_') else k}={v:.3f}" for k, v in stats.items()
+                                  if k.startswith("loss_")) + f" {ips:.1f} img/s"
+                progress.update(task, completed=step, status=status)
+                if cfg.sample_every and (step % cfg.sample_every == 0) and di.is_main:
+                    _save_png(sample_grid(trainer.G_ema, seeds, yaws), out / "samples" / f"step-{step:08d}.png")
+                if step % cfg.snap == 0 or step == total:
+                    last_ckpt = trainer.save()
+                    trainer.export_model()
+                    if di.is_main:
+                        plot_losses(records, out / "losses.png")
+    if di.is_main:
+        _save_png(sample_grid(trainer.G_ema, seeds, yaws), out / "samples" / f"step-{trainer.step_idx:08d}.png")
+        plot_losses(records, out / "losses.png")
+    elapsed = time.perf_counter() - t_start
+    summary = {"steps": trainer.step_idx, "kimg": trainer.cur_nimg / 1000,
+               "images_per_s": imgs_done / elapsed if elapsed > 0 else ips, "run_dir": str(out),
+               "checkpoint": str(last_ckpt) if last_ckpt else None}
+    say(f"done: step {summary['steps']}, {summary['kimg']:.3f} kimg, {summary['images_per_s']:.2f} images/s; "
+        f"model in {out / 'model'}")
+    return summary

@@ -1,0 +1,65 @@
+"""`tristudio train ...`: training commands (a thin layer over tristudio.core). `eg3d` lives here; the prior / CLIP
+trainers add their own commands to this group."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(help="Train models: eg3d (tri-plane GAN from posed images).", no_args_is_help=True)
+
+
+@app.command("eg3d")
+def eg3d(
+    data: Path = typer.Option(..., "--data", help="EG3D dataset folder or zip (dataset.json + images)"),
+    preset: str = typer.Option("small", "--preset", help="tiny | small | ffhq512 (must match the image size)"),
+    out: Path = typer.Option(..., "--out", help="run folder: checkpoints, samples, log.jsonl, model/"),
+    kimg: float = typer.Option(100.0, "--kimg", help="training length in thousands of real images"),
+    batch: int = typer.Option(4, "--batch", help="global batch (split across torchrun processes)"),
+    resume: bool = typer.Option(False, "--resume", help="continue from the run folder's last checkpoint"),
+    seed: int = typer.Option(0, "--seed"),
+    glr: float = typer.Option(0.0025, "--glr", help="generator Adam learning rate"),
+    dlr: float = typer.Option(0.002, "--dlr", help="discriminator Adam learning rate"),
+    gamma: float = typer.Option(1.0, "--gamma", help="R1 weight"),
+    r1_interval: int = typer.Option(16, "--r1-interval", help="lazy R1 every N steps"),
+    density_reg: float = typer.Option(0.25, "--density-reg", help="density regularisation weight (0: off)"),
+    density_reg_interval: int = typer.Option(4, "--density-reg-interval"),
+    gpc_prob: float = typer.Option(0.5, "--gpc-prob", help="generator pose conditioning swap probability"),
+    blur_fade_kimg: float = typer.Option(200.0, "--blur-fade-kimg", help="raw-image blur fade-in length (0: off)"),
+    nrr: int = typer.Option(None, "--neural-res", help="neural rendering resolution (default: the preset's)"),
+    nrr_final: int = typer.Option(None, "--neural-res-final", help="fade the neural resolution to this"),
+    depth_samples: int = typer.Option(None, "--depth-samples", help="coarse samples per ray"),
+    importance_samples: int = typer.Option(None, "--importance-samples", help="importance samples per ray"),
+    augment_p: float = typer.Option(0.0, "--augment-p", help="fixed ADA-style augmentation probability"),
+    ada_target: float = typer.Option(None, "--ada-target", help="tune the augmentation probability (e.g. 0.6)"),
+    snap: int = typer.Option(50, "--snap", help="checkpoint every N steps"),
+    sample_every: int = typer.Option(50, "--sample-every", help="sample grid every N steps"),
+    keep: int = typer.Option(3, "--keep", help="checkpoints kept"),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
+    threads: int = typer.Option(None, "--threads", help="torch CPU threads per process"),
+) -> None:
+    """Train an EG3D tri-plane GAN on posed images (torchrun --nproc_per_node K tristudio train eg3d ... for K
+    processes)."""
+    from rich.console import Console
+    from tristudio.core.eg3d.train import TrainConfig, TrainingError, train
+
+    loss = {"r1_gamma": gamma, "r1_interval": r1_interval, "density_reg": density_reg,
+            "density_reg_interval": density_reg_interval, "gpc_reg_prob": gpc_prob, "blur_fade_kimg": blur_fade_kimg}
+    if nrr:
+        loss["neural_rendering_resolution_initial"] = nrr
+    if nrr_final:
+        loss["neural_rendering_resolution_final"] = nrr_final
+    cfg = TrainConfig(data=str(data), out=str(out), preset=preset, kimg=kimg, batch=batch, seed=seed, glr=glr, dlr=dlr,
+                      augment_p=augment_p, ada_target=ada_target, depth_resolution=depth_samples,
+                      depth_resolution_importance=importance_samples, snap=snap, sample_every=sample_every,
+                      keep=keep, device=device, threads=threads, loss=loss)
+    console = Console(highlight=False)
+    try:
+        train(cfg, resume=resume, console=console)
+    except TrainingError as exc:
+        console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    except ValueError as exc:  # e.g. an unknown preset
+        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(2) from None
