@@ -42,7 +42,7 @@ class ViewerApp:
         self.engine = engine
         self.state.banner = engine.banner
         self.state.model_name = engine.name
-        self._reset_render_defaults()
+        self._reset_render_defaults(keep=True)
         self.render_worker = RenderWorker(lambda: self.engine)
         self.jobs = JobWorker()
         self.dynres = DynamicResolution(full=self.full_resolution, target_ms=self.state.target_ms)
@@ -60,6 +60,12 @@ class ViewerApp:
         self.last_camera_key = self.state.camera.key()
         self.camera_changed_at = -1e9
         self.gl_frame_ms = 0.0
+        self.gl_frames = 0  # viewport frames drawn by the GL grid path
+        self.keep_gl_readback = False  # tests: keep the last GL frame as numpy
+        self.last_gl_image = None
+        self.bake_ms = 0.0
+        self._pending_upload = None
+        self._pending_grid = None
         self.image_rect = (0.0, 0.0, 0.0, 0.0)  # x, y, w, h of the viewport image in window pixels
         self.gui_shot_request: Path | None = None
         self.gui_shot_done: list[Path] = []
@@ -79,9 +85,12 @@ class ViewerApp:
         G, name, banner = default_model(preset)
         return Engine(G, name=name, banner=banner)
 
-    def _reset_render_defaults(self) -> None:
-        self.state.resolution = self.engine.default_resolution
-        self.state.samples = self.engine.default_samples
+    def _reset_render_defaults(self, keep: bool = False) -> None:
+        """The model's own neural resolution and samples (keep=True: only where the state has none)."""
+        if not (keep and self.state.resolution):
+            self.state.resolution = self.engine.default_resolution
+        if not (keep and self.state.samples):
+            self.state.samples = self.engine.default_samples
         if self.state.cutoff > self.engine.num_ws:
             self.state.cutoff = 0
 
@@ -210,12 +219,12 @@ class ViewerApp:
 
         if self.tex is None:
             self.tex = Texture2D(nearest=False)
-        up = getattr(self, "_pending_upload", None)
+        up = self._pending_upload
         if up is not None:
             self.tex.upload(up.rgba)
             self.shown_kind = "torch"
             self._pending_upload = None
-        grid = getattr(self, "_pending_grid", None)
+        grid = self._pending_grid
         if grid is not None:
             self._pending_grid = None
             if grid.generation == self.engine.generation:
@@ -252,6 +261,9 @@ class ViewerApp:
             return False
         self.gl_frame_ms = (time.perf_counter() - t0) * 1000
         self.shown_kind = "gl"
+        self.gl_frames += 1
+        if self.keep_gl_readback:
+            self.last_gl_image = (s.camera.key(), self.raymarcher.read())
         return True
 
     # ------------------------------------------------------------------ capture actions (GUI thread)
@@ -468,4 +480,4 @@ class ViewerApp:
         full_key = (spec, self.settings(), s.camera.key(), self.engine.generation)
         return (self.render_worker.idle and self.shown is not None and self.shown.full
                 and self.last_full_key == full_key and self.shown.stamp == self.stamp
-                and self.shown.camera_key == s.camera.key() and getattr(self, "_pending_upload", None) is None)
+                and self.shown.camera_key == s.camera.key() and self._pending_upload is None)

@@ -57,6 +57,7 @@ class RenderWorker:
         self._bake_iter = None
         self._bake_key = None
         self._bake_t0 = 0.0
+        self._bake_done = None  # the last key baked to completion (not baked again)
         self._stop = False
         self.results: queue.Queue = queue.Queue()
         self.dropped = 0
@@ -76,7 +77,7 @@ class RenderWorker:
     def want_bake(self, spec, resolution: int, generation: int) -> None:
         with self._cond:
             key = (spec, int(resolution), generation)
-            if key != self._bake_want:
+            if key != self._bake_want and key != self._bake_done:
                 self._bake_want = key
                 self._cond.notify()
 
@@ -86,8 +87,14 @@ class RenderWorker:
 
     @property
     def idle(self) -> bool:
+        """No render pending or running (a bake may still be going on)."""
         with self._cond:
-            return self._pending is None and not self.busy and self._bake_want is None
+            return self._pending is None and not self.busy
+
+    @property
+    def baking(self) -> bool:
+        with self._cond:
+            return self._bake_want is not None
 
     def stop(self, timeout: float = 5.0) -> None:
         with self._cond:
@@ -133,9 +140,11 @@ class RenderWorker:
             if grid is not None:
                 ms = (time.perf_counter() - self._bake_t0) * 1000
                 self.results.put(BakeResult(spec, generation, resolution, grid, ms))
+                self._bake_done = want
                 self._finish_bake(want)
         except Exception as exc:
             self.results.put(WorkerError(-1, "bake", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+            self._bake_done = want  # do not retry a failing bake every frame
             self._finish_bake(want)
 
     def _finish_bake(self, want: tuple) -> None:

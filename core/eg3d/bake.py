@@ -93,5 +93,5 @@ def mesh_from_grid(grid: Tensor | np.ndarray, level: float, box_warp: float = 1.
     verts_zyx, faces, _, _ = measure.marching_cubes(padded, level=level)
     r = sigma.shape[0]
     verts = ((verts_zyx[:, ::-1] - 1.0 + 0.5) / r - 0.5) * box_warp  # padded index -> voxel centre -> world
-    # Reversing the axis order is a reflection: flip the winding so normals still point out of the dense region.
-    return verts.astype(np.float32), np.ascontiguousarray(faces[:, ::-1]).astype(np.int64)
+    # (skimage's winding already gives outward normals, positive volume, after the (z, y, x) -> (x, y, z) swap.)
+    return verts.astype(np.float32), faces.astype(np.int64)

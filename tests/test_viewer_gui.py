@@ -1,0 +1,358 @@
+"""The real viewer app driven by imgui's test engine under X (Xvfb): camera, latents, captures, errors.
+
+Each test opens the app on a random-init `tiny` generator and compares what the viewer shows with a direct render
+through the generator's own API (independent of the viewer's engine code)."""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture(scope="module", autouse=True)
+def display():
+    """Use $DISPLAY, or start an Xvfb for this module, or skip with the reason."""
+    if os.environ.get("DISPLAY"):
+        yield os.environ["DISPLAY"]
+        return
+    if shutil.which("Xvfb") is None:
+        pytest.skip("GUI tests need a display: no DISPLAY and no Xvfb (run scripts/test.sh, which uses xvfb-run)")
+    r, w = os.pipe()
+    proc = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+                            pass_fds=(w,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(w)
+    num = os.read(r, 16).decode().strip()
+    os.close(r)
+    os.environ["DISPLAY"] = f":{num}"
+    try:
+        yield os.environ["DISPLAY"]
+    finally:
+        del os.environ["DISPLAY"]
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def tiny_G():
+    from tristudio.viewer.model import random_model
+
+    return random_model("tiny", seed=0)
+
+
+def make_app(G, tmp_path, **state_kw):
+    from tristudio.viewer.app import ViewerApp
+    from tristudio.viewer.engine import Engine
+    from tristudio.viewer.state import ViewerState
+
+    kw = dict(capture_dir=str(tmp_path / "captures"), fast_path="torch", grid_resolution=32)
+    kw.update(state_kw)
+    return ViewerApp(engine=Engine(G, name="tiny"), state=ViewerState(**kw), window_size=(960, 640),
+                     gl_resolution=32)
+
+
+def run(app, body):
+    from imgui_bundle.immapp import testing
+
+    errors = []
+
+    def test_fn(ctx):
+        try:
+            body(ctx, app)
+        except BaseException as exc:  # re-raised below, after the app has closed
+            errors.append(exc)
+
+    try:
+        testing.run(runner_params=app.runner_params(), test_function=test_fn)
+    except RuntimeError:
+        if errors:  # the test body's own failure says more than the engine's
+            raise errors[0] from None
+        raise
+    if errors:
+        raise errors[0]
+
+
+def wait(ctx, cond, timeout=60.0, what="condition"):
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        ctx.yield_()
+        if cond():
+            return
+        time.sleep(0.005)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def settle(ctx, app, timeout=60.0):
+    wait(ctx, app.settled, timeout, "the full-quality frame")
+    for _ in range(2):
+        ctx.yield_()  # upload + draw it
+
+
+# ----------------------------------------------------------------------------------------- direct renders
+
+
+def frontal_label():
+    from tristudio.core.cameras import Cameras, eg3d_lookat_sampler, intrinsics_from_fov
+
+    return Cameras(eg3d_lookat_sampler(math.pi / 2, math.pi / 2, pivot=(0, 0, 0.2), radius=2.7),
+                   intrinsics_from_fov(18.837)).label()
+
+
+@torch.no_grad()
+def direct_render(G, seed, camera, psi=0.7, z=None, output="image"):
+    """EG3D's own path: z = RandomState(seed).randn, mapping with the frontal label, planes, render_planes."""
+    from tristudio.core.cameras import Cameras
+
+    if z is None:
+        z = torch.from_numpy(np.random.RandomState(seed).randn(1, G.z_dim)).float()
+    ws = G.mapping(z, frontal_label(), truncation_psi=psi)
+    planes = G.synthesis_planes(ws)
+    cam = Cameras.orbit(camera.yaw, camera.pitch, camera.radius, camera.fov_deg, camera.pivot)
+    out = G.render_planes(planes, ws, cam.label(), deterministic=True)
+    img = ((out[output][0].clamp(-1, 1) + 1) / 2 * 255 + 0.5).clamp(0, 255).to(torch.uint8)
+    return img.permute(1, 2, 0).numpy()
+
+
+def assert_close_images(a, b, tol=2):
+    a, b = np.asarray(a[..., :3], np.int16), np.asarray(b[..., :3], np.int16)
+    assert a.shape == b.shape, (a.shape, b.shape)
+    diff = np.abs(a - b).max()
+    assert diff <= tol, f"images differ by up to {diff} levels"
+
+
+# ----------------------------------------------------------------------------------------- tests
+
+
+def test_drag_orbits_and_matches_direct_render(tiny_G, tmp_path):
+    app = make_app(tiny_G, tmp_path, fast_path="grid", output="final")
+    app.keep_gl_readback = True
+    seen = {}
+
+    def body(ctx, app):
+        settle(ctx, app)
+        from tristudio.viewer.latent import LatentSpec  # noqa: F401
+
+        spec = app.state.latent_spec()
+        wait(ctx, lambda: app._grid_ready(spec), 60, "the baked grid")
+        before = direct_render(tiny_G, 0, app.state.camera)
+        assert_close_images(app.shown.rgba, before)
+        yaw0 = app.state.camera.yaw
+        ctx.item_drag_with_delta("//Viewport/##canvas", (80, 0))
+        seen["yaw"] = (yaw0, app.state.camera.yaw)
+        seen["gl_frames"] = app.gl_frames
+        settle(ctx, app)
+        seen["shown"] = app.shown.rgba.copy()
+        seen["camera"] = app.state.camera.copy()
+        seen["kind"] = app.shown_kind
+
+    run(app, body)
+    yaw0, yaw1 = seen["yaw"]
+    assert yaw1 < yaw0 - 0.3, f"dragging right by 80 px should turn yaw down, got {yaw0} -> {yaw1}"
+    assert seen["gl_frames"] > 0, "the baked-grid GL path never drew while the camera moved"
+    assert seen["kind"] == "torch"
+    after = direct_render(tiny_G, 0, seen["camera"])
+    assert_close_images(seen["shown"], after)
+    assert np.abs(after.astype(int) - direct_render(tiny_G, 0, app.state.camera.__class__()).astype(int)).max() > 5
+
+
+def test_gl_grid_matches_torch_raw_render(tiny_G, tmp_path):
+    """The GL ray-march of the baked grid approximates the exact torch render of the raw image."""
+    app = make_app(tiny_G, tmp_path, fast_path="grid", output="raw", resolution=32, samples=32, grid_resolution=48)
+    app.keep_gl_readback = True
+    seen = {}
+
+    def body(ctx, app):
+        settle(ctx, app)
+        wait(ctx, lambda: app._grid_ready(app.state.latent_spec()), 150, "the baked grid")
+        ctx.item_drag_with_delta("//Viewport/##canvas", (30, 10))
+        seen["gl"] = app.last_gl_image
+        settle(ctx, app)
+        seen["torch"] = (app.shown.camera_key, app.shown.rgba.copy())
+
+    run(app, body)
+    (gl_key, gl), (t_key, exact) = seen["gl"], seen["torch"]
+    assert gl_key == t_key, "the last GL frame and the full torch frame are for different cameras"
+    err = np.abs(gl[..., :3].astype(float) - exact[..., :3].astype(float)).mean() / 255
+    assert err < 0.06, f"GL grid render differs from the torch render by {err:.3f} on average"
+
+
+def test_interpolation_endpoints_match_seeds(tiny_G, tmp_path):
+    app = make_app(tiny_G, tmp_path, seed_a=3, seed_b=11, interp_mode="slerp_z")
+    seen = {}
+
+    def body(ctx, app):
+        settle(ctx, app)
+        seen["t0"] = app.shown.rgba.copy()
+        ctx.window_focus("//Latent")
+        ctx.item_input_value("//Latent/t (A -> B)", 1.0)
+        assert app.state.t == 1.0
+        settle(ctx, app)
+        seen["t1"] = app.shown.rgba.copy()
+        ctx.item_input_value("//Latent/t (A -> B)", 0.5)
+        settle(ctx, app)
+        seen["mid"] = app.shown.rgba.copy()
+
+    run(app, body)
+    a, b = direct_render(tiny_G, 3, app.state.camera), direct_render(tiny_G, 11, app.state.camera)
+    assert_close_images(seen["t0"], a)
+    assert_close_images(seen["t1"], b)
+    assert np.abs(a.astype(int) - b.astype(int)).max() > 5  # the two seeds really differ
+    assert np.abs(seen["mid"].astype(int)[..., :3] - a.astype(int)).max() > 2
+
+
+def test_psi_zero_gives_the_same_image_for_all_seeds(tiny_G, tmp_path):
+    app = make_app(tiny_G, tmp_path, seed_a=1)
+    imgs = {}
+
+    def body(ctx, app):
+        settle(ctx, app)
+        imgs["psi07_seed1"] = app.shown.rgba.copy()
+        ctx.window_focus("//Latent")
+        ctx.item_input_value("//Latent/truncation psi", 0.0)
+        settle(ctx, app)
+        imgs["seed1"] = app.shown.rgba.copy()
+        ctx.item_input_value("//Latent/seed A", 987)
+        assert app.state.seed_a == 987
+        settle(ctx, app)
+        imgs["seed987"] = app.shown.rgba.copy()
+
+    run(app, body)
+    assert_close_images(imgs["seed1"], imgs["seed987"], tol=0)
+    assert np.abs(imgs["psi07_seed1"].astype(int) - imgs["seed1"].astype(int)).max() > 2
+
+
+def test_save_render_and_save_gui_match_the_viewport(tiny_G, tmp_path):
+    from PIL import Image
+
+    app = make_app(tiny_G, tmp_path, save_resolution=32)  # tiny's super-resolved output is 32 px
+    seen = {}
+
+    def body(ctx, app):
+        settle(ctx, app)
+        seen["view"] = app.shown.rgba.copy()
+        seen["rect"] = app.image_rect
+        ctx.window_focus("//Capture")
+        ctx.item_click("//Capture/Save render")
+        wait(ctx, lambda: app.jobs.current is not None and app.jobs.current.done, 60, "save render")
+        ctx.item_click("//Capture/Save GUI")
+        wait(ctx, lambda: bool(app.gui_shot_done), 10, "save GUI")
+
+    run(app, body)
+    job = app.jobs.current
+    assert not job.error, job.error
+    render = np.asarray(Image.open(job.result_path).convert("RGB"))
+    assert Path(job.result_path).name == "render_0001.png"
+    assert_close_images(render, seen["view"], tol=1)  # same camera, same settings, same size
+    gui = np.asarray(Image.open(app.gui_shot_done[0]).convert("RGB")).astype(float)
+    assert Path(app.gui_shot_done[0]).name == "gui_0001.png"
+    x, y, w, h = (int(round(v)) for v in seen["rect"])
+    crop = gui[y + 2 : y + h - 2, x + 2 : x + w - 2]
+    ref = np.asarray(Image.fromarray(seen["view"][..., :3]).resize((w, h), Image.BILINEAR)).astype(float)
+    ref = ref[2 : h - 2, 2 : w - 2]
+    assert np.abs(crop.mean((0, 1)) - ref.mean((0, 1))).max() < 4, (crop.mean((0, 1)), ref.mean((0, 1)))
+    assert np.abs(crop.std((0, 1)) - ref.std((0, 1))).max() < 4
+    corr = np.corrcoef(crop.mean(-1).ravel(), ref.mean(-1).ravel())[0, 1]
+    assert corr > 0.95, f"GUI capture's viewport region does not look like the render (corr {corr:.3f})"
+
+
+def test_orbit_video_has_requested_frames_and_size(tiny_G, tmp_path):
+    import imageio.v2 as imageio
+
+    app = make_app(tiny_G, tmp_path)
+
+    def body(ctx, app):
+        settle(ctx, app)
+        ctx.window_focus("//Capture")
+        ctx.item_input_value("//Capture/frames", 7)
+        ctx.item_input_value("//Capture/px##video", 48)
+        ctx.item_input_value("//Capture/fps", 12)
+        ctx.item_click("//Capture/Orbit video")
+        wait(ctx, lambda: app.jobs.current is not None and app.jobs.current.done, 120, "the orbit video")
+
+    run(app, body)
+    job = app.jobs.current
+    assert not job.error, job.error
+    reader = imageio.get_reader(job.result_path)
+    frames = [f for f in reader]
+    assert reader.get_meta_data()["fps"] == pytest.approx(12)
+    reader.close()
+    assert len(frames) == 7
+    assert frames[0].shape == (48, 48, 3)
+    assert np.abs(frames[0].astype(int) - frames[3].astype(int)).mean() > 1  # the camera really turned
+
+
+def test_mesh_export_loads_in_trimesh(tiny_G, tmp_path):
+    import trimesh
+    from tristudio.core.eg3d.bake import bake_grid
+    from tristudio.viewer.engine import Engine
+    from tristudio.viewer.state import ViewerState
+
+    eng = Engine(tiny_G)
+    planes, _ = eng.planes(ViewerState().latent_spec())
+    sigma = bake_grid(planes, tiny_G.decoder, 32)[..., 3]
+    level = float(sigma.quantile(0.7))  # a level the random field crosses
+    app = make_app(tiny_G, tmp_path, mesh_resolution=32, mesh_format="ply")
+
+    def body(ctx, app):
+        settle(ctx, app)
+        ctx.window_focus("//Capture")
+        ctx.item_input_value("//Capture/density level", level)
+        ctx.item_click("//Capture/Export mesh")
+        wait(ctx, lambda: app.jobs.current is not None and app.jobs.current.done, 120, "the mesh export")
+
+    run(app, body)
+    job = app.jobs.current
+    assert not job.error, job.error
+    mesh = trimesh.load(job.result_path, process=False)
+    assert len(mesh.vertices) > 100 and len(mesh.faces) > 100
+    assert mesh.visual.vertex_colors.shape == (len(mesh.vertices), 4)
+    print(f"mesh: {len(mesh.vertices)} vertices, watertight={mesh.is_watertight}")
+    assert job.extra["watertight"] == mesh.is_watertight
+    assert mesh.is_watertight  # the grid is padded, so the surface closes at the box
+
+
+def test_load_error_and_worker_error_are_shown_and_the_app_lives_on(tiny_G, tmp_path):
+    bad = tmp_path / "broken.pkl"
+    bad.write_bytes(b"not a pickle at all")
+    app = make_app(tiny_G, tmp_path)
+    seen = {}
+
+    def body(ctx, app):
+        settle(ctx, app)
+        ctx.window_focus("//Model")
+        ctx.item_input_value("//Model/##path", str(bad))
+        ctx.item_click("//Model/Load")
+        wait(ctx, lambda: bool(app.state.model_error), 30, "the load error")
+        seen["model_error"] = app.state.model_error
+        # A render worker that raises: the error is drawn over the viewport, the app keeps going.
+        real = app.engine.render
+
+        def boom(*a, **k):
+            raise RuntimeError("synthetic render failure")
+
+        app.engine.render = boom
+        app.state.seed_a = 5
+        wait(ctx, lambda: any("synthetic render failure" in e for e in app.drawn_errors), 30, "the worker error")
+        frames = ctx.frame_count
+        for _ in range(5):
+            ctx.yield_()
+        seen["frames_advanced"] = ctx.frame_count - frames
+        app.engine.render = real
+        app.state.seed_a = 6
+        settle(ctx, app)
+        seen["recovered"] = app.drawn_errors == [] and app.shown.latent.seed_a == 6
+
+    run(app, body)
+    assert "broken.pkl" in seen["model_error"]
+    assert app.engine.name == "tiny"  # the failed load left the current model in place
+    assert seen["frames_advanced"] >= 5
+    assert seen["recovered"]
