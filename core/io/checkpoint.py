@@ -90,3 +90,44 @@ def finite_or_raise(value: float, what: str) -> float:
     if not math.isfinite(value):
         raise FloatingPointError(f"{what} is {value}")
     return value
+
+
+def optimizer_state_to_tensors(optimizer: torch.optim.Optimizer, prefix: str) -> tuple[dict[str, torch.Tensor], dict]:
+    """Split an optimizer's state_dict into tensors (for safetensors) and JSON metadata (param groups, scalars)."""
+    sd = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict] = {}
+    for idx, state in sd["state"].items():
+        for key, value in state.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{prefix}.state.{idx}.{key}"] = value
+            else:
+                scalars.setdefault(str(idx), {})[key] = value
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def optimizer_state_from_tensors(
+    optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict, prefix: str
+) -> None:
+    """Inverse of `optimizer_state_to_tensors`: load the state back into `optimizer` (same parameter order)."""
+    state: dict[int, dict] = {}
+    head = f"{prefix}.state."
+    for key, value in tensors.items():
+        if key.startswith(head):
+            idx, name = key[len(head):].split(".", 1)
+            state.setdefault(int(idx), {})[name] = value
+    for idx, values in meta.get("scalars", {}).items():
+        state.setdefault(int(idx), {}).update(values)
+    groups = meta["param_groups"]
+    for g in groups:
+        if "betas" in g and isinstance(g["betas"], list):
+            g["betas"] = tuple(g["betas"])
+    optimizer.load_state_dict({"state": state, "param_groups": groups})
+
+
+def generator_state_to_tensor(gen: torch.Generator) -> torch.Tensor:
+    return gen.get_state().clone()
+
+
+def generator_state_from_tensor(gen: torch.Generator, state: torch.Tensor) -> None:
+    gen.set_state(state.to(torch.uint8).cpu())

@@ -1,0 +1,311 @@
+"""The per-prompt DreamFusion optimisation: one object, driven step by step (CLI) or from a thread (viewer).
+
+    df = DreamFusion(DreamFusionConfig(prompt="a red cube"), prior)
+    metrics = df.step()                         # one training step: random camera, shading, view prompt, guidance
+    out = df.render(cameras, 64, "lambertian")  # {"image", "depth", "opacity", "normal"}, images in [0, 1]
+    df.save(folder); df = DreamFusion.load(folder, prior)
+    df.run(steps, out_dir=..., on_step=callback, should_stop=flag.is_set)
+
+Determinism: every random draw (cameras, shading, light, timesteps, noise) comes from one torch.Generator whose state
+is checkpointed with the weights and Adam's moments, so a resumed run continues bit for bit (CPU).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from jaxtyping import Float
+from torch import Tensor
+
+from ..cameras import Cameras
+from ..io.checkpoint import (
+    checkpoint_exists,
+    generator_state_from_tensor,
+    generator_state_to_tensor,
+    load_checkpoint,
+    optimizer_state_from_tensors,
+    optimizer_state_to_tensors,
+    save_checkpoint,
+)
+from ..render.volume import RenderOptions, render_rays
+from ..worlds.captions import VIEW_WORDS, view_word
+from .field import DensityAlbedoField, DirectionBackground
+from .guidance import VSD, make_guidance
+from .prompts import check_prompt
+from .shading import shade
+from .views import ViewRanges, sample_views
+
+__all__ = ["DreamFusionConfig", "DreamFusion", "FORMAT"]
+
+FORMAT = "tristudio-dreamfusion"
+
+
+@dataclass
+class DreamFusionConfig:
+    prompt: str
+    negative_prompt: str = ""
+    guidance: str = "sds"  # sds | csd | vsd
+    guidance_scale: float | None = None  # None: the method's default (SDS 100, CSD 10, VSD 7.5)
+    steps: int = 1000
+    lr: float = 1e-2
+    batch_size: int = 1
+    resolution: int = 64  # training render size (the prior resizes to its own resolution)
+    samples: int = 32  # coarse samples per ray
+    importance_samples: int = 16
+    view_dependent: bool = True
+    t_range: tuple[float, float] = (0.02, 0.98)
+    albedo_warmup: float = 0.1  # fraction of the steps rendered with albedo only
+    p_albedo: float = 0.2  # after the warm-up: P(albedo); P(textureless); the rest lambertian
+    p_textureless: float = 0.3
+    ambient: float = 0.1
+    lambda_orient: float = 1e-2
+    lambda_entropy: float = 1e-3
+    lambda_opacity: float = 0.0
+    seed: int = 0
+    plane_resolution: int = 64
+    plane_channels: int = 16
+    hidden: int = 32
+    bound: float = 0.5
+    blob_density: float = 5.0
+    blob_radius: float = 0.25
+    views: ViewRanges = field(default_factory=ViewRanges)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DreamFusionConfig":
+        d = dict(d)
+        d["views"] = ViewRanges(**{k: tuple(v) for k, v in d.get("views", {}).items()})
+        if "t_range" in d:
+            d["t_range"] = tuple(d["t_range"])
+        return cls(**d)
+
+
+class DreamFusion:
+    def __init__(self, cfg: DreamFusionConfig, prior, device: str | torch.device | None = None):
+        cfg.prompt = check_prompt(cfg.prompt)
+        self.cfg = cfg
+        self.prior = prior
+        self.device = torch.device(device) if device is not None else prior.device
+        with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching the caller's RNG
+            torch.manual_seed(cfg.seed)
+            self.field = DensityAlbedoField(cfg.plane_resolution, cfg.plane_channels, cfg.hidden, cfg.bound,
+                                            cfg.blob_density, cfg.blob_radius).to(self.device)
+            self.background = DirectionBackground().to(self.device)
+        self.guidance = make_guidance(cfg.guidance, prior, cfg.guidance_scale, t_range=cfg.t_range)
+        self.optimizer = torch.optim.Adam(
+            list(self.field.parameters()) + list(self.background.parameters()), lr=cfg.lr, betas=(0.9, 0.99), eps=1e-15
+        )
+        self.gen = torch.Generator().manual_seed(cfg.seed + 1)
+        self.step_count = 0
+        self.lock = threading.Lock()  # the viewer renders while a worker thread steps
+        self._embed_prompts()
+
+    # ------------------------------------------------------------------------------------------------ prompts
+    def _embed_prompts(self) -> None:
+        words = list(VIEW_WORDS) if self.cfg.view_dependent else []
+        texts = [self.cfg.prompt] + [f"{self.cfg.prompt}, {w}" for w in words]
+        emb = self.prior.encode_prompt(texts, self.cfg.negative_prompt or None)
+        self._cond = {t: emb.cond[i : i + 1] for i, t in enumerate(texts)}
+        self._uncond = emb.uncond[:1]
+        self._negative = self.prior.encode_prompt([self.cfg.negative_prompt]).cond if self.cfg.negative_prompt else None
+
+    def prompts_for(self, yaw: Tensor, pitch: Tensor) -> list[str]:
+        if not self.cfg.view_dependent:
+            return [self.cfg.prompt] * yaw.shape[0]
+        words = view_word(yaw, pitch)
+        return [f"{self.cfg.prompt}, {w}" for w in words]
+
+    def _embeddings(self, prompts: list[str]):
+        from ..priors.prior import PromptEmbeddings
+
+        emb = PromptEmbeddings(cond=torch.cat([self._cond[p] for p in prompts]),
+                               uncond=self._uncond.expand(len(prompts), -1, -1))
+        if self._negative is not None:
+            emb.negative = self._negative.expand(len(prompts), -1, -1)
+        return emb
+
+    # ------------------------------------------------------------------------------------------------ rendering
+    def render_options(self) -> RenderOptions:
+        return RenderOptions(ray_start="auto", ray_end="auto", box_warp=2 * self.cfg.bound,
+                             depth_resolution=self.cfg.samples, depth_resolution_importance=self.cfg.importance_samples,
+                             density_activation="identity", signed_output=False, white_back=False,
+                             deterministic=False, chunk=4096)
+
+    def render(
+        self,
+        cameras: Cameras,
+        resolution: int,
+        shading: str = "albedo",
+        light_positions: Float[Tensor, "n 3"] | None = None,
+        background: bool = True,
+        deterministic: bool = True,
+    ) -> dict[str, Tensor]:
+        """Render N cameras at resolution^2: image (N,3,R,R) in [0,1], depth (ray distance), opacity, normal."""
+        cameras = cameras.to(self.device)
+        rays = cameras.rays(resolution)
+        out = render_rays(self.field.field_fn(), rays.origins, rays.directions,
+                          self.render_options().replace(deterministic=deterministic))
+        albedo, depth, opacity = out.features, out.depth, out.opacity  # (n, m, 3), (n, m, 1), (n, m, 1)
+        # the shading point: each ray's expected surface (no gradient through its position; 0/0 on empty rays)
+        surface = rays.origins + depth.detach() * rays.directions
+        normals = self.field.normals(surface)
+        if light_positions is None:  # a light at the camera
+            light_positions = cameras.origins
+        light_dirs = F.normalize(light_positions[:, None, :] - surface, dim=-1)
+        rgb = shade(albedo, opacity, normals, light_dirs, shading, self.cfg.ambient)
+        if background:
+            rgb = rgb + (1 - opacity) * self.background(rays.directions)
+        n = len(cameras)
+
+        def img(x: Tensor) -> Tensor:
+            return x.permute(0, 2, 1).reshape(n, x.shape[-1], resolution, resolution)
+
+        return {"image": img(rgb), "depth": img(depth), "opacity": img(opacity), "normal": img(normals),
+                "_rays": rays.directions, "_normals": normals, "_opacity": opacity}
+
+    def _shading_mode(self) -> str:
+        if self.step_count < self.cfg.albedo_warmup * self.cfg.steps:
+            return "albedo"
+        u = float(torch.rand((), generator=self.gen))
+        if u < self.cfg.p_albedo:
+            return "albedo"
+        return "textureless" if u < self.cfg.p_albedo + self.cfg.p_textureless else "lambertian"
+
+    def _light_positions(self, cameras: Cameras) -> Tensor:
+        """A point light near the camera direction: origin direction + N(0, 0.3^2) jitter, at 1-1.5x its distance."""
+        o = cameras.origins.cpu()
+        jitter = torch.randn(o.shape, generator=self.gen) * 0.3
+        scale = 1.0 + 0.5 * torch.rand(o.shape[0], 1, generator=self.gen)
+        d = F.normalize(F.normalize(o, dim=-1) + jitter, dim=-1)
+        return (d * o.norm(dim=-1, keepdim=True) * scale).to(self.device)
+
+    # ------------------------------------------------------------------------------------------------ training
+    def step(self) -> dict:
+        """One optimisation step; returns scalar metrics (loss terms, shading, timestep, view)."""
+        cfg = self.cfg
+        # The renderer's stratified jitter and importance draws use torch's global RNG: seed it from our generator
+        # inside a fork, so every draw of a step follows from the checkpointed generator state.
+        step_seed = int(torch.randint(0, 2**62, (), generator=self.gen))
+        with self.lock, torch.random.fork_rng(devices=[]):
+            torch.manual_seed(step_seed)
+            cams, yaw, pitch = sample_views(cfg.batch_size, cfg.views, self.gen)
+            mode = self._shading_mode()
+            lights = self._light_positions(cams)
+            out = self.render(cams, cfg.resolution, mode, lights, background=True, deterministic=False)
+            prompts = self.prompts_for(yaw, pitch)
+            emb = self._embeddings(prompts)
+            cam_cond = cams.cam2world.reshape(len(cams), 16).to(self.device)
+            g = self.guidance(out["image"], emb, self.gen, cameras=cam_cond)
+            o = out["_opacity"].clamp(1e-5, 1 - 1e-5)
+            n_dot_d = (out["_normals"] * out["_rays"]).sum(-1, keepdim=True)
+            orient = (o.detach() * F.relu(n_dot_d) ** 2).mean()  # normals facing away from the camera
+            entropy = (-(o * o.log() + (1 - o) * (1 - o).log())).mean()
+            opacity = o.mean()
+            loss = g.loss + cfg.lambda_orient * orient + cfg.lambda_entropy * entropy + cfg.lambda_opacity * opacity
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"DreamFusion: non-finite loss at step {self.step_count}")
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            metrics = {"step": self.step_count, "loss": float(loss.detach()),
+                       "guidance_grad_norm": g.metrics["grad_norm"], "orient": float(orient.detach()),
+                       "entropy": float(entropy.detach()), "opacity": float(opacity.detach()),
+                       "t": int(g.t[0]), "shading": mode, "prompt": prompts[0]}
+            if isinstance(self.guidance, VSD):
+                metrics["lora_loss"] = self.guidance.lora_step(g.latents, emb, cam_cond, self.gen)
+            self.step_count += 1
+        return metrics
+
+    def run(
+        self,
+        steps: int,
+        out_dir: str | Path | None = None,
+        checkpoint_every: int = 100,
+        on_step: Callable[[dict], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> int:
+        """Step until `steps` total steps (counting resumed ones), writing log.jsonl and checkpoints to out_dir."""
+        out = Path(out_dir) if out_dir is not None else None
+        log = None
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            _truncate_log(out / "log.jsonl", self.step_count)
+            log = open(out / "log.jsonl", "a")
+        try:
+            while self.step_count < steps:
+                if should_stop is not None and should_stop():
+                    break
+                t0 = time.perf_counter()
+                m = self.step()
+                m["seconds"] = time.perf_counter() - t0
+                if log is not None:
+                    log.write(json.dumps(m) + "\n")
+                    log.flush()
+                if on_step is not None:
+                    on_step(m)
+                if out is not None and (self.step_count % checkpoint_every == 0 or self.step_count == steps):
+                    self.save(out / "checkpoint")
+        finally:
+            if log is not None:
+                log.close()
+        return self.step_count
+
+    # ------------------------------------------------------------------------------------------------ checkpoints
+    def state_tensors(self) -> tuple[dict[str, Tensor], dict]:
+        tensors = {f"field.{k}": v for k, v in self.field.state_dict().items()}
+        tensors.update({f"background.{k}": v for k, v in self.background.state_dict().items()})
+        opt_t, opt_meta = optimizer_state_to_tensors(self.optimizer, "optimizer")
+        tensors.update(opt_t)
+        tensors["rng"] = generator_state_to_tensor(self.gen)
+        meta = {"format": FORMAT, "version": 1, "step": self.step_count, "config": asdict(self.cfg),
+                "optimizer": opt_meta}
+        if isinstance(self.guidance, VSD):
+            tensors.update({f"vsd.{k}": v for k, v in self.guidance.trainable_state().items()})
+            lt, lm = optimizer_state_to_tensors(self.guidance.optimizer, "vsd_optimizer")
+            tensors.update(lt)
+            meta["vsd_optimizer"] = lm
+        return tensors, meta
+
+    def save(self, folder: str | Path) -> Path:
+        with self.lock:
+            tensors, meta = self.state_tensors()
+            return save_checkpoint(folder, tensors, meta)
+
+    @classmethod
+    def load(cls, folder: str | Path, prior, device=None) -> "DreamFusion":
+        tensors, meta = load_checkpoint(folder)
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"{folder} is not a DreamFusion checkpoint (format {meta.get('format')!r})")
+        df = cls(DreamFusionConfig.from_dict(meta["config"]), prior, device)
+        df.field.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("field.")})
+        df.background.load_state_dict({k[11:]: v for k, v in tensors.items() if k.startswith("background.")})
+        optimizer_state_from_tensors(df.optimizer, tensors, meta["optimizer"], "optimizer")
+        generator_state_from_tensor(df.gen, tensors["rng"])
+        if isinstance(df.guidance, VSD):
+            df.guidance.load_trainable_state({k[4:]: v for k, v in tensors.items() if k.startswith("vsd.")})
+            optimizer_state_from_tensors(df.guidance.optimizer, tensors, meta["vsd_optimizer"], "vsd_optimizer")
+        df.step_count = int(meta["step"])
+        return df
+
+    @staticmethod
+    def has_checkpoint(folder: str | Path) -> bool:
+        return checkpoint_exists(folder)
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log lines written after the checkpoint we resume from (a killed run may have logged further)."""
+    if not path.exists():
+        return
+    keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] < step]
+    path.write_text("".join(k + "\n" for k in keep))
+
+
+def field_is_finite(df: DreamFusion) -> bool:
+    return all(torch.isfinite(p).all() for p in df.field.parameters())
+

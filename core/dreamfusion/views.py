@@ -1,0 +1,42 @@
+"""Random training cameras for DreamFusion: azimuth, elevation, radius and field of view drawn per step."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ..cameras import Cameras
+
+__all__ = ["ViewRanges", "sample_views"]
+
+
+@dataclass
+class ViewRanges:
+    elevation_deg: tuple[float, float] = (-10.0, 60.0)
+    azimuth_deg: tuple[float, float] = (-180.0, 180.0)
+    radius: tuple[float, float] = (1.6, 2.0)
+    fov_deg: tuple[float, float] = (40.0, 60.0)  # EG3D's diagonal field of view
+
+
+def _uniform(lo_hi: tuple[float, float], n: int, gen: torch.Generator) -> Tensor:
+    lo, hi = lo_hi
+    return lo + (hi - lo) * torch.rand(n, generator=gen)
+
+
+def sample_views(n: int, ranges: ViewRanges, gen: torch.Generator) -> tuple[Cameras, Tensor, Tensor]:
+    """n cameras looking at the origin: (Cameras, yaw (n,), pitch (n,)) with angles in radians."""
+    yaw = torch.deg2rad(_uniform(ranges.azimuth_deg, n, gen))
+    pitch = torch.deg2rad(_uniform(ranges.elevation_deg, n, gen))
+    radius = _uniform(ranges.radius, n, gen)
+    fov = _uniform(ranges.fov_deg, n, gen)
+    cams = [Cameras.orbit(yaw[i], pitch[i], radius[i], fov_deg=float(fov[i])) for i in range(n)]
+    return Cameras(torch.cat([c.cam2world for c in cams]), torch.cat([c.intrinsics for c in cams])), yaw, pitch
+
+
+def orbit_views(n: int, elevation_deg: float = 15.0, radius: float = 1.8, fov_deg: float = 50.0) -> Cameras:
+    """n cameras evenly spaced in azimuth (a full turn starting from the front), for videos and evaluation."""
+    yaw = torch.arange(n, dtype=torch.float32) * (2 * math.pi / n)
+    return Cameras.orbit(yaw, math.radians(elevation_deg), radius, fov_deg=fov_deg)
