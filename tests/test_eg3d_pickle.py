@@ -407,3 +407,13 @@ def test_d_and_g_are_optional_but_g_ema_is_not(tmp_path, spec_state):
     path.write_bytes(dumps({"G_ema": OrderedDict(a=1)}))
     with pytest.raises(EG3DPickleError, match="'G_ema' is a OrderedDict, not an EG3D network"):
         read_network_pickle(path)
+
+
+def test_model_writer_unshares_tensors(tmp_path):
+    """A crafted pickle can make two entries one tensor; safetensors refuses shared memory, so the writer copies."""
+    t = torch.ones(3)
+    eg3d_load._write_model(tmp_path / "m", {"a": t, "b": t, "c": t[:2]}, {"format": FORMAT})
+    from safetensors.torch import load_file
+
+    got = load_file(str(tmp_path / "m" / "model.safetensors"))
+    assert torch.equal(got["a"], t) and torch.equal(got["b"], t) and torch.equal(got["c"], t[:2])

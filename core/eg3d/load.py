@@ -190,8 +190,13 @@ def _write_model(folder: Path, tensors: dict, meta: dict) -> Path:
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise GeneratorLoadError(f"cannot write a model folder at {folder}: a file is in the way")
+    seen, unshared = set(), {}
+    for key, t in tensors.items():  # safetensors refuses tensors that share memory: give repeats their own copy
+        ptr = t.untyped_storage().data_ptr()
+        unshared[key] = t.clone() if ptr in seen else t
+        seen.add(ptr)
     (folder / f"{MODEL_NAME}.json").unlink(missing_ok=True)
-    return save_checkpoint(folder, tensors, meta, name=MODEL_NAME)
+    return save_checkpoint(folder, unshared, meta, name=MODEL_NAME)
 
 
 def save_generator(G, folder: str | os.PathLike, source=None, init_kwargs: dict | None = None) -> Path:

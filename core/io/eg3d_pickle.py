@@ -103,11 +103,12 @@ class TensorNode(_Inert):
 class _StorageNode(_Inert):
     """A storage parsed from a legacy torch.save blob. flat: 1-D CPU tensor (numel,); location: as written."""
 
-    __slots__ = ("flat", "location")
+    __slots__ = ("flat", "location", "taken")
 
     def __init__(self, flat: torch.Tensor, location: str):
         self.flat = flat
         self.location = location
+        self.taken = False  # True once a tensor uses `flat`'s memory directly
 
 
 class PersistentNode(_Inert):
@@ -345,12 +346,12 @@ def _parse_storage_blob(blob: bytes) -> _StorageNode:
         raise _Corrupt(f"tensor storage blob: element count does not match the header ({storage.numel})")
     dtype = storage.storage_type.dtype
     itemsize = torch.empty((), dtype=dtype).element_size()
-    raw = f.read()
+    raw = memoryview(blob)[f.tell() :]
     if len(raw) != storage.numel * itemsize:
         raise _Corrupt(
             f"tensor storage blob: {len(raw)} data bytes for {storage.numel} x {itemsize}-byte elements (truncated?)"
         )
-    flat = torch.frombuffer(bytearray(raw), dtype=dtype) if raw else torch.empty(0, dtype=dtype)
+    flat = torch.frombuffer(bytearray(raw), dtype=dtype) if len(raw) else torch.empty(0, dtype=dtype)
     return _StorageNode(flat, storage.location)
 
 
@@ -393,7 +394,10 @@ def _rebuild_tensor_v2(*args):
     elif offset > available:
         raise _Reject(f"{where}: storage offset {offset} past the end of its storage ({available})")
     view = torch.as_strided(storage.flat, size, stride, offset)
-    return TensorNode(view.clone(memory_format=torch.contiguous_format))
+    if not storage.taken and numel == available and view.is_contiguous():
+        storage.taken = True  # the usual case (one tensor per blob, as official files have): no copy
+        return TensorNode(view)
+    return TensorNode(view.clone(memory_format=torch.contiguous_format))  # owns its memory, shares with no one
 
 
 def _rebuild_parameter(*args):
