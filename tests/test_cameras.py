@@ -4,7 +4,6 @@ import math
 
 import pytest
 import torch
-
 from tristudio.core.cameras import (
     FFHQ_PIVOT,
     Cameras,

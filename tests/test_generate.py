@@ -5,11 +5,10 @@ import math
 import numpy as np
 import pytest
 import torch
-from typer.testing import CliRunner
-
 from tristudio.core.eg3d.generator import TriPlaneGenerator
 from tristudio.core.eg3d.presets import preset
 from tristudio.core.eg3d.sampling import conditioning_label, generate, parse_seeds, view_label, z_from_seeds
+from typer.testing import CliRunner
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ import math
 
 import pytest
 import torch
-
 from tristudio.core.cameras import Cameras
 from tristudio.core.render.volume import RenderOptions, ray_box_limits, render_rays, sample_pdf
 
