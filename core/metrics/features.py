@@ -1,0 +1,67 @@
+"""Features of real (dataset) and generated (model) images for FID / KID, with named extractors.
+
+    'inception': the FID Inception-v3 (2048-d), weights from a user-named file -> metrics "FID" / "KID"
+    'sw':        the small-world autoencoder encoder (256-d)                   -> metrics "FID-sw" / "KID-sw"
+"""
+
+from __future__ import annotations
+
+import torch
+from jaxtyping import Float
+from torch import Tensor, nn
+
+__all__ = ["load_extractor", "metric_name", "dataset_features", "generator_features", "extract"]
+
+
+def load_extractor(kind: str, weights: str | None, device="cpu") -> nn.Module:
+    if kind == "inception":
+        from .inception import load_inception
+
+        return load_inception(weights, device)
+    if kind == "sw":
+        if weights is None:
+            raise FileNotFoundError("FID-sw needs a small-world extractor folder: --extractor PATH "
+                                    "(make one with tristudio.core.metrics.smallworld.train_small_world_extractor)")
+        from .smallworld import load_small_world_extractor
+
+        return load_small_world_extractor(weights, device)
+    raise ValueError(f"unknown feature extractor {kind!r} (inception | sw)")
+
+
+def metric_name(base: str, kind: str) -> str:
+    return base if kind == "inception" else f"{base}-{kind}"
+
+
+@torch.no_grad()
+def extract(net: nn.Module, images01: Float[Tensor, "n 3 h w"], batch: int = 32) -> Float[Tensor, "n d"]:
+    dev = next(net.parameters()).device
+    return torch.cat([net(images01[i : i + batch].to(dev)).double().cpu() for i in range(0, len(images01), batch)])
+
+
+@torch.no_grad()
+def dataset_features(net: nn.Module, path: str, num: int | None = None, batch: int = 32):
+    from ..data import EG3DDataset
+
+    ds = EG3DDataset(path)
+    n = len(ds) if num is None else min(num, len(ds))
+    feats = []
+    for i in range(0, n, batch):
+        imgs = torch.stack([ds[j][0] for j in range(i, min(i + batch, n))]).float() / 255
+        feats.append(extract(net, imgs, batch))
+    return torch.cat(feats), ds
+
+
+@torch.no_grad()
+def generator_features(net: nn.Module, G, labels: Tensor, num: int, batch: int = 8, seed: int = 0,
+                       truncation_psi: float = 1.0):
+    """Features of `num` images of G: z from `seed`, poses drawn from `labels` (the dataset's, as EG3D does)."""
+    g = torch.Generator().manual_seed(seed)
+    dev = next(G.parameters()).device
+    feats = []
+    for i in range(0, num, batch):
+        n = min(batch, num - i)
+        z = torch.randn(n, G.z_dim, generator=g).to(dev)
+        c = labels[torch.randint(len(labels), (n,), generator=g)].to(dev)
+        img = G(z, c, truncation_psi=truncation_psi, noise_mode="const")["image"]
+        feats.append(extract(net, ((img.clamp(-1, 1) + 1) / 2).cpu(), batch))
+    return torch.cat(feats)

@@ -1,0 +1,135 @@
+"""FID / KID arithmetic against closed forms, the FID Inception's weights file handling, multi-view consistency."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from tristudio.core.cameras import Cameras
+from tristudio.core.metrics.consistency import geometry_error, lift_depth, reprojection_error
+from tristudio.core.metrics.fid import fid_from_features, frechet_distance, sqrtm_psd, trace_sqrt_product
+from tristudio.core.metrics.kid import kernel_inception_distance
+
+
+def _rotation(d: int, seed: int) -> torch.Tensor:
+    q, _ = torch.linalg.qr(torch.randn(d, d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64))
+    return q
+
+
+def test_frechet_distance_closed_form_for_commuting_covariances():
+    d = 6
+    a = torch.tensor([0.5, 1.0, 2.0, 3.0, 0.1, 4.0], dtype=torch.float64)
+    b = torch.tensor([1.5, 0.2, 2.0, 1.0, 0.9, 0.3], dtype=torch.float64)
+    mu1, mu2 = torch.arange(d, dtype=torch.float64), torch.ones(d, dtype=torch.float64)
+    expect = float((mu1 - mu2).square().sum() + (a.sqrt() - b.sqrt()).square().sum())
+    assert math.isclose(frechet_distance(mu1, torch.diag(a), mu2, torch.diag(b)), expect, rel_tol=1e-10)
+    q = _rotation(d, 0)  # same eigenvectors, not diagonal: S1 S2 = Q diag(ab) Q^T
+    s1, s2 = q @ torch.diag(a) @ q.T, q @ torch.diag(b) @ q.T
+    assert math.isclose(frechet_distance(mu1, s1, mu2, s2), expect, rel_tol=1e-9)
+    assert math.isclose(trace_sqrt_product(s1, s2), float((a * b).sqrt().sum()), rel_tol=1e-9)
+    r = sqrtm_psd(s1)
+    torch.testing.assert_close(r @ r, s1)
+    torch.testing.assert_close(r, q @ torch.diag(a.sqrt()) @ q.T)
+
+
+def test_frechet_distance_non_commuting_against_the_definition():
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(5, 5, generator=g, dtype=torch.float64), torch.randn(5, 5, generator=g, dtype=torch.float64)
+    s1, s2 = x @ x.T + 0.1 * torch.eye(5), y @ y.T + 0.1 * torch.eye(5)
+    # tr sqrt(S1 S2) = sum sqrt(eigenvalues of S1 S2) (real, positive: similar to a PSD matrix)
+    eig = torch.linalg.eigvals(s1 @ s2).real
+    assert math.isclose(trace_sqrt_product(s1, s2), float(eig.clamp(min=0).sqrt().sum()), rel_tol=1e-8)
+    # the Gaussian W2 is symmetric
+    z = torch.zeros(5, dtype=torch.float64)
+    assert math.isclose(frechet_distance(z, s1, z, s2), frechet_distance(z, s2, z, s1), rel_tol=1e-9)
+
+
+def test_fid_and_kid_on_feature_sets():
+    g = torch.Generator().manual_seed(0)
+    f = torch.randn(400, 16, generator=g)
+    assert abs(fid_from_features(f, f)) < 1e-8
+    shifted = f + 0.5
+    assert math.isclose(fid_from_features(f, shifted), 16 * 0.25, rel_tol=1e-6)  # covariance unchanged
+    same = kernel_inception_distance(f, f.clone(), num_subsets=10, max_subset_size=200)
+    other = kernel_inception_distance(f[:200], torch.randn(200, 16, generator=g), num_subsets=10, max_subset_size=200)
+    far = kernel_inception_distance(f, shifted, num_subsets=10, max_subset_size=200)
+    assert abs(same[0]) < 0.1 and abs(other[0]) < 0.1  # unbiased: ~0 (+- sampling noise) for one distribution
+    assert far[0] > 0.5 and far[0] > 10 * max(abs(same[0]), abs(other[0]))
+
+
+def test_inception_missing_file_names_the_expected_path(tmp_path):
+    from tristudio.core.metrics.inception import FID_WEIGHTS_NAME, InceptionWeightsError, load_inception
+
+    with pytest.raises(InceptionWeightsError, match=FID_WEIGHTS_NAME):
+        load_inception(tmp_path)
+    with pytest.raises(InceptionWeightsError, match="--inception"):
+        load_inception(None)
+
+
+@pytest.mark.slow
+def test_inception_loads_a_weights_file_and_gives_2048_features(tmp_path):
+    from tristudio.core.metrics.inception import FID_WEIGHTS_NAME, FIDInceptionV3, InceptionWeightsError, load_inception
+
+    torch.manual_seed(0)
+    net = FIDInceptionV3()
+    state = {k: v for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")}  # as the .pth
+    assert "Mixed_7c.branch3x3dbl_3b.bn.running_var" in state and state["fc.weight"].shape == (1008, 2048)
+    assert state["Mixed_6e.branch7x7dbl_2.conv.weight"].shape == (192, 192, 7, 1)
+    torch.save(state, tmp_path / FID_WEIGHTS_NAME)
+    loaded = load_inception(tmp_path)
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in state.items())
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        feats = loaded(torch.rand(1, 3, 64, 64))
+    finally:
+        torch.set_num_threads(n)
+    assert feats.shape == (1, 2048) and torch.isfinite(feats).all()
+    del state["Mixed_5b.branch1x1.conv.weight"]
+    torch.save(state, tmp_path / "broken.pth")
+    with pytest.raises(InceptionWeightsError, match="missing"):
+        load_inception(tmp_path / "broken.pth")
+
+
+def _sphere_depth(cams: Cameras, h: int, r: float = 0.5):
+    rays = cams.rays(h)
+    o, d = rays.origins, rays.directions
+    b = (o * d).sum(-1)
+    disc = b * b - ((o * o).sum(-1) - r * r)
+    t = -b - disc.clamp(min=0).sqrt()
+    n = len(cams)
+    return t.reshape(n, 1, h, h), (disc > 0).reshape(n, 1, h, h)
+
+
+def test_consistency_of_an_analytic_sphere_and_of_a_perturbed_depth():
+    ca, cb = Cameras.orbit(0.0, 0.0), Cameras.orbit(0.3, 0.1)
+    da, ma = _sphere_depth(ca, 64)
+    db, mb = _sphere_depth(cb, 64)
+    exact = reprojection_error(da, ca, ma, db, cb, mb)
+    assert exact["depth_error"] < 1e-3 and exact["normal_error_deg"] < 0.5 and exact["valid_fraction"] > 0.5
+    for delta in (0.01, 0.03):
+        off = reprojection_error(da, ca, ma, db + delta, cb, mb)
+        assert abs(off["depth_error"] - delta) < 1e-3
+    # against known geometry: the sphere's normals are the normalised points
+    ngt = torch.nn.functional.normalize(lift_depth(da, ca), dim=-1)
+    gt = geometry_error(da, ca, ma, da, ngt, ma)
+    assert gt["depth_error"] == 0 and gt["normal_error_deg"] < 0.5
+    bumped = da + 0.02 * torch.sin(torch.linspace(0, 12, 64)).reshape(1, 1, 1, 64)
+    worse = geometry_error(bumped, ca, ma, da, ngt, ma)
+    assert worse["depth_error"] > 0.01 and worse["normal_error_deg"] > 2 * gt["normal_error_deg"]
+
+
+def test_small_world_extractor_trains_and_reloads(tmp_path):
+    from tristudio.core.metrics.smallworld import load_small_world_extractor, train_small_world_extractor
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        imgs = torch.rand(8, 3, 32, 32)
+        train_small_world_extractor(imgs, tmp_path / "sw", steps=3, batch=4)
+        net = load_small_world_extractor(tmp_path / "sw")
+        f = net(imgs)
+    finally:
+        torch.set_num_threads(n)
+    assert f.shape == (8, 256) and torch.isfinite(f).all()
