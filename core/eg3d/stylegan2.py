@@ -70,6 +70,14 @@ def _pad4(padding) -> tuple[int, int, int, int]:
     return tuple(padding)  # type: ignore[return-value]
 
 
+def _like(w: Tensor, x: Tensor) -> Tensor:
+    """A conv weight in the memory format of the activations: a channels-last x with an NCHW weight makes PyTorch
+    copy x to NCHW (and back) around every convolution."""
+    if x.ndim == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        return w.contiguous(memory_format=torch.channels_last)
+    return w.contiguous()
+
+
 def upfirdn2d(
     x: Float[Tensor, "n c h w"],
     f: Float[Tensor, "kh kw"] | None,
@@ -101,10 +109,10 @@ def upfirdn2d(
     if not flip_filter:
         f = f.flip(list(range(f.ndim)))
     if f.ndim == 1:  # separable taps
-        x = F.conv2d(x, f.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-        x = F.conv2d(x, f.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+        x = F.conv2d(x, _like(f.view(1, 1, 1, -1).expand(c, 1, 1, -1), x), groups=c)
+        x = F.conv2d(x, _like(f.view(1, 1, -1, 1).expand(c, 1, -1, 1), x), groups=c)
     else:
-        x = F.conv2d(x, f[None, None].expand(c, 1, *f.shape), groups=c)
+        x = F.conv2d(x, _like(f[None, None].expand(c, 1, *f.shape), x), groups=c)
     # 4. decimation
     return x[:, :, ::down, ::down]
 
@@ -123,7 +131,7 @@ def upsample2d(x: Float[Tensor, "n c h w"], f: Float[Tensor, "k k"], up: int = 2
     if crop != k - 1 - p1 - (up - 1):  # asymmetric crop (not the case for even filters with up=2): generic path
         return upfirdn2d(x, f, up=up, padding=(p0, p1, p0, p1), gain=up * up)
     kern = (f * (up * up)).to(x.dtype)[None, None].expand(c, 1, k, k)
-    return F.conv_transpose2d(x, kern, stride=up, padding=crop, groups=c)
+    return F.conv_transpose2d(x, _like(kern, x), stride=up, padding=crop, groups=c)
 
 
 def conv2d_resample(
@@ -134,19 +142,20 @@ def conv2d_resample(
     padding: int = 0,
     groups: int = 1,
     flip_weight: bool = True,
+    bias: Tensor | None = None,
 ) -> Float[Tensor, "n co ho wo"]:
     """Convolution with optional 2x FIR upsampling, as StyleGAN2's conv2d_resample (down = 1 only).
 
     up = 1: plain conv2d with `padding` (flip_weight=True: correlation, like F.conv2d; False: true convolution).
     up > 1: transposed strided convolution (the weight used *unflipped* when flip_weight=False, i.e. as F's transposed
     conv expects), then the FIR filter with gain up^2 and the residual padding; equals upsample-then-conv with the
-    padding counted on the upsampled image.
+    padding counted on the upsampled image. `bias` (co,) is added to the result (inside the last convolution).
     """
     co, ci_g, kh, kw = w.shape
     if up == 1:
         if not flip_weight and (kh > 1 or kw > 1):
             w = w.flip([2, 3])
-        return F.conv2d(x, w, padding=padding, groups=groups)
+        return F.conv2d(x, _like(w, x), bias, padding=padding, groups=groups)
     if f is None:
         raise ValueError("conv2d_resample: up > 1 needs a resampling filter")
     fh, fw = f.shape[0], f.shape[-1]
@@ -155,8 +164,9 @@ def conv2d_resample(
     y0 = padding + (fh + up - 1) // 2 - (kh - 1)
     y1 = padding + (fh - up) // 2 - (kh - up)
     if kw == 1 and kh == 1:  # 1x1: convolve first, then upsample
-        x = F.conv2d(x, w, groups=groups)
-        return upfirdn2d(x, f, up=up, padding=(x0 + kw - 1, x1 + kw - up, y0 + kh - 1, y1 + kh - up), gain=up * up)
+        x = F.conv2d(x, _like(w, x), groups=groups)
+        x = upfirdn2d(x, f, up=up, padding=(x0 + kw - 1, x1 + kw - up, y0 + kh - 1, y1 + kh - up), gain=up * up)
+        return x if bias is None else x + bias.reshape(1, -1, 1, 1)
     # transposed conv weight: (ci, co/groups, kh, kw)
     if groups == 1:
         wt = w.transpose(0, 1)
@@ -165,18 +175,20 @@ def conv2d_resample(
     if flip_weight:  # transposed conv is a true convolution; flip to get correlation semantics
         wt = wt.flip([2, 3])
     pxt, pyt = max(min(-x0, -x1), 0), max(min(-y0, -y1), 0)
-    x = F.conv_transpose2d(x, wt, stride=up, padding=(pyt, pxt), groups=groups)
-    return _fir(x, f, (x0 + pxt, x1 + pxt, y0 + pyt, y1 + pyt), gain=up * up)
+    x = F.conv_transpose2d(x, _like(wt, x), stride=up, padding=(pyt, pxt), groups=groups)
+    return _fir(x, f, (x0 + pxt, x1 + pxt, y0 + pyt, y1 + pyt), gain=up * up, bias=bias)
 
 
-def _fir(x: Tensor, f: Tensor, padding: tuple[int, int, int, int], gain: float) -> Tensor:
-    """Depthwise FIR filter (true convolution) with zero padding, no resampling. Fast path of upfirdn2d(up=down=1)."""
+def _fir(x: Tensor, f: Tensor, padding: tuple[int, int, int, int], gain: float, bias: Tensor | None = None) -> Tensor:
+    """Depthwise FIR filter (true convolution) with zero padding, no resampling, + optional per-channel bias.
+    Fast path of upfirdn2d(up=down=1)."""
     x0, x1, y0, y1 = padding
     if min(padding) < 0 or x0 != x1 or y0 != y1:
-        return upfirdn2d(x, f, padding=padding, gain=gain)
+        x = upfirdn2d(x, f, padding=padding, gain=gain)
+        return x if bias is None else x + bias.reshape(1, -1, 1, 1)
     c = x.shape[1]
     kern = (f * gain).flip([0, 1]).to(x.dtype)[None, None].expand(c, 1, *f.shape)
-    return F.conv2d(x, kern, padding=(y0, x0), groups=c)
+    return F.conv2d(x, _like(kern, x), bias, padding=(y0, x0), groups=c)
 
 
 # ----------------------------------------------------------------------------------------------- modulated conv
@@ -193,12 +205,14 @@ def modulated_conv2d(
     demodulate: bool = True,
     flip_weight: bool = True,
     fused_modconv: bool = True,
+    bias: Tensor | None = None,
 ) -> Float[Tensor, "n o ho wo"]:
     """StyleGAN2's weight modulation / demodulation, then convolution (optionally 2x upsampling) and additive noise.
 
     fused: build per-sample weights w''[n] and run one grouped convolution (groups = N).
     non-fused: scale the input channels by s, convolve with the shared weight, scale the output channels by d
-    (the same linear map, cheaper for large batches). Noise is added after demodulation.
+    (the same linear map, cheaper for large batches). Noise is added after demodulation; `bias` (o,), when given, is
+    added too (folded into the convolution, which saves a pass over the activations).
     """
     n = x.shape[0]
     o, i, kh, kw = weight.shape
@@ -221,32 +235,44 @@ def modulated_conv2d(
             x = x * dcoefs.reshape(n, o, 1, 1)
         if noise is not None:
             x = x + noise
-        return x
+        return x if bias is None else x + bias.reshape(1, -1, 1, 1)
 
     if demodulate:
         w_mod = w_mod * dcoefs.reshape(n, o, 1, 1, 1)
-    # Fused: the batch becomes channel groups of one image.
-    xg = x.reshape(1, n * i, *x.shape[2:])
-    y = conv2d_resample(
-        xg, w_mod.reshape(n * o, i, kh, kw), resample_filter, up=up, padding=padding, groups=n, flip_weight=flip_weight
-    )
-    y = y.reshape(n, o, *y.shape[2:])
+    if n == 1:  # one sample: a plain convolution with its weights (a reshape would spoil channels-last strides)
+        y = conv2d_resample(x, w_mod[0], resample_filter, up=up, padding=padding, flip_weight=flip_weight, bias=bias)
+    else:  # fused: the batch becomes channel groups of one image
+        xg = x.reshape(1, n * i, *x.shape[2:])
+        y = conv2d_resample(xg, w_mod.reshape(n * o, i, kh, kw), resample_filter, up=up, padding=padding, groups=n,
+                            flip_weight=flip_weight, bias=None if bias is None else bias.repeat(n))
+        y = y.reshape(n, o, *y.shape[2:])
     if noise is not None:
         y = y + noise
     return y
 
 
-def bias_act(x: Tensor, b: Tensor, activation: str, gain: float, clamp: float | None) -> Tensor:
-    """act(x + b) * gain, clamped to [-clamp, clamp] when given. activation: 'linear' | 'lrelu' (slope 0.2)."""
-    x = x + b.reshape(1, -1, 1, 1)
-    if activation == "lrelu":
-        x = F.leaky_relu(x, 0.2)
-    elif activation != "linear":
+def bias_act(x: Tensor, b: Tensor | None, activation: str, gain: float, clamp: float | None,
+             inplace: bool = False) -> Tensor:
+    """act(x + b) * gain, clamped to [-clamp, clamp] when given. activation: 'linear' | 'lrelu' (slope 0.2).
+
+    b = None: the bias is already in x. inplace: x is a fresh temporary that may be overwritten (inference only).
+    """
+    if activation not in ("linear", "lrelu"):
         raise ValueError(f"unsupported activation {activation!r}")
+    if b is not None:
+        x = x + b.reshape(1, -1, 1, 1)
+        inplace = True
+    if not inplace or (torch.is_grad_enabled() and x.requires_grad):
+        x = F.leaky_relu(x, 0.2) if activation == "lrelu" else x
+        x = x * gain if gain != 1 else x
+        return x.clamp(-clamp, clamp) if clamp is not None and clamp >= 0 else x
+    # inference: in place on the fresh sum (these tensors reach 128 x 512 x 512 floats in the super-resolution)
     if gain != 1:
-        x = x * gain
+        x.mul_(gain)  # lrelu(v) * g == lrelu(v * g) for g > 0
+    if activation == "lrelu":
+        F.leaky_relu_(x, 0.2)
     if clamp is not None and clamp >= 0:
-        x = x.clamp(-clamp, clamp)
+        x.clamp_(-clamp, clamp)
     return x
 
 
@@ -386,9 +412,10 @@ class SynthesisLayer(nn.Module):
         x = modulated_conv2d(
             x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
             resample_filter=self.resample_filter, flip_weight=(self.up == 1), fused_modconv=fused_modconv,
+            bias=self.bias,
         )
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
-        return bias_act(x, self.bias, self.activation, self.act_gain * gain, clamp)
+        return bias_act(x, None, self.activation, self.act_gain * gain, clamp, inplace=True)
 
     def extra_repr(self) -> str:
         return (f"in_channels={self.in_channels}, out_channels={self.out_channels}, w_dim={self.w_dim}, "
@@ -409,11 +436,14 @@ class ToRGBLayer(nn.Module):
 
     def forward(self, x: Tensor, w: Float[Tensor, "n w"], fused_modconv: bool = True) -> Tensor:
         styles = self.affine(w) * self.weight_gain  # equalised LR folded into the style
-        x = modulated_conv2d(x, self.weight, styles, demodulate=False, fused_modconv=fused_modconv)
-        return bias_act(x, self.bias, "linear", 1.0, self.conv_clamp)
+        x = modulated_conv2d(x, self.weight, styles, demodulate=False, fused_modconv=fused_modconv, bias=self.bias)
+        return bias_act(x, None, "linear", 1.0, self.conv_clamp, inplace=True)
 
     def extra_repr(self) -> str:
         return f"in_channels={self.in_channels}, out_channels={self.out_channels}, w_dim={self.w_dim}"
+
+
+_NHWC = torch.channels_last
 
 
 def _resolve_fused(fused_modconv, default, training: bool) -> bool:
@@ -483,15 +513,18 @@ class SynthesisBlock(nn.Module):
                              f"{self.w_dim}), got {tuple(ws.shape)}")
         fused = _resolve_fused(fused_modconv, self.fused_modconv_default, self.training)
         w_iter = iter(ws.unbind(dim=1))
+        # Activations are kept channels-last: CPU (oneDNN) convolutions, transposed convolutions and above all the
+        # depthwise FIR filters run several times faster in NHWC than in NCHW.
         if self.in_channels == 0:
-            x = self.const.unsqueeze(0).expand(ws.shape[0], -1, -1, -1)
+            x = self.const.unsqueeze(0).expand(ws.shape[0], -1, -1, -1).contiguous(memory_format=_NHWC)
             x = self.conv1(x, next(w_iter), fused_modconv=fused, **layer_kwargs)
         else:
             r_in = self.resolution // self.up
             if x is None or x.shape[1:] != (self.in_channels, r_in, r_in):
                 raise ValueError(f"SynthesisBlock b{self.resolution}: expected x (N, {self.in_channels}, {r_in}, "
                                  f"{r_in}), got {None if x is None else tuple(x.shape)}")
-            x = self.conv0(x.float(), next(w_iter), fused_modconv=fused, **layer_kwargs)
+            x = self.conv0(x.float().contiguous(memory_format=_NHWC), next(w_iter), fused_modconv=fused,
+                           **layer_kwargs)
             x = self.conv1(x, next(w_iter), fused_modconv=fused, **layer_kwargs)
         if img is not None and self.up > 1:
             img = upsample2d(img, self.resample_filter, up=self.up)
@@ -550,7 +583,7 @@ class SynthesisNetwork(nn.Module):
             cur = ws.narrow(1, w_idx, block.num_conv + block.num_torgb)
             w_idx += block.num_conv
             x, img = block(x, img, cur, **block_kwargs)
-        return img
+        return img.contiguous()
 
     def extra_repr(self) -> str:
         return f"w_dim={self.w_dim}, num_ws={self.num_ws}, img_resolution={self.img_resolution}, " \

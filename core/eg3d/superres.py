@@ -93,7 +93,7 @@ class _HybridSR(nn.Module):
                                 antialias=self.sr_antialias)
         x, rgb = self.block0(x, rgb, ws, **block_kwargs)
         x, rgb = self.block1(x, rgb, ws, **block_kwargs)
-        return rgb
+        return rgb.contiguous()
 
 
 class SuperresolutionHybrid2X(_HybridSR):
