@@ -38,6 +38,7 @@ from ..render.volume import RenderOptions, render_rays
 from ..worlds.captions import VIEW_WORDS, view_word
 from .field import DensityAlbedoField, DirectionBackground
 from .guidance import VSD, make_guidance
+from .occupancy import DensityGrid, render_with_grid
 from .prompts import check_prompt
 from .shading import shade
 from .views import ViewRanges, sample_views
@@ -57,8 +58,15 @@ class DreamFusionConfig:
     lr: float = 1e-2
     batch_size: int = 1
     resolution: int = 64  # training render size (the prior resizes to its own resolution)
-    samples: int = 32  # coarse samples per ray
-    importance_samples: int = 16
+    sampler: str = "grid"  # "grid": density-grid proposal + `samples` field samples on rays that can hit something
+    #                        "uniform": the shared renderer's `samples` stratified + `importance_samples` per ray
+    samples: int = 24  # field samples per ray
+    importance_samples: int = 16  # (uniform sampler only)
+    grid_resolution: int = 32  # density grid side (occupancy.py)
+    grid_every: int = 16  # grid refresh period in steps
+    grid_decay: float = 0.95
+    proposal_samples: int = 64  # grid lookups per ray
+    min_ray_opacity: float = 1e-2  # rays the grid sees as more transparent than this are not sampled
     view_dependent: bool = True
     t_range: tuple[float, float] = (0.02, 0.98)
     albedo_warmup: float = 0.1  # fraction of the steps rendered with albedo only
@@ -97,6 +105,10 @@ class DreamFusion:
             self.field = DensityAlbedoField(cfg.plane_resolution, cfg.plane_channels, cfg.hidden, cfg.bound,
                                             cfg.blob_density, cfg.blob_radius).to(self.device)
             self.background = DirectionBackground().to(self.device)
+        if cfg.sampler not in ("grid", "uniform"):
+            raise ValueError(f"unknown sampler {cfg.sampler!r}; expected 'grid' or 'uniform'")
+        self.grid = DensityGrid(cfg.grid_resolution, cfg.bound, cfg.grid_decay, device=self.device)
+        self._grid_ready = False
         self.guidance = make_guidance(cfg.guidance, prior, cfg.guidance_scale, t_range=cfg.t_range)
         self.optimizer = torch.optim.Adam(
             list(self.field.parameters()) + list(self.background.parameters()), lr=cfg.lr, betas=(0.9, 0.99), eps=1e-15
@@ -149,12 +161,22 @@ class DreamFusion:
         """Render N cameras at resolution^2: image (N,3,R,R) in [0,1], depth (ray distance), opacity, normal."""
         cameras = cameras.to(self.device)
         rays = cameras.rays(resolution)
-        out = render_rays(self.field.field_fn(), rays.origins, rays.directions,
-                          self.render_options().replace(deterministic=deterministic))
+        if self.cfg.sampler == "grid":
+            self.ensure_grid()
+            out = render_with_grid(self.field.field_fn(), self.grid, rays.origins, rays.directions,
+                                   self.cfg.samples, self.cfg.proposal_samples, self.cfg.min_ray_opacity,
+                                   deterministic)
+            active = out.active  # (n, m) rays the field was sampled on
+        else:
+            out = render_rays(self.field.field_fn(), rays.origins, rays.directions,
+                              self.render_options().replace(deterministic=deterministic))
+            active = torch.ones(rays.origins.shape[:2], dtype=torch.bool, device=self.device)
         albedo, depth, opacity = out.features, out.depth, out.opacity  # (n, m, 3), (n, m, 1), (n, m, 1)
-        # the shading point: each ray's expected surface (no gradient through its position; 0/0 on empty rays)
-        surface = rays.origins + depth.detach() * rays.directions
-        normals = self.field.normals(surface)
+        # the shading point: each ray's expected surface (no gradient through its position), on sampled rays only
+        surface = rays.origins + depth.detach() * rays.directions  # (n, m, 3)
+        normals = torch.zeros_like(rays.directions)  # (n, m, 3); zero on skipped rays
+        if active.any():
+            normals[active] = self.field.normals(surface[active][None])[0]
         if light_positions is None:  # a light at the camera
             light_positions = cameras.origins
         light_dirs = F.normalize(light_positions[:, None, :] - surface, dim=-1)
@@ -168,6 +190,15 @@ class DreamFusion:
 
         return {"image": img(rgb), "depth": img(depth), "opacity": img(opacity), "normal": img(normals),
                 "_rays": rays.directions, "_normals": normals, "_opacity": opacity}
+
+    def ensure_grid(self) -> None:
+        """Fill the density grid from the field the first time it is needed (a fresh run or the viewer)."""
+        if not self._grid_ready:
+            self.update_grid(torch.Generator().manual_seed(self.cfg.seed + 2))
+
+    def update_grid(self, gen: torch.Generator) -> None:
+        self.grid.update(self.field.density, gen)
+        self._grid_ready = True
 
     def _shading_mode(self) -> str:
         if self.step_count < self.cfg.albedo_warmup * self.cfg.steps:
@@ -194,6 +225,8 @@ class DreamFusion:
         step_seed = int(torch.randint(0, 2**62, (), generator=self.gen))
         with self.lock, torch.random.fork_rng(devices=[]):
             torch.manual_seed(step_seed)
+            if cfg.sampler == "grid" and (self.step_count % cfg.grid_every == 0 or not self._grid_ready):
+                self.update_grid(self.gen)
             cams, yaw, pitch = sample_views(cfg.batch_size, cfg.views, self.gen)
             mode = self._shading_mode()
             lights = self._light_positions(cams)
@@ -263,6 +296,8 @@ class DreamFusion:
         opt_t, opt_meta = optimizer_state_to_tensors(self.optimizer, "optimizer")
         tensors.update(opt_t)
         tensors["rng"] = generator_state_to_tensor(self.gen)
+        if self._grid_ready:
+            tensors["density_grid"] = self.grid.density
         meta = {"format": FORMAT, "version": 1, "step": self.step_count, "config": asdict(self.cfg),
                 "optimizer": opt_meta}
         if isinstance(self.guidance, VSD):
@@ -287,6 +322,9 @@ class DreamFusion:
         df.background.load_state_dict({k[11:]: v for k, v in tensors.items() if k.startswith("background.")})
         optimizer_state_from_tensors(df.optimizer, tensors, meta["optimizer"], "optimizer")
         generator_state_from_tensor(df.gen, tensors["rng"])
+        if "density_grid" in tensors:
+            df.grid.load(tensors["density_grid"])
+            df._grid_ready = True
         if isinstance(df.guidance, VSD):
             df.guidance.load_trainable_state({k[4:]: v for k, v in tensors.items() if k.startswith("vsd.")})
             optimizer_state_from_tensors(df.guidance.optimizer, tensors, meta["vsd_optimizer"], "vsd_optimizer")

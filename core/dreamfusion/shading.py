@@ -37,4 +37,4 @@ def shade(
     light = ambient + (1 - ambient) * lambert
     if mode == "lambertian":
         return albedo * light
-    return opacity * light
+    return (opacity * light).expand_as(albedo)  # grey: the same value in the three channels

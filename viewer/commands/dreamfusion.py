@@ -1,0 +1,156 @@
+"""`tristudio dreamfusion "a red cube"`: text-to-3D by score distillation through a frozen diffusion prior.
+
+Run folder (--out):
+    checkpoint/model.safetensors + model.json   atomic, every --checkpoint-every steps and at the end (--resume)
+    log.jsonl                                   one line per step (loss terms, timestep, shading, view prompt)
+    loss.png                                    loss curves (PIL)
+    renders/step_000100.png                     4 views (shaded above, normals below) every --render-every steps
+    orbit.mp4 (--video), mesh.<ext> (--mesh)
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+
+GUIDANCE = ("sds", "csd", "vsd")
+
+
+def shipped_prior_path() -> Path:
+    """The small-world prior shipped as package data (tristudio/core/assets/prior_small)."""
+    import tristudio.core
+
+    return Path(tristudio.core.__file__).resolve().parent / "assets" / "prior_small"
+
+
+class _Fail(Exception):
+    pass
+
+
+def _plot(out: Path) -> None:
+    import json
+
+    from tristudio.core.eg3d.train import plot_losses
+
+    records = []
+    for line in (out / "log.jsonl").read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    plot_losses(records, out / "loss.png", keys=("loss", "guidance_grad_norm", "opacity", "lora_loss"))
+
+
+def dreamfusion(
+    prompt: str = typer.Argument(..., help='what to make, e.g. "a red sphere"'),
+    guidance: str = typer.Option("sds", "--guidance", help="sds | csd | vsd"),
+    steps: int = typer.Option(1000, "--steps", help="total optimisation steps (counting resumed ones)"),
+    out: Path = typer.Option(Path("runs/dreamfusion"), "--out", help="run folder"),
+    prior: Path = typer.Option(None, "--prior", help="diffusers prior folder (default: the shipped small-world prior)"),
+    guidance_scale: float = typer.Option(None, "--guidance-scale", help="default: SDS 100, CSD 10, VSD 7.5"),
+    lr: float = typer.Option(1e-2, "--lr"),
+    resolution: int = typer.Option(64, "--resolution", help="training render size in pixels"),
+    seed: int = typer.Option(0, "--seed"),
+    resume: bool = typer.Option(False, "--resume", help="continue from the run folder's checkpoint"),
+    no_view_dependent: bool = typer.Option(False, "--no-view-dependent", help="no 'front/side/back view' words"),
+    video: bool = typer.Option(False, "--video", help="write orbit.mp4 at the end"),
+    mesh: bool = typer.Option(False, "--mesh", help="write a vertex-coloured mesh at the end"),
+    mesh_format: str = typer.Option("glb", "--mesh-format", help="glb | ply | obj"),
+    mesh_resolution: int = typer.Option(96, "--mesh-resolution", help="marching-cubes grid side"),
+    render_every: int = typer.Option(100, "--render-every", help="4-view PNG every N steps (0: never)"),
+    checkpoint_every: int = typer.Option(100, "--checkpoint-every"),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
+) -> None:
+    """Optimise a 3D scene for a text prompt with SDS, CSD or VSD; export video and mesh."""
+    from rich.console import Console
+
+    console = Console(highlight=False)
+    try:
+        _run(console, prompt, guidance, steps, out, prior, guidance_scale, lr, resolution, seed, resume,
+             not no_view_dependent, video, mesh, mesh_format, mesh_resolution, render_every, checkpoint_every,
+             device)
+    except (_Fail, ValueError, OSError, FloatingPointError) as exc:
+        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+def _run(console, prompt, guidance, steps, out, prior_path, guidance_scale, lr, resolution, seed, resume,
+         view_dependent, video, mesh, mesh_format, mesh_resolution, render_every, checkpoint_every, device):
+    from tristudio.core.dreamfusion.prompts import check_prompt
+
+    prompt = check_prompt(prompt)  # before any heavy import
+    if guidance not in GUIDANCE:
+        raise _Fail(f"unknown --guidance {guidance!r}; expected one of {', '.join(GUIDANCE)}")
+    if mesh_format not in ("glb", "ply", "obj"):
+        raise _Fail(f"unknown --mesh-format {mesh_format!r}; expected glb, ply or obj")
+    if steps < 0 or resolution < 8:
+        raise _Fail("--steps must be >= 0 and --resolution >= 8")
+    if prior_path is None:
+        prior_path = shipped_prior_path()
+        if not (prior_path / "model_index.json").is_file():
+            raise _Fail(f"the shipped small-world prior is missing: expected a diffusers folder at {prior_path} "
+                        f"(or pass --prior PATH)")
+    elif not Path(prior_path).is_dir():
+        raise _Fail(f"prior folder not found: {prior_path} (expected a diffusers folder with model_index.json)")
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from tristudio.core.dreamfusion.export import export_mesh, preview_grid, write_orbit_video
+    from tristudio.core.dreamfusion.optimize import DreamFusion, DreamFusionConfig, field_is_finite
+    from tristudio.core.io.images import save_png
+    from tristudio.core.priors import load_prior
+
+    prior = load_prior(prior_path, device=device)
+    out = Path(out)
+    ckpt = out / "checkpoint"
+    if DreamFusion.has_checkpoint(ckpt):
+        if not resume:
+            raise _Fail(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+        df = DreamFusion.load(ckpt, prior)
+        if df.cfg.prompt != prompt:
+            raise _Fail(f"{out} is a run for {df.cfg.prompt!r}, not {prompt!r}")
+        df.cfg.steps = steps
+        console.print(f"resuming {out} at step {df.step_count}")
+    else:
+        cfg = DreamFusionConfig(prompt=prompt, guidance=guidance, guidance_scale=guidance_scale, steps=steps, lr=lr,
+                                resolution=resolution, seed=seed, view_dependent=view_dependent)
+        df = DreamFusion(cfg, prior)
+    if not field_is_finite(df):
+        raise _Fail("the field holds NaN or Inf values")
+    out.mkdir(parents=True, exist_ok=True)
+    console.print(f"{df.cfg.guidance.upper()} on {prompt!r} with {prior!r}")
+
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("loss {task.fields[loss]:>9.4g}"), TextColumn("{task.fields[rate]:.2f} steps/s"),
+               TimeRemainingColumn()]
+    t_last, n_last = [time.perf_counter()], [df.step_count]
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task(df.cfg.guidance, total=steps, completed=df.step_count, loss=float("nan"), rate=0.0)
+
+        def on_step(m: dict) -> None:
+            s = m["step"] + 1
+            now = time.perf_counter()
+            rate = (s - n_last[0]) / max(now - t_last[0], 1e-9)
+            progress.update(task, completed=s, loss=m["loss"], rate=rate)
+            if now - t_last[0] > 5.0:
+                t_last[0], n_last[0] = now, s
+            if render_every and (s % render_every == 0 or s == steps):
+                save_png(out / "renders" / f"step_{s:06d}.png", preview_grid(df, 64))
+            if s % 50 == 0 or s == steps:
+                _plot(out)
+
+        df.run(steps, out_dir=out, checkpoint_every=checkpoint_every, on_step=on_step)
+    if not field_is_finite(df):
+        raise FloatingPointError("the field holds NaN or Inf values after training")
+    if not DreamFusion.has_checkpoint(ckpt):
+        df.save(ckpt)
+    if (out / "log.jsonl").is_file():
+        _plot(out)
+    if video:
+        path = write_orbit_video(df, out / "orbit.mp4")
+        console.print(f"video: {path}")
+    if mesh:
+        m = export_mesh(df, out / f"mesh.{mesh_format}", resolution=mesh_resolution)
+        console.print(f"mesh: {out / f'mesh.{mesh_format}'} ({len(m.vertices)} vertices, {len(m.faces)} faces)")
+    console.print(f"done: {out}")
