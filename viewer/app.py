@@ -7,6 +7,12 @@ Frame loop (GUI thread; the only thread that touches GL):
      fast path draws the baked grid with the GL ray-marcher (or asks torch for a reduced-resolution frame, steered
      by DynamicResolution); once the camera has rested for `rest_ms`, one full-quality torch frame replaces it,
   3. draw the panels and the viewport image (fit to the window, aspect kept).
+
+Scene source: the viewport shows the EG3D generator or the DreamFusion object (state.scene; each has its own orbit
+camera). The DreamFusion optimisation runs in a TrainingWorker thread; the view re-renders from the latest weights
+(at most every `df_refresh_s` while training, at once when the camera moves). While it trains the GUI caps its frame
+rate (`df_fps_cap`) so the optimiser gets the CPU, and while the camera moves the optimiser holds (sleeps) so the
+orbit stays smooth.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from pathlib import Path
 
 from imgui_bundle import hello_imgui, imgui
 
+from .dreamfusion import DFSpec, DreamFusionSession, DreamFusionSettings, default_prior_path, dreamfusion_camera
 from .dynres import DynamicResolution
 from .engine import Engine, Frame, RenderSettings
 from .model import default_model, load_model
@@ -74,6 +81,21 @@ class ViewerApp:
         self._loader: threading.Thread | None = None
         self._loaded = None  # (G, name) or exception from the loader thread
         self._closed = False
+        # DreamFusion
+        if not self.state.df_prior_path:
+            self.state.df_prior_path = default_prior_path()
+        self.df_session: DreamFusionSession | None = None
+        self.df_make = None  # tests: settings -> DreamFusion object (default: load the prior, build the object)
+        self.df_dynres = DynamicResolution(full=int(self.state.df_view_resolution), target_ms=self.state.target_ms,
+                                           floor=32)
+        self._df_last = (None, None)  # (view key, step) of the last DreamFusion request
+        self._df_submit_t = 0.0
+        self.df_plotted = 0  # points in the loss plot drawn last frame (tests read this)
+        self.df_drawn_error = ""  # the DreamFusion error drawn last frame (tests read this)
+        self.dragging = False  # the viewport canvas is held with a mouse button
+        self.frames = 0  # GUI frames run
+        self._last_frame_t: float | None = None
+        self._own_implot = None
 
     # ------------------------------------------------------------------ model
     def _initial_engine(self, model_path, preset) -> Engine:
@@ -164,6 +186,12 @@ class ViewerApp:
             self.last_camera_key = cam_key
             self.camera_changed_at = now
         moving = (now - self.camera_changed_at) * 1000 < s.rest_ms
+        sess = self.df_session
+        if sess is not None and sess.worker.alive and (self.dragging or moving):
+            sess.worker.hold(0.25)  # the optimiser sleeps while the camera moves
+        if s.scene == "dreamfusion":
+            self._update_dreamfusion(now, moving, cam_key)
+            return
         spec = s.latent_spec(self.view_label())
         settings = self.settings()
         self.dynres.target_ms = s.target_ms
@@ -187,13 +215,40 @@ class ViewerApp:
             self.last_interactive_key = full_key
             self._submit(spec, settings, self.dynres.current, False)
 
+    def _update_dreamfusion(self, now: float, moving: bool, cam_key) -> None:
+        """DreamFusion requests: at once when the camera or the display mode changes (reduced size while moving);
+        for new weights, when the render worker is free and `df_refresh_s` has passed."""
+        s, sess = self.state, self.df_session
+        if sess is None or sess.df is None:
+            return
+        if self.df_dynres.full != int(s.df_view_resolution):
+            self.df_dynres.set_full(int(s.df_view_resolution))
+        sess.view_resolution = int(s.df_view_resolution)
+        res = self.df_dynres.current if moving else int(s.df_view_resolution)
+        view_key = (sess.ident, s.df_show, cam_key, res, not moving)
+        step = sess.step_count
+        last_key, last_step = self._df_last
+        if view_key == last_key:
+            if moving or step == last_step or not self.render_worker.idle:
+                return
+            if now - self._df_submit_t < (s.df_refresh_s if sess.worker.training else 0.0):
+                return
+        self._df_last = (view_key, step)
+        self._df_submit_t = now
+        self.stamp += 1
+        self.render_worker.submit(RenderRequest(self.stamp, DFSpec(sess.ident, step, s.df_show), s.camera.copy(),
+                                                None, res, not moving, source=sess.view))
+
     def _poll_results(self) -> None:
         q = self.render_worker.results
         while not q.empty():
             item = q.get_nowait()
             if isinstance(item, Frame):
+                if item.source != self.state.scene:
+                    self.render_worker.dropped += 1  # rendered for the scene no longer on screen
+                    continue
                 if not item.full:
-                    self.dynres.update(item.ms, item.resolution)
+                    (self.df_dynres if item.source == "dreamfusion" else self.dynres).update(item.ms, item.resolution)
                 if self.shown is None or item.stamp > self.shown.stamp:
                     self._show_frame(item)
                 else:
@@ -240,7 +295,7 @@ class ViewerApp:
     def _draw_grid_if_moving(self) -> bool:
         """Draw the baked grid for the current camera when the torch frame on screen is for another camera."""
         s = self.state
-        if s.quality != "interactive" or s.fast_path != "grid" or self.gl_error:
+        if s.scene != "eg3d" or s.quality != "interactive" or s.fast_path != "grid" or self.gl_error:
             return False
         spec = s.latent_spec(self.view_label())
         if not self._grid_ready(spec):
@@ -273,14 +328,30 @@ class ViewerApp:
             return False
         return self.jobs.start(Job(name, fn))
 
-    def save_render(self) -> Path:
+    def _capture_source(self):
+        """(renderer, spec, settings) for captures of the scene on screen, or None (no DreamFusion object yet)."""
+        s = self.state
+        if s.scene == "dreamfusion":
+            sess = self.df_session
+            if sess is None or sess.df is None:
+                self.state.capture_message = Message("no DreamFusion object yet: press Start in the DreamFusion "
+                                                     "panel", error=True)
+                return None
+            return sess.view, DFSpec(sess.ident, sess.step_count, s.df_show), None
+        return self.engine, s.latent_spec(self.view_label()), self.settings()
+
+    def save_render(self) -> Path | None:
         from .capture import save_render
 
         s = self.state
+        src = self._capture_source()
+        if src is None:
+            return None
+        source, spec, settings = src
         path = s.capture_path("render", "png")
-        spec, settings, cam = s.latent_spec(self.view_label()), self.settings(), s.camera.copy()
+        cam = s.camera.copy()
         size = int(s.save_resolution)
-        self._start_job("save render", lambda job: save_render(job, self.engine, spec, cam, settings, size, path))
+        self._start_job("save render", lambda job: save_render(job, source, spec, cam, settings, size, path))
         return path
 
     def save_gui(self) -> Path:
@@ -288,21 +359,34 @@ class ViewerApp:
         self.gui_shot_request = path
         return path
 
-    def orbit_video(self) -> Path:
+    def orbit_video(self) -> Path | None:
         from .capture import orbit_video
 
         s = self.state
+        src = self._capture_source()
+        if src is None:
+            return None
+        source, spec, settings = src
         path = s.capture_path("orbit", "mp4")
-        spec, settings, cam = s.latent_spec(self.view_label()), self.settings(), s.camera.copy()
+        cam = s.camera.copy()
         frames, fps, size = int(s.video_frames), int(s.video_fps), int(s.video_resolution)
         self._start_job("orbit video",
-                        lambda job: orbit_video(job, self.engine, spec, cam, settings, frames, fps, size, path))
+                        lambda job: orbit_video(job, source, spec, cam, settings, frames, fps, size, path))
         return path
 
-    def export_mesh(self) -> Path:
+    def export_mesh(self) -> Path | None:
         from .capture import export_mesh
 
         s = self.state
+        if s.scene == "dreamfusion":
+            from .dreamfusion import export_mesh as export_df_mesh
+
+            if self._capture_source() is None:
+                return None
+            sess, res, level = self.df_session, int(s.mesh_resolution), float(s.df_mesh_level)
+            path = s.capture_path("mesh", s.mesh_format)
+            self._start_job("mesh export", lambda job: export_df_mesh(job, sess, res, level, path))
+            return path
         path = s.capture_path("mesh", s.mesh_format)
         spec = s.latent_spec(self.view_label())
         res, level = int(s.mesh_resolution), float(s.mesh_level)
@@ -342,6 +426,7 @@ class ViewerApp:
         imgui.invisible_button("##canvas", imgui.ImVec2(side, side),
                                imgui.ButtonFlags_.mouse_button_left | imgui.ButtonFlags_.mouse_button_right)
         hovered, active = imgui.is_item_hovered(), imgui.is_item_active()
+        self.dragging = active
         if active and imgui.is_mouse_dragging(imgui.MouseButton_.left, 0.0):
             d = io.mouse_delta
             if d.x or d.y:
@@ -373,14 +458,26 @@ class ViewerApp:
             self.shown_kind = "torch"
         else:
             dl.add_rect_filled(p0, p1, imgui.get_color_u32(imgui.Col_.frame_bg))
-            dl.add_text(imgui.ImVec2(p0.x + 8, p0.y + 8), imgui.get_color_u32(imgui.Col_.text), "rendering...")
-        errors = [e for e in (self.worker_error, self.gl_error) if e]
+            dl.add_text(imgui.ImVec2(p0.x + 8, p0.y + 8), imgui.get_color_u32(imgui.Col_.text), self._placeholder())
+        df_error = ""
+        if s.scene == "dreamfusion" and self.df_session is not None and self.df_session.worker.error:
+            df_error = f"DreamFusion: {self.df_session.worker.error}"
+        errors = [e for e in (self.worker_error, self.gl_error, df_error) if e]
         if errors:
             y = p0.y + 8
             for e in errors:
                 dl.add_text(imgui.ImVec2(p0.x + 8, y), imgui.get_color_u32(imgui.ImVec4(1, 0.3, 0.3, 1)), e)
                 y += imgui.get_text_line_height_with_spacing()
             self.drawn_errors.extend(errors)
+
+    def _placeholder(self) -> str:
+        if self.state.scene == "dreamfusion":
+            sess = self.df_session
+            if sess is None:
+                return "no DreamFusion object: press Start in the DreamFusion panel"
+            if sess.df is None:
+                return "loading the prior and building the object..."
+        return "rendering..."
 
     def status_text(self) -> str:
         fps = imgui.get_io().framerate
@@ -392,7 +489,13 @@ class ViewerApp:
         else:
             render = "no frame yet"
         busy = " | rendering" if self.render_worker.busy else ""
-        return f"{fps:.0f} fps | {render} | {self.engine.device.type}{busy}"
+        train = ""
+        sess = self.df_session
+        if sess is not None and sess.worker.alive:
+            w = sess.worker
+            train = f" | DreamFusion {w.state} step {sess.step_count}, {w.steps_per_s:.1f} steps/s"
+        scene = "DreamFusion" if self.state.scene == "dreamfusion" else "EG3D"
+        return f"{fps:.0f} fps | {scene}: {render} | {self.engine.device.type}{busy}{train}"
 
     def draw_status_line(self) -> None:
         imgui.text(self.status_text())
@@ -402,6 +505,73 @@ class ViewerApp:
 
     def show_status(self) -> None:
         self.draw_status_line()
+
+    # ------------------------------------------------------------------ scene and DreamFusion actions (GUI thread)
+    def set_scene(self, scene: str) -> None:
+        if scene == self.state.scene:
+            return
+        self.state.set_scene(scene, dreamfusion_camera)
+        self.shown, self._pending_upload = None, None
+        self.last_full_key = self.last_interactive_key = None
+        self._df_last = (None, None)
+        self.last_camera_key = self.state.camera.key()
+
+    def df_settings(self) -> DreamFusionSettings:
+        s = self.state
+        return DreamFusionSettings(prompt=s.df_prompt, guidance=s.df_guidance, guidance_scale=float(s.df_scale),
+                                   steps=int(s.df_steps), lr=float(s.df_lr), prior_path=s.df_prior_path,
+                                   resolution=int(s.df_resolution), seed=int(s.df_seed), extra=dict(s.df_extra))
+
+    def df_changed(self) -> bool:
+        """The panel's settings differ from the running object's (they apply after Reset)."""
+        sess = self.df_session
+        if sess is None:
+            return False
+        a, b = self.df_settings(), sess.settings
+        return (a.prompt, a.guidance, a.guidance_scale, a.lr, a.prior_path, a.resolution, a.seed, a.steps) != (
+            b.prompt, b.guidance, b.guidance_scale, b.lr, b.prior_path, b.resolution, b.seed, b.steps)
+
+    def df_start(self) -> None:
+        """Start (a new object when there is none or the last one failed), continue after Stop, resume a pause."""
+        sess = self.df_session
+        if sess is not None and sess.worker.error:
+            self.df_reset()
+            sess = None
+        if sess is None:
+            sess = DreamFusionSession(self.df_settings(), int(self.state.df_view_resolution), make=self.df_make)
+            self.df_session = sess
+            self._df_last = (None, None)
+        if sess.worker.alive:
+            sess.worker.resume()
+        else:
+            sess.start()
+        self.set_scene("dreamfusion")
+        self.focus_window("Training")  # the loss plot, in the lower dock
+
+    def focus_window(self, title: str) -> None:
+        """Bring a docked panel's tab to the front (the runner holds its own copies of the dockable windows)."""
+        try:
+            hello_imgui.get_runner_params().docking_params.focus_dockable_window(title)
+        except Exception:  # no runner (unit use of the app object)
+            pass
+
+    def df_pause(self) -> None:
+        if self.df_session is not None:
+            self.df_session.worker.pause()
+
+    def df_stop(self) -> None:
+        """Ask the loop to end after the current step (the thread finishes on its own; the GUI does not wait)."""
+        if self.df_session is not None:
+            self.df_session.worker.request_stop()
+
+    def df_reset(self) -> None:
+        """Drop the object and its history (the next Start builds a new one from the panel's settings)."""
+        sess, self.df_session = self.df_session, None
+        if sess is not None:
+            sess.stop(30)
+        self._df_last = (None, None)
+        if self.state.scene == "dreamfusion":
+            self.shown, self._pending_upload = None, None
 
     # ------------------------------------------------------------------ runner
     def runner_params(self) -> hello_imgui.RunnerParams:
@@ -434,7 +604,24 @@ class ViewerApp:
         rp.docking_params.dockable_windows = windows
         return rp
 
+    def frame_cap(self) -> float:
+        """The GUI's frame-rate cap now: `df_fps_cap` while DreamFusion trains, none while the camera moves (the
+        optimiser holds then) or when nothing trains."""
+        sess = self.df_session
+        if sess is None or not sess.worker.training or sess.worker.holding or self.dragging:
+            return 0.0
+        return float(self.state.df_fps_cap)
+
     def _pre_new_frame(self) -> None:
+        cap = self.frame_cap()
+        now = time.perf_counter()
+        if cap > 0 and self._last_frame_t is not None:
+            wait = 1.0 / cap - (now - self._last_frame_t)
+            if wait > 0:
+                time.sleep(wait)
+        self._last_frame_t = time.perf_counter()
+        self.frames += 1
+        self.df_plotted, self.df_drawn_error = 0, ""  # set again by the panels that draw them this frame
         try:
             self.update()
         except Exception as exc:  # keep the app alive; say what went wrong
@@ -443,6 +630,18 @@ class ViewerApp:
 
     def _post_init(self) -> None:
         self._install_drop_callback()
+        self._ensure_implot()
+
+    def _ensure_implot(self) -> None:
+        """The DreamFusion loss plot needs an ImPlot context: use the runner's (immapp add-on) or make one."""
+        from imgui_bundle import implot
+
+        try:
+            has = implot.get_current_context() is not None
+        except Exception:
+            has = False
+        if not has:
+            self._own_implot = implot.create_context()
 
     def _install_drop_callback(self) -> None:
         """Drag-and-drop of a model file onto the window (glfw drop callback on hello_imgui's own window)."""
@@ -463,11 +662,18 @@ class ViewerApp:
         if self._closed:
             return
         self._closed = True
+        if self.df_session is not None:
+            self.df_session.stop(10)
         self.render_worker.stop()
         job = self.jobs.current
         if job is not None and not job.done:
             job.cancel()
             self.jobs.wait(10)
+        if self._own_implot is not None:
+            from imgui_bundle import implot
+
+            implot.destroy_context(self._own_implot)
+            self._own_implot = None
 
     def run(self) -> None:
         hello_imgui.run(self.runner_params())

@@ -31,10 +31,14 @@ def save_png(rgb_or_rgba: np.ndarray, path: str | Path) -> Path:
 
 def render_image(engine: Engine, spec, camera: OrbitCamera, settings: RenderSettings, size: int) -> np.ndarray:
     """(size, size, 3) uint8 of the current output. Neural outputs render at `size`; the super-resolved image has
-    the model's own size and is resampled (bilinear) when `size` differs."""
+    the model's own size and is resampled (bilinear) when `size` differs. `engine`: the EG3D Engine, or anything
+    with its render() signature (the DreamFusion view)."""
     from PIL import Image
 
-    res = None if settings.output == "final" else int(size)
+    if getattr(engine, "renders_any_size", False):  # e.g. the DreamFusion object: render at the asked size
+        res = int(size)
+    else:
+        res = None if settings.output == "final" else int(size)
     rgb = engine.render(spec, camera, settings, res).rgba[..., :3]
     if rgb.shape[0] != size:
         rgb = np.asarray(Image.fromarray(rgb).resize((size, size), Image.BILINEAR))

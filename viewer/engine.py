@@ -43,6 +43,7 @@ class Frame:
     latent: LatentSpec | None = None
     full: bool = True  # full quality (not a reduced interactive frame)
     extra: dict = field(default_factory=dict)
+    source: str = "eg3d"  # the scene it shows: eg3d | dreamfusion
 
 
 class Engine:

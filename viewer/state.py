@@ -19,6 +19,8 @@ class Message:
 
 @dataclass
 class ViewerState:
+    # Scene source: the EG3D generator or the DreamFusion object (each keeps its own orbit camera)
+    scene: str = "eg3d"  # eg3d | dreamfusion
     # Model
     model_path: str = ""
     model_name: str = ""
@@ -58,8 +60,26 @@ class ViewerState:
     mesh_format: str = "ply"
     capture_message: Message | None = None
     last_capture: str = ""
+    # DreamFusion
+    df_prompt: str = "a red cube"
+    df_guidance: str = "sds"  # sds | csd | vsd
+    df_scale: float = 100.0  # guidance scale (the panel resets it to the method's default on a method change)
+    df_steps: int = 2000
+    df_lr: float = 1e-2
+    df_prior_path: str = ""  # "" = the shipped prior when present (set by the app)
+    df_resolution: int = 64  # training render size
+    df_seed: int = 0
+    df_show: str = "shaded"  # shaded | albedo | textureless | depth | normals | opacity
+    df_view_resolution: int = 96  # viewport render size at rest
+    df_refresh_s: float = 0.5  # while training: re-render the view for new weights at most this often
+    df_fps_cap: float = 12.0  # GUI frame-rate cap while training (the optimiser gets the CPU)
+    df_extra: dict = field(default_factory=dict)  # more DreamFusionConfig fields (tests, benchmarks: tiny sizes)
+    df_mesh_level: float = 2.0  # density sigma of the exported surface
+    df_note: str = ""  # shown in the DreamFusion panel (e.g. which prior a screenshot used)
     # Status
     errors: list[str] = field(default_factory=list)
+    # The camera of the scene not on screen (swapped in by set_scene)
+    other_camera: OrbitCamera | None = None
 
     def latent_spec(self, view_label: tuple[float, ...] | None = None) -> LatentSpec:
         return LatentSpec(
@@ -67,6 +87,18 @@ class ViewerState:
             psi=round(float(self.psi), 6), cutoff=int(self.cutoff) if self.cutoff > 0 else None, cond=self.cond,
             cond_label=view_label if self.cond == "view" else None,
         )
+
+    def set_scene(self, scene: str, df_camera_factory=None) -> None:
+        """Switch the viewport between the EG3D generator and the DreamFusion object; each keeps its own camera."""
+        if scene not in ("eg3d", "dreamfusion"):
+            raise ValueError(f"unknown scene {scene!r}")
+        if scene == self.scene:
+            return
+        other = self.other_camera
+        if other is None:
+            other = df_camera_factory() if (scene == "dreamfusion" and df_camera_factory) else OrbitCamera()
+        self.other_camera, self.camera = self.camera, other
+        self.scene = scene
 
     def capture_path(self, stem: str, ext: str) -> Path:
         """The next free capture file: <capture_dir>/<stem>_0001.<ext>, _0002, ... (numbers increase per stem)."""

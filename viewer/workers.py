@@ -7,6 +7,11 @@ new camera request never waits for more than one bake step.
 
 JobWorker: one long job at a time (orbit video, mesh export, hi-res render) with progress in [0, 1] and a cancel
 flag, in its own thread. Exceptions in either worker are caught and reported; the threads keep running.
+
+TrainingWorker: an optimisation loop (`setup()` once, then `step()` until `total` steps) in its own thread, with
+pause / resume / stop, a metrics history for plots, steps/s, and `hold(seconds)`: the GUI calls it every frame while
+the camera moves, and the loop sleeps until the hold expires, so an orbit drag gets the CPU. An exception in setup or
+a step ends the loop and is kept (`error`, `trace`) for the GUI; it never reaches the GUI thread.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["RenderRequest", "RenderWorker", "WorkerError", "BakeResult", "Job", "JobWorker", "JobCancelled"]
+__all__ = ["RenderRequest", "RenderWorker", "WorkerError", "BakeResult", "Job", "JobWorker", "JobCancelled",
+           "TrainingWorker"]
 
 
 @dataclass
@@ -29,6 +35,7 @@ class RenderRequest:
     settings: object  # RenderSettings
     resolution: int | None = None  # None: settings / model default
     full: bool = True
+    source: object = None  # what renders it (anything with the Engine.render signature); None: the app's engine
 
 
 @dataclass
@@ -122,7 +129,8 @@ class RenderWorker:
 
     def _render(self, req: RenderRequest) -> None:
         try:
-            frame = self._engine_ref().render(req.spec, req.camera, req.settings, req.resolution)
+            source = req.source if req.source is not None else self._engine_ref()
+            frame = source.render(req.spec, req.camera, req.settings, req.resolution)
             frame.stamp, frame.full = req.stamp, req.full
             self.results.put(frame)
         except Exception as exc:  # shown in the GUI; the thread lives on
@@ -221,3 +229,136 @@ class JobWorker:
     def wait(self, timeout: float | None = None) -> None:
         if self._thread is not None:
             self._thread.join(timeout)
+
+
+class TrainingWorker:
+    """setup() then step() -> metrics dict, repeated in a daemon thread until `total` steps, stop() or an error.
+
+    `count()` gives the number of steps done so far (e.g. the optimiser's own counter, so a resumed object counts on);
+    the loop ends when it reaches `total`. Metrics are appended to `history` (list of dicts, guarded by `lock`)."""
+
+    def __init__(self, step: Callable[[], dict], total: int, count: Callable[[], int],
+                 setup: Callable[[], None] | None = None, name: str = "tristudio-train", max_history: int = 20000,
+                 threads: int | None = None):
+        self._step, self._setup, self._count = step, setup, count
+        self.threads = threads  # torch intra-op threads of the training thread (torch's setting is per thread)
+        self.total = int(total)
+        self.name = name
+        self.max_history = max_history
+        self.lock = threading.Lock()
+        self.history: list[dict] = []
+        self.error = ""
+        self.trace = ""
+        self.finished = False  # reached `total`
+        self.setup_done = False
+        self.steps_per_s = 0.0
+        self.held_s = 0.0  # time spent sleeping for hold()
+        self._stop = threading.Event()
+        self._run_flag = threading.Event()  # set = running, clear = paused
+        self._run_flag.set()
+        self._hold_until = 0.0
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ GUI side
+    def start(self) -> None:
+        if self.alive:
+            return
+        self._stop.clear()
+        self._run_flag.set()
+        self.error, self.trace, self.finished = "", "", False
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread.start()
+
+    def pause(self) -> None:
+        self._run_flag.clear()
+
+    def resume(self) -> None:
+        self._run_flag.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._run_flag.is_set()
+
+    def hold(self, seconds: float = 0.25) -> None:
+        """Do not start a step for the next `seconds` (call again to extend): the camera is moving."""
+        self._hold_until = time.perf_counter() + seconds
+
+    @property
+    def holding(self) -> bool:
+        return time.perf_counter() < self._hold_until
+
+    def request_stop(self) -> None:
+        """Ask the loop to end after the current step, without waiting (the GUI thread never blocks on a step)."""
+        self._stop.set()
+        self._run_flag.set()
+
+    def stop(self, timeout: float | None = 30.0) -> bool:
+        """request_stop() and wait for the thread; True when it has ended."""
+        self.request_stop()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return not self.alive
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def state(self) -> str:
+        if self.error:
+            return "error"
+        if self.alive:
+            if not self.setup_done:
+                return "starting"
+            return "paused" if self.paused else "running"
+        return "finished" if self.finished else ("stopped" if self._thread is not None else "idle")
+
+    @property
+    def training(self) -> bool:
+        """Stepping now or about to (alive, not paused): the GUI caps its frame rate."""
+        return self.alive and not self.paused
+
+    def series(self, *keys: str):
+        """Copies of the history as float64 numpy arrays, one per key (x = 'step')."""
+        import numpy as np
+
+        with self.lock:
+            rows = list(self.history)
+        return [np.array([float(r.get(k, np.nan)) for r in rows], dtype=np.float64) for k in keys]
+
+    # ------------------------------------------------------------------ worker side
+    def _run(self) -> None:
+        try:
+            if self.threads:
+                import torch
+
+                torch.set_num_threads(int(self.threads))
+            if self._setup is not None and not self.setup_done:
+                self._setup()
+            self.setup_done = True
+            recent: list[tuple[float, float]] = []  # (time, seconds of the step) of the last few steps
+            while not self._stop.is_set():
+                if self._count() >= self.total:
+                    self.finished = True
+                    break
+                if not self._run_flag.is_set():
+                    self._run_flag.wait(0.1)
+                    continue
+                now = time.perf_counter()
+                if now < self._hold_until:
+                    wait = min(0.05, self._hold_until - now)
+                    time.sleep(wait)
+                    self.held_s += wait
+                    continue
+                t0 = time.perf_counter()
+                metrics = dict(self._step())
+                dt = time.perf_counter() - t0
+                metrics["seconds"] = dt
+                with self.lock:
+                    self.history.append(metrics)
+                    del self.history[: -self.max_history]
+                recent = (recent + [(t0, dt)])[-20:]
+                self.steps_per_s = len(recent) / max(1e-9, sum(d for _, d in recent))
+        except Exception as exc:  # kept for the GUI; the app lives on
+            self.error = f"{type(exc).__name__}: {exc}"
+            self.trace = traceback.format_exc()

@@ -3,8 +3,8 @@ space) and draw(app), which draws widgets that edit app.state or call app's acti
 
 from __future__ import annotations
 
-from . import capture, dreamfusion, latent, model, render
+from . import capture, dreamfusion, latent, model, render, training
 
-PANELS = [model, latent, dreamfusion, render, capture]
+PANELS = [model, latent, dreamfusion, render, capture, training]
 
 __all__ = ["PANELS"]

@@ -1,4 +1,5 @@
-"""Capture panel: save render, save GUI, orbit video, mesh export; one background job at a time."""
+"""Capture panel: save render, save GUI, orbit video, mesh export of the scene on screen (the EG3D generator or the
+DreamFusion object); one background job at a time."""
 
 from __future__ import annotations
 
@@ -42,7 +43,10 @@ def draw(app) -> None:
     _, s.mesh_resolution = imgui.input_int("grid##mesh", s.mesh_resolution)
     s.mesh_resolution = max(16, min(256, s.mesh_resolution))
     imgui.set_next_item_width(120)
-    _, s.mesh_level = imgui.input_float("density level", s.mesh_level)
+    if s.scene == "dreamfusion":  # the object's density sigma (the EG3D level is on the decoder's raw density)
+        _, s.df_mesh_level = imgui.input_float("density level", s.df_mesh_level)
+    else:
+        _, s.mesh_level = imgui.input_float("density level", s.mesh_level)
     imgui.set_next_item_width(120)
     s.mesh_format = combo("format", s.mesh_format, ("ply", "glb"))
     if imgui.button("Export mesh"):

@@ -6,14 +6,37 @@ import math
 
 from imgui_bundle import imgui
 
+from ..dreamfusion import SHOW_MODES
 from ..images import BACKGROUNDS, OUTPUT_LABELS, OUTPUTS
 from .widgets import DIM, combo, tooltip
 
 TITLE = "Render"
 DOCK = "SideLow"
 
+_SHOW_LABELS = {"shaded": "shaded (light at the camera)", "albedo": "albedo", "textureless": "textureless (geometry)",
+                "depth": "depth", "normals": "normals", "opacity": "opacity"}
+
 
 def draw(app) -> None:
+    s = app.state
+    if s.scene == "dreamfusion":
+        _draw_dreamfusion(app)
+    else:
+        _draw_eg3d(app)
+    _draw_camera(app)
+
+
+def _draw_dreamfusion(app) -> None:
+    s = app.state
+    imgui.text_colored(DIM, "scene: the DreamFusion object")
+    s.df_show = combo("show", s.df_show, SHOW_MODES, _SHOW_LABELS)
+    _, s.df_view_resolution = imgui.slider_int("view resolution", s.df_view_resolution, 32, 512)
+    tooltip("rays per side for the viewport at rest (smaller while the camera moves)")
+    _, s.df_refresh_s = imgui.slider_float("refresh while training (s)", s.df_refresh_s, 0.1, 5.0, "%.1f")
+    tooltip("re-render the view from the latest weights at most this often while the optimiser runs")
+
+
+def _draw_eg3d(app) -> None:
     s = app.state
     s.output = combo("output", s.output, OUTPUTS, OUTPUT_LABELS)
     _, s.resolution = imgui.slider_int("neural resolution", s.resolution, 16, 512)
@@ -38,6 +61,10 @@ def draw(app) -> None:
                 imgui.text_colored(DIM, f"baking grid... {100 * app.render_worker.bake_progress:.0f}%")
         else:
             imgui.text_colored(DIM, f"interactive resolution {app.dynres.current} px (floor {app.dynres.minimum})")
+
+
+def _draw_camera(app) -> None:
+    s = app.state
     imgui.separator()
     cam = s.camera
     yaw_deg, pitch_deg = math.degrees(cam.yaw), math.degrees(cam.pitch)

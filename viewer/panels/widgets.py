@@ -7,6 +7,7 @@ from imgui_bundle import imgui
 RED = imgui.ImVec4(1.0, 0.35, 0.35, 1.0)
 GREEN = imgui.ImVec4(0.45, 0.9, 0.45, 1.0)
 DIM = imgui.ImVec4(0.7, 0.7, 0.7, 1.0)
+AMBER = imgui.ImVec4(1.0, 0.75, 0.2, 1.0)
 
 
 def error_text(text: str) -> None:

@@ -1,0 +1,273 @@
+"""The viewer's handle on a DreamFusion optimisation: a session (settings -> prior -> DreamFusion object -> training
+worker), a renderer the render worker can call (same signature as Engine.render), and the capture jobs for the
+object (mesh export through core/eg3d/bake.py's marching cubes). Torch only: no GL and no imgui here.
+
+Everything goes through core.dreamfusion's public API: DreamFusion(cfg, prior), .step(), .render(cameras, ...),
+.lock (held during a step; the viewer takes it to render from its own thread), .field.density / .field(x).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .engine import Frame
+from .images import rgba_u8
+from .orbit import OrbitCamera
+from .workers import Job, TrainingWorker
+
+__all__ = ["GUIDANCES", "GUIDANCE_LABELS", "default_scale", "SHOW_MODES", "NO_PRIOR_MESSAGE", "shipped_prior_path",
+           "default_prior_path", "load_prior_cached", "DFSpec", "DreamFusionView", "DreamFusionSession",
+           "dreamfusion_camera", "bake_density_grid", "export_mesh"]
+
+GUIDANCES = ("sds", "csd", "vsd")
+GUIDANCE_LABELS = {"sds": "SDS (score distillation)", "csd": "CSD (classifier score)",
+                   "vsd": "VSD (variational, LoRA)"}
+_SCALES = {"sds": 100.0, "csd": 10.0, "vsd": 7.5}  # the engine's own defaults (guidance.GUIDANCE_DEFAULTS)
+SHOW_MODES = ("shaded", "albedo", "textureless", "depth", "normals", "opacity")
+NO_PRIOR_MESSAGE = "no shipped prior yet: choose a prior folder (a diffusers folder with model_index.json)"
+
+
+def default_scale(guidance: str) -> float:
+    try:
+        from tristudio.core.dreamfusion.guidance import GUIDANCE_DEFAULTS
+
+        return float(GUIDANCE_DEFAULTS[guidance])
+    except (ImportError, KeyError):
+        return _SCALES.get(guidance, 100.0)
+
+
+def shipped_prior_path() -> Path:
+    """Where the shipped small-world prior lives (package data: tristudio/core/assets/prior_small)."""
+    import tristudio.core
+
+    return Path(tristudio.core.__file__).resolve().parent / "assets" / "prior_small"
+
+
+def default_prior_path() -> str:
+    """The shipped prior's folder when it is there, else "" (the panel then asks for a folder)."""
+    p = shipped_prior_path()
+    return str(p) if (p / "model_index.json").is_file() else ""
+
+
+_prior_cache: dict = {}
+_prior_lock = threading.Lock()
+
+
+def load_prior_cached(path: str):
+    """load_prior(path) on the CPU, kept for the next session (a Reset + Start does not load it again)."""
+    from tristudio.core.priors.load import load_prior
+
+    folder = Path(str(path).strip()).expanduser()
+    if not str(path).strip():
+        raise ValueError(NO_PRIOR_MESSAGE)
+    key = str(folder.resolve())
+    with _prior_lock:
+        if key not in _prior_cache:
+            _prior_cache.clear()  # one prior in memory at a time
+            _prior_cache[key] = load_prior(folder, device="cpu")
+        return _prior_cache[key]
+
+
+def dreamfusion_camera() -> OrbitCamera:
+    """The orbit camera the viewer starts with on a DreamFusion object: looking at the origin from the middle of the
+    training cameras' ranges (radius 1.6-2.0, field of view 40-60 deg), slightly from above."""
+    import math
+
+    return OrbitCamera(yaw=math.radians(30.0), pitch=math.radians(15.0), radius=1.8, fov_deg=50.0,
+                       pivot=(0.0, 0.0, 0.0))
+
+
+@dataclass(frozen=True)
+class DFSpec:
+    """What decides a DreamFusion frame besides the camera: the object, its step, and what to show."""
+
+    ident: int = 0  # the session
+    step: int = 0  # the optimiser's step count when requested
+    show: str = "shaded"  # see SHOW_MODES
+
+
+_SHADING = {"shaded": "lambertian", "albedo": "albedo", "textureless": "textureless"}
+
+
+class DreamFusionView:
+    """Renders a session's object from an orbit camera (called by the RenderWorker or a capture job)."""
+
+    renders_any_size = True  # captures render at the requested size (no fixed super-resolution output)
+
+    def __init__(self, session: "DreamFusionSession"):
+        self.session = session
+
+    def render(self, spec: DFSpec, camera: OrbitCamera, settings=None, resolution: int | None = None) -> Frame:
+        df = self.session.df
+        if df is None:
+            raise RuntimeError("no DreamFusion object yet: press Start")
+        res = int(resolution or self.session.view_resolution)
+        cams = camera.cameras()
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # (this thread only) the optimiser's thread keeps its core
+        try:
+            with df.lock, torch.no_grad():
+                t0 = time.perf_counter()  # the render's own time (not the wait for a step to finish)
+                step = int(df.step_count)
+                out = df.render(cams, res, _SHADING.get(spec.show, "albedo"), background=spec.show in _SHADING,
+                                deterministic=True)
+        finally:
+            torch.set_num_threads(threads)
+        rgba = _to_rgba(out, spec.show, cams)
+        return Frame(rgba=rgba, ms=(time.perf_counter() - t0) * 1000, resolution=res, output=spec.show,
+                     camera_key=camera.key(), latent=spec, source="dreamfusion", extra={"step": step})
+
+
+def _to_rgba(out: dict, show: str, cams) -> np.ndarray:
+    """DreamFusion render dict (batch of one) -> (H, W, 4) uint8."""
+    if show in _SHADING:
+        return rgba_u8(out["image"][0])
+    opacity = out["opacity"][0].clamp(0, 1)  # (1, R, R)
+    if show == "opacity":
+        return rgba_u8(opacity)
+    if show == "normals":  # world normals -> camera axes (x right, y up, z to the viewer), like the EG3D output
+        n = out["normal"][0]  # (3, R, R) world
+        rot = cams.cam2world[0, :3, :3].to(n)
+        n = torch.einsum("ji,jhw->ihw", rot, n) * torch.tensor([1.0, -1.0, -1.0])[:, None, None]
+        return rgba_u8(((n + 1) / 2) * opacity)
+    depth = out["depth"][0]  # ray distance, (1, R, R)
+    mask = opacity > 0.5
+    vals = depth[mask] if bool(mask.any()) else depth.reshape(-1)
+    lo, hi = float(vals.min()), float(vals.max())
+    return rgba_u8((1 - ((depth - lo) / max(hi - lo, 1e-6)).clamp(0, 1)) * opacity)
+
+
+@dataclass
+class DreamFusionSettings:
+    prompt: str
+    guidance: str
+    guidance_scale: float
+    steps: int
+    lr: float
+    prior_path: str
+    resolution: int = 64  # training render size
+    seed: int = 0
+    extra: dict = dataclasses.field(default_factory=dict)  # more DreamFusionConfig fields (tests: tiny sizes)
+
+    def config(self):
+        from tristudio.core.dreamfusion.optimize import DreamFusionConfig
+
+        names = {f.name for f in dataclasses.fields(DreamFusionConfig)}
+        extra = {k: v for k, v in self.extra.items() if k in names}
+        return DreamFusionConfig(prompt=self.prompt, guidance=self.guidance, guidance_scale=float(self.guidance_scale),
+                                 steps=int(self.steps), lr=float(self.lr), resolution=int(self.resolution),
+                                 seed=int(self.seed), **extra)
+
+
+_idents = itertools.count(1)
+
+
+def training_threads() -> int:
+    """torch threads for the optimiser: all cores but one, which the GUI and the view's renders keep. On a 2-core
+    machine that is 1; two OpenMP threads there beside the GUI thread made a tiny step 30x slower under load
+    (8.2 s vs 0.26 s measured with ~8 other busy processes), as the threads wait for each other at every op."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+class DreamFusionSession:
+    """One optimisation: the worker thread loads the prior and builds the object (setup), then steps it.
+
+    `df` is None until setup has finished; afterwards the object stays (for viewing and captures) after Stop, and a
+    later start() continues it from its step count. `make` builds the object (tests swap it)."""
+
+    def __init__(self, settings: DreamFusionSettings, view_resolution: int = 96, make=None):
+        self.settings = settings
+        self.ident = next(_idents)
+        self.view_resolution = int(view_resolution)
+        self.df = None
+        self.prior_name = ""
+        self._make = make or self._build
+        self.view = DreamFusionView(self)
+        self.worker = TrainingWorker(self._step, total=settings.steps, count=self._count, setup=self._setup,
+                                     name="tristudio-dreamfusion", threads=training_threads())
+
+    def _build(self, settings: DreamFusionSettings):
+        from tristudio.core.dreamfusion.optimize import DreamFusion
+
+        prior = load_prior_cached(settings.prior_path)
+        self.prior_name = str(settings.prior_path)
+        return DreamFusion(settings.config(), prior)
+
+    def _setup(self) -> None:
+        if self.df is None:
+            self.df = self._make(self.settings)
+
+    def _step(self) -> dict:
+        return self.df.step()
+
+    def _count(self) -> int:
+        return int(self.df.step_count) if self.df is not None else 0
+
+    @property
+    def step_count(self) -> int:
+        return self._count()
+
+    def start(self) -> None:
+        self.worker.start()
+
+    def stop(self, timeout: float | None = 30.0) -> bool:
+        return self.worker.stop(timeout)
+
+
+@torch.no_grad()
+def bake_density_grid(df, resolution: int, progress=None) -> torch.Tensor:
+    """The object's field on a (R, R, R, 4) grid in core/eg3d/bake.py's layout ([z][y][x], voxel centres covering
+    [-bound, bound]^3): RGB = albedo in [0, 1], A = density sigma (>= 0). Taken under the object's lock, a few
+    z-slices at a time."""
+    from tristudio.core.eg3d.bake import voxel_centres
+
+    r = int(resolution)
+    box = 2 * float(df.cfg.bound)
+    axis = voxel_centres(r, box)
+    yy, xx = torch.meshgrid(axis, axis, indexing="ij")
+    grid = torch.empty(r, r, r, 4, dtype=torch.float32)
+    for z0 in range(0, r, 8):
+        zs = axis[z0 : z0 + 8]
+        k = zs.shape[0]
+        pts = torch.stack([xx.expand(k, r, r), yy.expand(k, r, r), zs[:, None, None].expand(k, r, r)], dim=-1)
+        with df.lock:
+            sigma, albedo = df.field(pts.reshape(1, -1, 3).to(df.device))
+        grid[z0 : z0 + k, ..., :3] = albedo[0].reshape(k, r, r, 3).float().cpu()
+        grid[z0 : z0 + k, ..., 3] = sigma[0, :, 0].reshape(k, r, r).float().cpu()
+        if progress is not None:
+            progress((z0 + k) / r)
+    return grid
+
+
+def export_mesh(job: Job, session: DreamFusionSession, resolution: int, level: float, path: Path) -> str:
+    """Marching cubes (core/eg3d/bake.py mesh_from_grid) on the object's density at `level`; albedo vertex colours;
+    .ply or .glb by the path's suffix."""
+    import trimesh
+    from tristudio.core.eg3d.bake import mesh_from_grid
+
+    df = session.df
+    if df is None:
+        raise RuntimeError("no DreamFusion object yet: press Start")
+    grid = bake_density_grid(df, resolution, lambda f: job.step(0.8 * f, f"sampling {resolution}^3 density"))
+    verts, faces = mesh_from_grid(grid, level, 2 * float(df.cfg.bound))
+    job.step(0.85, f"colouring {len(verts)} vertices")
+    with torch.no_grad(), df.lock:
+        _, albedo = df.field(torch.from_numpy(verts)[None].to(df.device))
+    colors = albedo[0].clamp(0, 1).float().cpu().numpy()
+    rgba = np.concatenate([(colors * 255 + 0.5).astype(np.uint8), np.full((len(verts), 1), 255, np.uint8)], 1)
+    mesh = trimesh.Trimesh(vertices=verts, faces=faces, vertex_colors=rgba, process=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mesh.export(str(path))
+    job.result_path = str(path)
+    job.extra = {"vertices": len(verts), "faces": len(faces), "watertight": bool(mesh.is_watertight)}
+    return (f"saved {path}: {len(verts)} vertices, {len(faces)} faces, "
+            f"{'watertight' if mesh.is_watertight else 'not watertight'}")
