@@ -383,7 +383,8 @@ class ViewerApp:
 
             if self._capture_source() is None:
                 return None
-            sess, res, level = self.df_session, int(s.mesh_resolution), float(s.df_mesh_level)
+            sess, res = self.df_session, int(s.mesh_resolution)
+            level = float(s.df_mesh_level) if s.df_mesh_level > 0 else None  # 0: the engine's automatic level
             path = s.capture_path("mesh", s.mesh_format)
             self._start_job("mesh export", lambda job: export_df_mesh(job, sess, res, level, path))
             return path

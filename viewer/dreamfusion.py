@@ -1,6 +1,6 @@
 """The viewer's handle on a DreamFusion optimisation: a session (settings -> prior -> DreamFusion object -> training
 worker), a renderer the render worker can call (same signature as Engine.render), and the capture jobs for the
-object (mesh export through core/eg3d/bake.py's marching cubes). Torch only: no GL and no imgui here.
+object (mesh export through core.dreamfusion.export / core/mesh.py). Torch only: no GL and no imgui here.
 
 Everything goes through core.dreamfusion's public API: DreamFusion(cfg, prior), .step(), .render(cameras, ...),
 .lock (held during a step; the viewer takes it to render from its own thread), .field.density / .field(x).
@@ -26,7 +26,7 @@ from .workers import Job, TrainingWorker
 
 __all__ = ["GUIDANCES", "GUIDANCE_LABELS", "default_scale", "SHOW_MODES", "NO_PRIOR_MESSAGE", "shipped_prior_path",
            "default_prior_path", "load_prior_cached", "DFSpec", "DreamFusionView", "DreamFusionSession",
-           "dreamfusion_camera", "bake_density_grid", "export_mesh"]
+           "dreamfusion_camera", "export_mesh"]
 
 GUIDANCES = ("sds", "csd", "vsd")
 GUIDANCE_LABELS = {"sds": "SDS (score distillation)", "csd": "CSD (classifier score)",
@@ -223,51 +223,19 @@ class DreamFusionSession:
         return self.worker.stop(timeout)
 
 
-@torch.no_grad()
-def bake_density_grid(df, resolution: int, progress=None) -> torch.Tensor:
-    """The object's field on a (R, R, R, 4) grid in core/eg3d/bake.py's layout ([z][y][x], voxel centres covering
-    [-bound, bound]^3): RGB = albedo in [0, 1], A = density sigma (>= 0). Taken under the object's lock, a few
-    z-slices at a time."""
-    from tristudio.core.eg3d.bake import voxel_centres
-
-    r = int(resolution)
-    box = 2 * float(df.cfg.bound)
-    axis = voxel_centres(r, box)
-    yy, xx = torch.meshgrid(axis, axis, indexing="ij")
-    grid = torch.empty(r, r, r, 4, dtype=torch.float32)
-    for z0 in range(0, r, 8):
-        zs = axis[z0 : z0 + 8]
-        k = zs.shape[0]
-        pts = torch.stack([xx.expand(k, r, r), yy.expand(k, r, r), zs[:, None, None].expand(k, r, r)], dim=-1)
-        with df.lock:
-            sigma, albedo = df.field(pts.reshape(1, -1, 3).to(df.device))
-        grid[z0 : z0 + k, ..., :3] = albedo[0].reshape(k, r, r, 3).float().cpu()
-        grid[z0 : z0 + k, ..., 3] = sigma[0, :, 0].reshape(k, r, r).float().cpu()
-        if progress is not None:
-            progress((z0 + k) / r)
-    return grid
-
-
-def export_mesh(job: Job, session: DreamFusionSession, resolution: int, level: float, path: Path) -> str:
-    """Marching cubes (core/eg3d/bake.py mesh_from_grid) on the object's density at `level`; albedo vertex colours;
-    .ply or .glb by the path's suffix."""
-    import trimesh
-    from tristudio.core.eg3d.bake import mesh_from_grid
+def export_mesh(job: Job, session: DreamFusionSession, resolution: int, level: float | None, path: Path) -> str:
+    """core.dreamfusion.export.export_mesh (core/mesh.py: the one marching cubes, albedo vertex colours, .ply / .obj /
+    .glb by the suffix) under the object's lock, so the mesh is of one step's weights. level None: the engine's
+    automatic level (mesh_level)."""
+    from tristudio.core.dreamfusion.export import export_mesh as export_df_mesh
 
     df = session.df
     if df is None:
         raise RuntimeError("no DreamFusion object yet: press Start")
-    grid = bake_density_grid(df, resolution, lambda f: job.step(0.8 * f, f"sampling {resolution}^3 density"))
-    verts, faces = mesh_from_grid(grid, level, 2 * float(df.cfg.bound))
-    job.step(0.85, f"colouring {len(verts)} vertices")
-    with torch.no_grad(), df.lock:
-        _, albedo = df.field(torch.from_numpy(verts)[None].to(df.device))
-    colors = albedo[0].clamp(0, 1).float().cpu().numpy()
-    rgba = np.concatenate([(colors * 255 + 0.5).astype(np.uint8), np.full((len(verts), 1), 255, np.uint8)], 1)
-    mesh = trimesh.Trimesh(vertices=verts, faces=faces, vertex_colors=rgba, process=False)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mesh.export(str(path))
+    job.step(0.0, f"marching cubes on a {resolution}^3 density grid")
+    with df.lock:
+        mesh = export_df_mesh(df, path, resolution=int(resolution), level=level)
     job.result_path = str(path)
-    job.extra = {"vertices": len(verts), "faces": len(faces), "watertight": bool(mesh.is_watertight)}
-    return (f"saved {path}: {len(verts)} vertices, {len(faces)} faces, "
+    job.extra = {"vertices": len(mesh.vertices), "faces": len(mesh.faces), "watertight": bool(mesh.is_watertight)}
+    return (f"saved {path}: {len(mesh.vertices)} vertices, {len(mesh.faces)} faces, "
             f"{'watertight' if mesh.is_watertight else 'not watertight'}")

@@ -74,7 +74,7 @@ class ViewerState:
     df_refresh_s: float = 0.5  # while training: re-render the view for new weights at most this often
     df_fps_cap: float = 12.0  # GUI frame-rate cap while training (the optimiser gets the CPU)
     df_extra: dict = field(default_factory=dict)  # more DreamFusionConfig fields (tests, benchmarks: tiny sizes)
-    df_mesh_level: float = 2.0  # density sigma of the exported surface
+    df_mesh_level: float = 0.0  # density sigma of the exported surface; 0 = automatic (core.dreamfusion.export)
     df_note: str = ""  # shown in the DreamFusion panel (e.g. which prior a screenshot used)
     # Status
     errors: list[str] = field(default_factory=list)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from imgui_bundle import imgui
 
-from .widgets import DIM, GREEN, combo, error_text
+from .widgets import DIM, GREEN, combo, error_text, tooltip
 
 TITLE = "Capture"
 DOCK = "SideLow"
@@ -45,10 +45,12 @@ def draw(app) -> None:
     imgui.set_next_item_width(120)
     if s.scene == "dreamfusion":  # the object's density sigma (the EG3D level is on the decoder's raw density)
         _, s.df_mesh_level = imgui.input_float("density level", s.df_mesh_level)
+        s.df_mesh_level = max(0.0, s.df_mesh_level)
+        tooltip("0 = automatic: 10, or half the peak density when the field is fainter")
     else:
         _, s.mesh_level = imgui.input_float("density level", s.mesh_level)
     imgui.set_next_item_width(120)
-    s.mesh_format = combo("format", s.mesh_format, ("ply", "glb"))
+    s.mesh_format = combo("format", s.mesh_format, ("ply", "obj", "glb"))
     if imgui.button("Export mesh"):
         app.export_mesh()
     imgui.end_disabled()
