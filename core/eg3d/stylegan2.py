@@ -70,10 +70,14 @@ def _pad4(padding) -> tuple[int, int, int, int]:
     return tuple(padding)  # type: ignore[return-value]
 
 
+def _is_nhwc(x: Tensor) -> bool:
+    return x.ndim == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+
+
 def _like(w: Tensor, x: Tensor) -> Tensor:
     """A conv weight in the memory format of the activations: a channels-last x with an NCHW weight makes PyTorch
     copy x to NCHW (and back) around every convolution."""
-    if x.ndim == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+    if _is_nhwc(x):
         return w.contiguous(memory_format=torch.channels_last)
     return w.contiguous()
 
@@ -228,6 +232,10 @@ def modulated_conv2d(
     if demodulate:
         dcoefs = (w_mod.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()  # (n, o)
 
+    if fused_modconv and n > 1 and _is_nhwc(x):
+        # A grouped convolution over a channels-last batch would force NCHW copies and slow NCHW kernels; the
+        # shared-weight formulation below is the same linear map (equal up to float rounding).
+        fused_modconv = False
     if not fused_modconv:
         x = x * styles.reshape(n, i, 1, 1)
         x = conv2d_resample(x, weight, resample_filter, up=up, padding=padding, flip_weight=flip_weight)
