@@ -1,6 +1,10 @@
-"""Regenerate screenshots/*.png of the real viewer (EG3D orbit, latent panel, capture panel) under X.
+"""Regenerate screenshots/*.png of the real viewer (EG3D orbit, latent panel, capture panel, DreamFusion training
+with its loss plot) under X.
 
-    python scripts/screenshots.py [--out screenshots] [--preset small]
+    python scripts/screenshots.py [--out screenshots] [--preset small] [--df-steps 40]
+
+DreamFusion uses the shipped small-world prior when it is there; otherwise a tiny random test prior is built in a
+temporary folder (the object is then noise, and the panel says so).
 
 Without a DISPLAY it re-runs itself under `xvfb-run -a`. The app is driven by imgui's test engine; each shot is the
 whole window read back with glReadPixels (the viewer's own "Save GUI")."""
@@ -31,6 +35,7 @@ def main() -> int:
     ap.add_argument("--out", default="screenshots")
     ap.add_argument("--preset", default="small", help="random-init preset when no model is shipped")
     ap.add_argument("--timeout", type=float, default=300.0)
+    ap.add_argument("--df-steps", type=int, default=40, help="DreamFusion steps before the training screenshot")
     args = ap.parse_args()
     if not os.environ.get("DISPLAY"):
         if shutil.which("xvfb-run") is None:
@@ -38,14 +43,26 @@ def main() -> int:
             return 2
         return subprocess.call(["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", sys.executable, *sys.argv])
 
+    import tempfile
+
     from imgui_bundle.immapp import testing
     from tristudio.viewer.app import ViewerApp
+    from tristudio.viewer.dreamfusion import default_prior_path
     from tristudio.viewer.state import ViewerState
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    app = ViewerApp(preset=args.preset, state=ViewerState(capture_dir=str(out / "_captures"), seed_a=2, seed_b=7),
-                    window_size=(1100, 720))
+    tmp = Path(tempfile.mkdtemp(prefix="tristudio-shots-"))
+    state = ViewerState(capture_dir=str(out / "_captures"), seed_a=2, seed_b=7, df_prompt="a red cube",
+                        df_steps=2000, df_view_resolution=128)
+    if not default_prior_path():
+        from tristudio.core.priors.testing import build_tiny_pixel_prior
+
+        state.df_prior_path = str(build_tiny_pixel_prior(tmp / "tiny_prior"))
+        state.df_note = "no shipped prior yet: a tiny random test prior (the object is noise)"
+        state.df_resolution = 32
+        state.df_extra = dict(plane_resolution=32, plane_channels=8, hidden=16)
+    app = ViewerApp(preset=args.preset, state=state, window_size=(1100, 720))
 
     def shot(ctx, name):
         path = out / f"{name}.png"
@@ -76,9 +93,37 @@ def main() -> int:
         ctx.window_focus("//Capture")
         settle(ctx)
         shot(ctx, "capture_panel")
+        # DreamFusion: Start, let it train, orbit a little, shoot with the loss plot (Training tab) in view.
+        ctx.window_focus("//DreamFusion")
+        ctx.item_click("//DreamFusion/Start")
+        sess = app.df_session
+        _wait(ctx, lambda: sess.step_count >= args.df_steps or sess.worker.error, args.timeout, "DreamFusion steps")
+        if sess.worker.error:
+            raise RuntimeError(f"screenshots: DreamFusion failed: {sess.worker.error}")
+        ctx.item_drag_with_delta("//Viewport/##canvas", (-40, -10))
+        step = sess.step_count
+        _wait(ctx, lambda: app.shown is not None and app.shown.source == "dreamfusion" and app.shown.full
+              and app.shown.extra.get("step", -1) >= step and app._pending_upload is None, args.timeout,
+              "a DreamFusion frame")
+        for _ in range(3):
+            ctx.yield_()
+        shot(ctx, "dreamfusion_training")
+        app.df_stop()
 
-    testing.run(runner_params=app.runner_params(), test_function=body)
-    shutil.rmtree(out / "_captures", ignore_errors=True)
+    def relax_watchdog():  # the test engine aborts a test after 60 s; DreamFusion steps take longer on a CPU
+        from imgui_bundle import hello_imgui, imgui
+
+        io = imgui.test_engine.get_io(hello_imgui.get_imgui_test_engine())
+        io.config_watchdog_warning, io.config_watchdog_kill_test = 4 * args.timeout, 8 * args.timeout
+        io.config_watchdog_kill_app = 10 * args.timeout
+
+    rp = app.runner_params()
+    rp.callbacks.register_tests = relax_watchdog
+    try:
+        testing.run(runner_params=rp, test_function=body)
+    finally:
+        shutil.rmtree(out / "_captures", ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 

@@ -95,7 +95,9 @@ def draw(app) -> None:
     if sess is not None:
         draw_status(app, sess)
     if s.df_note:
-        imgui.text_colored(AMBER, s.df_note)
+        imgui.push_style_color(imgui.Col_.text, AMBER)
+        imgui.text_wrapped(s.df_note)
+        imgui.pop_style_color()
     if sess is not None and worker.error:
         app.df_drawn_error = f"DreamFusion failed: {worker.error}"
         error_text(app.df_drawn_error)
