@@ -1,0 +1,129 @@
+"""Acceptance measurements of the small-world prior, judged by the small-world CLIP.
+
+    evaluate_prior(prior, clip, ...) -> dict
+      shape_color_top1       images sampled for "a <colour> <shape>" are retrieved by the CLIP with their own caption
+                             ranked first among all 77 shape x colour captions (chance 1/77); split into the pairs the
+                             prior trained on and the held-out pairs (export/training.json), plus shape / colour alone
+      view_top1              images sampled for "<caption>, <view word>" (4 view words) are assigned their own view word
+                             by the CLIP among the 4 "<caption>, <view>" captions (chance 1/4)
+      view_top1_renders      the same CLIP view test on held-out renders (what the CLIP itself achieves on real views)
+
+    python -m tristudio.core.priors.evaluate PRIOR CLIP [--per-prompt N --steps S --guidance G --renders FOLDER]
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from ..worlds.captions import COLORS, SHAPES, VIEW_WORDS, object_caption
+from .sampling import sample_images
+
+__all__ = ["evaluate_prior", "holdout_pairs_of"]
+
+VIEW_PAIRS = [("red", "cube"), ("blue", "torus"), ("green", "cone"), ("yellow", "cylinder"),
+              ("purple", "capsule"), ("orange", "sphere"), ("cyan", "rounded cube"), ("pink", "cube")]
+
+
+def holdout_pairs_of(prior_folder) -> set[tuple[str, str]]:
+    """(shape, colour) pairs the prior never trained on, from its export's training.json (empty if unknown)."""
+    path = Path(prior_folder) / "training.json"
+    if not path.is_file():
+        return set()
+    return {tuple(p) for p in json.loads(path.read_text()).get("holdout_pairs", [])}
+
+
+@torch.no_grad()
+def evaluate_prior(
+    prior,
+    clip,
+    per_prompt: int = 1,
+    steps: int = 20,
+    guidance: float = 5.0,
+    seed: int = 0,
+    view_pairs: list[tuple[str, str]] | None = None,
+    holdout: set[tuple[str, str]] | None = None,
+    save_grids: Path | None = None,
+) -> dict:
+    pairs = [(s, c) for s in SHAPES for c in COLORS]
+    captions = [object_caption(s, c) for s, c in pairs]
+    prompts = [cap for cap in captions for _ in range(per_prompt)]
+    truth = [i for i in range(len(pairs)) for _ in range(per_prompt)]
+    images = sample_images(prior, prompts, steps=steps, guidance=guidance, seed=seed)  # (N, 3, r, r) in [0, 1]
+    best = (clip.embed_images(images) @ clip.embed_text(captions).T).argmax(dim=1).tolist()
+    holdout = holdout or set()
+    ok = [best[k] == truth[k] for k in range(len(truth))]
+    seen = [k for k in range(len(truth)) if pairs[truth[k]] not in holdout]
+    held = [k for k in range(len(truth)) if pairs[truth[k]] in holdout]
+    frac = lambda idx: sum(ok[k] for k in idx) / len(idx) if idx else None  # noqa: E731
+    report = {
+        "n_images": len(prompts),
+        "shape_color_top1": frac(range(len(truth))),
+        "shape_color_top1_trained_pairs": frac(seen),
+        "shape_color_top1_heldout_pairs": frac(held),
+        "shape_top1": sum(pairs[best[k]][0] == pairs[truth[k]][0] for k in range(len(truth))) / len(truth),
+        "color_top1": sum(pairs[best[k]][1] == pairs[truth[k]][1] for k in range(len(truth))) / len(truth),
+        "chance_shape_color": 1 / len(pairs),
+    }
+    view_pairs = view_pairs or VIEW_PAIRS
+    v_prompts, v_truth, v_pair = [], [], []
+    for color, shape in view_pairs:
+        for j, view in enumerate(VIEW_WORDS):
+            for _ in range(per_prompt):
+                v_prompts.append(object_caption(shape, color, None, view))
+                v_truth.append(j)
+                v_pair.append((shape, color))
+    v_images = sample_images(prior, v_prompts, steps=steps, guidance=guidance, seed=seed + 1)
+    v_emb = clip.embed_images(v_images)
+    v_ok = 0
+    for k, (shape, color) in enumerate(v_pair):
+        text = clip.embed_text([object_caption(shape, color, None, v) for v in VIEW_WORDS])  # (4, D)
+        v_ok += int((v_emb[k] @ text.T).argmax()) == v_truth[k]
+    report["view_top1"] = v_ok / len(v_prompts)
+    report["chance_view"] = 1 / len(VIEW_WORDS)
+    report["settings"] = {"per_prompt": per_prompt, "ddim_steps": steps, "guidance": guidance, "seed": seed}
+    if save_grids is not None:
+        from .sampling import save_sample_grid
+
+        save_grids = Path(save_grids)
+        save_grids.mkdir(parents=True, exist_ok=True)
+        save_sample_grid(save_grids / "shape_color_grid.png", images, cols=len(COLORS) * per_prompt, scale=2)
+        save_sample_grid(save_grids / "view_grid.png", v_images, cols=len(VIEW_WORDS) * per_prompt, scale=2)
+    return report
+
+
+def _main() -> None:
+    import argparse
+
+    from .clip import load_clip
+    from .load import load_prior
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("prior")
+    ap.add_argument("clip")
+    ap.add_argument("--per-prompt", type=int, default=1)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--guidance", type=float, default=5.0)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--renders", help="held-out render-set folder: also report the CLIP's own view accuracy on it")
+    ap.add_argument("--out", help="write the report JSON and sample grids here")
+    args = ap.parse_args()
+    prior = load_prior(args.prior, device="cpu")
+    clip = load_clip(args.clip, device="cpu")
+    report = evaluate_prior(prior, clip, args.per_prompt, args.steps, args.guidance, args.seed,
+                            holdout=holdout_pairs_of(args.prior), save_grids=Path(args.out) if args.out else None)
+    if args.renders:
+        from .renders import load_render_sets
+        from .train_clip import retrieval_report
+
+        report["clip_on_renders"] = retrieval_report(clip, load_render_sets([args.renders]))
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out:
+        (Path(args.out) / "acceptance.json").write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    _main()

@@ -1,0 +1,155 @@
+"""Captioned renders of the objects world for the small-world CLIP and prior (cached in our checkpoint format).
+
+    render_objects(seeds, resolution=64, supersample=1) -> RenderSet
+    RenderSet.save(folder) / load_render_set(folder)
+    RenderSet.captions(rng, ...)  random caption variants (material / view words kept or dropped)
+
+Item i is the object `sample_objects([seed_i])` seen from `object_cameras([seed_i])` (uniform orbit, see
+core/worlds/sampling.py), so any seed range is reproducible on its own and train / held-out splits are seed ranges.
+Images are uint8 (N, H, W, 3), white background; yaw / pitch in radians (core/cameras.py conventions).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from ..io.checkpoint import load_checkpoint, save_checkpoint
+from ..worlds.captions import object_caption, view_word
+from ..worlds.objects import sample_objects
+from ..worlds.render import render
+from ..worlds.sampling import camera_yaw_pitch, object_cameras
+
+__all__ = ["FORMAT", "RenderSet", "concat_render_sets", "load_render_set", "load_render_sets", "render_objects"]
+
+FORMAT = "tristudio-render-set"
+
+
+@dataclass
+class RenderSet:
+    images: Tensor  # (N, H, W, 3) uint8, sRGB-ish shaded colour over white
+    seeds: list[int]
+    shape: list[str]
+    color: list[str]
+    material: list[str]
+    yaw: list[float]  # radians
+    pitch: list[float]  # radians
+    meta: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.seeds)
+
+    @property
+    def view(self) -> list[str]:
+        return [view_word(y, p) for y, p in zip(self.yaw, self.pitch, strict=True)]
+
+    def subset(self, index: Sequence[int]) -> RenderSet:
+        index = list(index)
+        pick = lambda xs: [xs[i] for i in index]  # noqa: E731
+        return RenderSet(
+            self.images[torch.as_tensor(index, dtype=torch.long)],
+            pick(self.seeds), pick(self.shape), pick(self.color), pick(self.material), pick(self.yaw),
+            pick(self.pitch), dict(self.meta),
+        )
+
+    def float_images(self, index=None) -> Tensor:
+        """(n, 3, H, W) float in [0, 1]."""
+        x = self.images if index is None else self.images[index]
+        return x.permute(0, 3, 1, 2).float() / 255.0
+
+    def caption(self, i: int, material: bool, view: bool) -> str:
+        views = self.view[i] if view else None
+        return object_caption(self.shape[i], self.color[i], self.material[i] if material else None, views)
+
+    def random_captions(
+        self, index: Sequence[int], rng: random.Random, p_material: float = 0.5, p_view: float = 0.5
+    ) -> list[str]:
+        """One caption per item: shape + colour always, material and view word each kept with its probability."""
+        views = self.view
+        out = []
+        for i in index:
+            m = self.material[i] if rng.random() < p_material else None
+            v = views[i] if rng.random() < p_view else None
+            out.append(object_caption(self.shape[i], self.color[i], m, v))
+        return out
+
+    def save(self, folder: str | os.PathLike) -> Path:
+        meta = dict(self.meta, format=FORMAT, seeds=self.seeds, shape=self.shape, color=self.color,
+                    material=self.material, yaw=self.yaw, pitch=self.pitch)
+        return save_checkpoint(folder, {"images": self.images}, meta, name="renders")
+
+
+def load_render_set(folder: str | os.PathLike) -> RenderSet:
+    tensors, meta = load_checkpoint(folder, name="renders")
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{folder}: not a {FORMAT} folder (format={meta.get('format')!r})")
+    keys = ("seeds", "shape", "color", "material", "yaw", "pitch")
+    rest = {k: v for k, v in meta.items() if k not in keys}
+    return RenderSet(tensors["images"], *(meta[k] for k in keys), meta=rest)
+
+
+def render_objects(seeds: Sequence[int], resolution: int = 64, supersample: int = 1, chunk: int = 64) -> RenderSet:
+    """Render the objects world for the given seeds (one object + one orbit camera per seed)."""
+    seeds = [int(s) for s in seeds]
+    images, yaws, pitches, shapes, colors, materials = [], [], [], [], [], []
+    for start in range(0, len(seeds), chunk):
+        part = seeds[start : start + chunk]
+        batch = sample_objects(part)
+        cams = object_cameras(part)
+        out = render(batch.scene, cams, resolution, supersample=supersample)
+        images.append((out.rgb.clamp(0, 1) * 255).round().to(torch.uint8))
+        yaw, pitch, _ = camera_yaw_pitch(cams.cam2world)
+        yaws += yaw.tolist()
+        pitches += pitch.tolist()
+        shapes += batch.shape
+        colors += batch.color
+        materials += batch.material
+    meta = {"world": "objects", "resolution": resolution, "supersample": supersample}
+    return RenderSet(torch.cat(images), seeds, shapes, colors, materials, yaws, pitches, meta)
+
+
+def _main() -> None:  # python -m tristudio.core.priors.renders OUT START COUNT [RES] [SS]
+    import sys
+    import time
+
+    out, start, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    res = int(sys.argv[4]) if len(sys.argv) > 4 else 64
+    ss = int(sys.argv[5]) if len(sys.argv) > 5 else 1
+    t0 = time.time()
+    rs = render_objects(range(start, start + count), res, ss)
+    rs.save(out)
+    print(f"rendered {count} objects at {res}px (ss {ss}) in {time.time() - t0:.0f} s -> {out}", flush=True)
+
+
+if __name__ == "__main__":
+    _main()
+
+
+def concat_render_sets(sets: Sequence[RenderSet]) -> RenderSet:
+    if not sets:
+        raise ValueError("no render sets to concatenate")
+    return RenderSet(
+        torch.cat([s.images for s in sets]),
+        *([x for s in sets for x in getattr(s, k)] for k in ("seeds", "shape", "color", "material", "yaw", "pitch")),
+        meta=dict(sets[0].meta),
+    )
+
+
+def load_render_sets(folders: Sequence[str | os.PathLike]) -> RenderSet:
+    """Load and concatenate render-set folders (a folder holding renders.json, or a parent of such shards)."""
+    found: list[Path] = []
+    for f in folders:
+        f = Path(f)
+        if (f / "renders.json").is_file():
+            found.append(f)
+        elif f.is_dir():
+            found += sorted(p.parent for p in f.glob("*/renders.json"))
+        if not found:
+            raise FileNotFoundError(f"no render set (renders.json) in {f} or its subfolders")
+    return concat_render_sets([load_render_set(f) for f in found])

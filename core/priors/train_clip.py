@@ -1,0 +1,324 @@
+"""The small-world CLIP: a transformers `CLIPModel` trained contrastively on captioned renders of the objects world.
+
+    trainer = ClipTrainer(ClipConfig(...), tokenizer, renders)        renders: a RenderSet (core/priors/renders.py)
+    trainer.train_step() -> {"loss": ..., "logit_scale": ...}
+    trainer.export(folder)    save_pretrained model + tokenizer + preprocessor_config.json: a folder `load_clip` reads
+    retrieval_report(clip, held_out) -> {"shape_color_top1": ..., "view_top1": ...}
+
+Loss: symmetric InfoNCE over the batch with a learnable temperature (CLIP's logit_scale, capped at 100). Captions
+repeat within a batch (77 shape x colour pairs), so every item with the same caption counts as a positive (the
+target row is uniform over them) instead of being pushed apart as a false negative.
+Captions: "a [material] <colour> <shape>[, <view word>]" with the material and the view word each kept with p = 0.5.
+Images: renders box-downsampled to image_size (32 px by default, the prior's resolution). Optional augmentation: with
+p_lowres an image is box-downsampled to half size and bicubic-upsampled back (blur robustness).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..worlds.captions import COLORS, MATERIALS, SHAPES, VIEW_WORDS, object_caption
+from .clip import CLIP_MEAN, CLIP_STD, ClipModel
+from .renders import RenderSet
+from .trainloop import TrainState, cosine_lr
+
+__all__ = ["ClipConfig", "ClipTrainer", "build_clip_model", "contrastive_loss", "retrieval_report"]
+
+MAX_LOGIT_SCALE = 4.6052  # ln(100), CLIP's cap
+
+
+@dataclass
+class ClipConfig:
+    image_size: int = 32
+    patch_size: int = 8
+    vision_width: int = 128
+    vision_layers: int = 4
+    text_width: int = 96
+    text_layers: int = 4
+    heads: int = 4
+    projection_dim: int = 128
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.1
+    warmup: int = 100
+    steps: int = 3000
+    p_material: float = 0.5
+    p_view: float = 0.5
+    p_lowres: float = 0.0
+    seed: int = 0
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ClipConfig:
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+def build_clip_model(cfg: ClipConfig, tokenizer):
+    """A randomly initialised CLIPModel sized by cfg, with the tokenizer's vocabulary and special tokens."""
+    from transformers import CLIPConfig, CLIPModel
+
+    text = dict(
+        vocab_size=len(tokenizer),
+        hidden_size=cfg.text_width,
+        intermediate_size=4 * cfg.text_width,
+        num_hidden_layers=cfg.text_layers,
+        num_attention_heads=cfg.heads,
+        max_position_embeddings=int(tokenizer.model_max_length),
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    vision = dict(
+        image_size=cfg.image_size,
+        patch_size=cfg.patch_size,
+        hidden_size=cfg.vision_width,
+        intermediate_size=4 * cfg.vision_width,
+        num_hidden_layers=cfg.vision_layers,
+        num_attention_heads=cfg.heads,
+        num_channels=3,
+    )
+    torch.manual_seed(cfg.seed)
+    return CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=cfg.projection_dim))
+
+
+def contrastive_loss(model, pixel_values: Tensor, input_ids: Tensor, attention_mask: Tensor, groups: Tensor) -> Tensor:
+    """Symmetric InfoNCE. pixel_values (B, 3, S, S) normalised; input_ids / attention_mask (B, L); groups (B,) ints,
+    equal for items with the same caption (all of them are positives of each other)."""
+    out = model(input_ids=input_ids, attention_mask=attention_mask, pixel_values=pixel_values)
+    img, txt = out.image_embeds, out.text_embeds  # (B, D) unit vectors
+    logits = model.logit_scale.exp() * img @ txt.T  # (B, B): image i vs text j
+    same = (groups[:, None] == groups[None, :]).float()
+    target = same / same.sum(dim=1, keepdim=True)
+    loss_i = -(target * F.log_softmax(logits, dim=1)).sum(1).mean()
+    loss_t = -(target * F.log_softmax(logits.T, dim=1)).sum(1).mean()
+    return (loss_i + loss_t) / 2
+
+
+def _normalise(images: Tensor) -> Tensor:
+    mean = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
+    return (images - mean) / std
+
+
+class ClipTrainer:
+    def __init__(self, cfg: ClipConfig, tokenizer, renders: RenderSet, model=None):
+        self.cfg, self.tokenizer, self.renders = cfg, tokenizer, renders
+        if renders.images.shape[1] % cfg.image_size:
+            raise ValueError(f"renders are {renders.images.shape[1]} px: not a multiple of image_size {cfg.image_size}")
+        self.model = model if model is not None else build_clip_model(cfg, tokenizer)
+        self.model.train()
+        decay = [p for n, p in self.model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
+        rest = [p for n, p in self.model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
+        self.optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}],
+            lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6,
+        )
+        self.state = TrainState({"model": self.model}, self.optimizer, cfg.seed)
+
+    def batch(self) -> tuple[Tensor, dict, Tensor]:
+        """(pixel_values (B, 3, S, S), tokens, groups (B,)) for the next random batch."""
+        cfg, st = self.cfg, self.state
+        index = torch.randint(len(self.renders), (cfg.batch_size,), generator=st.gen)
+        images = self.renders.float_images(index)  # (B, 3, H, W) in [0, 1]
+        s = cfg.image_size
+        if images.shape[-1] != s:
+            images = F.interpolate(images, size=(s, s), mode="area")  # (B, 3, S, S)
+        low = torch.rand(cfg.batch_size, generator=st.gen) < cfg.p_lowres
+        if low.any():
+            small = F.interpolate(images[low], size=(s // 2, s // 2), mode="area")
+            images[low] = F.interpolate(small, size=(s, s), mode="bicubic", align_corners=False).clamp(0, 1)
+        captions = self.renders.random_captions(index.tolist(), st.rng, cfg.p_material, cfg.p_view)
+        tokens = self.tokenizer(captions, padding=True, return_tensors="pt")
+        names = {c: i for i, c in enumerate(dict.fromkeys(captions))}
+        groups = torch.tensor([names[c] for c in captions])
+        return _normalise(images), tokens, groups
+
+    def train_step(self) -> dict:
+        st = self.state
+        lr = cosine_lr(st.step, self.cfg.lr, self.cfg.warmup, self.cfg.steps)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        pixels, tokens, groups = self.batch()
+        loss = contrastive_loss(self.model, pixels, tokens.input_ids, tokens.attention_mask, groups)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.optimizer.step()
+        with torch.no_grad():
+            self.model.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
+        st.step += 1
+        return {"step": st.step, "loss": loss.item(), "lr": lr, "logit_scale": self.model.logit_scale.exp().item()}
+
+    def export(self, folder: str | os.PathLike, dtype: torch.dtype = torch.float32) -> Path:
+        """Save model + tokenizer + preprocessor_config.json (a transformers CLIPModel folder `load_clip` reads)."""
+        return export_clip(self.model, self.tokenizer, folder, dtype)
+
+
+def export_clip(model, tokenizer, folder: str | os.PathLike, dtype: torch.dtype = torch.float32) -> Path:
+    """Write the folder atomically (a reader sees the old folder or the new one). dtype float16 halves the size;
+    `load_clip` casts back to float32."""
+    import copy
+
+    from ..io.atomic import atomic_path
+
+    folder = Path(folder)
+    size = int(model.config.vision_config.image_size)
+    with atomic_path(folder, is_dir=True) as tmp:
+        out = copy.deepcopy(model).to(dtype) if dtype != torch.float32 else model
+        out.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        processor = {
+            "image_processor_type": "CLIPImageProcessor",
+            "crop_size": {"height": size, "width": size},
+            "size": {"shortest_edge": size},
+            "do_center_crop": True,
+            "do_normalize": True,
+            "do_resize": True,
+            "image_mean": list(CLIP_MEAN),
+            "image_std": list(CLIP_STD),
+            "resample": 3,
+            "rescale_factor": 1 / 255,
+        }
+        (Path(tmp) / "preprocessor_config.json").write_text(json.dumps(processor, indent=2) + "\n")
+    return folder
+
+
+def shape_color_prompts() -> list[tuple[str, str, str]]:
+    """(shape, colour, "a <colour> <shape>") for every pair of the objects world's vocabularies."""
+    return [(s, c, object_caption(s, c)) for s in SHAPES for c in COLORS]
+
+
+@torch.no_grad()
+def retrieval_report(clip: ClipModel, renders: RenderSet, batch_size: int = 256) -> dict:
+    """Top-1 retrieval on (held-out) renders through a loaded ClipModel:
+    shape_color_top1: own "a <colour> <shape>" ranked first among all shape x colour captions (chance 1/77);
+    shape_top1 / color_top1: the first-ranked caption has the right shape / colour;
+    view_top1: own view word ranked first among "<own caption>, <view>" for the 4 view words (chance 1/4);
+    material_top1: own material first among "a <material> <colour> <shape>" for the 2 materials (chance 1/2)."""
+    prompts = shape_color_prompts()
+    text = clip.embed_text([p for _, _, p in prompts])  # (77, D)
+    image = torch.cat([
+        clip.embed_images(renders.float_images(slice(i, i + batch_size))) for i in range(0, len(renders), batch_size)
+    ])  # (N, D)
+    best = (image @ text.T).argmax(dim=1).tolist()
+    n = len(renders)
+    shape_ok = sum(prompts[b][0] == renders.shape[i] for i, b in enumerate(best))
+    color_ok = sum(prompts[b][1] == renders.color[i] for i, b in enumerate(best))
+    both_ok = sum(prompts[b][0] == renders.shape[i] and prompts[b][1] == renders.color[i] for i, b in enumerate(best))
+    views = renders.view
+    view_text = {
+        (s, c): clip.embed_text([object_caption(s, c, None, v) for v in VIEW_WORDS]) for s, c, _ in prompts
+    }  # (4, D) each
+    material_text = {(s, c): clip.embed_text([object_caption(s, c, m) for m in MATERIALS]) for s, c, _ in prompts}
+    view_ok = material_ok = 0
+    for i in range(n):
+        key = (renders.shape[i], renders.color[i])
+        view_ok += VIEW_WORDS[int((image[i] @ view_text[key].T).argmax())] == views[i]
+        material_ok += list(MATERIALS)[int((image[i] @ material_text[key].T).argmax())] == renders.material[i]
+    return {
+        "n_images": n,
+        "shape_color_top1": both_ok / n,
+        "shape_top1": shape_ok / n,
+        "color_top1": color_ok / n,
+        "view_top1": view_ok / n,
+        "material_top1": material_ok / n,
+        "chance_shape_color": 1 / len(prompts),
+    }
+
+
+def config_dict(cfg: ClipConfig) -> dict:
+    return asdict(cfg)
+
+
+def _tokenizer_for(work: Path, bpe: str | os.PathLike | None, resume: bool):
+    from transformers import AutoTokenizer
+
+    from .tokenizer import byte_level_tokenizer, clip_bpe_tokenizer, find_bpe_source
+
+    folder = work / "tokenizer"
+    if resume and folder.is_dir():
+        return AutoTokenizer.from_pretrained(str(folder), local_files_only=True), "saved"
+    source = find_bpe_source(bpe)
+    if bpe and source is None:
+        raise FileNotFoundError(f"no CLIP BPE file at {bpe}")
+    tok, kind = (clip_bpe_tokenizer(source), f"openai-clip-bpe ({source.name})") if source else (
+        byte_level_tokenizer(), "byte-level (no CLIP BPE file found)")
+    tok.save_pretrained(str(folder))
+    return tok, kind
+
+
+def run_clip_training(
+    work: str | os.PathLike,
+    cfg: ClipConfig | None = None,
+    data: list[str] | None = None,
+    held_out: str | None = None,
+    bpe: str | os.PathLike | None = None,
+    resume: bool = False,
+    steps: int | None = None,
+    ckpt_every: int = 200,
+    eval_every: int = 500,
+    export_dtype: torch.dtype = torch.float16,
+    callback=None,
+) -> dict:
+    """Train (or resume) a small-world CLIP in `work`; export to work/export and evaluate on `held_out` renders
+    every eval_every steps and at the end. callback(record) sees every step's record. Returns the last report."""
+    from .renders import load_render_sets
+    from .trainloop import append_log, load_train_state, read_config, save_train_state, write_config
+
+    work = Path(work)
+    if resume:
+        saved = read_config(work)
+        cfg = ClipConfig.from_dict(saved["clip"])
+        data, held_out = saved["data"], saved.get("held_out")
+    else:
+        if (work / "checkpoint" / "model.json").exists():
+            raise FileExistsError(f"{work} already holds a run: pass --resume to continue it, or pick a new folder")
+        if not data:
+            raise ValueError("no training data: pass render-set folders (python -m tristudio.core.priors.renders)")
+        cfg = cfg or ClipConfig()
+    if steps is not None:
+        cfg.steps = steps
+    work.mkdir(parents=True, exist_ok=True)
+    tokenizer, tok_kind = _tokenizer_for(work, bpe, resume)
+    write_config(work, {"kind": "clip", "clip": asdict(cfg), "data": list(data), "held_out": held_out,
+                        "tokenizer": tok_kind if not resume else read_config(work).get("tokenizer")})
+    renders = load_render_sets(data)
+    held = load_render_sets([held_out]) if held_out else None
+    trainer = ClipTrainer(cfg, tokenizer, renders)
+    if resume:
+        load_train_state(work, trainer.state)
+    report: dict = {}
+
+    def evaluate() -> dict:
+        from .clip import load_clip as _load
+
+        export = trainer.export(work / "export", export_dtype)
+        rep = {"step": trainer.state.step, "eval": retrieval_report(_load(export, device="cpu"), held)} if held else {}
+        if rep:
+            append_log(work, rep)
+            (work / "samples").mkdir(exist_ok=True)
+            (work / "samples" / f"retrieval_{trainer.state.step:06d}.json").write_text(json.dumps(rep, indent=2))
+        return rep
+
+    while trainer.state.step < cfg.steps:
+        record = trainer.train_step()
+        if record["step"] % 10 == 0 or record["step"] == 1:
+            append_log(work, record)
+        if callback:
+            callback(record)
+        step = trainer.state.step
+        if step % ckpt_every == 0 or step == cfg.steps:
+            save_train_state(work, trainer.state, {"kind": "clip"})
+        if (eval_every and step % eval_every == 0) or step == cfg.steps:
+            report = evaluate() or report
+            if callback and report:
+                callback(report)
+    if not report:
+        report = evaluate()
+    return report
