@@ -1,0 +1,123 @@
+"""`tristudio train clip` / `tristudio train prior`: train the small-world CLIP and text-to-image prior on captioned
+renders of the objects world (resumable: checkpoints in WORK/checkpoint, --resume continues from the last one).
+
+Renders: `python -m tristudio.core.priors.renders OUT START COUNT [RES]` writes a render-set folder (seeds START..).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(help="Train models.", no_args_is_help=True)
+
+
+def _progress(total: int, start: int, every: int):
+    """A rich progress bar plus a logged line every `every` steps (readable in a nohup log)."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    console = Console()
+    progress = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=console,
+    )
+    task = progress.add_task("train", total=total, completed=start, info="")
+
+    def callback(record: dict) -> None:
+        if "eval" in record:
+            console.log(f"step {record['step']}: " + ", ".join(
+                f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in record["eval"].items()))
+            return
+        info = f"loss {record['loss']:.4f} lr {record['lr']:.2e}"
+        progress.update(task, completed=record["step"], info=info)
+        if record["step"] % every == 0:
+            console.log(f"step {record['step']}: {info}")
+
+    return progress, callback
+
+
+def _threads(threads: int) -> None:
+    if threads > 0:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+@app.command("clip")
+def clip(
+    work: Path = typer.Argument(..., help="work folder (config, checkpoint/, log.jsonl, export/); outside the repo"),
+    data: list[Path] = typer.Option(None, "--data", help="render-set folder(s) to train on"),
+    held_out: Path = typer.Option(None, help="render-set folder for the retrieval report"),
+    steps: int = typer.Option(1500, help="total steps (with --resume: the new total)"),
+    batch: int = typer.Option(128, help="batch size"),
+    lr: float = typer.Option(1e-3, help="peak learning rate (AdamW, warm-up + cosine)"),
+    image_size: int = typer.Option(32, help="vision tower input side (renders are box-downsampled to it)"),
+    vocab: Path = typer.Option(None, help="CLIP BPE: bpe_simple_vocab_16e6.txt.gz or the open-clip-torch wheel"),
+    resume: bool = typer.Option(False, "--resume", help="continue from WORK/checkpoint"),
+    ckpt_every: int = typer.Option(100, help="checkpoint every N steps"),
+    eval_every: int = typer.Option(250, help="export + retrieval report every N steps"),
+    threads: int = typer.Option(0, help="torch CPU threads (0: torch's default)"),
+    seed: int = typer.Option(0),
+) -> None:
+    """Train the small-world CLIP (contrastive, symmetric InfoNCE) and export a transformers CLIPModel folder."""
+    from tristudio.core.priors.train_clip import ClipConfig, run_clip_training
+
+    _threads(threads)
+    cfg = ClipConfig(batch_size=batch, lr=lr, steps=steps, image_size=image_size, seed=seed)
+    start = 0
+    if resume and (work / "checkpoint" / "model.json").exists():
+        import json
+
+        start = json.loads((work / "checkpoint" / "model.json").read_text())["step"]
+    progress, callback = _progress(steps, start, 50)
+    with progress:
+        report = run_clip_training(
+            work, cfg, [str(d) for d in data or []], str(held_out) if held_out else None, vocab, resume,
+            steps if resume else None, ckpt_every, eval_every, callback=callback,
+        )
+    typer.echo(f"exported {work / 'export'}" + (f"; held-out retrieval {report['eval']}" if report else ""))
+
+
+@app.command("prior")
+def prior(
+    work: Path = typer.Argument(..., help="work folder (config, checkpoint/, log.jsonl, samples/, export/)"),
+    clip_path: Path = typer.Option(None, "--clip", help="small-world CLIP folder whose frozen text tower conditions"),
+    data: list[Path] = typer.Option(None, "--data", help="render-set folder(s) to train on"),
+    steps: int = typer.Option(20000, help="total steps (with --resume: the new total)"),
+    batch: int = typer.Option(32, help="batch size"),
+    lr: float = typer.Option(1e-3, help="peak learning rate (AdamW, warm-up + cosine)"),
+    resolution: int = typer.Option(32, help="image side in pixels (renders are box-downsampled to it)"),
+    channels: str = typer.Option("32,64,64", help="UNet block_out_channels"),
+    resume: bool = typer.Option(False, "--resume", help="continue from WORK/checkpoint"),
+    ckpt_every: int = typer.Option(100, help="checkpoint every N steps"),
+    sample_every: int = typer.Option(500, help="export + sample grid every N steps"),
+    threads: int = typer.Option(0, help="torch CPU threads (0: torch's default)"),
+    seed: int = typer.Option(0),
+) -> None:
+    """Train the small-world text-to-image prior (pixel-space UNet, frozen CLIP text tower, CFG dropout)."""
+    from tristudio.core.priors.train_prior import PriorConfig, run_prior_training
+
+    _threads(threads)
+    cfg = PriorConfig(batch_size=batch, lr=lr, steps=steps, resolution=resolution, seed=seed,
+                      block_out_channels=tuple(int(c) for c in channels.split(",")))
+    start = 0
+    if resume and (work / "checkpoint" / "model.json").exists():
+        import json
+
+        start = json.loads((work / "checkpoint" / "model.json").read_text())["step"]
+    progress, callback = _progress(steps, start, 50)
+    with progress:
+        run_prior_training(
+            work, cfg, str(clip_path) if clip_path else None, [str(d) for d in data or []], resume,
+            steps if resume else None, ckpt_every, sample_every, callback=callback,
+        )
+    typer.echo(f"exported {work / 'export'} (samples in {work / 'samples'})")
