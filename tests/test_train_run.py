@@ -17,7 +17,7 @@ from tristudio.core.eg3d import loss as L
 from tristudio.core.eg3d import train as T
 from tristudio.core.io.checkpoint import load_checkpoint
 
-STEPS = 5
+STEPS = 6
 BATCH = 4
 
 
@@ -64,8 +64,8 @@ def _env():
 def test_sigkill_then_resume_is_bit_identical_to_an_uninterrupted_run(dataset, tmp_path):
     killed = tmp_path / "killed"
     proc = subprocess.Popen(_cli(dataset, killed), env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.time() + 240
-    while T.latest_checkpoint(killed) is None or T.latest_checkpoint(killed).name < "step-00000002":
+    deadline = time.time() + 600  # generous: a loaded CI machine
+    while T.latest_checkpoint(killed) is None:
         if proc.poll() is not None:
             pytest.fail(f"training ended early: {proc.stdout.read().decode()[-2000:]}")
         if time.time() > deadline:
@@ -79,7 +79,7 @@ def test_sigkill_then_resume_is_bit_identical_to_an_uninterrupted_run(dataset, t
     assert at_kill is not None and int(at_kill.name[5:]) < STEPS  # really interrupted before the end
 
     resumed = subprocess.run(_cli(dataset, killed, "--resume"), env=_env(), capture_output=True, text=True,
-                             timeout=300)
+                             timeout=600)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "resumed from" in resumed.stdout
 
