@@ -30,11 +30,7 @@ from ..render.volume import RenderOptions, render_triplanes
 from .stylegan2 import Generator
 from .superres import superresolution_class
 
-__all__ = ["TriPlaneGenerator", "REQUIRED_RENDERING_KWARGS", "CPU_RENDER_CHUNK"]
-
-# Rays per renderer chunk on CPU: ~1k rays x 48 samples keep the decoder's activations in cache; 8k-ray chunks render
-# the FFHQ-512 frame ~1.8x slower on our 2-core machines.
-CPU_RENDER_CHUNK = 1024
+__all__ = ["TriPlaneGenerator", "REQUIRED_RENDERING_KWARGS"]
 
 REQUIRED_RENDERING_KWARGS = (
     "superresolution_module",
@@ -191,7 +187,7 @@ class TriPlaneGenerator(nn.Module):
 
         Returns image_raw (N, 3, R, R), image_features (N, 32, R, R), image_depth (N, 1, R, R) (ray distance),
         image_opacity (N, 1, R, R) and, with run_superres (needs ws), image (N, 3, S, S). `chunk`: rays per renderer
-        batch (default: CPU_RENDER_CHUNK on CPU, the renderer's default elsewhere). Does not change
+        batch (default: RenderOptions.chunk). Does not change
         `self.neural_rendering_resolution`. `deterministic`: mid-interval coarse depths, fixed importance quantiles
         and no density noise (EG3D always jitters).
         """
@@ -201,8 +197,6 @@ class TriPlaneGenerator(nn.Module):
             raise ValueError(f"render_planes: c must be (N, 25) EG3D camera labels, got {tuple(c.shape)}")
         if c.shape[0] != planes.shape[0]:
             raise ValueError(f"render_planes: {planes.shape[0]} plane sets but {c.shape[0]} cameras")
-        if chunk is None and planes.device.type == "cpu":
-            chunk = CPU_RENDER_CHUNK
         overrides = {} if chunk is None else {"chunk": chunk}
         opts = self.render_options(deterministic=deterministic, **overrides)
         density_noise = 0.0 if deterministic else float(self.rendering_kwargs.get("density_noise", 0) or 0)
