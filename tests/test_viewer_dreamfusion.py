@@ -45,8 +45,23 @@ def make_df_app(G, tmp_path, prior, **state_kw):
               df_prior_path=str(prior), df_resolution=16, df_steps=100000, df_lr=0.05, df_view_resolution=32,
               df_refresh_s=0.2, df_extra=dict(TINY))
     kw.update(state_kw)
-    return ViewerApp(engine=Engine(G, name="tiny"), state=ViewerState(**kw), window_size=(800, 640),
-                     gl_resolution=32)
+    app = ViewerApp(engine=Engine(G, name="tiny"), state=ViewerState(**kw), window_size=(800, 640), gl_resolution=32)
+    base = app.runner_params
+
+    def runner_params():  # the test engine's watchdog kills a test after 60 s: give a loaded machine more
+        rp = base()
+        rp.callbacks.register_tests = _relax_watchdog
+        return rp
+
+    app.runner_params = runner_params
+    return app
+
+
+def _relax_watchdog():
+    from imgui_bundle import hello_imgui, imgui
+
+    io = imgui.test_engine.get_io(hello_imgui.get_imgui_test_engine())
+    io.config_watchdog_warning, io.config_watchdog_kill_test, io.config_watchdog_kill_app = 120.0, 300.0, 400.0
 
 
 def df_frame(app):
@@ -82,6 +97,13 @@ def test_start_trains_plots_updates_the_view_stop_ends_the_thread_and_captures_w
              60, "a frame of later weights")
         later = df_frame(app)
         seen["later"] = (later.extra["step"], later.rgba.copy(), later.camera_key == first.camera_key)
+        # Orbit while it trains: the camera turns, the optimiser is told to hold, the view follows the camera.
+        yaw0, holds0 = app.state.camera.yaw, app.holds
+        ctx.item_drag_with_delta("//Viewport/##canvas", (60, 0))
+        seen["drag"] = (yaw0, app.state.camera.yaw, app.holds - holds0)
+        cam_key = app.state.camera.key()
+        wait(ctx, lambda: df_frame(app) is not None and df_frame(app).camera_key == cam_key and df_frame(app).full,
+             60, "the view of the new camera")
         wait(ctx, lambda: app.df_plotted >= seen["plotted_first"] + 3, 30, "more points in the loss plot")
         seen["plotted"], seen["history"] = app.df_plotted, len(sess.worker.history)
         ctx.item_click("//DreamFusion/Stop")
@@ -108,6 +130,9 @@ def test_start_trains_plots_updates_the_view_stop_ends_the_thread_and_captures_w
     assert seen["plotted"] >= seen["plotted_first"] + 3 and seen["plotted"] <= seen["history"]
     (s0, img0), (s1, img1, same_camera) = seen["first"], seen["later"]
     assert s1 >= s0 + 3 and same_camera
+    yaw0, yaw1, holds = seen["drag"]
+    assert yaw1 < yaw0 - 0.3, f"dragging right by 60 px should turn yaw down, got {yaw0} -> {yaw1}"
+    assert holds > 0, "the optimiser was never told to hold while the camera moved"
     diff = np.abs(img0[..., :3].astype(int) - img1[..., :3].astype(int)).mean()
     assert diff > 0.5, f"the view did not change from step {s0} to step {s1} (mean abs diff {diff:.3f})"
     assert seen["fps"] >= FPS_FLOOR, f"GUI ran at {seen['fps']:.1f} fps while training (floor {FPS_FLOOR})"

@@ -90,9 +90,11 @@ class ViewerApp:
                                            floor=32)
         self._df_last = (None, None)  # (view key, step) of the last DreamFusion request
         self._df_submit_t = 0.0
+        self._df_render_ms = 0.0  # the last full-size DreamFusion view's render time
         self.df_plotted = 0  # points in the loss plot drawn last frame (tests read this)
         self.df_drawn_error = ""  # the DreamFusion error drawn last frame (tests read this)
         self.dragging = False  # the viewport canvas is held with a mouse button
+        self.holds = 0  # frames in which the optimiser was told to hold (camera moving)
         self.frames = 0  # GUI frames run
         self._last_frame_t: float | None = None
         self._own_implot = None
@@ -189,6 +191,7 @@ class ViewerApp:
         sess = self.df_session
         if sess is not None and sess.worker.alive and (self.dragging or moving):
             sess.worker.hold(0.25)  # the optimiser sleeps while the camera moves
+            self.holds += 1
         if s.scene == "dreamfusion":
             self._update_dreamfusion(now, moving, cam_key)
             return
@@ -231,7 +234,9 @@ class ViewerApp:
         if view_key == last_key:
             if moving or step == last_step or not self.render_worker.idle:
                 return
-            if now - self._df_submit_t < (s.df_refresh_s if sess.worker.training else 0.0):
+            # while training, at most every df_refresh_s, and at most a third of the time spent rendering
+            interval = max(s.df_refresh_s, 2e-3 * self._df_render_ms) if sess.worker.training else 0.0
+            if now - self._df_submit_t < interval:
                 return
         self._df_last = (view_key, step)
         self._df_submit_t = now
@@ -249,6 +254,8 @@ class ViewerApp:
                     continue
                 if not item.full:
                     (self.df_dynres if item.source == "dreamfusion" else self.dynres).update(item.ms, item.resolution)
+                elif item.source == "dreamfusion":
+                    self._df_render_ms = item.ms
                 if self.shown is None or item.stamp > self.shown.stamp:
                     self._show_frame(item)
                 else:

@@ -8,7 +8,11 @@ Rows:
   bake grid                 baking the field into the GL grid (background, once per latent)
   GL baked-grid frame       ray-marching that grid in GLSL; measured in a subprocess with a hidden glfw window
                             (needs X: DISPLAY or xvfb-run); the row says why when it cannot run
-core/ never imports GL: the GL row comes from `python -m tristudio.viewer.glbench`.
+  GUI fps while SDS trains  the real app's frame loop over wall time in the DreamFusion scene: idle, while SDS
+                            trains in the background thread (the GUI caps itself), and while the camera orbits during
+                            training (the optimiser holds); with the shipped prior, else a tiny random test prior
+core/ never imports GL or the GUI: those rows come from `python -m tristudio.viewer.glbench` and
+`python -m tristudio.viewer.trainbench` in subprocesses.
 """
 
 from __future__ import annotations
@@ -42,6 +46,29 @@ def _gl_row(grid: int, size: int, frames: int) -> dict:
     return {"what": f"GL baked-grid frame {size} px, grid {grid}^3, {r['samples']} samples",
             "ms_median": r["ms_median"], "ms_min": r["ms_min"], "fps": 1000 / r["ms_median"],
             "note": f"{r['renderer']}; first draw {r['first_draw_ms']:.0f} ms (shader compile)"}
+
+
+def _training_rows(seconds: float) -> list[dict]:
+    what = "GUI fps while SDS trains"
+    cmd = [sys.executable, "-m", "tristudio.viewer.trainbench", "--seconds", str(seconds)]
+    if not os.environ.get("DISPLAY"):
+        if shutil.which("xvfb-run") is None:
+            return [{"what": what, "note": "skipped: no DISPLAY and no xvfb-run"}]
+        cmd = ["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", *cmd]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+        r = json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("{")][-1])
+    except Exception as exc:
+        return [{"what": what, "note": f"failed: {exc}"}]
+    if "error" in r:
+        return [{"what": what, "note": f"failed: {r['error']}"}]
+    note = (f"{r['prior']}, window {r['window']}, optimiser on {r['training_threads']} thread(s), "
+            f"load average {r['load_average']:.1f}")
+    labels = {"idle": "GUI fps, DreamFusion scene, nothing training",
+              "training": f"GUI fps while SDS trains (cap {r['fps_cap']:.0f} fps)",
+              "orbiting": "GUI fps while orbiting during SDS (optimiser holds)"}
+    return [{"what": labels[k], "fps": r[k]["fps"], "steps_per_s": r[k]["steps_per_s"], "note": note}
+            for k in ("idle", "training", "orbiting") if k in r]
 
 
 def run(device: str = "auto", quick: bool = False) -> list[dict]:
@@ -100,4 +127,5 @@ def run(device: str = "auto", quick: bool = False) -> list[dict]:
     t = time_call(bake, dev, warmup=0, repeat=1 if quick else 2)
     rows.append({"what": f"bake grid {grid}^3 (background)", **t})
     rows.append(_gl_row(grid, 256, 10 if quick else 30))
+    rows.extend(_training_rows(4.0 if quick else 10.0))
     return rows

@@ -1,0 +1,105 @@
+"""GUI frame rate while DreamFusion trains, for `tristudio bench viewer` (a subprocess, so core/ never imports GUI):
+the real viewer app (needs X: DISPLAY or xvfb-run), DreamFusion scene, three timed phases, one JSON line.
+
+    python -m tristudio.viewer.trainbench [--prior auto|PATH] [--seconds 8] [--size 1100x720] [--guidance sds]
+
+Phases: `idle` (no optimisation, GUI uncapped), `training` (the optimiser runs, the GUI caps itself at df_fps_cap),
+`orbiting` (the camera turns every frame as in a drag, while training: the optimiser holds, the GUI is uncapped).
+Frames are the app's own frame loop iterations over wall time. Prior: the shipped small-world prior when present
+(auto), else a tiny random test prior built in a temporary folder (said in the output).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--prior", default="auto")
+    ap.add_argument("--seconds", type=float, default=8.0, help="length of the training phase (idle, orbit: half)")
+    ap.add_argument("--size", default="1100x720")
+    ap.add_argument("--guidance", default="sds")
+    ap.add_argument("--timeout", type=float, default=300.0, help="longest wait for the first step")
+    args = ap.parse_args()
+    if not os.environ.get("DISPLAY"):
+        raise SystemExit("trainbench: no DISPLAY (run under xvfb-run -a)")
+    w, h = (int(v) for v in args.size.lower().split("x"))
+
+    from imgui_bundle import hello_imgui
+
+    from .app import ViewerApp
+    from .dreamfusion import default_prior_path, dreamfusion_camera, training_threads
+    from .state import ViewerState
+
+    tmp = Path(tempfile.mkdtemp(prefix="tristudio-trainbench-"))
+    prior, prior_kind = args.prior, "given"
+    if prior == "auto":
+        prior, prior_kind = default_prior_path(), "shipped"
+        if not prior:
+            from tristudio.core.priors.testing import build_tiny_pixel_prior
+
+            prior, prior_kind = str(build_tiny_pixel_prior(tmp / "tiny_prior")), "tiny random test prior"
+    state = ViewerState(scene="dreamfusion", camera=dreamfusion_camera(), df_prior_path=str(prior),
+                        df_guidance=args.guidance, df_steps=10**6, capture_dir=str(tmp / "captures"))
+    app = ViewerApp(state=state, window_size=(w, h))
+    rp = app.runner_params()
+    frame_loop = rp.callbacks.pre_new_frame
+    phases = [("warmup", 1.0), ("idle", args.seconds / 2), ("start", args.timeout), ("training", args.seconds),
+              ("orbiting", args.seconds / 2)]
+    run = {"i": 0, "t0": None, "f0": 0, "s0": 0}
+    results: dict = {}
+
+    def steps() -> int:
+        return app.df_session.step_count if app.df_session is not None else 0
+
+    def begin(now: float) -> None:
+        run["t0"], run["f0"], run["s0"] = now, app.frames, steps()
+        if phases[run["i"]][0] == "start":
+            app.df_start()
+
+    def driver() -> None:
+        now = time.perf_counter()
+        if run["t0"] is None:
+            begin(now)
+        name, length = phases[run["i"]]
+        if name == "orbiting":
+            app.state.camera.orbit(6.0, 0.0)  # as a left-drag of 6 px per frame
+        done = now - run["t0"] >= length
+        if name == "start":  # until the prior is loaded and the first steps are done
+            sess = app.df_session
+            if sess.worker.error:
+                results["error"] = sess.worker.error
+                hello_imgui.get_runner_params().app_shall_exit = True
+            done = steps() >= 2 or done
+        if done:
+            dt = now - run["t0"]
+            if name in ("idle", "training", "orbiting"):
+                results[name] = {"fps": (app.frames - run["f0"]) / dt, "steps_per_s": (steps() - run["s0"]) / dt,
+                                 "seconds": dt}
+            run["i"] += 1
+            if run["i"] == len(phases):
+                hello_imgui.get_runner_params().app_shall_exit = True
+            else:
+                begin(now)
+        frame_loop()
+
+    rp.callbacks.pre_new_frame = driver
+    try:
+        hello_imgui.run(rp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    results.update({"prior": prior_kind, "window": f"{w}x{h}", "fps_cap": state.df_fps_cap,
+                    "guidance": args.guidance, "training_threads": training_threads(),
+                    "load_average": os.getloadavg()[0]})
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
