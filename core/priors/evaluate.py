@@ -46,14 +46,17 @@ def evaluate_prior(
     view_pairs: list[tuple[str, str]] | None = None,
     holdout: set[tuple[str, str]] | None = None,
     save_grids: Path | None = None,
+    pair_stride: int = 1,
 ) -> dict:
+    """pair_stride k > 1 samples only the held-out pairs and every k-th other pair (still ranked among all 77)."""
     pairs = [(s, c) for s in SHAPES for c in COLORS]
     captions = [object_caption(s, c) for s, c in pairs]
-    prompts = [cap for cap in captions for _ in range(per_prompt)]
-    truth = [i for i in range(len(pairs)) for _ in range(per_prompt)]
+    holdout = holdout or set()
+    sampled = [i for i, p in enumerate(pairs) if p in holdout or i % pair_stride == 0]
+    prompts = [captions[i] for i in sampled for _ in range(per_prompt)]
+    truth = [i for i in sampled for _ in range(per_prompt)]
     images = sample_images(prior, prompts, steps=steps, guidance=guidance, seed=seed)  # (N, 3, r, r) in [0, 1]
     best = (clip.embed_images(images) @ clip.embed_text(captions).T).argmax(dim=1).tolist()
-    holdout = holdout or set()
     ok = [best[k] == truth[k] for k in range(len(truth))]
     seen = [k for k in range(len(truth)) if pairs[truth[k]] not in holdout]
     held = [k for k in range(len(truth)) if pairs[truth[k]] in holdout]
@@ -83,13 +86,15 @@ def evaluate_prior(
         v_ok += int((v_emb[k] @ text.T).argmax()) == v_truth[k]
     report["view_top1"] = v_ok / len(v_prompts)
     report["chance_view"] = 1 / len(VIEW_WORDS)
-    report["settings"] = {"per_prompt": per_prompt, "ddim_steps": steps, "guidance": guidance, "seed": seed}
+    report["settings"] = {"per_prompt": per_prompt, "ddim_steps": steps, "guidance": guidance, "seed": seed,
+                          "pairs_sampled": len(sampled), "view_pairs": len(view_pairs)}
     if save_grids is not None:
         from .sampling import save_sample_grid
 
         save_grids = Path(save_grids)
         save_grids.mkdir(parents=True, exist_ok=True)
-        save_sample_grid(save_grids / "shape_color_grid.png", images, cols=len(COLORS) * per_prompt, scale=2)
+        cols = len(COLORS) * per_prompt if pair_stride == 1 else 8
+        save_sample_grid(save_grids / "shape_color_grid.png", images, cols=cols, scale=2)
         save_sample_grid(save_grids / "view_grid.png", v_images, cols=len(VIEW_WORDS) * per_prompt, scale=2)
     return report
 
@@ -107,13 +112,16 @@ def _main() -> None:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--guidance", type=float, default=5.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--pair-stride", type=int, default=1, help="sample every k-th shape x colour pair (+ held-out)")
+    ap.add_argument("--view-pairs", type=int, default=len(VIEW_PAIRS), help="shape x colour pairs for the view test")
     ap.add_argument("--renders", help="held-out render-set folder: also report the CLIP's own view accuracy on it")
     ap.add_argument("--out", help="write the report JSON and sample grids here")
     args = ap.parse_args()
     prior = load_prior(args.prior, device="cpu")
     clip = load_clip(args.clip, device="cpu")
     report = evaluate_prior(prior, clip, args.per_prompt, args.steps, args.guidance, args.seed,
-                            holdout=holdout_pairs_of(args.prior), save_grids=Path(args.out) if args.out else None)
+                            VIEW_PAIRS[: args.view_pairs], holdout_pairs_of(args.prior),
+                            Path(args.out) if args.out else None, args.pair_stride)
     if args.renders:
         from .renders import load_render_sets
         from .train_clip import retrieval_report

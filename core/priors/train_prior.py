@@ -318,3 +318,24 @@ def run_prior_training(
     if not (work / "export" / "model_index.json").exists():
         snapshot()
     return work / "export"
+
+
+def export_from_checkpoint(work: str | os.PathLike, folder: str | os.PathLike, use_ema: bool = True,
+                           text_dtype: torch.dtype = torch.float16) -> Path:
+    """Export a prior folder from work/checkpoint without loading the training data (e.g. to ship a running job's
+    latest state). text_dtype float16 halves the text encoder (lossless when the CLIP was itself saved in fp16)."""
+    from ..io.checkpoint import load_checkpoint
+    from .trainloop import read_config
+
+    work = Path(work)
+    saved = read_config(work)
+    cfg = PriorConfig.from_dict(saved["prior"])
+    clip_model, tokenizer = _load_clip_model(saved["clip"])
+    text = text_encoder_from_clip(clip_model)
+    tensors, meta = load_checkpoint(work / "checkpoint")
+    prefix = "ema." if use_ema else "unet."
+    unet = build_unet(cfg, int(text.config.hidden_size))
+    unet.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+    training = {"step": int(meta["step"]), "weights": "ema" if use_ema else "raw", "config": asdict(cfg),
+                "holdout_pairs": cfg.holdout_pairs, "clip": saved["clip"]}
+    return export_prior(unet.eval(), text, tokenizer, build_scheduler(cfg), folder, text_dtype, training)
