@@ -576,7 +576,7 @@ class ViewerApp:
         """Drop the object and its history (the next Start builds a new one from the panel's settings)."""
         sess, self.df_session = self.df_session, None
         if sess is not None:
-            sess.stop(30)
+            sess.worker.request_stop()  # its thread ends after the step in flight; the GUI does not wait
         self._df_last = (None, None)
         if self.state.scene == "dreamfusion":
             self.shown, self._pending_upload = None, None
