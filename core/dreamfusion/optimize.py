@@ -220,6 +220,7 @@ class DreamFusion:
     def step(self) -> dict:
         """One optimisation step; returns scalar metrics (loss terms, shading, timestep, view)."""
         cfg = self.cfg
+        self._check_finite()
         # The renderer's stratified jitter and importance draws use torch's global RNG: seed it from our generator
         # inside a fork, so every draw of a step follows from the checkpointed generator state.
         step_seed = int(torch.randint(0, 2**62, (), generator=self.gen))
@@ -246,6 +247,7 @@ class DreamFusion:
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
+            self._check_finite()
             metrics = {"step": self.step_count, "loss": float(loss.detach()),
                        "guidance_grad_norm": g.metrics["grad_norm"], "orient": float(orient.detach()),
                        "entropy": float(entropy.detach()), "opacity": float(opacity.detach()),
@@ -254,6 +256,10 @@ class DreamFusion:
                 metrics["lora_loss"] = self.guidance.lora_step(g.latents, emb, cam_cond, self.gen)
             self.step_count += 1
         return metrics
+
+    def _check_finite(self) -> None:
+        if not field_is_finite(self):
+            raise FloatingPointError(f"DreamFusion: non-finite (NaN/Inf) values in the field at step {self.step_count}")
 
     def run(
         self,
@@ -345,5 +351,6 @@ def _truncate_log(path: Path, step: int) -> None:
 
 
 def field_is_finite(df: DreamFusion) -> bool:
-    return all(torch.isfinite(p).all() for p in df.field.parameters())
+    params = list(df.field.parameters()) + list(df.background.parameters())
+    return all(bool(torch.isfinite(p).all()) for p in params)
 

@@ -25,6 +25,15 @@ def shipped_prior_path() -> Path:
     return Path(tristudio.core.__file__).resolve().parent / "assets" / "prior_small"
 
 
+def _quiet_loaders() -> None:
+    """No 'Loading weights' bars from transformers / diffusers: the command's own progress is the one shown."""
+    import diffusers.utils.logging
+    import transformers.utils.logging
+
+    transformers.utils.logging.disable_progress_bar()
+    diffusers.utils.logging.disable_progress_bar()
+
+
 class _Fail(Exception):
     pass
 
@@ -62,11 +71,16 @@ def dreamfusion(
     render_every: int = typer.Option(100, "--render-every", help="4-view PNG every N steps (0: never)"),
     checkpoint_every: int = typer.Option(100, "--checkpoint-every"),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
+    threads: int = typer.Option(None, "--threads", help="torch CPU threads (1 is fastest on a busy machine)"),
 ) -> None:
     """Optimise a 3D scene for a text prompt with SDS, CSD or VSD; export video and mesh."""
     from rich.console import Console
 
     console = Console(highlight=False)
+    if threads:
+        import torch
+
+        torch.set_num_threads(max(1, threads))
     try:
         _run(console, prompt, guidance, steps, out, prior, guidance_scale, lr, resolution, seed, resume,
              not no_view_dependent, video, mesh, mesh_format, mesh_resolution, render_every, checkpoint_every,
@@ -101,6 +115,7 @@ def _run(console, prompt, guidance, steps, out, prior_path, guidance_scale, lr, 
     from tristudio.core.io.images import save_png
     from tristudio.core.priors import load_prior
 
+    _quiet_loaders()
     prior = load_prior(prior_path, device=device)
     out = Path(out)
     ckpt = out / "checkpoint"
@@ -111,7 +126,7 @@ def _run(console, prompt, guidance, steps, out, prior_path, guidance_scale, lr, 
         if df.cfg.prompt != prompt:
             raise _Fail(f"{out} is a run for {df.cfg.prompt!r}, not {prompt!r}")
         df.cfg.steps = steps
-        console.print(f"resuming {out} at step {df.step_count}")
+        console.print(f"resuming {out} at step {df.step_count}", soft_wrap=True)
     else:
         cfg = DreamFusionConfig(prompt=prompt, guidance=guidance, guidance_scale=guidance_scale, steps=steps, lr=lr,
                                 resolution=resolution, seed=seed, view_dependent=view_dependent)
@@ -119,7 +134,7 @@ def _run(console, prompt, guidance, steps, out, prior_path, guidance_scale, lr, 
     if not field_is_finite(df):
         raise _Fail("the field holds NaN or Inf values")
     out.mkdir(parents=True, exist_ok=True)
-    console.print(f"{df.cfg.guidance.upper()} on {prompt!r} with {prior!r}")
+    console.print(f"{df.cfg.guidance.upper()} on {prompt!r} with {prior!r}", soft_wrap=True)
 
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("loss {task.fields[loss]:>9.4g}"), TextColumn("{task.fields[rate]:.2f} steps/s"),
@@ -153,4 +168,4 @@ def _run(console, prompt, guidance, steps, out, prior_path, guidance_scale, lr, 
     if mesh:
         m = export_mesh(df, out / f"mesh.{mesh_format}", resolution=mesh_resolution)
         console.print(f"mesh: {out / f'mesh.{mesh_format}'} ({len(m.vertices)} vertices, {len(m.faces)} faces)")
-    console.print(f"done: {out}")
+    console.print(f"done: {out}", soft_wrap=True)

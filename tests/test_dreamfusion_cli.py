@@ -1,0 +1,127 @@
+"""`tristudio dreamfusion`: bit-identical resume after SIGKILL, bad inputs (one line, exit 1), and a small SDS run with
+the shipped small-world prior (skipped until it is shipped)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from tristudio.core.dreamfusion.optimize import DreamFusion, DreamFusionConfig
+from tristudio.core.io.checkpoint import load_checkpoint, save_checkpoint
+from tristudio.core.priors import load_prior
+from tristudio.core.priors.testing import build_tiny_pixel_prior
+from tristudio.viewer.cli import app
+from tristudio.viewer.commands.dreamfusion import shipped_prior_path
+from typer.testing import CliRunner
+
+TINY = ["--resolution", "16", "--render-every", "0", "--threads", "1"]
+TINY_CFG = dict(resolution=16, grid_resolution=32, samples=24)
+
+
+@pytest.fixture(scope="module")
+def prior_dir(tmp_path_factory):
+    return build_tiny_pixel_prior(tmp_path_factory.mktemp("pix") / "prior")
+
+
+def _cli(*args):
+    return subprocess.Popen([sys.executable, "-m", "tristudio.viewer.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"})
+
+
+def test_resume_after_sigkill_is_bit_identical(prior_dir, tmp_path):
+    steps, out = 6, tmp_path / "run"
+    args = ["dreamfusion", "a red cube", "--prior", str(prior_dir), "--steps", str(steps), "--out", str(out),
+            "--checkpoint-every", "2", *TINY]
+    proc = _cli(*args)
+    meta = out / "checkpoint" / "model.json"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if meta.is_file() and json.loads(meta.read_text())["step"] >= 2:
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    proc.wait()
+    killed_at = json.loads(meta.read_text())["step"]
+    assert proc.returncode == -signal.SIGKILL and killed_at < steps, proc.stdout.read().decode()
+    resumed = _cli(*args, "--resume")
+    log = resumed.communicate()[0].decode()
+    assert resumed.returncode == 0, log
+    assert f"resuming {out} at step {killed_at}" in log
+
+    # the same run without interruption, in process
+    ref = DreamFusion(DreamFusionConfig(prompt="a red cube", steps=steps, **TINY_CFG), load_prior(prior_dir, "cpu"))
+    ref.run(steps)
+    got, _ = load_checkpoint(out / "checkpoint")
+    want, meta_ref = ref.state_tensors()
+    assert json.loads(meta.read_text())["step"] == steps == meta_ref["step"]
+    assert set(got) == set(want)
+    for k in want:
+        assert torch.equal(got[k], want[k].cpu()), k
+    lines = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lines] == list(range(steps))  # no duplicated steps after the resume
+    assert (out / "loss.png").is_file()
+
+
+def _run(args):
+    result = CliRunner().invoke(app, args)
+    lines = [line for line in result.output.strip().splitlines() if line.strip()]
+    return result.exit_code, lines
+
+
+def test_bad_inputs_give_one_clear_line(prior_dir, tmp_path, monkeypatch):
+    code, lines = _run(["dreamfusion", "   ", "--prior", str(prior_dir), "--out", str(tmp_path / "a")])
+    assert code == 1 and len(lines) == 1 and "empty prompt" in lines[0]
+
+    code, lines = _run(["dreamfusion", "a cube", "--prior", str(tmp_path / "nope"), "--out", str(tmp_path / "b")])
+    assert code == 1 and len(lines) == 1 and "prior folder not found" in lines[0] and "nope" in lines[0]
+
+    import tristudio.viewer.commands.dreamfusion as cmd
+
+    monkeypatch.setattr(cmd, "shipped_prior_path", lambda: tmp_path / "assets" / "prior_small")
+    code, lines = _run(["dreamfusion", "a cube", "--out", str(tmp_path / "c")])
+    assert code == 1 and len(lines) == 1 and "shipped small-world prior is missing" in lines[0]
+    assert str(tmp_path / "assets" / "prior_small") in lines[0]
+
+    code, lines = _run(["dreamfusion", "a cube", "--guidance", "xyz", "--prior", str(prior_dir)])
+    assert code == 1 and len(lines) == 1 and "unknown --guidance" in lines[0]
+
+
+def test_nan_field_is_refused(prior_dir, tmp_path):
+    prior = load_prior(prior_dir, "cpu")
+    df = DreamFusion(DreamFusionConfig(prompt="a cube", steps=2, **TINY_CFG), prior)
+    with torch.no_grad():
+        df.field.planes[0, 0, 0, 5, 5] = float("nan")
+    with pytest.raises(FloatingPointError, match="non-finite"):
+        df.step()
+    # a run folder whose checkpoint holds NaN: one line, exit 1
+    tensors, meta = df.state_tensors()
+    save_checkpoint(tmp_path / "run" / "checkpoint", tensors, meta, check_finite=False)
+    code, lines = _run(["dreamfusion", "a cube", "--prior", str(prior_dir), "--out", str(tmp_path / "run"),
+                        "--resume", "--steps", "2", *TINY])
+    assert code == 1 and len(lines) == 1 and "NaN" in lines[0], lines
+    # and a run folder holding a run is not overwritten without --resume
+    code, lines = _run(["dreamfusion", "a cube", "--prior", str(prior_dir), "--out", str(tmp_path / "run")])
+    assert code == 1 and len(lines) == 1 and "--resume" in lines[0]
+
+
+@pytest.mark.skipif(not (shipped_prior_path() / "model_index.json").is_file(),
+                    reason="the small-world prior (core/assets/prior_small) is not shipped yet")
+def test_small_sds_run_makes_a_red_roundish_object():
+    from tristudio.core.dreamfusion.evaluate import circularity
+    from tristudio.core.dreamfusion.export import render_orbit
+
+    prior = load_prior(shipped_prior_path(), "cpu")
+    df = DreamFusion(DreamFusionConfig(prompt="a red sphere", steps=150, resolution=32, seed=0), prior)
+    df.run(150)
+    out = render_orbit(df, 4, 32, shading="albedo")
+    w = out["opacity"]  # (4, 1, R, R)
+    mean_rgb = (out["image"] * w).sum(dim=(0, 2, 3)) / w.sum()
+    r, g, b = mean_rgb.tolist()
+    assert r > g + 0.15 and r > b + 0.15, mean_rgb
+    assert min(circularity(m[0] > 0.5) for m in w) > 0.7
