@@ -53,12 +53,14 @@ def _dreamfusion_rows(dev, quick: bool) -> list[dict]:
 
     prior, which = _prior(dev)
     rows = []
-    configs = [("grid", 64, 24), ("grid", 64, 16), ("uniform", 64, 32), ("grid", 32, 24)]
+    # (sampler, training image size, NeRF render size, field samples per ray)
+    configs = [("grid", 64, 64, 24), ("grid", 64, 64, 16), ("uniform", 64, 64, 32), ("grid", 64, 32, 24),
+               ("grid", 32, 32, 24)]
     if quick:
-        configs = [configs[0], configs[-1]]
-    for sampler, res, samples in configs:
-        cfg = DreamFusionConfig(prompt="a red sphere", steps=1000, resolution=res, sampler=sampler, samples=samples,
-                                albedo_warmup=0.0)
+        configs = [configs[0], configs[3]]
+    for sampler, res, render_res, samples in configs:
+        cfg = DreamFusionConfig(prompt="a red sphere", steps=1000, resolution=res, render_resolution=render_res,
+                                sampler=sampler, samples=samples, albedo_warmup=0.0)
         df = DreamFusion(cfg, prior, dev)
         for _ in range(3):  # warm-up (grid fill, allocator)
             df.step()
@@ -71,7 +73,8 @@ def _dreamfusion_rows(dev, quick: bool) -> list[dict]:
         finally:
             timer.close()
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-        rows.append({"prior": which, "sampler": sampler, "render": f"{res}x{res}",
+        size = f"{render_res}^2" + (f" -> {res}^2" if render_res != res else "")
+        rows.append({"prior": which, "sampler": sampler, "render": size,
                      "samples/ray": cfg.samples if sampler == "grid" else cfg.samples + cfg.importance_samples,
                      "steps_per_s": round(n / wall, 2), "ms_per_step": round(1000 * wall / n, 1),
                      "cpu_ms_per_step": round(1000 * cpu / n, 1),

@@ -57,7 +57,8 @@ class DreamFusionConfig:
     steps: int = 1000
     lr: float = 1e-2
     batch_size: int = 1
-    resolution: int = 64  # training render size (the prior resizes to its own resolution)
+    resolution: int = 64  # training image size (the prior resizes to its own resolution)
+    render_resolution: int | None = None  # render the NeRF at this size and upsample (bilinear) to `resolution`
     sampler: str = "grid"  # "grid": density-grid proposal + `samples` field samples on rays that can hit something
     #                        "uniform": the shared renderer's `samples` stratified + `importance_samples` per ray
     samples: int = 24  # field samples per ray
@@ -231,11 +232,16 @@ class DreamFusion:
             cams, yaw, pitch = sample_views(cfg.batch_size, cfg.views, self.gen)
             mode = self._shading_mode()
             lights = self._light_positions(cams)
-            out = self.render(cams, cfg.resolution, mode, lights, background=True, deterministic=False)
+            res = cfg.render_resolution or cfg.resolution
+            out = self.render(cams, res, mode, lights, background=True, deterministic=False)
+            image = out["image"]  # (n, 3, res, res)
+            if res != cfg.resolution:
+                image = F.interpolate(image, size=(cfg.resolution, cfg.resolution), mode="bilinear",
+                                      align_corners=False)
             prompts = self.prompts_for(yaw, pitch)
             emb = self._embeddings(prompts)
             cam_cond = cams.cam2world.reshape(len(cams), 16).to(self.device)
-            g = self.guidance(out["image"], emb, self.gen, cameras=cam_cond)
+            g = self.guidance(image, emb, self.gen, cameras=cam_cond)
             o = out["_opacity"].clamp(1e-5, 1 - 1e-5)
             n_dot_d = (out["_normals"] * out["_rays"]).sum(-1, keepdim=True)
             orient = (o.detach() * F.relu(n_dot_d) ** 2).mean()  # normals facing away from the camera
