@@ -24,6 +24,15 @@ TINY = ["--resolution", "16", "--render-every", "0", "--threads", "1"]
 TINY_CFG = dict(resolution=16, grid_resolution=32, samples=24)
 
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One torch thread: on the shared 2-core machine two OpenMP threads wait for each other (many times slower)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
 @pytest.fixture(scope="module")
 def prior_dir(tmp_path_factory):
     return build_tiny_pixel_prior(tmp_path_factory.mktemp("pix") / "prior")

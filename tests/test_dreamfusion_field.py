@@ -27,6 +27,15 @@ def blob_field(**kw) -> DensityAlbedoField:
     return f
 
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One torch thread: on the shared 2-core machine two OpenMP threads wait for each other (many times slower)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
 @pytest.fixture(scope="module")
 def prior(tmp_path_factory):
     return load_prior(build_tiny_pixel_prior(tmp_path_factory.mktemp("pix") / "prior"), device="cpu")

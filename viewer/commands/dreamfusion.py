@@ -60,7 +60,9 @@ def dreamfusion(
     prior: Path = typer.Option(None, "--prior", help="diffusers prior folder (default: the shipped small-world prior)"),
     guidance_scale: float = typer.Option(None, "--guidance-scale", help="default: SDS 100, CSD 10, VSD 7.5"),
     lr: float = typer.Option(1e-2, "--lr"),
-    resolution: int = typer.Option(64, "--resolution", help="training render size in pixels"),
+    resolution: int = typer.Option(64, "--resolution", help="training image size in pixels"),
+    render_resolution: int = typer.Option(None, "--render-resolution",
+                                          help="render the NeRF at this size and upsample (default: --resolution)"),
     seed: int = typer.Option(0, "--seed"),
     resume: bool = typer.Option(False, "--resume", help="continue from the run folder's checkpoint"),
     no_view_dependent: bool = typer.Option(False, "--no-view-dependent", help="no 'front/side/back view' words"),
@@ -82,15 +84,16 @@ def dreamfusion(
 
         torch.set_num_threads(max(1, threads))
     try:
-        _run(console, prompt, guidance, steps, out, prior, guidance_scale, lr, resolution, seed, resume,
-             not no_view_dependent, video, mesh, mesh_format, mesh_resolution, render_every, checkpoint_every,
-             device)
+        _run(console, prompt, guidance, steps, out, prior, guidance_scale, lr, resolution, render_resolution, seed,
+             resume, not no_view_dependent, video, mesh, mesh_format, mesh_resolution, render_every,
+             checkpoint_every, device)
     except (_Fail, ValueError, OSError, FloatingPointError) as exc:
         console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
         raise typer.Exit(1) from None
 
 
-def _run(console, prompt, guidance, steps, out, prior_path, guidance_scale, lr, resolution, seed, resume,
+def _run(console, prompt, guidance, steps, out, prior_path, guidance_scale, lr, resolution, render_resolution, seed,
+         resume,
          view_dependent, video, mesh, mesh_format, mesh_resolution, render_every, checkpoint_every, device):
     from tristudio.core.dreamfusion.prompts import check_prompt
 
@@ -129,7 +132,8 @@ def _run(console, prompt, guidance, steps, out, prior_path, guidance_scale, lr, 
         console.print(f"resuming {out} at step {df.step_count}", soft_wrap=True)
     else:
         cfg = DreamFusionConfig(prompt=prompt, guidance=guidance, guidance_scale=guidance_scale, steps=steps, lr=lr,
-                                resolution=resolution, seed=seed, view_dependent=view_dependent)
+                                resolution=resolution, render_resolution=render_resolution, seed=seed,
+                                view_dependent=view_dependent)
         df = DreamFusion(cfg, prior)
     if not field_is_finite(df):
         raise _Fail("the field holds NaN or Inf values")
