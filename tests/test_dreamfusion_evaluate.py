@@ -1,0 +1,45 @@
+"""The acceptance measures of core/dreamfusion/evaluate.py on shapes whose answers are known."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from tristudio.core.dreamfusion.evaluate import chamfer, circularity, nearest_primitive
+from tristudio.core.mesh import extract_mesh
+from tristudio.core.worlds.objects import object_scene
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One torch thread: on the shared 2-core machine two OpenMP threads wait for each other (many times slower)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_circularity_of_a_disc_and_a_bar():
+    yy, xx = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
+    disc = (xx - 31.5) ** 2 + (yy - 31.5) ** 2 < 20**2
+    bar = (xx > 10) & (xx < 54) & (yy > 28) & (yy < 36)
+    assert circularity(disc) > 0.9
+    assert circularity(bar) < 0.5
+    assert circularity(torch.zeros(8, 8, dtype=torch.bool)) == 0.0
+
+
+def test_chamfer_is_zero_on_itself_and_grows_with_an_offset():
+    pts = np.random.default_rng(0).normal(size=(200, 3)).astype(np.float32)
+    assert chamfer(pts, pts) == 0.0
+    assert chamfer(pts, pts + np.float32([0.1, 0, 0])) == pytest.approx(0.2, abs=0.05)
+
+
+@pytest.mark.parametrize("word", ["sphere", "torus", "cone"])
+def test_a_primitive_mesh_is_nearest_to_its_own_shape(word):
+    scene = object_scene(word, "red", "matte")
+    mesh = extract_mesh(lambda x: -scene(x.reshape(-1, 3)).reshape(*x.shape[:-1], 1), 0.0, bound=0.5, resolution=48)
+    d = nearest_primitive(mesh, n=1000)
+    assert min(d, key=d.get) == word, d
+    assert d[word] < 0.06 and not math.isnan(d[word])  # the floor: 1000 samples of the surface (spacing ~0.035)
