@@ -30,10 +30,11 @@ def draw(app) -> None:
     if len(xs):
         imgui.text_colored(DIM, f"last: loss {loss[-1]:.4g}, guidance grad norm {gnorm[-1]:.4g}")
     height = max(120.0, imgui.get_content_region_avail().y - 4)
-    if implot.begin_plot("loss##dreamfusion", imgui.ImVec2(-1, height)):
+    if implot.begin_plot("##dreamfusion loss", imgui.ImVec2(-1, height)):
         fit = implot.AxisFlags_.auto_fit
         implot.setup_axes("step", "loss", fit, fit)
         implot.setup_axis(implot.ImAxis_.y2, "guidance grad norm", implot.AxisFlags_.aux_default | fit)
+        implot.setup_legend(implot.Location_.north, implot.LegendFlags_.horizontal | implot.LegendFlags_.outside)
         if len(xs):
             implot.set_axes(implot.ImAxis_.x1, implot.ImAxis_.y1)
             implot.plot_line("loss", xs, loss)
