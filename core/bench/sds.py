@@ -115,7 +115,13 @@ def run(device: str = "cpu", quick: bool = False) -> list[dict]:
     from .common import resolve_device
 
     dev = resolve_device(device)
-    rows = _dreamfusion_rows(dev, quick)
-    if not quick:
-        rows.append(_real_size_sd_row(dev))
+    threads = torch.get_num_threads()
+    if dev.type == "cpu" and os.getloadavg()[0] > (os.cpu_count() or 1):
+        torch.set_num_threads(1)  # a busy machine: OpenMP threads waiting for each other cost up to ~10x
+    try:
+        rows = _dreamfusion_rows(dev, quick)
+        if not quick:
+            rows.append(_real_size_sd_row(dev))
+    finally:
+        torch.set_num_threads(threads)
     return rows
