@@ -168,7 +168,7 @@ def test_loss_plot_and_sample_grid(tmp_path):
     path = T.plot_losses(recs, tmp_path / "losses.png")
     img = Image.open(path)
     assert img.size == (640, 400)  # two panels (keys present)
-    assert len(set(img.getdata())) > 2  # something was drawn
+    assert len(img.getcolors(maxcolors=1 << 20)) > 2  # something was drawn
     torch.manual_seed(0)
     G = TriPlaneGenerator(**preset("tiny"))
     rng = torch.get_rng_state()
