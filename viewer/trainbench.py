@@ -4,7 +4,8 @@ the real viewer app (needs X: DISPLAY or xvfb-run), DreamFusion scene, three tim
     python -m tristudio.viewer.trainbench [--prior auto|PATH] [--seconds 8] [--size 1100x720] [--guidance sds]
 
 Phases: `idle` (no optimisation, GUI uncapped), `training` (the optimiser runs, the GUI caps itself at df_fps_cap),
-`orbiting` (the camera turns every frame as in a drag, while training: the optimiser holds, the GUI is uncapped).
+`orbiting` (the camera turns every frame as in a drag, while training: the optimiser holds, the GUI is uncapped;
+`held_fraction` is the share of the phase the optimiser slept, the step in flight when it began still finishes).
 Frames are the app's own frame loop iterations over wall time. Prior: the shipped small-world prior when present
 (auto), else a tiny random test prior built in a temporary folder (said in the output).
 """
@@ -53,14 +54,17 @@ def main() -> None:
     frame_loop = rp.callbacks.pre_new_frame
     phases = [("warmup", 1.0), ("idle", args.seconds / 2), ("start", args.timeout), ("training", args.seconds),
               ("orbiting", args.seconds / 2)]
-    run = {"i": 0, "t0": None, "f0": 0, "s0": 0}
+    run = {"i": 0, "t0": None, "f0": 0, "s0": 0, "h0": 0.0}
     results: dict = {}
 
     def steps() -> int:
         return app.df_session.step_count if app.df_session is not None else 0
 
+    def held() -> float:
+        return app.df_session.worker.held_s if app.df_session is not None else 0.0
+
     def begin(now: float) -> None:
-        run["t0"], run["f0"], run["s0"] = now, app.frames, steps()
+        run["t0"], run["f0"], run["s0"], run["h0"] = now, app.frames, steps(), held()
         if phases[run["i"]][0] == "start":
             app.df_start()
 
@@ -82,7 +86,7 @@ def main() -> None:
             dt = now - run["t0"]
             if name in ("idle", "training", "orbiting"):
                 results[name] = {"fps": (app.frames - run["f0"]) / dt, "steps_per_s": (steps() - run["s0"]) / dt,
-                                 "seconds": dt}
+                                 "seconds": dt, "held_fraction": (held() - run["h0"]) / dt}
             run["i"] += 1
             if run["i"] == len(phases):
                 hello_imgui.get_runner_params().app_shall_exit = True

@@ -67,7 +67,8 @@ def _training_rows(seconds: float) -> list[dict]:
     labels = {"idle": "GUI fps, DreamFusion scene, nothing training",
               "training": f"GUI fps while SDS trains (cap {r['fps_cap']:.0f} fps)",
               "orbiting": "GUI fps while orbiting during SDS (optimiser holds)"}
-    return [{"what": labels[k], "fps": r[k]["fps"], "steps_per_s": r[k]["steps_per_s"], "note": note}
+    return [{"what": labels[k], "fps": r[k]["fps"], "steps_per_s": r[k]["steps_per_s"],
+             "held_fraction": r[k].get("held_fraction", 0.0), "note": note}
             for k in ("idle", "training", "orbiting") if k in r]
 
 
