@@ -29,6 +29,7 @@ _COMMANDS = [
     ("train", "app", "train"),
     ("train_priors", "app", "train"),  # `tristudio train clip|prior` join the same group
     ("evaluate", "app", "eval"),
+    ("eval_rprecision", "app", "eval"),
     ("dreamfusion", "dreamfusion", None),
     ("sample", "sample", None),
 ]

@@ -45,3 +45,50 @@ def clip_r_precision(
     text = clip.embed_text(list(prompts))  # (P, D)
     image = torch.cat([clip.embed_images(images[i : i + batch_size]) for i in range(0, len(images), batch_size)])
     return r_precision_from_similarity(image @ text.T, image_prompt_index, k=k)  # (N, P) cosine similarities
+
+
+def read_render_set(renders_dir, prompts_file, key: str = "caption") -> tuple[Tensor, list[int], list[str], list[str]]:
+    """A folder of renders with their prompts, for `tristudio eval rprecision`.
+
+    renders_dir holds PNGs and `captions.json` mapping each image's relative path to its prompt: a string, or a dict
+    whose `key` entry is the prompt (the format `tristudio dataset make` writes). prompts_file lists the prompt set,
+    one per line; every render's prompt must be in it. Returns images (N, 3, H, W) in [0, 1], prompt index per
+    image, the prompt set and the image names.
+    """
+    import json
+    from pathlib import Path
+
+    import numpy as np
+    from PIL import Image
+
+    renders_dir, prompts_file = Path(renders_dir), Path(prompts_file)
+    if not renders_dir.is_dir():
+        raise FileNotFoundError(f"renders folder not found: {renders_dir}")
+    if not prompts_file.is_file():
+        raise FileNotFoundError(f"prompts file not found: {prompts_file}")
+    captions_path = renders_dir / "captions.json"
+    if not captions_path.is_file():
+        raise FileNotFoundError(f"{captions_path} is missing: it maps each render's relative path to its prompt")
+    prompts = [line.strip() for line in prompts_file.read_text().splitlines() if line.strip()]
+    if len(prompts) < 2:
+        raise ValueError(f"{prompts_file}: need at least 2 prompts to retrieve among, found {len(prompts)}")
+    where = {p: i for i, p in enumerate(prompts)}
+    captions = json.loads(captions_path.read_text())
+    names, images, index = [], [], []
+    for name, entry in sorted(captions.items()):
+        prompt = entry if isinstance(entry, str) else entry.get(key)
+        if prompt not in where:
+            raise ValueError(f"{name}: its prompt {prompt!r} is not in {prompts_file}")
+        path = renders_dir / name
+        if not path.is_file():
+            raise FileNotFoundError(f"render listed in captions.json not found: {path}")
+        with Image.open(path) as im:
+            images.append(torch.from_numpy(np.asarray(im.convert("RGB")).copy()).permute(2, 0, 1).float() / 255)
+        names.append(name)
+        index.append(where[prompt])
+    if not images:
+        raise ValueError(f"{captions_path} lists no renders")
+    sizes = {tuple(im.shape) for im in images}
+    if len(sizes) != 1:
+        raise ValueError(f"renders have mixed sizes {sorted(sizes)}")
+    return torch.stack(images), index, prompts, names

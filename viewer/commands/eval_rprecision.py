@@ -1,0 +1,39 @@
+"""`tristudio eval rprecision`: CLIP R-Precision of a folder of renders against a prompt set (DreamFusion's metric)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+app = typer.Typer()
+
+
+@app.command("rprecision")
+def rprecision(
+    clip: Path = typer.Option(None, help="a transformers CLIPModel folder (default: the shipped small-world CLIP)"),
+    renders: Path = typer.Option(..., help="folder of PNG renders with captions.json (relative path -> prompt)"),
+    prompts: Path = typer.Option(..., help="text file: the prompt set, one prompt per line"),
+    key: str = typer.Option("caption", help="captions.json entry to use when entries are dicts (e.g. caption_view)"),
+    k: int = typer.Option(1, help="R-Precision at k"),
+    device: str = typer.Option("auto", help="auto | cpu | cuda"),
+) -> None:
+    """Retrieve each render's prompt among the prompt set with CLIP; print R-Precision@k."""
+    from rich.console import Console
+
+    console = Console()
+    try:
+        from tristudio.core.priors import load_clip
+        from tristudio.core.priors.rprecision import clip_r_precision, read_render_set
+
+        if clip is None:
+            import tristudio.core as core_pkg
+
+            clip = Path(core_pkg.__file__).parent / "assets" / "clip_small"
+        model = load_clip(clip, device=device)
+        images, index, prompt_set, _ = read_render_set(renders, prompts, key)
+        score = clip_r_precision(model, images.to(model.device), index, prompt_set, k=k)
+    except (ValueError, OSError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    console.print(f"CLIP R-Precision@{k}: {score:.3f} ({len(images)} renders, {len(prompt_set)} prompts, CLIP {clip})")
