@@ -133,3 +133,16 @@ def test_vsd_lora_step_reduces_its_loss_and_sds_timesteps_in_range(pixel_prior):
         assert int(t.min()) >= 20 and int(t.max()) <= 980
     finally:
         prior.unet.delete_adapters(vsd.adapter_name)
+
+
+def test_vsd_lora_prediction_is_eps_for_a_v_prediction_prior(tmp_path):
+    """At init the LoRA and camera embedding change nothing, so eps_lora must equal the prior's (converted) eps."""
+    prior = load_prior(build_tiny_pixel_prior(tmp_path / "v", prediction_type="v_prediction"), device="cpu")
+    vsd = VSD(prior)
+    g = torch.Generator().manual_seed(0)
+    z_t = torch.randn(2, 3, prior.resolution, prior.resolution, generator=g)
+    t = torch.tensor([200, 800])
+    cond = prior.encode_prompt(["a red cube"] * 2).cond
+    with torch.no_grad():
+        torch.testing.assert_close(vsd.eps_lora(z_t, t, cond, torch.randn(2, 16, generator=g)),
+                                   prior.predict_noise(z_t, t, cond), rtol=1e-4, atol=1e-5)

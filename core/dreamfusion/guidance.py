@@ -171,7 +171,13 @@ class VSD(ScoreDistillation):
         finally:
             unet.class_embedding = None
             unet.disable_adapters()
-        return out[:, : self.prior.latent_channels]
+        out = out[:, : self.prior.latent_channels]  # IF-style learned variance channels dropped
+        if self.prior.prediction_type == "epsilon":
+            return out
+        a = self.prior.alphas_cumprod[t].to(z_t.dtype).view(-1, 1, 1, 1)  # as Prior._unet_eps: to eps
+        if self.prior.prediction_type == "v_prediction":
+            return a.sqrt() * out + (1 - a).sqrt() * z_t
+        return (z_t - a.sqrt() * out) / (1 - a).sqrt()
 
     def gradient(self, z_t, t, noise, emb, cameras):
         if cameras is None:
