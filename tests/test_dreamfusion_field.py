@@ -112,7 +112,7 @@ def test_grid_sampler_matches_the_dense_renderer_on_a_blob():
                           RenderOptions(ray_start="auto", ray_end="auto", box_warp=1.0, depth_resolution=128,
                                         depth_resolution_importance=64, density_activation="identity",
                                         signed_output=False, deterministic=True))
-    assert 0.2 < fast.active.float().mean() < 0.8  # empty corners skipped, the blob sampled
+    assert 0.1 < fast.active.float().mean() < 0.8  # empty corners skipped, the blob sampled
     d_opacity, d_rgb = (fast.opacity - ref.opacity).abs(), (fast.features - ref.features).abs()
     assert d_opacity.mean() < 0.005 and d_rgb.mean() < 0.005  # measured: 0.0015, 0.0006
     assert d_opacity.max() < 0.08  # a few silhouette pixels (measured 0.04)

@@ -85,7 +85,7 @@ def _view_scores(df, clip, prompt: str, resolution: int = 64) -> dict[str, str]:
     """CLIP's top view word for the back view (and the front view) of the scene."""
     out = {}
     for name, yaw in (("front", 0.0), ("back", math.pi)):
-        cam = Cameras.orbit(torch.tensor([yaw]), math.radians(10.0), 1.8, fov_deg=50.0)
+        cam = Cameras.orbit(torch.tensor([yaw]), math.radians(10.0), 2.5, fov_deg=30.0)  # objects-world framing
         img = df.render(cam, resolution, "albedo")["image"]
         texts = [f"{prompt}, {w}" for w in VIEW_WORDS]
         sim = clip.similarity(img, texts)[0]

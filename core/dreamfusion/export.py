@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..cameras import Cameras
 from ..io.images import make_grid, to_uint8
 from ..io.video import write_video
 from ..mesh import extract_mesh, save_mesh
@@ -45,12 +44,12 @@ def write_orbit_video(df, path: str | os.PathLike, frames: int = 60, resolution:
     """A full turn around the object as an H.264 MP4 (core/io/video.py)."""
     resolution = int(math.ceil(resolution / 16) * 16)  # macro blocks
 
+    cams = orbit_views(frames)
+
     def gen():
         for i in range(frames):
-            yaw = torch.tensor([2 * math.pi * i / frames])
-            cam = Cameras.orbit(yaw, math.radians(15.0), 1.8, fov_deg=50.0)
             with torch.no_grad():
-                yield to_uint8(df.render(cam, resolution, shading)["image"], (0.0, 1.0))[0]
+                yield to_uint8(df.render(cams[i], resolution, shading)["image"], (0.0, 1.0))[0]
 
     return write_video(path, gen(), fps=fps)
 

@@ -15,10 +15,16 @@ __all__ = ["ViewRanges", "sample_views"]
 
 @dataclass
 class ViewRanges:
-    elevation_deg: tuple[float, float] = (-10.0, 60.0)
+    """Defaults: around the objects world's cameras (core/worlds/sampling.py: radius 2.5, diagonal FOV 30 deg,
+    elevation -15..75 deg), the framing the small-world prior and CLIP were trained on. DreamFusion's own ranges
+    (radius 1-1.5x, FOV 40-70 deg) suit a prior trained on varied framings; with a fixed-framing prior a wide FOV
+    range asks for objects of inconsistent size (at FOV 60 and radius 2 a 'sphere' would have to be ~0.56 wide,
+    beyond the box)."""
+
+    elevation_deg: tuple[float, float] = (-15.0, 75.0)
     azimuth_deg: tuple[float, float] = (-180.0, 180.0)
-    radius: tuple[float, float] = (1.6, 2.0)
-    fov_deg: tuple[float, float] = (40.0, 60.0)  # EG3D's diagonal field of view
+    radius: tuple[float, float] = (2.3, 2.7)
+    fov_deg: tuple[float, float] = (27.0, 33.0)  # EG3D's diagonal field of view
 
 
 def _uniform(lo_hi: tuple[float, float], n: int, gen: torch.Generator) -> Tensor:
@@ -36,7 +42,7 @@ def sample_views(n: int, ranges: ViewRanges, gen: torch.Generator) -> tuple[Came
     return Cameras(torch.cat([c.cam2world for c in cams]), torch.cat([c.intrinsics for c in cams])), yaw, pitch
 
 
-def orbit_views(n: int, elevation_deg: float = 15.0, radius: float = 1.8, fov_deg: float = 50.0) -> Cameras:
+def orbit_views(n: int, elevation_deg: float = 15.0, radius: float = 2.5, fov_deg: float = 30.0) -> Cameras:
     """n cameras evenly spaced in azimuth (a full turn starting from the front), for videos and evaluation."""
     yaw = torch.arange(n, dtype=torch.float32) * (2 * math.pi / n)
     return Cameras.orbit(yaw, math.radians(elevation_deg), radius, fov_deg=fov_deg)
