@@ -16,9 +16,13 @@ def _make_command(name: str):
         device: str = typer.Option("auto", help="auto | cpu | cuda"),
         quick: bool = typer.Option(False, help="fewer repeats and sizes (a smoke run)"),
         out: Path = typer.Option(None, help="JSON output path (default bench/<name>.json)"),
+        threads: int = typer.Option(0, help="torch CPU threads (0 = torch's default); 1 is faster on a busy machine"),
     ) -> None:
+        import torch
         from tristudio.core.bench.common import report, resolve_device
 
+        if threads > 0:
+            torch.set_num_threads(threads)
         mod = importlib.import_module(f"tristudio.core.bench.{name}")
         dev = resolve_device(device)
         rows = mod.run(device=str(dev), quick=quick)
