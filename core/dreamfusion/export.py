@@ -56,17 +56,20 @@ def write_orbit_video(df, path: str | os.PathLike, frames: int = 60, resolution:
 
 @torch.no_grad()
 def mesh_level(df, resolution: int = 64, default: float = 10.0) -> float:
-    """The density iso-level for meshing: `default`, or half the field's peak density if that is lower."""
+    """The density iso-level for meshing: `default`, or half the field's peak density if that is lower; if that is not
+    inside the field's range (e.g. a young field dense everywhere), the middle of the range."""
     from ..mesh import density_grid
 
-    peak = float(density_grid(df.field.density, df.cfg.bound, resolution, df.device)[..., 3].max())
-    return default if peak > 2 * default else 0.5 * peak
+    sigma = density_grid(df.field.density, df.cfg.bound, resolution, df.device)[..., 3]
+    lo, peak = float(sigma.min()), float(sigma.max())
+    level = default if peak > 2 * default else 0.5 * peak
+    return level if lo < level < peak else 0.5 * (lo + peak)
 
 
 @torch.no_grad()
 def export_mesh(df, path: str | os.PathLike | None = None, resolution: int = 96, level: float | None = None):
     """Marching cubes of the density at `level` with albedo vertex colours; saved by extension when path is given."""
-    level = mesh_level(df) if level is None else level
+    level = mesh_level(df, resolution) if level is None else level  # judged on the same grid as the mesh
 
     def albedo(x):
         return df.field(x)[1]
