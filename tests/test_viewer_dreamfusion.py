@@ -73,7 +73,7 @@ def test_start_trains_plots_updates_the_view_stop_ends_the_thread_and_captures_w
     import trimesh
     from PIL import Image
 
-    app = make_df_app(tiny_G, tmp_path, prior_dir, save_resolution=32, mesh_resolution=24, df_mesh_level=0.0)  # 0: automatic level
+    app = make_df_app(tiny_G, tmp_path, prior_dir, save_resolution=32, mesh_resolution=24, df_mesh_level=0.0)
     seen = {}
 
     def body(ctx, app):
