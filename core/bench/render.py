@@ -23,7 +23,7 @@ def run(device: str = "cpu", quick: bool = False) -> list[dict]:
         for deterministic in (True,) if quick else (True, False):
             opts = RenderOptions(depth_resolution=48, depth_resolution_importance=48, deterministic=deterministic)
 
-            def frame():
+            def frame(res=res, opts=opts):
                 with torch.no_grad():
                     render_triplanes(planes, decoder, cams, res, opts)
 
