@@ -201,3 +201,75 @@ def test_clip_bpe_tokenizer_ids_match_openai_clip():
     tok = clip_bpe_tokenizer(source)
     assert len(tok) == 49408
     assert tok("a photo of a cat").input_ids == [49406, 320, 1125, 539, 320, 2368, 49407]
+
+
+def test_head_renders_are_captioned_with_hair_skin_and_view(tmp_path):
+    import random
+
+    from tristudio.core.priors.renders import concat_render_sets, render_heads
+    from tristudio.core.worlds.captions import HAIR_COLORS, SKIN_TONES
+    from tristudio.core.worlds.heads import sample_heads
+
+    heads = render_heads(range(6), resolution=16)
+    heads.save(tmp_path / "heads")
+    heads = load_render_set(tmp_path / "heads")
+    truth = sample_heads(list(range(6)))
+    assert heads.color == truth.hair and heads.material == truth.skin and all(heads.is_head)
+    assert all(h in HAIR_COLORS for h in heads.color) and all(s in SKIN_TONES for s in heads.material)
+    caps = heads.random_captions(range(6), random.Random(0), p_material=0.0, p_view=1.0)
+    for i, c in enumerate(caps):
+        assert c == f"a head with {heads.color[i]} hair and {heads.material[i]} skin, {heads.view[i]}"
+    mixed = concat_render_sets([render_objects(range(3), resolution=16), heads])
+    assert mixed.where(True) == [3, 4, 5, 6, 7, 8] and mixed.where(False) == [0, 1, 2]
+    assert mixed.meta["world"] == "heads+objects"
+
+
+class _OracleClip:
+    """A stand-in CLIP whose image embedding is the (normalised) sum of one-hot codes of the captions the image truly
+    has, optionally lying about the view word of head back views."""
+
+    def __init__(self, renders, back_says: str | None = None):
+        self.vocab: dict[str, int] = {}
+        self.rows = []
+        for i in range(len(renders)):
+            view = renders.view[i]
+            if back_says and renders.is_head[i] and view == "back view":
+                view = back_says
+            bare = renders.caption(i, material=False, view=False)
+            self.rows.append([bare, f"{bare}, {view}", renders.caption(i, material=True, view=False)])
+        self.renders = renders
+
+    def _code(self, text: str) -> int:
+        return self.vocab.setdefault(text, len(self.vocab))
+
+    def embed_text(self, texts):
+        out = torch.zeros(len(texts), 4096)
+        for j, t in enumerate(texts):
+            out[j, self._code(t)] = 1
+        return out
+
+    def embed_images(self, images):
+        keys = [bytes(x.numpy().tobytes()) for x in (self.renders.float_images() * 255).round().to(torch.uint8)]
+        index = {k: i for i, k in enumerate(keys)}
+        out = torch.zeros(len(images), 4096)
+        for j, x in enumerate((images * 255).round().to(torch.uint8)):
+            for t in self.rows[index[bytes(x.numpy().tobytes())]]:
+                out[j, self._code(t)] += 1
+        return torch.nn.functional.normalize(out, dim=1)
+
+
+def test_retrieval_report_scores_objects_and_heads_separately():
+    from tristudio.core.priors.renders import concat_render_sets, render_heads
+    from tristudio.core.priors.train_clip import retrieval_report
+
+    mixed = concat_render_sets([render_objects(range(8), resolution=16), render_heads(range(40), resolution=16)])
+    assert "back view" in [v for v, h in zip(mixed.view, mixed.is_head, strict=True) if h]
+    honest = retrieval_report(_OracleClip(mixed), mixed)
+    assert honest["n_objects"] == 8 and honest["n_heads"] == 40
+    for key in ("shape_color_top1", "view_top1", "material_top1", "head_top1", "hair_top1", "skin_top1",
+                "head_view_top1"):
+        assert honest[key] == 1.0, key
+    assert honest["head_back_as_front"] == 0.0
+    janus = retrieval_report(_OracleClip(mixed, back_says="front view"), mixed)
+    assert janus["head_back_as_front"] == 1.0 and janus["head_view_top1"] < 1.0
+    assert janus["shape_color_top1"] == 1.0  # objects untouched

@@ -3,14 +3,16 @@
 | preset  | output | neural res | planes         | samples | backbone channels    | SR                      | params |
 |---------|--------|------------|----------------|---------|----------------------|-------------------------|--------|
 | ffhq512 | 512    | 128        | 3 x 32 x 256^2 | 48 + 48 | 512 (<=64), 256, 128 | Hybrid8XDC (256, 128)   | 30.7 M |
-| small   | 64     | 32         | 3 x 32 x 128^2 | 32 + 32 | 128 (<=64), 64       | Hybrid2X (64, 32) 32->64| 2.4 M  |
+| small   | 64     | 32         | 3 x 32 x 64^2  | 16 + 16 | 64                   | Hybrid2X (64, 32) 32->64| 0.96 M |
 | tiny    | 32     | 16         | 3 x 8 x 32^2   | 8 + 8   | 32                   | Hybrid2X (16, 16) 16->32| 0.09 M |
 
 ffhq512 is EG3D's `train.py --cfg=ffhq --gen_pose_cond=True` generator at 512 px, fine-tuned to neural rendering
 resolution 128 (the released ffhq512-128 model); its kwargs are exactly the official `_init_kwargs`.
-`small` trains on a CPU (a forward at batch 4 takes a fraction of a second): w_dim 256, a 2-layer mapping, 128^2
-planes, 32^2 rays with 32 + 32 samples, a 2x super-resolution head. `tiny` is for tests (< 1 s per forward).
-Both reuse EG3D's FFHQ camera range (2.25 .. 3.3, box 1, radius 2.7).
+`small` is the shipped procedural-heads model (core/assets/eg3d_heads), sized to train on two CPU cores: w_dim 256, a
+2-layer mapping, 64^2 planes from a 64-channel backbone, 32^2 rays with 16 + 16 samples, a 2x super-resolution head,
+and a white background (`white_back`: the heads world is rendered over white, so no background wall is needed).
+`tiny` is for tests (< 1 s per forward). All reuse EG3D's FFHQ camera range (2.25 .. 3.3, box 1, radius 2.7).
+The viewer renders any of them with more samples per ray than they were trained with (Render panel).
 """
 
 from __future__ import annotations
@@ -65,10 +67,10 @@ def ffhq512() -> dict:
 
 
 def small() -> dict:
-    """64 px output for CPU training."""
+    """64 px output for CPU training (the shipped heads model)."""
     rk = copy.deepcopy(FFHQ_RENDERING_KWARGS)
-    rk.update(image_resolution=64, superresolution_module="SuperresolutionHybrid2X", depth_resolution=32,
-              depth_resolution_importance=32)
+    rk.update(image_resolution=64, superresolution_module="SuperresolutionHybrid2X", depth_resolution=16,
+              depth_resolution_importance=16, white_back=True)
     return {
         "z_dim": 256,
         "c_dim": 25,
@@ -79,12 +81,12 @@ def small() -> dict:
         "mapping_kwargs": {"num_layers": 2},
         "rendering_kwargs": rk,
         "sr_kwargs": {"block_channels": [64, 32], "fused_modconv_default": "inference_only"},
-        "channel_base": 8192,
-        "channel_max": 128,
+        "channel_base": 4096,
+        "channel_max": 64,
         "fused_modconv_default": "inference_only",
         "num_fp16_res": 0,
         "conv_clamp": None,
-        "plane_resolution": 128,
+        "plane_resolution": 64,
         "plane_channels": 32,
         "neural_rendering_resolution": 32,
     }

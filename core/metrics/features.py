@@ -18,10 +18,7 @@ def load_extractor(kind: str, weights: str | None, device="cpu") -> nn.Module:
         from .inception import load_inception
 
         return load_inception(weights, device)
-    if kind == "sw":
-        if weights is None:
-            raise FileNotFoundError("FID-sw needs a small-world extractor folder: --extractor PATH "
-                                    "(make one with tristudio.core.metrics.smallworld.train_small_world_extractor)")
+    if kind == "sw":  # weights None: the shipped extractor (core/assets/sw_features)
         from .smallworld import load_small_world_extractor
 
         return load_small_world_extractor(weights, device)

@@ -5,7 +5,9 @@ their own names ("FID-sw", "KID-sw").
     encoder: 64 px RGB in [0, 1] -> 4 stride-2 convs (32, 64, 128, 128 ch, lrelu) -> global mean + std pool -> 256-d
     decoder (training only): 256 -> 128 x 4 x 4 -> 4 upsampling convs -> 64 px
 
-Saved as a tristudio checkpoint folder (model.safetensors + model.json {"format": "tristudio-sw-features"}).
+Saved as a tristudio checkpoint folder (model.safetensors + model.json {"format": "tristudio-sw-features"}). The
+shipped one (core/assets/sw_features, `shipped_extractor_path()`) was trained by
+`tristudio train features OUT --data HEADS_DATASET --data OBJECT_RENDERS` on both worlds.
 """
 
 from __future__ import annotations
@@ -20,7 +22,14 @@ from torch import Tensor, nn
 
 from ..io.checkpoint import load_checkpoint, save_checkpoint
 
-__all__ = ["SmallWorldEncoder", "train_small_world_extractor", "load_small_world_extractor", "FORMAT"]
+__all__ = [
+    "FORMAT",
+    "SmallWorldEncoder",
+    "load_small_world_extractor",
+    "load_training_images",
+    "shipped_extractor_path",
+    "train_small_world_extractor",
+]
 
 FORMAT = "tristudio-sw-features"
 RES = 64
@@ -76,7 +85,40 @@ def train_small_world_extractor(images: Float[Tensor, "n 3 h w"], out: str | os.
     return save_checkpoint(out, dict(net.state_dict()), meta)
 
 
-def load_small_world_extractor(path: str | os.PathLike, device="cpu") -> SmallWorldEncoder:
+def shipped_extractor_path() -> Path:
+    return Path(__file__).resolve().parent.parent / "assets" / "sw_features"
+
+
+def load_training_images(sources: list[str], per_source: int | None = None) -> Float[Tensor, "n 3 64 64"]:
+    """Images in [0, 1] at 64 px from EG3D datasets (folder / zip) and render-set folders (renders.json), the first
+    `per_source` of each."""
+    out = []
+    for src in sources:
+        if (Path(src) / "renders.json").is_file():
+            from ..priors.renders import load_render_set
+
+            x = load_render_set(src).float_images(slice(0, per_source))
+        else:
+            from ..data import EG3DDataset
+
+            ds = EG3DDataset(src)
+            n = len(ds) if per_source is None else min(per_source, len(ds))
+            x = torch.stack([ds[i][0] for i in range(n)]).float() / 255
+        if x.shape[-1] != RES:
+            x = F.interpolate(x, size=(RES, RES), mode="bilinear", align_corners=False, antialias=True)
+        out.append(x)
+    if not out:
+        raise ValueError("no training images: pass at least one dataset or render-set folder")
+    return torch.cat(out)
+
+
+def load_small_world_extractor(path: str | os.PathLike | None = None, device="cpu") -> SmallWorldEncoder:
+    """Load an extractor folder (None: the shipped one)."""
+    if path is None:
+        path = shipped_extractor_path()
+        if not (path / "model.json").is_file():
+            raise FileNotFoundError(f"no shipped small-world extractor: expected model.json + model.safetensors in "
+                                    f"{path}; pass --extractor PATH (tristudio train features ...)")
     tensors, meta = load_checkpoint(path)
     if meta.get("format") != FORMAT:
         raise ValueError(f"{path} is not a small-world feature extractor (format {meta.get('format')!r})")

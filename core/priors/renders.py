@@ -1,12 +1,17 @@
-"""Captioned renders of the objects world for the small-world CLIP and prior (cached in our checkpoint format).
+"""Captioned renders of the procedural worlds for the small-world CLIP and prior (cached in our checkpoint format).
 
-    render_objects(seeds, resolution=64, supersample=1) -> RenderSet
+    render_objects(seeds, resolution=64, supersample=1) -> RenderSet  "a [material] <colour> <shape>[, <view>]"
+    render_heads(seeds, resolution=64, supersample=1) -> RenderSet  "a head with <hair> hair and <skin> skin[, <view>]"
     RenderSet.save(folder) / load_render_set(folder)
-    RenderSet.captions(rng, ...)  random caption variants (material / view words kept or dropped)
+    RenderSet.random_captions(index, rng, ...)  random caption variants (material / view words kept or dropped)
 
-Item i is the object `sample_objects([seed_i])` seen from `object_cameras([seed_i])` (uniform orbit, see
-core/worlds/sampling.py), so any seed range is reproducible on its own and train / held-out splits are seed ranges.
+Item i is the object `sample_objects([seed_i])` (or the head `sample_heads([seed_i])`) seen from
+`object_cameras([seed_i])` (uniform orbit, radius 2.5, fov 30: DreamFusion's framing; see core/worlds/sampling.py),
+so any seed range is reproducible on its own and train / held-out splits are seed ranges.
 Images are uint8 (N, H, W, 3), white background; yaw / pitch in radians (core/cameras.py conventions).
+
+Each item has two attribute slots besides its world: for objects `shape`, `color`, `material` are the shape, colour
+and material words; for heads `shape` is "head", `color` the hair colour and `material` the skin tone.
 """
 
 from __future__ import annotations
@@ -21,12 +26,24 @@ import torch
 from torch import Tensor
 
 from ..io.checkpoint import load_checkpoint, save_checkpoint
-from ..worlds.captions import object_caption, view_word
+from ..worlds.captions import head_caption, object_caption, view_word
+from ..worlds.heads import sample_heads
 from ..worlds.objects import sample_objects
 from ..worlds.render import render
 from ..worlds.sampling import camera_yaw_pitch, object_cameras
 
-__all__ = ["FORMAT", "RenderSet", "concat_render_sets", "load_render_set", "load_render_sets", "render_objects"]
+__all__ = [
+    "FORMAT",
+    "HEAD",
+    "RenderSet",
+    "concat_render_sets",
+    "load_render_set",
+    "load_render_sets",
+    "render_heads",
+    "render_objects",
+]
+
+HEAD = "head"  # the shape slot of a head item
 
 FORMAT = "tristudio-render-set"
 
@@ -35,15 +52,23 @@ FORMAT = "tristudio-render-set"
 class RenderSet:
     images: Tensor  # (N, H, W, 3) uint8, sRGB-ish shaded colour over white
     seeds: list[int]
-    shape: list[str]
-    color: list[str]
-    material: list[str]
+    shape: list[str]  # shape word, or "head"
+    color: list[str]  # colour word (objects) / hair colour (heads)
+    material: list[str]  # material word (objects) / skin tone (heads)
     yaw: list[float]  # radians
     pitch: list[float]  # radians
     meta: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.seeds)
+
+    @property
+    def is_head(self) -> list[bool]:
+        return [s == HEAD for s in self.shape]
+
+    def where(self, heads: bool) -> list[int]:
+        """Indices of the head items (heads=True) or of the object items."""
+        return [i for i, h in enumerate(self.is_head) if h == heads]
 
     @property
     def view(self) -> list[str]:
@@ -64,19 +89,27 @@ class RenderSet:
         return x.permute(0, 3, 1, 2).float() / 255.0
 
     def caption(self, i: int, material: bool, view: bool) -> str:
+        """Item i's caption; `material` keeps an object's material word (a head's caption always has both words)."""
         views = self.view[i] if view else None
+        if self.shape[i] == HEAD:
+            return head_caption(self.color[i], self.material[i], views)
         return object_caption(self.shape[i], self.color[i], self.material[i] if material else None, views)
 
     def random_captions(
         self, index: Sequence[int], rng: random.Random, p_material: float = 0.5, p_view: float = 0.5
     ) -> list[str]:
-        """One caption per item: shape + colour always, material and view word each kept with its probability."""
+        """One caption per item: shape + colour (hair + skin) always, an object's material word and the view word
+        each kept with its probability."""
         views = self.view
         out = []
         for i in index:
-            m = self.material[i] if rng.random() < p_material else None
+            keep_material = rng.random() < p_material
             v = views[i] if rng.random() < p_view else None
-            out.append(object_caption(self.shape[i], self.color[i], m, v))
+            if self.shape[i] == HEAD:
+                out.append(head_caption(self.color[i], self.material[i], v))
+            else:
+                out.append(object_caption(self.shape[i], self.color[i], self.material[i] if keep_material else None,
+                                          v))
         return out
 
     def save(self, folder: str | os.PathLike) -> Path:
@@ -94,37 +127,56 @@ def load_render_set(folder: str | os.PathLike) -> RenderSet:
     return RenderSet(tensors["images"], *(meta[k] for k in keys), meta=rest)
 
 
-def render_objects(seeds: Sequence[int], resolution: int = 64, supersample: int = 1, chunk: int = 64) -> RenderSet:
-    """Render the objects world for the given seeds (one object + one orbit camera per seed)."""
+def _render_world(world: str, seeds: Sequence[int], resolution: int, supersample: int, chunk: int) -> RenderSet:
     seeds = [int(s) for s in seeds]
     images, yaws, pitches, shapes, colors, materials = [], [], [], [], [], []
     for start in range(0, len(seeds), chunk):
         part = seeds[start : start + chunk]
-        batch = sample_objects(part)
+        if world == "heads":
+            batch = sample_heads(part)
+            shapes += [HEAD] * len(part)
+            colors += batch.hair
+            materials += batch.skin
+        else:
+            batch = sample_objects(part)
+            shapes += batch.shape
+            colors += batch.color
+            materials += batch.material
         cams = object_cameras(part)
         out = render(batch.scene, cams, resolution, supersample=supersample)
         images.append((out.rgb.clamp(0, 1) * 255).round().to(torch.uint8))
         yaw, pitch, _ = camera_yaw_pitch(cams.cam2world)
         yaws += yaw.tolist()
         pitches += pitch.tolist()
-        shapes += batch.shape
-        colors += batch.color
-        materials += batch.material
-    meta = {"world": "objects", "resolution": resolution, "supersample": supersample}
+    meta = {"world": world, "resolution": resolution, "supersample": supersample}
     return RenderSet(torch.cat(images), seeds, shapes, colors, materials, yaws, pitches, meta)
 
 
-def _main() -> None:  # python -m tristudio.core.priors.renders OUT START COUNT [RES] [SS]
+def render_objects(seeds: Sequence[int], resolution: int = 64, supersample: int = 1, chunk: int = 64) -> RenderSet:
+    """Render the objects world for the given seeds (one object + one orbit camera per seed)."""
+    return _render_world("objects", seeds, resolution, supersample, chunk)
+
+
+def render_heads(seeds: Sequence[int], resolution: int = 64, supersample: int = 1, chunk: int = 32) -> RenderSet:
+    """Render the heads world for the given seeds (one head + one uniform-orbit camera per seed: backs of heads
+    included, unlike the FFHQ-like EG3D datasets)."""
+    return _render_world("heads", seeds, resolution, supersample, chunk)
+
+
+def _main() -> None:  # python -m tristudio.core.priors.renders OUT START COUNT [RES] [SS] [objects|heads]
     import sys
     import time
 
     out, start, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     res = int(sys.argv[4]) if len(sys.argv) > 4 else 64
     ss = int(sys.argv[5]) if len(sys.argv) > 5 else 1
+    world = sys.argv[6] if len(sys.argv) > 6 else "objects"
+    if world not in ("objects", "heads"):
+        raise SystemExit(f"unknown world {world!r}: objects or heads")
     t0 = time.time()
-    rs = render_objects(range(start, start + count), res, ss)
+    rs = _render_world(world, range(start, start + count), res, ss, 64 if world == "objects" else 32)
     rs.save(out)
-    print(f"rendered {count} objects at {res}px (ss {ss}) in {time.time() - t0:.0f} s -> {out}", flush=True)
+    print(f"rendered {count} {world} at {res}px (ss {ss}) in {time.time() - t0:.0f} s -> {out}", flush=True)
 
 
 if __name__ == "__main__":
@@ -137,7 +189,7 @@ def concat_render_sets(sets: Sequence[RenderSet]) -> RenderSet:
     return RenderSet(
         torch.cat([s.images for s in sets]),
         *([x for s in sets for x in getattr(s, k)] for k in ("seeds", "shape", "color", "material", "yaw", "pitch")),
-        meta=dict(sets[0].meta),
+        meta=dict(sets[0].meta, world="+".join(sorted({str(s.meta.get("world", "objects")) for s in sets}))),
     )
 
 

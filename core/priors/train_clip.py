@@ -1,4 +1,5 @@
-"""The small-world CLIP: a transformers `CLIPModel` trained contrastively on captioned renders of the objects world.
+"""The small-world CLIP: a transformers `CLIPModel` trained contrastively on captioned renders of the procedural
+worlds (objects and heads, core/priors/renders.py).
 
     trainer = ClipTrainer(ClipConfig(...), tokenizer, renders)        renders: a RenderSet (core/priors/renders.py)
     trainer.train_step() -> {"loss": ..., "logit_scale": ...}
@@ -8,7 +9,8 @@
 Loss: symmetric InfoNCE over the batch with a learnable temperature (CLIP's logit_scale, capped at 100). Captions
 repeat within a batch (77 shape x colour pairs), so every item with the same caption counts as a positive (the
 target row is uniform over them) instead of being pushed apart as a false negative.
-Captions: "a [material] <colour> <shape>[, <view word>]" with the material and the view word each kept with p = 0.5.
+Captions: "a [material] <colour> <shape>[, <view word>]" with the material and the view word each kept with p = 0.5;
+heads: "a head with <hair> hair and <skin> skin[, <view word>]".
 Images: renders box-downsampled to image_size (32 px by default, the prior's resolution). Optional augmentation: with
 p_lowres an image is box-downsampled to half size and bicubic-upsampled back (blur robustness).
 """
@@ -24,7 +26,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..worlds.captions import COLORS, MATERIALS, SHAPES, VIEW_WORDS, object_caption
+from ..worlds.captions import (
+    COLORS,
+    HAIR_COLORS,
+    MATERIALS,
+    SHAPES,
+    SKIN_TONES,
+    VIEW_WORDS,
+    head_caption,
+    object_caption,
+)
 from .clip import CLIP_MEAN, CLIP_STD, ClipModel
 from .renders import RenderSet
 from .trainloop import TrainState, cosine_lr
@@ -194,42 +205,86 @@ def shape_color_prompts() -> list[tuple[str, str, str]]:
     return [(s, c, object_caption(s, c)) for s in SHAPES for c in COLORS]
 
 
+def head_prompts() -> list[tuple[str, str, str]]:
+    """(hair, skin, "a head with <hair> hair and <skin> skin") for every pair of the heads world's vocabularies."""
+    return [(h, k, head_caption(h, k)) for h in HAIR_COLORS for k in SKIN_TONES]
+
+
 @torch.no_grad()
 def retrieval_report(clip: ClipModel, renders: RenderSet, batch_size: int = 256) -> dict:
-    """Top-1 retrieval on (held-out) renders through a loaded ClipModel:
-    shape_color_top1: own "a <colour> <shape>" ranked first among all shape x colour captions (chance 1/77);
-    shape_top1 / color_top1: the first-ranked caption has the right shape / colour;
-    view_top1: own view word ranked first among "<own caption>, <view>" for the 4 view words (chance 1/4);
-    material_top1: own material first among "a <material> <colour> <shape>" for the 2 materials (chance 1/2)."""
-    prompts = shape_color_prompts()
-    text = clip.embed_text([p for _, _, p in prompts])  # (77, D)
+    """Top-1 retrieval on (held-out) renders through a loaded ClipModel.
+
+    Object items (if any):
+      shape_color_top1: own "a <colour> <shape>" ranked first among all shape x colour captions (chance 1/77);
+      shape_top1 / color_top1: the first-ranked caption has the right shape / colour;
+      view_top1: own view word ranked first among "<own caption>, <view>" for the 4 view words (chance 1/4);
+      material_top1: own material first among "a <material> <colour> <shape>" for the 2 materials (chance 1/2).
+    Head items (if any):
+      head_top1: own "a head with <hair> hair and <skin> skin" first among the 25 head captions (chance 1/25);
+      hair_top1 / skin_top1: the first-ranked head caption has the right hair colour / skin tone;
+      head_view_top1: own view word first among the 4 view variants of the own caption (chance 1/4);
+      head_back_as_front: fraction of back views whose best view word is "front view" (the Janus test's error)."""
     image = torch.cat([
         clip.embed_images(renders.float_images(slice(i, i + batch_size))) for i in range(0, len(renders), batch_size)
     ])  # (N, D)
-    best = (image @ text.T).argmax(dim=1).tolist()
-    n = len(renders)
-    shape_ok = sum(prompts[b][0] == renders.shape[i] for i, b in enumerate(best))
-    color_ok = sum(prompts[b][1] == renders.color[i] for i, b in enumerate(best))
-    both_ok = sum(prompts[b][0] == renders.shape[i] and prompts[b][1] == renders.color[i] for i, b in enumerate(best))
     views = renders.view
-    view_text = {
-        (s, c): clip.embed_text([object_caption(s, c, None, v) for v in VIEW_WORDS]) for s, c, _ in prompts
-    }  # (4, D) each
-    material_text = {(s, c): clip.embed_text([object_caption(s, c, m) for m in MATERIALS]) for s, c, _ in prompts}
-    view_ok = material_ok = 0
-    for i in range(n):
-        key = (renders.shape[i], renders.color[i])
-        view_ok += VIEW_WORDS[int((image[i] @ view_text[key].T).argmax())] == views[i]
-        material_ok += list(MATERIALS)[int((image[i] @ material_text[key].T).argmax())] == renders.material[i]
-    return {
-        "n_images": n,
-        "shape_color_top1": both_ok / n,
-        "shape_top1": shape_ok / n,
-        "color_top1": color_ok / n,
-        "view_top1": view_ok / n,
-        "material_top1": material_ok / n,
-        "chance_shape_color": 1 / len(prompts),
-    }
+    report: dict = {"n_images": len(renders)}
+    objects, heads = renders.where(False), renders.where(True)
+    if objects:
+        prompts = shape_color_prompts()
+        text = clip.embed_text([p for _, _, p in prompts])  # (77, D)
+        best = (image[objects] @ text.T).argmax(dim=1).tolist()
+        n = len(objects)
+        shape_ok = sum(prompts[b][0] == renders.shape[i] for i, b in zip(objects, best, strict=True))
+        color_ok = sum(prompts[b][1] == renders.color[i] for i, b in zip(objects, best, strict=True))
+        both_ok = sum(prompts[b][0] == renders.shape[i] and prompts[b][1] == renders.color[i]
+                      for i, b in zip(objects, best, strict=True))
+        view_text = {
+            (s, c): clip.embed_text([object_caption(s, c, None, v) for v in VIEW_WORDS]) for s, c, _ in prompts
+        }  # (4, D) each
+        material_text = {(s, c): clip.embed_text([object_caption(s, c, m) for m in MATERIALS])
+                         for s, c, _ in prompts}
+        view_ok = material_ok = 0
+        for i in objects:
+            key = (renders.shape[i], renders.color[i])
+            view_ok += VIEW_WORDS[int((image[i] @ view_text[key].T).argmax())] == views[i]
+            material_ok += list(MATERIALS)[int((image[i] @ material_text[key].T).argmax())] == renders.material[i]
+        report.update({
+            "n_objects": n,
+            "shape_color_top1": both_ok / n,
+            "shape_top1": shape_ok / n,
+            "color_top1": color_ok / n,
+            "view_top1": view_ok / n,
+            "material_top1": material_ok / n,
+            "chance_shape_color": 1 / len(prompts),
+        })
+    if heads:
+        prompts = head_prompts()
+        text = clip.embed_text([p for _, _, p in prompts])  # (25, D)
+        best = (image[heads] @ text.T).argmax(dim=1).tolist()
+        n = len(heads)
+        hair_ok = sum(prompts[b][0] == renders.color[i] for i, b in zip(heads, best, strict=True))
+        skin_ok = sum(prompts[b][1] == renders.material[i] for i, b in zip(heads, best, strict=True))
+        both_ok = sum(prompts[b][0] == renders.color[i] and prompts[b][1] == renders.material[i]
+                      for i, b in zip(heads, best, strict=True))
+        view_text = {(h, k): clip.embed_text([head_caption(h, k, v) for v in VIEW_WORDS]) for h, k, _ in prompts}
+        view_ok = backs = back_front = 0
+        for i in heads:
+            word = VIEW_WORDS[int((image[i] @ view_text[(renders.color[i], renders.material[i])].T).argmax())]
+            view_ok += word == views[i]
+            if views[i] == "back view":
+                backs += 1
+                back_front += word == "front view"
+        report.update({
+            "n_heads": n,
+            "head_top1": both_ok / n,
+            "hair_top1": hair_ok / n,
+            "skin_top1": skin_ok / n,
+            "head_view_top1": view_ok / n,
+            "head_back_as_front": back_front / backs if backs else float("nan"),
+            "chance_head": 1 / len(prompts),
+        })
+    return report
 
 
 def config_dict(cfg: ClipConfig) -> dict:

@@ -27,6 +27,7 @@ def eg3d(
     density_reg_interval: int = typer.Option(4, "--density-reg-interval"),
     gpc_prob: float = typer.Option(0.5, "--gpc-prob", help="generator pose conditioning swap probability"),
     blur_fade_kimg: float = typer.Option(200.0, "--blur-fade-kimg", help="raw-image blur fade-in length (0: off)"),
+    blur_sigma: float = typer.Option(10.0, "--blur-sigma", help="initial blur sigma in pixels (EG3D: 10)"),
     nrr: int = typer.Option(None, "--neural-res", help="neural rendering resolution (default: the preset's)"),
     nrr_final: int = typer.Option(None, "--neural-res-final", help="fade the neural resolution to this"),
     depth_samples: int = typer.Option(None, "--depth-samples", help="coarse samples per ray"),
@@ -45,7 +46,8 @@ def eg3d(
     from tristudio.core.eg3d.train import TrainConfig, TrainingError, train
 
     loss = {"r1_gamma": gamma, "r1_interval": r1_interval, "density_reg": density_reg,
-            "density_reg_interval": density_reg_interval, "gpc_reg_prob": gpc_prob, "blur_fade_kimg": blur_fade_kimg}
+            "density_reg_interval": density_reg_interval, "gpc_reg_prob": gpc_prob, "blur_fade_kimg": blur_fade_kimg,
+            "blur_init_sigma": blur_sigma}
     if nrr:
         loss["neural_rendering_resolution_initial"] = nrr
     if nrr_final:

@@ -97,6 +97,8 @@ def prior(
     lr: float = typer.Option(1e-3, help="peak learning rate (AdamW, warm-up + cosine)"),
     resolution: int = typer.Option(32, help="image side in pixels (renders are box-downsampled to it)"),
     channels: str = typer.Option("32,64,64", help="UNet block_out_channels"),
+    warmup: int = typer.Option(100, help="linear learning-rate warm-up steps"),
+    ema_decay: float = typer.Option(0.995, help="decay of the exported EMA of the UNet weights"),
     resume: bool = typer.Option(False, "--resume", help="continue from WORK/checkpoint"),
     ckpt_every: int = typer.Option(100, help="checkpoint every N steps"),
     sample_every: int = typer.Option(500, help="export + sample grid every N steps"),
@@ -107,8 +109,8 @@ def prior(
     from tristudio.core.priors.train_prior import PriorConfig, run_prior_training
 
     _threads(threads)
-    cfg = PriorConfig(batch_size=batch, lr=lr, steps=steps, resolution=resolution, seed=seed,
-                      block_out_channels=tuple(int(c) for c in channels.split(",")))
+    cfg = PriorConfig(batch_size=batch, lr=lr, steps=steps, resolution=resolution, seed=seed, warmup=warmup,
+                      ema_decay=ema_decay, block_out_channels=tuple(int(c) for c in channels.split(",")))
     start = 0
     if resume and (work / "checkpoint" / "model.json").exists():
         import json
@@ -121,3 +123,25 @@ def prior(
             steps if resume else None, ckpt_every, sample_every, callback=callback,
         )
     typer.echo(f"exported {work / 'export'} (samples in {work / 'samples'})")
+
+
+@app.command("features")
+def features(
+    out: Path = typer.Argument(..., help="output folder (model.safetensors + model.json)"),
+    data: list[Path] = typer.Option(..., "--data", help="EG3D dataset folders / zips and render-set folders"),
+    per_source: int = typer.Option(4000, help="images taken from each source (the first N)"),
+    steps: int = typer.Option(2000, help="autoencoder steps"),
+    batch: int = typer.Option(64, help="batch size"),
+    threads: int = typer.Option(0, help="torch CPU threads (0: torch's default)"),
+    seed: int = typer.Option(0),
+) -> None:
+    """Train the small-world feature extractor for FID-sw / KID-sw (an autoencoder's encoder) on renders."""
+    from rich.console import Console
+    from tristudio.core.metrics.smallworld import load_training_images, train_small_world_extractor
+
+    _threads(threads)
+    console = Console(highlight=False)
+    images = load_training_images([str(d) for d in data], per_source)
+    console.print(f"{len(images)} images from {len(data)} source(s)")
+    train_small_world_extractor(images, out, steps=steps, batch=batch, seed=seed, log=console.log)
+    typer.echo(f"wrote {out}")
