@@ -356,3 +356,32 @@ def test_load_error_and_worker_error_are_shown_and_the_app_lives_on(tiny_G, tmp_
     assert app.engine.name == "tiny"  # the failed load left the current model in place
     assert seen["frames_advanced"] >= 5
     assert seen["recovered"]
+
+
+def test_model_panel_opens_a_diffusers_folder_as_the_dreamfusion_prior(tiny_G, tmp_path):
+    from tristudio.core.priors.testing import build_tiny_pixel_prior
+
+    good = build_tiny_pixel_prior(tmp_path / "prior")
+    broken = tmp_path / "broken_prior"
+    shutil.copytree(good, broken)
+    shutil.rmtree(broken / "unet")
+    app = make_app(tiny_G, tmp_path)
+    seen = {}
+
+    def body(ctx, app):
+        settle(ctx, app)
+        ctx.window_focus("//Model")
+        ctx.item_input_value("//Model/##path", str(broken))
+        ctx.item_click("//Model/Load")
+        wait(ctx, lambda: bool(app.state.model_error), 30, "the broken prior's error")
+        seen["broken"] = (app.state.model_error, app.state.scene, app.state.df_prior_path)
+        ctx.item_input_value("//Model/##path", str(good))
+        ctx.item_click("//Model/Load")
+        wait(ctx, lambda: app.state.scene == "dreamfusion", 30, "the switch to the DreamFusion scene")
+        seen["good"] = (app.state.model_error, app.state.df_prior_path, app.engine.name)
+
+    run(app, body)
+    error, scene, prior_path = seen["broken"]
+    assert "unet" in error and scene == "eg3d" and prior_path != str(broken)
+    error, prior_path, model = seen["good"]
+    assert error == "" and prior_path == str(good) and model == "tiny"  # the EG3D model stays in place

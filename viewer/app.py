@@ -101,6 +101,10 @@ class ViewerApp:
 
     # ------------------------------------------------------------------ model
     def _initial_engine(self, model_path, preset) -> Engine:
+        if model_path and (Path(str(model_path)).expanduser() / "model_index.json").is_file():
+            # a diffusers folder: the DreamFusion prior; the EG3D scene keeps the default model
+            self.state.df_prior_path = self.state.prior_loaded = str(Path(str(model_path)).expanduser())
+            model_path = None
         if model_path:
             try:
                 return Engine(load_model(model_path), name=str(model_path))
@@ -130,10 +134,18 @@ class ViewerApp:
         self.state.model_path = str(path)
         self.state.model_error = ""
         self.state.model_loading = True
+        folder = Path(str(path).strip()).expanduser()
+        is_prior = (folder / "model_index.json").is_file()
 
         def work():
             try:
-                self._loaded = (load_model(path), str(path))
+                if is_prior:  # a diffusers folder: the DreamFusion panel's prior (loaded here to check it, cached)
+                    from .dreamfusion import load_prior_cached
+
+                    load_prior_cached(str(folder))
+                    self._loaded = ("prior", str(folder))
+                else:
+                    self._loaded = (load_model(path), str(path))
             except Exception as exc:
                 self._loaded = exc
 
@@ -149,6 +161,11 @@ class ViewerApp:
             self.state.model_error = f"could not load {self.state.model_path}: {type(loaded).__name__}: {loaded}"
             return
         G, name = loaded
+        if isinstance(G, str) and G == "prior":
+            self.state.df_prior_path = name
+            self.state.prior_loaded = name
+            self.set_scene("dreamfusion")
+            return
         self.engine.set_generator(G, name=name, banner="")
         self.state.banner, self.state.model_name, self.state.model_error = "", name, ""
         self._reset_render_defaults()

@@ -26,6 +26,7 @@ class ViewerState:
     model_name: str = ""
     model_error: str = ""
     model_loading: bool = False
+    prior_loaded: str = ""  # a diffusers folder opened from the Model panel (now the DreamFusion prior)
     banner: str = ""
     # Latent
     seed_a: int = 0

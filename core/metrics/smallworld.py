@@ -80,7 +80,7 @@ def train_small_world_extractor(images: Float[Tensor, "n 3 h w"], out: str | os.
         loss.backward()
         opt.step()
         if log is not None and (step % 100 == 0 or step == steps - 1):
-            log(f"sw extractor step {step}: reconstruction mse {float(loss):.4f}")
+            log(f"sw extractor step {step}: reconstruction mse {loss.item():.4f}")
     meta = {"format": FORMAT, "version": 1, "resolution": RES, "steps": steps, "final_mse": float(loss.detach())}
     return save_checkpoint(out, dict(net.state_dict()), meta)
 

@@ -38,14 +38,17 @@ def draw(app) -> None:
     imgui.same_line()
     if imgui.button("Load"):
         app.open_model(s.model_path)
-    tooltip("load the model at this path: an official EG3D .pkl or a tristudio model folder")
+    tooltip("load the model at this path: an official EG3D .pkl, a tristudio model folder, or a diffusers folder "
+            "(model_index.json: becomes the DreamFusion panel's prior)")
     has_dialog = _dialog_available()
     imgui.begin_disabled(not has_dialog)
     if imgui.button("Open..."):
         from imgui_bundle import portable_file_dialogs as pfd
 
         _dialog["pending"] = pfd.open_file("Open an EG3D model", s.model_path or ".",
-                                           ["EG3D models", "*.pkl *.json *.safetensors", "All files", "*"])
+                                           ["EG3D models", "*.pkl *.json *.safetensors",
+                                            "diffusers folder (pick its model_index.json)", "model_index.json",
+                                            "All files", "*"])
     imgui.end_disabled()
     if not has_dialog:
         tooltip("no system file dialog (zenity / kdialog) found: type a path, or drop a file on the window")
@@ -56,8 +59,15 @@ def draw(app) -> None:
         _dialog["pending"] = None
         files = pending.result()
         if files:
-            s.model_path = files[0]
-            app.open_model(files[0])
+            chosen = files[0]
+            if chosen.endswith("model_index.json"):  # a diffusers folder, chosen through its index file
+                from pathlib import Path
+
+                chosen = str(Path(chosen).parent)
+            s.model_path = chosen
+            app.open_model(chosen)
+    if s.prior_loaded:
+        imgui.text_colored(DIM, f"diffusion prior: {s.prior_loaded} (DreamFusion panel)")
     if s.model_loading:
         imgui.text("loading...")
     if s.model_error:
