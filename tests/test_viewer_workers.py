@@ -135,3 +135,28 @@ def test_capture_paths_increase(tmp_path):
     p2 = s.capture_path("render", "png")
     assert (p1.name, p2.name) == ("render_0001.png", "render_0002.png")
     assert s.capture_path("orbit", "mp4").name == "orbit_0001.mp4"
+
+
+def test_background_replacement_of_a_white_back_model_matches_compositing_by_hand():
+    """A white_back model's raw image already holds (1 - opacity) of white; replacing the background must remove it
+    (premultiplied colour c * a + (1 - a) * bg), and 'model' keeps white."""
+    import torch
+    from tristudio.viewer.images import to_rgba
+
+    g = torch.Generator().manual_seed(0)
+    colour = torch.rand(1, 3, 4, 4, generator=g)  # premultiplied over black, in [0, a]
+    alpha = torch.rand(1, 1, 4, 4, generator=g)
+    colour = colour * alpha
+    white = colour + (1 - alpha)  # what a white_back renderer composites
+    out = {"image_raw": white * 2 - 1, "image_opacity": alpha, "image_depth": torch.full((1, 1, 4, 4), 2.7)}
+    for bg, value in (("black", 0.0), ("grey", 0.5), ("white", 1.0)):
+        got = to_rgba(out, "raw", bg, white_back=True)[..., :3].astype(float) / 255
+        want = (colour + (1 - alpha) * value)[0].permute(1, 2, 0).numpy()
+        assert abs(got - want).max() <= 1 / 255 + 1e-6, bg
+    kept = to_rgba(out, "raw", "model", white_back=True)[..., :3].astype(float) / 255
+    assert abs(kept - white[0].permute(1, 2, 0).numpy()).max() <= 1 / 255 + 1e-6
+    # a black-background model: "black" changes nothing
+    plain = {**out, "image_raw": colour * 2 - 1}
+    a = to_rgba(plain, "raw", "model").astype(int)
+    b = to_rgba(plain, "raw", "black").astype(int)
+    assert abs(a - b).max() <= 1

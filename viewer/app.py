@@ -34,7 +34,7 @@ from .workers import BakeResult, Job, JobWorker, RenderRequest, RenderWorker, Wo
 __all__ = ["ViewerApp"]
 
 _GL_MODES = {"final": 0, "raw": 0, "normals": 0, "depth": 1, "opacity": 2}
-_BG_RGB = {"black": (0.0, 0.0, 0.0), "white": (1.0, 1.0, 1.0), "grey": (0.5, 0.5, 0.5), "model": (0.0, 0.0, 0.0)}
+_BG_RGB = {"black": (0.0, 0.0, 0.0), "white": (1.0, 1.0, 1.0), "grey": (0.5, 0.5, 0.5)}
 
 
 class ViewerApp:
@@ -316,6 +316,11 @@ class ViewerApp:
                     self.gl_error = f"GL grid path disabled: {type(exc).__name__}: {exc}"
                     self._add_error(self.gl_error)
 
+    def _gl_background(self) -> tuple[float, float, float]:
+        if self.state.background == "model":
+            return (1.0, 1.0, 1.0) if self.engine.white_back else (0.0, 0.0, 0.0)
+        return _BG_RGB[self.state.background]
+
     def _draw_grid_if_moving(self) -> bool:
         """Draw the baked grid for the current camera when the torch frame on screen is for another camera."""
         s = self.state
@@ -332,7 +337,7 @@ class ViewerApp:
             self.raymarcher.draw(
                 s.camera, (self.gl_resolution, self.gl_resolution), n_samples=2 * int(s.samples or 48),
                 ray_start=float(rk["ray_start"]), ray_end=float(rk["ray_end"]), box_warp=float(rk["box_warp"]),
-                mode=_GL_MODES[s.output], background=_BG_RGB[s.background],
+                mode=_GL_MODES[s.output], background=self._gl_background(),
                 depth_range=(float(rk["ray_start"]), float(rk["ray_end"])))
         except Exception as exc:
             self.gl_error = f"GL grid path disabled: {type(exc).__name__}: {exc}"

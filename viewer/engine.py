@@ -75,6 +75,11 @@ class Engine:
         return int(self.G.rendering_kwargs["depth_resolution"])
 
     @property
+    def white_back(self) -> bool:
+        """The model composites over white (rendering_kwargs white_back), e.g. the shipped heads model."""
+        return bool(self.G.rendering_kwargs.get("white_back", False))
+
+    @property
     def num_ws(self) -> int:
         return int(self.G.num_ws)
 
@@ -158,7 +163,7 @@ class Engine:
                resolution: int | None = None) -> Frame:
         t0 = time.perf_counter()
         out, cams = self.render_dict(spec, camera, settings, resolution)
-        rgba = to_rgba(out, settings.output, settings.background, cams)
+        rgba = to_rgba(out, settings.output, settings.background, cams, self.white_back)
         res = int(resolution or settings.resolution or self.default_resolution)
         return Frame(rgba=rgba, ms=(time.perf_counter() - t0) * 1000, resolution=res, output=settings.output,
                      camera_key=camera.key(), latent=spec)

@@ -48,8 +48,11 @@ def normals_from_depth(depth: torch.Tensor, cameras) -> torch.Tensor:
     return torch.einsum("ji,jhw->ihw", rot, n)  # world -> camera: R^T n
 
 
-def to_rgba(out: dict, output: str, background: str, cameras=None) -> np.ndarray:
-    """Generator render dict (image, image_raw, image_depth, image_opacity; batch of one) -> (H, W, 4) uint8."""
+def to_rgba(out: dict, output: str, background: str, cameras=None, white_back: bool = False) -> np.ndarray:
+    """Generator render dict (image, image_raw, image_depth, image_opacity; batch of one) -> (H, W, 4) uint8.
+
+    background "model" keeps the generator's own (black, or white for a `white_back` model); black / white / grey
+    replace it in the raw, depth and normals outputs (the final image is the super-resolution's, as it is)."""
     if output not in OUTPUTS:
         raise ValueError(f"unknown output {output!r}; choose one of {OUTPUTS}")
     if output == "final":
@@ -57,10 +60,14 @@ def to_rgba(out: dict, output: str, background: str, cameras=None) -> np.ndarray
     opacity = out["image_opacity"][0].clamp(0, 1)
     bg = _BG.get(background)
     if output == "raw":
-        img = signed_to_unit(out["image_raw"][0])  # premultiplied over black
+        img = signed_to_unit(out["image_raw"][0])  # over the model's background
         if bg is not None:
+            if white_back:
+                img = img - (1 - opacity)  # back to premultiplied over black
             img = img + (1 - opacity) * bg
         return rgba_u8(img)
+    if bg is None and white_back:
+        bg = 1.0
     if output == "opacity":
         return rgba_u8(opacity)
     depth = out["image_depth"][0]
