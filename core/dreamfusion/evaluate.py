@@ -3,7 +3,8 @@
     python -m tristudio.core.dreamfusion.evaluate --steps 300 --methods sds csd vsd --out runs/df_eval
 
 Measures, after a fixed step budget per prompt:
-  * CLIP R-Precision (small-world CLIP) of orbit renders against the set of evaluated object prompts;
+  * CLIP R-Precision (small-world CLIP) of orbit renders: each render retrieves among *all* 77 "a <colour> <shape>"
+    captions of the objects world (chance 1/77), not only among the evaluated prompts;
   * the exported mesh's chamfer distance to every primitive of core/worlds (canonical sizes): is the named shape
     the nearest?  chamfer(A, B) = mean_a min_b |a - b| + mean_b min_a |a - b| over surface samples;
   * Janus: for head prompts, with and without view-dependent prompts, whether CLIP ranks "<prompt>, front view"
@@ -105,6 +106,8 @@ def evaluate(prior, clip, out: Path, methods=("sds", "csd", "vsd"), steps: int =
     results: dict = {"steps": steps, "resolution": resolution, "runs": []}
     for method in methods:
         renders, index = [], []
+        candidates = [object_caption(s, c) for s in SHAPES for c in COLORS]
+        candidates += [p for p in object_prompts if p not in candidates]  # prompts outside the world's captions
         for i, prompt in enumerate(object_prompts):
             t0 = time.perf_counter()
             df = DreamFusion(DreamFusionConfig(prompt=prompt, guidance=method, steps=steps, resolution=resolution,
@@ -112,7 +115,7 @@ def evaluate(prior, clip, out: Path, methods=("sds", "csd", "vsd"), steps: int =
             df.run(steps)
             orbit = render_orbit(df, 8, 64, shading="albedo")
             renders.append(orbit["image"])
-            index += [i] * 8
+            index += [candidates.index(prompt)] * 8
             save_png(out / method / f"{i:02d}_orbit.png", make_grid(to_uint8(orbit["image"], (0, 1)), cols=8))
             rec = {"method": method, "prompt": prompt, "kind": "object", "seconds": time.perf_counter() - t0}
             if mesh:
@@ -124,7 +127,7 @@ def evaluate(prior, clip, out: Path, methods=("sds", "csd", "vsd"), steps: int =
                     rec.update(chamfer=None, nearest=None, error=str(exc))
             results["runs"].append(rec)
             log(json.dumps(rec))
-        rp = clip_r_precision(clip, torch.cat(renders), index, object_prompts)
+        rp = clip_r_precision(clip, torch.cat(renders), index, candidates)
         results[f"{method}_r_precision"] = rp
         for vd in (True, False):
             janus = []
