@@ -33,6 +33,17 @@ from .workers import BakeResult, Job, JobWorker, RenderRequest, RenderWorker, Wo
 
 __all__ = ["ViewerApp"]
 
+
+def _resolve_device(device: str) -> str:
+    """auto: CUDA when torch sees a GPU (tri-planes then stay GPU-resident and torch renders there), else the CPU."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {device}: torch sees no CUDA device")
+    return device
+
 _GL_MODES = {"final": 0, "raw": 0, "normals": 0, "depth": 1, "opacity": 2}
 _BG_RGB = {"black": (0.0, 0.0, 0.0), "white": (1.0, 1.0, 1.0), "grey": (0.5, 0.5, 0.5)}
 
@@ -40,8 +51,9 @@ _BG_RGB = {"black": (0.0, 0.0, 0.0), "white": (1.0, 1.0, 1.0), "grey": (0.5, 0.5
 class ViewerApp:
     def __init__(self, engine: Engine | None = None, model_path: str | None = None, preset: str = "small",
                  state: ViewerState | None = None, window_size: tuple[int, int] = (1280, 800),
-                 gl_resolution: int = 192):
+                 gl_resolution: int = 192, device: str = "auto"):
         self.state = state or ViewerState()
+        self.device = _resolve_device(device)
         self.window_size = window_size
         self.gl_resolution = gl_resolution
         if engine is None:
@@ -107,11 +119,11 @@ class ViewerApp:
             model_path = None
         if model_path:
             try:
-                return Engine(load_model(model_path), name=str(model_path))
+                return Engine(load_model(model_path), name=str(model_path), device=self.device)
             except Exception as exc:  # open on the random model and say why in the Model panel
                 self.state.model_error = f"could not load {model_path}: {type(exc).__name__}: {exc}"
         G, name, banner = default_model(preset)
-        return Engine(G, name=name, banner=banner)
+        return Engine(G, name=name, banner=banner, device=self.device)
 
     def _reset_render_defaults(self, keep: bool = False) -> None:
         """The model's own neural resolution and samples (keep=True: only where the state has none)."""

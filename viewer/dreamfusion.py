@@ -62,28 +62,33 @@ _prior_cache: dict = {}
 _prior_lock = threading.Lock()
 
 
-def load_prior_cached(path: str):
-    """load_prior(path) on the CPU, kept for the next session (a Reset + Start does not load it again)."""
+def load_prior_cached(path: str, device: str | None = None):
+    """load_prior(path) on `device` (None: CUDA when present, else the CPU), kept for the next session (a Reset +
+    Start does not load it again)."""
     from tristudio.core.priors.load import load_prior
 
     folder = Path(str(path).strip()).expanduser()
     if not str(path).strip():
         raise ValueError(NO_PRIOR_MESSAGE)
-    key = str(folder.resolve())
+    key = (str(folder.resolve()), device)
     with _prior_lock:
         if key not in _prior_cache:
             _prior_cache.clear()  # one prior in memory at a time
-            _prior_cache[key] = load_prior(folder, device="cpu")
+            _prior_cache[key] = load_prior(folder, device=device or "auto")
         return _prior_cache[key]
 
 
 def dreamfusion_camera() -> OrbitCamera:
     """The orbit camera the viewer starts with on a DreamFusion object: looking at the origin from the middle of the
-    training cameras' ranges (radius 1.6-2.0, field of view 40-60 deg), slightly from above."""
+    training cameras' ranges (core/dreamfusion/views.py ViewRanges: radius 2.3-2.7, field of view 27-33 deg),
+    slightly from above."""
     import math
 
-    return OrbitCamera(yaw=math.radians(30.0), pitch=math.radians(15.0), radius=1.8, fov_deg=50.0,
-                       pivot=(0.0, 0.0, 0.0))
+    from tristudio.core.dreamfusion.views import ViewRanges
+
+    v = ViewRanges()
+    return OrbitCamera(yaw=math.radians(30.0), pitch=math.radians(15.0), radius=sum(v.radius) / 2,
+                       fov_deg=sum(v.fov_deg) / 2, pivot=(0.0, 0.0, 0.0))
 
 
 @dataclass(frozen=True)

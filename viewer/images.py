@@ -55,6 +55,7 @@ def to_rgba(out: dict, output: str, background: str, cameras=None, white_back: b
     replace it in the raw, depth and normals outputs (the final image is the super-resolution's, as it is)."""
     if output not in OUTPUTS:
         raise ValueError(f"unknown output {output!r}; choose one of {OUTPUTS}")
+    out = {k: v.detach().float().cpu() for k, v in out.items() if isinstance(v, torch.Tensor)}  # CUDA renders too
     if output == "final":
         return rgba_u8(signed_to_unit(out["image"][0]))
     opacity = out["image_opacity"][0].clamp(0, 1)

@@ -43,6 +43,7 @@ def view(
     capture_dir: Annotated[Path, typer.Option(help="where captures are written")] = Path("captures"),
     width: Annotated[int, typer.Option(help="window width")] = 1280,
     height: Annotated[int, typer.Option(help="window height")] = 800,
+    device: Annotated[str, typer.Option(help="auto (CUDA when present) | cpu | cuda")] = "auto",
 ) -> None:
     """Open the interactive viewer (orbit, latent interpolation, captures)."""
     problem = display_problem()
@@ -54,5 +55,5 @@ def view(
 
     state = ViewerState(seed_a=seed, capture_dir=str(capture_dir))
     app = ViewerApp(model_path=str(model) if model else None, preset=preset, state=state,
-                    window_size=(width, height))
+                    window_size=(width, height), device=device)
     app.run()
