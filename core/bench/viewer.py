@@ -8,11 +8,13 @@ Rows:
   bake grid                 baking the field into the GL grid (background, once per latent)
   GL baked-grid frame       ray-marching that grid in GLSL; measured in a subprocess with a hidden glfw window
                             (needs X: DISPLAY or xvfb-run); the row says why when it cannot run
+  GUI fps while orbiting    the real app orbiting the shipped EG3D model (GL fast path), and the time from letting go
+                            of the camera to the full-quality torch frame on screen; goals >= 20 fps, < 0.5 s
   GUI fps while SDS trains  the real app's frame loop over wall time in the DreamFusion scene: idle, while SDS
                             trains in the background thread (the GUI caps itself), and while the camera orbits during
                             training (the optimiser holds); with the shipped prior, else a tiny random test prior
 core/ never imports GL or the GUI: those rows come from `python -m tristudio.viewer.glbench` and
-`python -m tristudio.viewer.trainbench` in subprocesses.
+`python -m tristudio.viewer.orbitbench` / `python -m tristudio.viewer.trainbench` in subprocesses.
 """
 
 from __future__ import annotations
@@ -46,6 +48,40 @@ def _gl_row(grid: int, size: int, frames: int) -> dict:
     return {"what": f"GL baked-grid frame {size} px, grid {grid}^3, {r['samples']} samples",
             "ms_median": r["ms_median"], "ms_min": r["ms_min"], "fps": 1000 / r["ms_median"],
             "note": f"{r['renderer']}; first draw {r['first_draw_ms']:.0f} ms (shader compile)"}
+
+
+def _gui_command(module: str, *args: str) -> list[str] | str:
+    """The command line of a GUI bench subprocess (under xvfb-run without a display), or why it cannot run."""
+    cmd = [sys.executable, "-m", module, *args]
+    if not os.environ.get("DISPLAY"):
+        if shutil.which("xvfb-run") is None:
+            return "skipped: no DISPLAY and no xvfb-run"
+        cmd = ["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", *cmd]
+    return cmd
+
+
+def _orbit_rows(seconds: float, stops: int) -> list[dict]:
+    what = "GUI fps while orbiting the shipped model"
+    cmd = _gui_command("tristudio.viewer.orbitbench", "--seconds", str(seconds), "--stops", str(stops))
+    if isinstance(cmd, str):
+        return [{"what": what, "note": cmd}]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+        r = json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("{")][-1])
+    except Exception as exc:
+        return [{"what": what, "note": f"failed: {exc}"}]
+    if "error" in r:
+        return [{"what": what, "note": f"failed: {r['error']}"}]
+    note = (f"{r['model']}, window {r['window']}, GL {r['gl_resolution']} px over a {r['grid']}^3 grid, "
+            f"{r['device']}, load average {r['load_average']:.1f}")
+    rows = [{"what": f"GUI fps while orbiting (GL fast path drew {100 * r['orbiting']['gl_share']:.0f}% of frames)",
+             "fps": r["orbiting"]["fps"], "goal_fps": 20, "meets_goal": r["orbiting"]["fps"] >= 20, "note": note}]
+    if "to_full_quality" in r:
+        q = r["to_full_quality"]
+        rows.append({"what": f"camera stops -> full-quality frame on screen (rest {q['rest_ms']:.0f} ms + render)",
+                     "ms_median": q["ms_median"], "ms_max": q["ms_max"], "goal_ms": 500,
+                     "meets_goal": q["ms_median"] < 500, "note": f"{q['n']} stops; {note}"})
+    return rows
 
 
 def _training_rows(seconds: float) -> list[dict]:
@@ -128,5 +164,6 @@ def run(device: str = "auto", quick: bool = False) -> list[dict]:
     t = time_call(bake, dev, warmup=0, repeat=1 if quick else 2)
     rows.append({"what": f"bake grid {grid}^3 (background)", **t})
     rows.append(_gl_row(grid, 256, 10 if quick else 30))
+    rows.extend(_orbit_rows(3.0 if quick else 8.0, 3 if quick else 7))
     rows.extend(_training_rows(4.0 if quick else 10.0))
     return rows

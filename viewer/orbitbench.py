@@ -1,0 +1,109 @@
+"""GUI frame rate while orbiting an EG3D model, and the time to the full-quality frame after the camera stops, for
+`tristudio bench viewer` (a subprocess, so core/ never imports the GUI): the real viewer app (needs X: DISPLAY or
+xvfb-run), EG3D scene, one JSON line.
+
+    python -m tristudio.viewer.orbitbench [--model auto|PATH] [--seconds 6] [--size 1100x720] [--stops 5]
+
+Phases: `bake` (until the baked grid for the GL fast path is on the GPU side and a full frame is shown), `orbiting`
+(the camera turns every frame as a left-drag of 6 px would; fps = the app's frame-loop iterations over wall time,
+`gl_share` = the share of those frames the GL ray-march drew), then `stops` times: orbit 0.5 s, let go, and time
+until the viewport shows the full-quality torch frame of the final camera (`rest_ms` of stillness + the render).
+Model: the shipped heads model when present (auto), else a random-init `small` generator (said in the output).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="auto")
+    ap.add_argument("--seconds", type=float, default=6.0, help="length of the orbiting phase")
+    ap.add_argument("--size", default="1100x720")
+    ap.add_argument("--stops", type=int, default=5)
+    ap.add_argument("--timeout", type=float, default=300.0, help="longest wait for the grid bake")
+    args = ap.parse_args()
+    if not os.environ.get("DISPLAY"):
+        raise SystemExit("orbitbench: no DISPLAY (run under xvfb-run -a)")
+    w, h = (int(v) for v in args.size.lower().split("x"))
+
+    from imgui_bundle import hello_imgui
+
+    from .app import ViewerApp
+    from .state import ViewerState
+
+    state = ViewerState(capture_dir=tempfile.mkdtemp(prefix="tristudio-orbitbench-"))
+    app = ViewerApp(model_path=None if args.model == "auto" else args.model, state=state, window_size=(w, h))
+    model_kind = "shipped heads model" if not app.engine.banner else "random-init small (no shipped model)"
+    rp = app.runner_params()
+    frame_loop = rp.callbacks.pre_new_frame
+    run: dict = {"phase": "bake", "t0": None, "f0": 0, "g0": 0, "stop": 0, "let_go": None}
+    results: dict = {"to_full_ms": []}
+
+    def full_shown() -> bool:
+        f = app.shown
+        return (app.shown_kind == "torch" and f is not None and f.full
+                and f.camera_key == app.state.camera.key())
+
+    def begin(phase: str, now: float) -> None:
+        run.update(phase=phase, t0=now, f0=app.frames, g0=app.gl_frames)
+
+    def driver() -> None:
+        now = time.perf_counter()
+        if run["t0"] is None:
+            begin("bake", now)
+        phase = run["phase"]
+        spec = app.state.latent_spec(app.view_label())
+        if phase == "bake":
+            if app._grid_ready(spec) and full_shown():
+                results["bake_s"] = now - run["t0"]
+                begin("orbiting", now)
+            elif now - run["t0"] > args.timeout:
+                results["error"] = "the grid bake did not finish in time"
+                hello_imgui.get_runner_params().app_shall_exit = True
+        elif phase == "orbiting":
+            app.state.camera.orbit(6.0, 0.0)
+            if now - run["t0"] >= args.seconds:
+                dt = now - run["t0"]
+                frames = app.frames - run["f0"]
+                results["orbiting"] = {"fps": frames / dt, "gl_share": (app.gl_frames - run["g0"]) / max(frames, 1),
+                                       "seconds": dt}
+                begin("stop-orbit", now)
+        elif phase == "stop-orbit":
+            app.state.camera.orbit(6.0, 0.0)
+            if now - run["t0"] >= 0.5:
+                run["let_go"] = now
+                begin("stop-wait", now)
+        elif phase == "stop-wait":
+            if full_shown():
+                results["to_full_ms"].append((now - run["let_go"]) * 1000)
+                run["stop"] += 1
+                if run["stop"] >= args.stops:
+                    hello_imgui.get_runner_params().app_shall_exit = True
+                else:
+                    begin("stop-orbit", now)
+            elif now - run["t0"] > 30:
+                results["error"] = "no full-quality frame 30 s after the camera stopped"
+                hello_imgui.get_runner_params().app_shall_exit = True
+        frame_loop()
+
+    rp.callbacks.pre_new_frame = driver
+    hello_imgui.run(rp)
+    ms = results.pop("to_full_ms")
+    if ms:
+        results["to_full_quality"] = {"ms_median": statistics.median(ms), "ms_max": max(ms), "n": len(ms),
+                                      "rest_ms": app.state.rest_ms}
+    results.update({"model": model_kind, "window": f"{w}x{h}", "gl_resolution": app.gl_resolution,
+                    "grid": app.state.grid_resolution, "neural_resolution": app.full_resolution,
+                    "device": app.engine.device.type, "load_average": os.getloadavg()[0]})
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
