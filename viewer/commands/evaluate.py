@@ -13,7 +13,8 @@ app = typer.Typer(help="Evaluate models: fid, kid (Inception or small-world feat
 _MODEL = typer.Option(..., "--model", help="model folder / run's model/ / EG3D pickle")
 _FEATURES = typer.Option("inception", "--features", help="inception (FID/KID) | sw (FID-sw/KID-sw)")
 _INCEPTION = typer.Option(None, "--inception", help="pt_inception-2015-12-05-6726825d.pth (or its folder)")
-_EXTRACTOR = typer.Option(None, "--extractor", help="small-world extractor folder (for --features sw)")
+_EXTRACTOR = typer.Option(None, "--extractor",
+                          help="small-world extractor folder for --features sw (default: the shipped one)")
 
 
 def _fail(msg: str) -> None:
