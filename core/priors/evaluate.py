@@ -7,6 +7,9 @@
       view_top1              images sampled for "<caption>, <view word>" (4 view words) are assigned their own view word
                              by the CLIP among the 4 "<caption>, <view>" captions (chance 1/4)
       view_top1_renders      the same CLIP view test on held-out renders (what the CLIP itself achieves on real views)
+      head_top1              images sampled for "a head with <hair> hair and <skin> skin" retrieved with their own
+                             caption first among the 25 head captions (chance 1/25); hair_top1 / skin_top1 alone
+      head_view_top1         the view test on head prompts (a back view shows hair, a front view a face)
 
     python -m tristudio.core.priors.evaluate PRIOR CLIP [--per-prompt N --steps S --guidance G --renders FOLDER]
 """
@@ -18,13 +21,14 @@ from pathlib import Path
 
 import torch
 
-from ..worlds.captions import COLORS, SHAPES, VIEW_WORDS, object_caption
+from ..worlds.captions import COLORS, HAIR_COLORS, SHAPES, SKIN_TONES, VIEW_WORDS, head_caption, object_caption
 from .sampling import sample_images
 
 __all__ = ["evaluate_prior", "holdout_pairs_of"]
 
 VIEW_PAIRS = [("red", "cube"), ("blue", "torus"), ("green", "cone"), ("yellow", "cylinder"),
               ("purple", "capsule"), ("orange", "sphere"), ("cyan", "rounded cube"), ("pink", "cube")]
+HEAD_VIEW_PAIRS = [("black", "light"), ("blond", "tan"), ("brown", "pale"), ("red", "dark")]
 
 
 def holdout_pairs_of(prior_folder) -> set[tuple[str, str]]:
@@ -47,6 +51,7 @@ def evaluate_prior(
     holdout: set[tuple[str, str]] | None = None,
     save_grids: Path | None = None,
     pair_stride: int = 1,
+    heads: bool = True,
 ) -> dict:
     """pair_stride k > 1 samples only the held-out pairs and every k-th other pair (still ranked among all 77)."""
     pairs = [(s, c) for s in SHAPES for c in COLORS]
@@ -86,6 +91,8 @@ def evaluate_prior(
         v_ok += int((v_emb[k] @ text.T).argmax()) == v_truth[k]
     report["view_top1"] = v_ok / len(v_prompts)
     report["chance_view"] = 1 / len(VIEW_WORDS)
+    if heads:
+        report.update(_heads_report(prior, clip, per_prompt, steps, guidance, seed))
     report["settings"] = {"per_prompt": per_prompt, "ddim_steps": steps, "guidance": guidance, "seed": seed,
                           "pairs_sampled": len(sampled), "view_pairs": len(view_pairs)}
     if save_grids is not None:
@@ -97,6 +104,35 @@ def evaluate_prior(
         save_sample_grid(save_grids / "shape_color_grid.png", images, cols=cols, scale=2)
         save_sample_grid(save_grids / "view_grid.png", v_images, cols=len(VIEW_WORDS) * per_prompt, scale=2)
     return report
+
+
+def _heads_report(prior, clip, per_prompt: int, steps: int, guidance: float, seed: int) -> dict:
+    pairs = [(h, k) for h in HAIR_COLORS for k in SKIN_TONES]
+    captions = [head_caption(h, k) for h, k in pairs]
+    truth = [i for i in range(len(pairs)) for _ in range(per_prompt)]
+    images = sample_images(prior, [captions[i] for i in truth], steps=steps, guidance=guidance, seed=seed + 2)
+    best = (clip.embed_images(images) @ clip.embed_text(captions).T).argmax(dim=1).tolist()
+    n = len(truth)
+    v_prompts, v_truth, v_pair = [], [], []
+    for hair, skin in HEAD_VIEW_PAIRS:
+        for j, view in enumerate(VIEW_WORDS):
+            for _ in range(per_prompt):
+                v_prompts.append(head_caption(hair, skin, view))
+                v_truth.append(j)
+                v_pair.append((hair, skin))
+    v_emb = clip.embed_images(sample_images(prior, v_prompts, steps=steps, guidance=guidance, seed=seed + 3))
+    v_best = [int((v_emb[k] @ clip.embed_text([head_caption(h, s, v) for v in VIEW_WORDS]).T).argmax())
+              for k, (h, s) in enumerate(v_pair)]
+    backs = [k for k in range(len(v_truth)) if VIEW_WORDS[v_truth[k]] == "back view"]
+    return {
+        "n_head_images": n,
+        "head_top1": sum(best[k] == truth[k] for k in range(n)) / n,
+        "hair_top1": sum(pairs[best[k]][0] == pairs[truth[k]][0] for k in range(n)) / n,
+        "skin_top1": sum(pairs[best[k]][1] == pairs[truth[k]][1] for k in range(n)) / n,
+        "chance_head": 1 / len(pairs),
+        "head_view_top1": sum(v_best[k] == v_truth[k] for k in range(len(v_truth))) / len(v_truth),
+        "head_back_prompt_seen_as_front": sum(VIEW_WORDS[v_best[k]] == "front view" for k in backs) / len(backs),
+    }
 
 
 def _main() -> None:
