@@ -173,3 +173,19 @@ def test_interrupted_make_leaves_no_output_and_resumes(tmp_path, monkeypatch, su
     a, b = read_dataset(out), read_dataset(fresh)
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) and a[2] == b[2]
     assert read_captions(out) == read_captions(fresh)
+
+
+def test_datasets_made_with_different_seeds_hold_different_items():
+    """torch's CPU generator keeps only the low 32 bits of a seed: item seeds must differ there, or --seed 1 would
+    render the very heads and cameras of --seed 0."""
+    from tristudio.core.data.make import item_seed, render_items
+
+    seeds = {s: [item_seed(s, i) for i in range(1000)] for s in (0, 1, 2)}
+    assert seeds[0] == list(range(1000))
+    low = {s: {x % (1 << 32) for x in v} for s, v in seeds.items()}
+    assert all(len(v) == 1000 for v in low.values())
+    assert not (low[0] & low[1]) and not (low[0] & low[2]) and not (low[1] & low[2])
+    a_img, a_lab, _ = render_items("heads", seeds[0][:2], 16, supersample=1)
+    b_img, b_lab, _ = render_items("heads", seeds[1][:2], 16, supersample=1)
+    assert not np.array_equal(np.asarray(a_img), np.asarray(b_img))
+    assert not torch.equal(torch.as_tensor(a_lab), torch.as_tensor(b_lab))

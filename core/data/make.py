@@ -35,8 +35,15 @@ FORMAT_VERSION = 1
 
 
 def item_seed(seed: int, index: int) -> int:
-    """The seed of item `index` of a dataset made with `seed` (world and camera generators derive from it)."""
-    return (int(seed) << 32) + int(index)
+    """The seed of item `index` of a dataset made with `seed` (world and camera generators derive from it).
+
+    Dataset seed 0 gives items 0, 1, 2, ...; any other seed an offset block in [2^31, 2^32). Item seeds stay below
+    2^32 on purpose: torch's CPU generator keeps only the low 32 bits of a seed, so seeds that differ above bit 31
+    would give the very same heads and cameras."""
+    seed, index = int(seed), int(index)
+    if seed == 0:
+        return index
+    return (1 << 31) + (seed * 2654435761 + index) % (1 << 31)
 
 
 def work_dir(out: str | Path) -> Path:
