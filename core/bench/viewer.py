@@ -33,45 +33,34 @@ TITLE = "Viewer: interactive and full-quality frame times (small preset)"
 
 
 def _gl_row(grid: int, size: int, frames: int) -> dict:
-    cmd = [sys.executable, "-m", "tristudio.viewer.glbench", "--preset", "small", "--grid", str(grid),
-           "--size", str(size), "--frames", str(frames)]
-    if not os.environ.get("DISPLAY"):
-        if shutil.which("xvfb-run") is None:
-            return {"what": f"GL baked-grid frame {size} px", "note": "skipped: no DISPLAY and no xvfb-run"}
-        cmd = ["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", *cmd]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-        line = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")][-1]
-        r = json.loads(line)
-    except Exception as exc:
-        return {"what": f"GL baked-grid frame {size} px", "note": f"failed: {exc}"}
+    r = _gui_json("tristudio.viewer.glbench", "--preset", "small", "--grid", str(grid), "--size", str(size),
+                  "--frames", str(frames))
+    if "error" in r:
+        return {"what": f"GL baked-grid frame {size} px", "note": r["error"]}
     return {"what": f"GL baked-grid frame {size} px, grid {grid}^3, {r['samples']} samples",
             "ms_median": r["ms_median"], "ms_min": r["ms_min"], "fps": 1000 / r["ms_median"],
             "note": f"{r['renderer']}; first draw {r['first_draw_ms']:.0f} ms (shader compile)"}
 
 
-def _gui_command(module: str, *args: str) -> list[str] | str:
-    """The command line of a GUI bench subprocess (under xvfb-run without a display), or why it cannot run."""
+def _gui_json(module: str, *args: str) -> dict:
+    """Run a GUI bench module in a subprocess (under xvfb-run without a display) and return its JSON line, or
+    {"error": why} when it cannot run or fails."""
     cmd = [sys.executable, "-m", module, *args]
     if not os.environ.get("DISPLAY"):
         if shutil.which("xvfb-run") is None:
-            return "skipped: no DISPLAY and no xvfb-run"
+            return {"error": "skipped: no DISPLAY and no xvfb-run"}
         cmd = ["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", *cmd]
-    return cmd
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+        return json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("{")][-1])
+    except Exception as exc:
+        return {"error": f"failed: {exc}"}
 
 
 def _orbit_rows(seconds: float, stops: int) -> list[dict]:
-    what = "GUI fps while orbiting the shipped model"
-    cmd = _gui_command("tristudio.viewer.orbitbench", "--seconds", str(seconds), "--stops", str(stops))
-    if isinstance(cmd, str):
-        return [{"what": what, "note": cmd}]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-        r = json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("{")][-1])
-    except Exception as exc:
-        return [{"what": what, "note": f"failed: {exc}"}]
+    r = _gui_json("tristudio.viewer.orbitbench", "--seconds", str(seconds), "--stops", str(stops))
     if "error" in r:
-        return [{"what": what, "note": f"failed: {r['error']}"}]
+        return [{"what": "GUI fps while orbiting the shipped model", "note": r["error"]}]
     note = (f"{r['model']}, window {r['window']}, GL {r['gl_resolution']} px over a {r['grid']}^3 grid, "
             f"{r['device']}, load average {r['load_average']:.1f}")
     rows = [{"what": f"GUI fps while orbiting (GL fast path drew {100 * r['orbiting']['gl_share']:.0f}% of frames)",
@@ -85,19 +74,9 @@ def _orbit_rows(seconds: float, stops: int) -> list[dict]:
 
 
 def _training_rows(seconds: float) -> list[dict]:
-    what = "GUI fps while SDS trains"
-    cmd = [sys.executable, "-m", "tristudio.viewer.trainbench", "--seconds", str(seconds)]
-    if not os.environ.get("DISPLAY"):
-        if shutil.which("xvfb-run") is None:
-            return [{"what": what, "note": "skipped: no DISPLAY and no xvfb-run"}]
-        cmd = ["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", *cmd]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-        r = json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("{")][-1])
-    except Exception as exc:
-        return [{"what": what, "note": f"failed: {exc}"}]
+    r = _gui_json("tristudio.viewer.trainbench", "--seconds", str(seconds))
     if "error" in r:
-        return [{"what": what, "note": f"failed: {r['error']}"}]
+        return [{"what": "GUI fps while SDS trains", "note": r["error"]}]
     note = (f"{r['prior']}, window {r['window']}, optimiser on {r['training_threads']} thread(s), "
             f"load average {r['load_average']:.1f}")
     labels = {"idle": "GUI fps, DreamFusion scene, nothing training",
