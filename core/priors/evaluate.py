@@ -44,14 +44,15 @@ def evaluate_prior(
     prior,
     clip,
     per_prompt: int = 1,
-    steps: int = 20,
-    guidance: float = 5.0,
+    steps: int = 50,
+    guidance: float = 2.0,
     seed: int = 0,
     view_pairs: list[tuple[str, str]] | None = None,
     holdout: set[tuple[str, str]] | None = None,
     save_grids: Path | None = None,
     pair_stride: int = 1,
     heads: bool = True,
+    eta: float = 1.0,
 ) -> dict:
     """pair_stride k > 1 samples only the held-out pairs and every k-th other pair (still ranked among all 77)."""
     pairs = [(s, c) for s in SHAPES for c in COLORS]
@@ -60,7 +61,7 @@ def evaluate_prior(
     sampled = [i for i, p in enumerate(pairs) if p in holdout or i % pair_stride == 0]
     prompts = [captions[i] for i in sampled for _ in range(per_prompt)]
     truth = [i for i in sampled for _ in range(per_prompt)]
-    images = sample_images(prior, prompts, steps=steps, guidance=guidance, seed=seed)  # (N, 3, r, r) in [0, 1]
+    images = sample_images(prior, prompts, steps=steps, guidance=guidance, seed=seed, eta=eta)  # (N, 3, r, r) in [0, 1]
     best = (clip.embed_images(images) @ clip.embed_text(captions).T).argmax(dim=1).tolist()
     ok = [best[k] == truth[k] for k in range(len(truth))]
     seen = [k for k in range(len(truth)) if pairs[truth[k]] not in holdout]
@@ -83,7 +84,7 @@ def evaluate_prior(
                 v_prompts.append(object_caption(shape, color, None, view))
                 v_truth.append(j)
                 v_pair.append((shape, color))
-    v_images = sample_images(prior, v_prompts, steps=steps, guidance=guidance, seed=seed + 1)
+    v_images = sample_images(prior, v_prompts, steps=steps, guidance=guidance, seed=seed + 1, eta=eta)
     v_emb = clip.embed_images(v_images)
     v_ok = 0
     for k, (shape, color) in enumerate(v_pair):
@@ -92,8 +93,8 @@ def evaluate_prior(
     report["view_top1"] = v_ok / len(v_prompts)
     report["chance_view"] = 1 / len(VIEW_WORDS)
     if heads:
-        report.update(_heads_report(prior, clip, per_prompt, steps, guidance, seed))
-    report["settings"] = {"per_prompt": per_prompt, "ddim_steps": steps, "guidance": guidance, "seed": seed,
+        report.update(_heads_report(prior, clip, per_prompt, steps, guidance, seed, eta))
+    report["settings"] = {"per_prompt": per_prompt, "ddim_steps": steps, "guidance": guidance, "eta": eta, "seed": seed,
                           "pairs_sampled": len(sampled), "view_pairs": len(view_pairs)}
     if save_grids is not None:
         from .sampling import save_sample_grid
@@ -106,11 +107,11 @@ def evaluate_prior(
     return report
 
 
-def _heads_report(prior, clip, per_prompt: int, steps: int, guidance: float, seed: int) -> dict:
+def _heads_report(prior, clip, per_prompt: int, steps: int, guidance: float, seed: int, eta: float) -> dict:
     pairs = [(h, k) for h in HAIR_COLORS for k in SKIN_TONES]
     captions = [head_caption(h, k) for h, k in pairs]
     truth = [i for i in range(len(pairs)) for _ in range(per_prompt)]
-    images = sample_images(prior, [captions[i] for i in truth], steps=steps, guidance=guidance, seed=seed + 2)
+    images = sample_images(prior, [captions[i] for i in truth], steps=steps, guidance=guidance, seed=seed + 2, eta=eta)
     best = (clip.embed_images(images) @ clip.embed_text(captions).T).argmax(dim=1).tolist()
     n = len(truth)
     v_prompts, v_truth, v_pair = [], [], []
@@ -120,7 +121,7 @@ def _heads_report(prior, clip, per_prompt: int, steps: int, guidance: float, see
                 v_prompts.append(head_caption(hair, skin, view))
                 v_truth.append(j)
                 v_pair.append((hair, skin))
-    v_emb = clip.embed_images(sample_images(prior, v_prompts, steps=steps, guidance=guidance, seed=seed + 3))
+    v_emb = clip.embed_images(sample_images(prior, v_prompts, steps=steps, guidance=guidance, seed=seed + 3, eta=eta))
     v_best = [int((v_emb[k] @ clip.embed_text([head_caption(h, s, v) for v in VIEW_WORDS]).T).argmax())
               for k, (h, s) in enumerate(v_pair)]
     backs = [k for k in range(len(v_truth)) if VIEW_WORDS[v_truth[k]] == "back view"]
@@ -145,9 +146,10 @@ def _main() -> None:
     ap.add_argument("prior")
     ap.add_argument("clip")
     ap.add_argument("--per-prompt", type=int, default=1)
-    ap.add_argument("--steps", type=int, default=20)
-    ap.add_argument("--guidance", type=float, default=5.0)
+    ap.add_argument("--steps", type=int, default=50)
+    ap.add_argument("--guidance", type=float, default=2.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--eta", type=float, default=1.0, help="DDIM eta (1: DDPM-like stochastic steps, 0: DDIM)")
     ap.add_argument("--pair-stride", type=int, default=1, help="sample every k-th shape x colour pair (+ held-out)")
     ap.add_argument("--view-pairs", type=int, default=len(VIEW_PAIRS), help="shape x colour pairs for the view test")
     ap.add_argument("--renders", help="held-out render-set folder: also report the CLIP's own view accuracy on it")
@@ -157,7 +159,7 @@ def _main() -> None:
     clip = load_clip(args.clip, device="cpu")
     report = evaluate_prior(prior, clip, args.per_prompt, args.steps, args.guidance, args.seed,
                             VIEW_PAIRS[: args.view_pairs], holdout_pairs_of(args.prior),
-                            Path(args.out) if args.out else None, args.pair_stride)
+                            Path(args.out) if args.out else None, args.pair_stride, eta=args.eta)
     if args.renders:
         from .renders import load_render_sets
         from .train_clip import retrieval_report

@@ -269,11 +269,11 @@ def run_prior_training(
     steps: int | None = None,
     ckpt_every: int = 100,
     sample_every: int = 500,
-    grid_steps: int = 20,
+    grid_steps: int = 50,
     callback=None,
 ) -> Path:
     """Train (or resume) the prior in `work`; every sample_every steps export work/export (EMA UNet) and write
-    samples/grid_<step>.png (GRID_PROMPTS, DDIM grid_steps, CFG 5). Returns the export folder."""
+    samples/grid_<step>.png (GRID_PROMPTS, grid_steps DDIM steps with eta 1, CFG 2). Returns the export folder."""
     from .load import load_prior
     from .renders import load_render_sets
     from .sampling import sample_images, save_sample_grid
@@ -301,7 +301,7 @@ def run_prior_training(
 
     def snapshot() -> None:
         export = trainer.export(work / "export")
-        images = sample_images(load_prior(export, device="cpu"), GRID_PROMPTS, steps=grid_steps, guidance=5.0)
+        images = sample_images(load_prior(export, device="cpu"), GRID_PROMPTS, steps=grid_steps, guidance=2.0, eta=1.0)
         save_sample_grid(work / "samples" / f"grid_{trainer.state.step:06d}.png", images, cols=4, scale=2)
 
     while trainer.state.step < cfg.steps:
