@@ -84,7 +84,8 @@ def test_normals_of_a_blob_point_radially_outwards():
 
 
 def test_textureless_blob_is_brightest_where_the_normal_faces_the_light(prior):
-    df = DreamFusion(DreamFusionConfig(prompt="a ball", blob_density=40.0, grid_resolution=16, samples=32), prior)
+    df = DreamFusion(DreamFusionConfig(prompt="a ball", blob_density=40.0, grid_resolution=16, samples=32,
+                                       light="camera"), prior)
     with torch.no_grad():
         df.field.mlp[-1].weight.zero_()
         df.field.mlp[-1].bias.zero_()
@@ -145,3 +146,58 @@ def test_mesh_of_a_blob_is_closed_with_the_analytic_radius(tmp_path):
         save_mesh(mesh, tmp_path / "blob.stl")
     with pytest.raises(ValueError, match="outside the field's range"):
         extract_mesh(f.density, 1000.0, bound=0.5, resolution=16)
+
+
+def test_world_light_lights_the_blob_from_the_worlds_light_direction(prior):
+    """light "world": a directional light along Shading.light_dir: the brightest textureless pixel is where the
+    blob's normal points at the light, i.e. where the ray hits the blob at  n = l."""
+    from tristudio.core.worlds.render import Shading
+
+    df = DreamFusion(DreamFusionConfig(prompt="a ball", blob_density=40.0, grid_resolution=16, samples=32,
+                                       light="world", ambient=0.35), prior)
+    with torch.no_grad():
+        df.field.mlp[-1].weight.zero_()
+        df.field.mlp[-1].bias.zero_()
+    cam = orbit_views(1)
+    with torch.no_grad():
+        out = df.render(cam, 32, "textureless", background=False)
+    img, opac, normal = out["image"][0, 0], out["opacity"][0, 0], out["normal"][0]
+    light = F.normalize(torch.tensor(Shading.light_dir), dim=0)
+    inside = opac > 0.9
+    ndotl = (normal * light[:, None, None]).sum(0)
+    brightest = torch.where(inside, img, torch.zeros_like(img)).argmax()
+    assert float(ndotl.flatten()[brightest]) > 0.95
+    shadowed = inside & (ndotl < 0)
+    assert shadowed.any()
+    torch.testing.assert_close(img[shadowed], 0.35 * opac[shadowed], atol=2e-3, rtol=0)  # ambient only
+
+
+def test_auto_settings_follow_the_prior(prior):
+    """tristudio's small-world prior gets the worlds' look (white background, world light, ambient 0.35, its own
+    resolution); any other layout DreamFusion's (MLP background, camera light, 0.1, 64 px)."""
+    from types import SimpleNamespace
+
+    from tristudio.core.dreamfusion.optimize import resolve_for_prior
+
+    small = resolve_for_prior(DreamFusionConfig(prompt="a ball"), prior)
+    assert (small.background, small.light, small.ambient, small.resolution) == ("white", "world", 0.35,
+                                                                                 prior.resolution)
+    sd = resolve_for_prior(DreamFusionConfig(prompt="a ball"), SimpleNamespace(layout="sd", resolution=512))
+    assert (sd.background, sd.light, sd.ambient, sd.resolution) == ("mlp", "camera", 0.1, 64)
+    mine = resolve_for_prior(DreamFusionConfig(prompt="a ball", background="mlp", resolution=48, ambient=0.2),
+                             prior)
+    assert (mine.background, mine.resolution, mine.ambient) == ("mlp", 48, 0.2)
+
+
+def test_background_modes_and_random_solid_backgrounds(prior):
+    cfg = DreamFusionConfig(prompt="a ball", grid_resolution=16, samples=8, background="white")
+    df = DreamFusion(cfg, prior)
+    cam = orbit_views(2)
+    with torch.no_grad():
+        white = df.render(cam, 16, "albedo")
+        solid = df.render(cam, 16, "albedo", background=torch.tensor([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]))
+    o = white["opacity"]
+    torch.testing.assert_close(white["image"] - solid["image"],
+                               (1 - o) * (1 - torch.tensor([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])[:, :, None, None]))
+    with pytest.raises(ValueError, match="unknown background"):
+        DreamFusion(DreamFusionConfig(prompt="a ball", background="sky"), prior)

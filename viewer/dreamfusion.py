@@ -159,7 +159,7 @@ class DreamFusionSettings:
     steps: int
     lr: float
     prior_path: str
-    resolution: int = 64  # training render size
+    resolution: int = 0  # training render size; 0: the prior's (core.dreamfusion.optimize.resolve_for_prior)
     seed: int = 0
     extra: dict = dataclasses.field(default_factory=dict)  # more DreamFusionConfig fields (tests: tiny sizes)
 
@@ -169,7 +169,8 @@ class DreamFusionSettings:
         names = {f.name for f in dataclasses.fields(DreamFusionConfig)}
         extra = {k: v for k, v in self.extra.items() if k in names}
         return DreamFusionConfig(prompt=self.prompt, guidance=self.guidance, guidance_scale=float(self.guidance_scale),
-                                 steps=int(self.steps), lr=float(self.lr), resolution=int(self.resolution),
+                                 steps=int(self.steps), lr=float(self.lr),
+                                 resolution=int(self.resolution) or None,
                                  seed=int(self.seed), **extra)
 
 

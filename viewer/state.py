@@ -68,7 +68,7 @@ class ViewerState:
     df_steps: int = 2000
     df_lr: float = 1e-2
     df_prior_path: str = ""  # "" = the shipped prior when present (set by the app)
-    df_resolution: int = 64  # training render size
+    df_resolution: int = 0  # training render size; 0: the prior's own (32 px for the shipped prior, <= 64)
     df_seed: int = 0
     df_show: str = "shaded"  # shaded | albedo | textureless | depth | normals | opacity
     df_view_resolution: int = 96  # viewport render size at rest

@@ -87,14 +87,14 @@ def _view_scores(df, clip, prompt: str, resolution: int = 64) -> dict[str, str]:
     out = {}
     for name, yaw in (("front", 0.0), ("back", math.pi)):
         cam = Cameras.orbit(torch.tensor([yaw]), math.radians(10.0), 2.5, fov_deg=30.0)  # objects-world framing
-        img = df.render(cam, resolution, "albedo")["image"]
+        img = df.render(cam, resolution, "lambertian")["image"]
         texts = [f"{prompt}, {w}" for w in VIEW_WORDS]
         sim = clip.similarity(img, texts)[0]
         out[name] = VIEW_WORDS[int(sim.argmax())]
     return out
 
 
-def evaluate(prior, clip, out: Path, methods=("sds", "csd", "vsd"), steps: int = 300, resolution: int = 64,
+def evaluate(prior, clip, out: Path, methods=("sds", "csd", "vsd"), steps: int = 300, resolution: int | None = None,
              object_prompts=None, head_prompts=None, seed: int = 0, mesh: bool = True, log=print) -> dict:
     from ..io.images import make_grid, save_png, to_uint8
     from ..priors.rprecision import clip_r_precision
@@ -113,7 +113,7 @@ def evaluate(prior, clip, out: Path, methods=("sds", "csd", "vsd"), steps: int =
             df = DreamFusion(DreamFusionConfig(prompt=prompt, guidance=method, steps=steps, resolution=resolution,
                                                seed=seed), prior)
             df.run(steps)
-            orbit = render_orbit(df, 8, 64, shading="albedo")
+            orbit = render_orbit(df, 8, 64, shading="lambertian")  # shaded, as the CLIP's training renders
             renders.append(orbit["image"])
             index += [candidates.index(prompt)] * 8
             save_png(out / method / f"{i:02d}_orbit.png", make_grid(to_uint8(orbit["image"], (0, 1)), cols=8))
@@ -157,7 +157,7 @@ def main(argv=None) -> None:
     ap.add_argument("--clip", default=str(root / "clip_small"))
     ap.add_argument("--methods", nargs="+", default=["sds", "csd", "vsd"])
     ap.add_argument("--steps", type=int, default=300)
-    ap.add_argument("--resolution", type=int, default=64)
+    ap.add_argument("--resolution", type=int, default=None, help="training render size (default: the prior's)")
     ap.add_argument("--objects", type=int, default=None, help="evaluate the first N held-out object prompts")
     ap.add_argument("--heads", type=int, default=None, help="evaluate the first N head prompts")
     ap.add_argument("--out", default="runs/dreamfusion_eval")

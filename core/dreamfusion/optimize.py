@@ -43,7 +43,7 @@ from .prompts import check_prompt
 from .shading import shade
 from .views import ViewRanges, sample_views
 
-__all__ = ["DreamFusionConfig", "DreamFusion", "FORMAT"]
+__all__ = ["DreamFusionConfig", "DreamFusion", "FORMAT", "resolve_for_prior"]
 
 FORMAT = "tristudio-dreamfusion"
 
@@ -57,7 +57,7 @@ class DreamFusionConfig:
     steps: int = 1000
     lr: float = 1e-2
     batch_size: int = 1
-    resolution: int = 64  # training image size (the prior resizes to its own resolution)
+    resolution: int | None = None  # training image size (the prior resizes to its own); None: the prior's, <= 64
     render_resolution: int | None = None  # render the NeRF at this size and upsample (bilinear) to `resolution`
     sampler: str = "grid"  # "grid": density-grid proposal + `samples` field samples on rays that can hit something
     #                        "uniform": the shared renderer's `samples` stratified + `importance_samples` per ray
@@ -73,10 +73,15 @@ class DreamFusionConfig:
     albedo_warmup: float = 0.1  # fraction of the steps rendered with albedo only
     p_albedo: float = 0.2  # after the warm-up: P(albedo); P(textureless); the rest lambertian
     p_textureless: float = 0.3
-    ambient: float = 0.1
+    ambient: float | None = None  # None: 0.1 (DreamFusion), or the worlds' 0.35 with light "world"
+    light: str = "auto"  # "camera": DreamFusion's point light near the camera, jittered per step | "world": the
+    #                      procedural worlds' fixed directional light (core/worlds/render.py Shading.light_dir)
     lambda_orient: float = 1e-2
     lambda_entropy: float = 1e-3
     lambda_opacity: float = 0.0
+    background: str = "auto"  # "mlp": DreamFusion's MLP of the ray direction | "white": fixed white (the small world)
+    background_aug: float = 0.0  # P(a step's background is a random solid colour instead): the object cannot hide
+    #                              its colour in the background (threestudio's random_aug)
     seed: int = 0
     plane_resolution: int = 64
     plane_channels: int = 16
@@ -95,10 +100,31 @@ class DreamFusionConfig:
         return cls(**d)
 
 
+def resolve_for_prior(cfg: DreamFusionConfig, prior) -> DreamFusionConfig:
+    """Fill the config's "auto" / None settings for this prior (in place; returns cfg).
+
+    tristudio's small-world prior (the "pixel-clip" layout) only ever saw the worlds' renders: white background, the
+    fixed light from above (Shading.light_dir, ambient 0.35), 32 px. Rendered otherwise (a coloured MLP background, a
+    light at the camera, 64 px of which it sees a 2x2 average) an object can hide its colour in the background and
+    grow noise the prior cannot see. So for it: background white, light world, ambient 0.35, the prior's resolution.
+    Any other prior (Stable Diffusion, DeepFloyd IF): DreamFusion's MLP background, camera light, ambient 0.1, 64 px
+    renders (resized to the prior's input as DreamFusion does)."""
+    small_world = getattr(prior, "layout", "") == "pixel-clip"
+    if cfg.background == "auto":
+        cfg.background = "white" if small_world else "mlp"
+    if cfg.light == "auto":
+        cfg.light = "world" if small_world else "camera"
+    if cfg.ambient is None:
+        cfg.ambient = 0.35 if cfg.light == "world" else 0.1
+    if cfg.resolution is None:
+        cfg.resolution = min(int(getattr(prior, "resolution", 64)), 64)
+    return cfg
+
+
 class DreamFusion:
     def __init__(self, cfg: DreamFusionConfig, prior, device: str | torch.device | None = None):
         cfg.prompt = check_prompt(cfg.prompt)
-        self.cfg = cfg
+        self.cfg = resolve_for_prior(cfg, prior)
         self.prior = prior
         self.device = torch.device(device) if device is not None else prior.device
         with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching the caller's RNG
@@ -108,6 +134,10 @@ class DreamFusion:
             self.background = DirectionBackground().to(self.device)
         if cfg.sampler not in ("grid", "uniform"):
             raise ValueError(f"unknown sampler {cfg.sampler!r}; expected 'grid' or 'uniform'")
+        if cfg.background not in ("mlp", "white"):
+            raise ValueError(f"unknown background {cfg.background!r}; expected 'mlp' or 'white'")
+        if cfg.light not in ("camera", "world"):
+            raise ValueError(f"unknown light {cfg.light!r}; expected 'camera' or 'world'")
         self.grid = DensityGrid(cfg.grid_resolution, cfg.bound, cfg.grid_decay, device=self.device)
         self._grid_ready = False
         self.guidance = make_guidance(cfg.guidance, prior, cfg.guidance_scale, t_range=cfg.t_range)
@@ -156,10 +186,13 @@ class DreamFusion:
         resolution: int,
         shading: str = "albedo",
         light_positions: Float[Tensor, "n 3"] | None = None,
-        background: bool = True,
+        background: bool | Tensor = True,
         deterministic: bool = True,
     ) -> dict[str, Tensor]:
-        """Render N cameras at resolution^2: image (N,3,R,R) in [0,1], depth (ray distance), opacity, normal."""
+        """Render N cameras at resolution^2: image (N,3,R,R) in [0,1], depth (ray distance), opacity, normal.
+
+        background: True = the configured background (MLP of the direction, or white), False = none (black), or an
+        (N, 3) tensor of solid colours."""
         cameras = cameras.to(self.device)
         rays = cameras.rays(resolution)
         if self.cfg.sampler == "grid":
@@ -178,12 +211,20 @@ class DreamFusion:
         normals = torch.zeros_like(rays.directions)  # (n, m, 3); zero on skipped rays
         if active.any():
             normals[active] = self.field.normals(surface[active][None])[0]
-        if light_positions is None:  # a light at the camera
-            light_positions = cameras.origins
-        light_dirs = F.normalize(light_positions[:, None, :] - surface, dim=-1)
+        if light_positions is None and self.cfg.light == "world":  # the worlds' directional light
+            from ..worlds.render import Shading
+
+            light_dirs = F.normalize(torch.tensor(Shading.light_dir, device=surface.device), dim=0).expand_as(surface)
+        else:
+            if light_positions is None:  # a light at the camera
+                light_positions = cameras.origins
+            light_dirs = F.normalize(light_positions[:, None, :] - surface, dim=-1)
         rgb = shade(albedo, opacity, normals, light_dirs, shading, self.cfg.ambient)
-        if background:
-            rgb = rgb + (1 - opacity) * self.background(rays.directions)
+        if isinstance(background, Tensor):
+            rgb = rgb + (1 - opacity) * background.to(rgb)[:, None, :]
+        elif background:
+            bg = self.background(rays.directions) if self.cfg.background == "mlp" else torch.ones_like(rgb)
+            rgb = rgb + (1 - opacity) * bg
         n = len(cameras)
 
         def img(x: Tensor) -> Tensor:
@@ -231,9 +272,12 @@ class DreamFusion:
                 self.update_grid(self.gen)
             cams, yaw, pitch = sample_views(cfg.batch_size, cfg.views, self.gen)
             mode = self._shading_mode()
-            lights = self._light_positions(cams)
+            lights = self._light_positions(cams) if cfg.light == "camera" else None
             res = cfg.render_resolution or cfg.resolution
-            out = self.render(cams, res, mode, lights, background=True, deterministic=False)
+            bg: bool | Tensor = True
+            if cfg.background_aug > 0 and float(torch.rand((), generator=self.gen)) < cfg.background_aug:
+                bg = torch.rand(len(cams), 3, generator=self.gen)
+            out = self.render(cams, res, mode, lights, background=bg, deterministic=False)
             image = out["image"]  # (n, 3, res, res)
             if res != cfg.resolution:
                 image = F.interpolate(image, size=(cfg.resolution, cfg.resolution), mode="bilinear",

@@ -60,7 +60,8 @@ def dreamfusion(
     prior: Path = typer.Option(None, "--prior", help="diffusers prior folder (default: the shipped small-world prior)"),
     guidance_scale: float = typer.Option(None, "--guidance-scale", help="default: SDS 100, CSD 10, VSD 7.5"),
     lr: float = typer.Option(1e-2, "--lr"),
-    resolution: int = typer.Option(64, "--resolution", help="training image size in pixels"),
+    resolution: int = typer.Option(None, "--resolution",
+                                   help="training image size in pixels (default: the prior's, at most 64)"),
     render_resolution: int = typer.Option(None, "--render-resolution",
                                           help="render the NeRF at this size and upsample (default: --resolution)"),
     seed: int = typer.Option(0, "--seed"),
@@ -102,7 +103,7 @@ def _run(console, prompt, guidance, steps, out, prior_path, guidance_scale, lr, 
         raise _Fail(f"unknown --guidance {guidance!r}; expected one of {', '.join(GUIDANCE)}")
     if mesh_format not in ("glb", "ply", "obj"):
         raise _Fail(f"unknown --mesh-format {mesh_format!r}; expected glb, ply or obj")
-    if steps < 0 or resolution < 8:
+    if steps < 0 or (resolution is not None and resolution < 8):
         raise _Fail("--steps must be >= 0 and --resolution >= 8")
     if prior_path is None:
         prior_path = shipped_prior_path()

@@ -61,7 +61,8 @@ def draw(app) -> None:
     if imgui.tree_node("advanced"):
         imgui.set_next_item_width(120)
         _, s.df_resolution = imgui.input_int("training px", s.df_resolution, 16, 32)
-        s.df_resolution = max(16, min(512, s.df_resolution))
+        s.df_resolution = 0 if s.df_resolution < 16 else min(512, s.df_resolution)
+        tooltip("render size of the training views; 0: the prior's own resolution (at most 64)")
         imgui.set_next_item_width(120)
         _, s.df_seed = imgui.input_int("seed", s.df_seed)
         imgui.set_next_item_width(120)
