@@ -83,7 +83,7 @@ class DreamFusionConfig:
     background_aug: float = 0.0  # P(a step's background is a random solid colour instead): the object cannot hide
     #                              its colour in the background (threestudio's random_aug)
     seed: int = 0
-    plane_resolution: int = 64
+    plane_resolution: int | None = None  # None: the training resolution (a texel per training pixel at the object)
     plane_channels: int = 16
     hidden: int = 32
     bound: float = 0.5
@@ -108,7 +108,7 @@ def resolve_for_prior(cfg: DreamFusionConfig, prior) -> DreamFusionConfig:
     light at the camera, 64 px of which it sees a 2x2 average) an object can hide its colour in the background and
     grow noise the prior cannot see. So for it: background white, light world, ambient 0.35, the prior's resolution.
     Any other prior (Stable Diffusion, DeepFloyd IF): DreamFusion's MLP background, camera light, ambient 0.1, 64 px
-    renders (resized to the prior's input as DreamFusion does)."""
+    renders (resized to the prior's input as DreamFusion does). Tri-planes: one texel per training pixel unless set."""
     small_world = getattr(prior, "layout", "") == "pixel-clip"
     if cfg.background == "auto":
         cfg.background = "white" if small_world else "mlp"
@@ -118,6 +118,8 @@ def resolve_for_prior(cfg: DreamFusionConfig, prior) -> DreamFusionConfig:
         cfg.ambient = 0.35 if cfg.light == "world" else 0.1
     if cfg.resolution is None:
         cfg.resolution = min(int(getattr(prior, "resolution", 64)), 64)
+    if cfg.plane_resolution is None:  # finer planes than the supervision grow noise the prior cannot see
+        cfg.plane_resolution = int(cfg.render_resolution or cfg.resolution)
     return cfg
 
 
