@@ -1,8 +1,8 @@
 """The DreamFusion panel of the real viewer, driven by imgui's test engine under X (Xvfb).
 
-A tiny random pixel prior is built once for the module; the DreamFusion object uses tiny sizes (16 px training
-renders, 16^2 planes, 8 samples per ray) so a step takes a fraction of a second even on a loaded 2-core machine.
-The prior's weights are random: the object changes over steps, it does not turn into anything."""
+Start / Stop run with the shipped small-world prior (core/assets/prior_small); the DreamFusion object uses tiny sizes
+(16 px training renders, 16^2 planes, 8 samples per ray) so a step takes a fraction of a second even on a loaded
+2-core machine."""
 
 from __future__ import annotations
 
@@ -22,10 +22,12 @@ FPS_FLOOR = 2.5
 
 
 @pytest.fixture(scope="module")
-def prior_dir(tmp_path_factory):
-    from tristudio.core.priors.testing import build_tiny_pixel_prior
+def prior_dir():
+    from tristudio.viewer.dreamfusion import shipped_prior_path
 
-    return build_tiny_pixel_prior(tmp_path_factory.mktemp("prior") / "tiny_prior")
+    path = shipped_prior_path()
+    assert (path / "model_index.json").is_file(), f"the shipped prior is missing: {path}"
+    return path
 
 
 @pytest.fixture(scope="module")
