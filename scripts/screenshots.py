@@ -35,7 +35,7 @@ def main() -> int:
     ap.add_argument("--out", default="screenshots")
     ap.add_argument("--preset", default="small", help="random-init preset when no model is shipped")
     ap.add_argument("--timeout", type=float, default=300.0)
-    ap.add_argument("--df-steps", type=int, default=40, help="DreamFusion steps before the training screenshot")
+    ap.add_argument("--df-steps", type=int, default=200, help="DreamFusion steps before the training screenshot")
     args = ap.parse_args()
     if not os.environ.get("DISPLAY"):
         if shutil.which("xvfb-run") is None:
@@ -78,7 +78,7 @@ def main() -> int:
 
     def body(ctx):
         settle(ctx)
-        ctx.item_drag_with_delta("//Viewport/##canvas", (-70, -25))
+        ctx.item_drag_with_delta("//Viewport/##canvas", (-40, -6))  # a three-quarter view
         settle(ctx)
         shot(ctx, "eg3d_orbit")
         ctx.window_focus("//Latent")

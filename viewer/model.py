@@ -44,5 +44,5 @@ def default_model(preset_name: str = "small") -> tuple[torch.nn.Module, str, str
     except ModelNotFoundError:
         path = None
     if path is not None:
-        return load_generator(path), str(path), ""
+        return load_generator(path), f"shipped heads model ({path.parent.name}/{path.name})", ""
     return random_model(preset_name), f"random {preset_name}", RANDOM_BANNER
