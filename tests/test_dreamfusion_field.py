@@ -201,3 +201,20 @@ def test_background_modes_and_random_solid_backgrounds(prior):
                                (1 - o) * (1 - torch.tensor([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])[:, :, None, None]))
     with pytest.raises(ValueError, match="unknown background"):
         DreamFusion(DreamFusionConfig(prompt="a ball", background="sky"), prior)
+
+
+def test_guidance_scale_defaults_follow_the_method_and_the_prior(prior):
+    from types import SimpleNamespace
+
+    from tristudio.core.dreamfusion.guidance import GUIDANCE_DEFAULTS, default_guidance_scale
+    from tristudio.core.dreamfusion.optimize import resolve_for_prior
+
+    assert default_guidance_scale("sds", "pixel-clip") == 5.0  # the small-world prior
+    assert default_guidance_scale("sds", "sd") == GUIDANCE_DEFAULTS["sds"] == 100.0  # DreamFusion's
+    assert default_guidance_scale("vsd", "pixel-clip") == GUIDANCE_DEFAULTS["vsd"] == 7.5
+    assert resolve_for_prior(DreamFusionConfig(prompt="a ball"), prior).guidance_scale == 5.0
+    sd = resolve_for_prior(DreamFusionConfig(prompt="a ball", guidance="csd"), SimpleNamespace(layout="sd"))
+    assert sd.guidance_scale == 10.0
+    assert resolve_for_prior(DreamFusionConfig(prompt="a ball", guidance_scale=30.0), prior).guidance_scale == 30.0
+    df = DreamFusion(DreamFusionConfig(prompt="a ball", grid_resolution=8, samples=8), prior)
+    assert df.guidance.guidance_scale == 5.0

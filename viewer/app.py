@@ -23,7 +23,14 @@ from pathlib import Path
 
 from imgui_bundle import hello_imgui, imgui
 
-from .dreamfusion import DFSpec, DreamFusionSession, DreamFusionSettings, default_prior_path, dreamfusion_camera
+from .dreamfusion import (
+    DFSpec,
+    DreamFusionSession,
+    DreamFusionSettings,
+    default_prior_path,
+    default_scale,
+    dreamfusion_camera,
+)
 from .dynres import DynamicResolution
 from .engine import Engine, Frame, RenderSettings
 from .model import default_model, load_model
@@ -96,6 +103,8 @@ class ViewerApp:
         # DreamFusion
         if not self.state.df_prior_path:
             self.state.df_prior_path = default_prior_path()
+        if self.state.df_scale is None:
+            self.state.df_scale = default_scale(self.state.df_guidance, self.state.df_prior_path)
         self.df_session: DreamFusionSession | None = None
         self.df_make = None  # tests: settings -> DreamFusion object (default: load the prior, build the object)
         self.df_dynres = DynamicResolution(full=int(self.state.df_view_resolution), target_ms=self.state.target_ms,
@@ -176,6 +185,7 @@ class ViewerApp:
         if isinstance(G, str) and G == "prior":
             self.state.df_prior_path = name
             self.state.prior_loaded = name
+            self.state.df_scale = default_scale(self.state.df_guidance, name)
             self.set_scene("dreamfusion")
             return
         self.engine.set_generator(G, name=name, banner="")

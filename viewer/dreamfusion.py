@@ -36,12 +36,23 @@ SHOW_MODES = ("shaded", "albedo", "textureless", "depth", "normals", "opacity")
 NO_PRIOR_MESSAGE = "no shipped prior yet: choose a prior folder (a diffusers folder with model_index.json)"
 
 
-def default_scale(guidance: str) -> float:
+def default_scale(guidance: str, prior_path: str = "") -> float:
+    """The guidance method's default scale for the prior folder (the small-world prior has its own SDS default)."""
     try:
-        from tristudio.core.dreamfusion.guidance import GUIDANCE_DEFAULTS
+        from tristudio.core.dreamfusion.guidance import default_guidance_scale
+    except ImportError:
+        return _SCALES.get(guidance, 100.0)
+    layout = None
+    if prior_path.strip():
+        try:
+            from tristudio.core.priors.layout import detect_layout
 
-        return float(GUIDANCE_DEFAULTS[guidance])
-    except (ImportError, KeyError):
+            layout = detect_layout(Path(prior_path.strip()).expanduser()).name
+        except Exception:  # not a prior folder (yet): the panel says so when Start is pressed
+            layout = None
+    try:
+        return float(default_guidance_scale(guidance, layout))
+    except KeyError:
         return _SCALES.get(guidance, 100.0)
 
 

@@ -64,7 +64,8 @@ class ViewerState:
     # DreamFusion
     df_prompt: str = "a red cube"
     df_guidance: str = "sds"  # sds | csd | vsd
-    df_scale: float = 100.0  # guidance scale (the panel resets it to the method's default on a method change)
+    df_scale: float | None = None  # guidance scale; None: the method's default for the prior (set by the app); the
+    #                                panel resets it on a method change
     df_steps: int = 2000
     df_lr: float = 1e-2
     df_prior_path: str = ""  # "" = the shipped prior when present (set by the app)

@@ -106,7 +106,8 @@ def resolve_for_prior(cfg: DreamFusionConfig, prior) -> DreamFusionConfig:
     tristudio's small-world prior (the "pixel-clip" layout) only ever saw the worlds' renders: white background, the
     fixed light from above (Shading.light_dir, ambient 0.35), 32 px. Rendered otherwise (a coloured MLP background, a
     light at the camera, 64 px of which it sees a 2x2 average) an object can hide its colour in the background and
-    grow noise the prior cannot see. So for it: background white, light world, ambient 0.35, the prior's resolution.
+    grow noise the prior cannot see. So for it: background white, light world, ambient 0.35, the prior's resolution,
+    and SDS at guidance 5 (at DreamFusion's 100 it fills the scene box; guidance.SMALL_WORLD_GUIDANCE_DEFAULTS).
     Any other prior (Stable Diffusion, DeepFloyd IF): DreamFusion's MLP background, camera light, ambient 0.1, 64 px
     renders (resized to the prior's input as DreamFusion does). Tri-planes: one texel per training pixel unless set."""
     small_world = getattr(prior, "layout", "") == "pixel-clip"
@@ -118,6 +119,10 @@ def resolve_for_prior(cfg: DreamFusionConfig, prior) -> DreamFusionConfig:
         cfg.ambient = 0.35 if cfg.light == "world" else 0.1
     if cfg.resolution is None:
         cfg.resolution = min(int(getattr(prior, "resolution", 64)), 64)
+    if cfg.guidance_scale is None:
+        from .guidance import default_guidance_scale
+
+        cfg.guidance_scale = default_guidance_scale(cfg.guidance, getattr(prior, "layout", None))
     if cfg.plane_resolution is None:  # finer planes than the supervision grow noise the prior cannot see
         cfg.plane_resolution = int(cfg.render_resolution or cfg.resolution)
     return cfg

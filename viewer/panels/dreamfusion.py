@@ -46,7 +46,7 @@ def draw(app) -> None:
     imgui.set_next_item_width(-110)
     new = combo("guidance", s.df_guidance, GUIDANCES, GUIDANCE_LABELS)
     if new != s.df_guidance:
-        s.df_guidance, s.df_scale = new, default_scale(new)
+        s.df_guidance, s.df_scale = new, default_scale(new, s.df_prior_path)
     tooltip("SDS: DreamFusion's score distillation; CSD: classifier score only; VSD: ProlificDreamer (trains a LoRA)")
     imgui.set_next_item_width(120)
     _, s.df_scale = imgui.input_float("guidance scale", s.df_scale, 1.0, 10.0, "%.1f")
