@@ -8,7 +8,8 @@ Measures, after a fixed step budget per prompt:
   * the exported mesh's chamfer distance to every primitive of core/worlds (canonical sizes): is the named shape
     the nearest?  chamfer(A, B) = mean_a min_b |a - b| + mean_b min_a |a - b| over surface samples;
   * Janus: for head prompts, with and without view-dependent prompts, whether CLIP ranks "<prompt>, front view"
-    above the other view words for the *back* view (yaw 180 deg) - a second face on the back of the head.
+    above the other view words for the *back* view (yaw 180 deg) - a second face on the back of the head; and, to
+    read that number, whether the *front* view is seen as a front view at all (a face formed).
 Writes results.json (every run) and a summary; the run folders hold the orbit renders.
 """
 
@@ -130,17 +131,20 @@ def evaluate(prior, clip, out: Path, methods=("sds", "csd", "vsd"), steps: int =
         rp = clip_r_precision(clip, torch.cat(renders), index, candidates)
         results[f"{method}_r_precision"] = rp
         for vd in (True, False):
-            janus = []
+            janus, front_ok = [], []
             for prompt in head_prompts:
                 df = DreamFusion(DreamFusionConfig(prompt=prompt, guidance=method, steps=steps, resolution=resolution,
                                                    seed=seed, view_dependent=vd), prior)
                 df.run(steps)
                 views = _view_scores(df, clip, prompt)
                 janus.append(views["back"] == "front view")
+                front_ok.append(views["front"] == "front view")
                 rec = {"method": method, "prompt": prompt, "kind": "head", "view_dependent": vd, **views}
                 results["runs"].append(rec)
                 log(json.dumps(rec))
-            results[f"{method}_janus_{'vd' if vd else 'plain'}"] = float(np.mean(janus)) if janus else None
+            tag = "vd" if vd else "plain"
+            results[f"{method}_janus_{tag}"] = float(np.mean(janus)) if janus else None
+            results[f"{method}_front_is_front_{tag}"] = float(np.mean(front_ok)) if front_ok else None
         objs = [r for r in results["runs"] if r["method"] == method and r["kind"] == "object" and r.get("named")]
         results[f"{method}_mesh_nearest_is_named"] = (
             float(np.mean([r["nearest"] == r["named"] for r in objs])) if objs else None)
