@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from tristudio.core.dreamfusion.evaluate import chamfer, circularity, nearest_primitive
+from tristudio.core.dreamfusion.evaluate import chamfer, circularity, named_shape, nearest_primitive
 from tristudio.core.mesh import extract_mesh
 from tristudio.core.worlds.objects import object_scene
 
@@ -43,3 +43,12 @@ def test_a_primitive_mesh_is_nearest_to_its_own_shape(word):
     d = nearest_primitive(mesh, n=1000)
     assert min(d, key=d.get) == word, d
     assert d[word] < 0.06 and not math.isnan(d[word])  # the floor: 1000 samples of the surface (spacing ~0.035)
+
+
+def test_named_shape_takes_the_longest_shape_word():
+    # "cube" also ends "a green rounded cube": the acceptance once scored rounded cubes against the sharp cube
+    assert named_shape("a green rounded cube") == "rounded cube"
+    assert named_shape("a yellow cube") == "cube"
+    assert named_shape("a pink capsule") == "capsule"
+    with pytest.raises(ValueError, match="names none"):
+        named_shape("a red teapot")

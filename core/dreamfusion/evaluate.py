@@ -30,7 +30,7 @@ from ..worlds.captions import COLORS, SHAPES, VIEW_WORDS, head_caption, object_c
 from .export import export_mesh, render_orbit
 from .optimize import DreamFusion, DreamFusionConfig
 
-__all__ = ["circularity", "chamfer", "primitive_points", "nearest_primitive", "evaluate", "HOLDOUT_PROMPTS"]
+__all__ = ["circularity", "named_shape", "chamfer", "primitive_points", "nearest_primitive", "evaluate", "HOLDOUT_PROMPTS"]
 
 # the prior's held-out (shape, colour) pairs (core/priors/train_prior.py DEFAULT_HOLDOUT): one colour per shape
 HOLDOUT_PAIRS = [(s, c) for s, c in zip(SHAPES, list(COLORS)[1:], strict=False)]
@@ -46,6 +46,14 @@ def circularity(mask: torch.Tensor) -> float:
     m = mask.detach().cpu().numpy().astype(bool)
     p = perimeter(m)
     return float(4 * math.pi * m.sum() / p**2) if p > 0 else 0.0
+
+
+def named_shape(prompt: str) -> str:
+    """The world shape a prompt names: the longest shape word it ends with ("a green rounded cube" -> "rounded cube")."""
+    words = [s for s in SHAPES if prompt == s or prompt.endswith(" " + s)]
+    if not words:
+        raise ValueError(f"{prompt!r} names none of the world's shapes {SHAPES}")
+    return max(words, key=len)
 
 
 def chamfer(a: np.ndarray, b: np.ndarray) -> float:
@@ -122,7 +130,7 @@ def evaluate(prior, clip, out: Path, methods=("sds", "csd", "vsd"), steps: int =
             if mesh:
                 try:
                     d = nearest_primitive(export_mesh(df, resolution=64))
-                    shape_word = next(s for s in SHAPES if prompt.endswith(" " + s))
+                    shape_word = named_shape(prompt)
                     rec.update(chamfer=d, nearest=min(d, key=d.get), named=shape_word)
                 except ValueError as exc:  # no iso-surface
                     rec.update(chamfer=None, nearest=None, error=str(exc))
