@@ -30,7 +30,8 @@ from ..worlds.captions import COLORS, SHAPES, VIEW_WORDS, head_caption, object_c
 from .export import export_mesh, render_orbit
 from .optimize import DreamFusion, DreamFusionConfig
 
-__all__ = ["circularity", "named_shape", "chamfer", "primitive_points", "nearest_primitive", "evaluate", "HOLDOUT_PROMPTS"]
+__all__ = ["circularity", "named_shape", "chamfer", "primitive_points", "nearest_primitive", "evaluate",
+           "HOLDOUT_PROMPTS"]
 
 # the prior's held-out (shape, colour) pairs (core/priors/train_prior.py DEFAULT_HOLDOUT): one colour per shape
 HOLDOUT_PAIRS = [(s, c) for s, c in zip(SHAPES, list(COLORS)[1:], strict=False)]
@@ -49,7 +50,7 @@ def circularity(mask: torch.Tensor) -> float:
 
 
 def named_shape(prompt: str) -> str:
-    """The world shape a prompt names: the longest shape word it ends with ("a green rounded cube" -> "rounded cube")."""
+    """The world shape a prompt names: the longest shape word it ends with ("a green rounded cube": "rounded cube")."""
     words = [s for s in SHAPES if prompt == s or prompt.endswith(" " + s)]
     if not words:
         raise ValueError(f"{prompt!r} names none of the world's shapes {SHAPES}")
