@@ -83,12 +83,18 @@ def test_normals_of_a_blob_point_radially_outwards():
     assert float(cos.detach().min()) > 0.999
 
 
-def test_textureless_blob_is_brightest_where_the_normal_faces_the_light(prior):
-    df = DreamFusion(DreamFusionConfig(prompt="a ball", blob_density=40.0, grid_resolution=16, samples=32,
-                                       light="camera"), prior)
+def _bare_blob(prior, **config) -> DreamFusion:
+    """DreamFusion with the field's last layer zeroed: the density is the initial blob alone."""
+    df = DreamFusion(DreamFusionConfig(prompt="a ball", blob_density=40.0, grid_resolution=16, samples=32, **config),
+                     prior)
     with torch.no_grad():
         df.field.mlp[-1].weight.zero_()
         df.field.mlp[-1].bias.zero_()
+    return df
+
+
+def test_textureless_blob_is_brightest_where_the_normal_faces_the_light(prior):
+    df = _bare_blob(prior, light="camera")
     cam = orbit_views(1)
     with torch.no_grad():
         out = df.render(cam, 24, "textureless", background=False)
@@ -153,11 +159,7 @@ def test_world_light_lights_the_blob_from_the_worlds_light_direction(prior):
     blob's normal points at the light, i.e. where the ray hits the blob at  n = l."""
     from tristudio.core.worlds.render import Shading
 
-    df = DreamFusion(DreamFusionConfig(prompt="a ball", blob_density=40.0, grid_resolution=16, samples=32,
-                                       light="world", ambient=0.35), prior)
-    with torch.no_grad():
-        df.field.mlp[-1].weight.zero_()
-        df.field.mlp[-1].bias.zero_()
+    df = _bare_blob(prior, light="world", ambient=0.35)
     cam = orbit_views(1)
     with torch.no_grad():
         out = df.render(cam, 32, "textureless", background=False)
