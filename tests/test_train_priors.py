@@ -273,3 +273,20 @@ def test_retrieval_report_scores_objects_and_heads_separately():
     janus = retrieval_report(_OracleClip(mixed, back_says="front view"), mixed)
     assert janus["head_back_as_front"] == 1.0 and janus["head_view_top1"] < 1.0
     assert janus["shape_color_top1"] == 1.0  # objects untouched
+
+
+@pytest.mark.parametrize("kind, default", [("prior", 20000), ("clip", 1500)])
+def test_cli_resume_keeps_the_runs_own_total_steps(tmp_path, kind, default):
+    """`tristudio train prior WORK --resume` without --steps must finish the run's own schedule (a resumed 3000-step
+    run once silently became a 20000-step one, restarting its cosine learning rate near the peak)."""
+    import json
+
+    from tristudio.viewer.commands.train_priors import _resume_point
+
+    (tmp_path / "checkpoint").mkdir()
+    (tmp_path / "checkpoint" / "model.json").write_text(json.dumps({"step": 2500}))
+    (tmp_path / "config.json").write_text(json.dumps({"kind": kind, kind: {"steps": 3000}}))
+    assert _resume_point(tmp_path, kind, True, None, default) == (2500, 3000)
+    assert _resume_point(tmp_path, kind, True, 5000, default) == (2500, 5000)  # an explicit new total wins
+    assert _resume_point(tmp_path, kind, False, None, default) == (0, default)
+    assert _resume_point(tmp_path, kind, False, 7, default) == (0, 7)

@@ -45,6 +45,21 @@ def _progress(total: int, start: int, every: int):
     return progress, callback
 
 
+def _resume_point(work: Path, kind: str, resume: bool, steps: int | None, default: int) -> tuple[int, int]:
+    """(step to start the progress bar at, total steps). A resumed run keeps its own total (and so its learning-rate
+    schedule) unless --steps names a new one; a fresh run takes --steps or the default."""
+    import json
+
+    if not resume:
+        return 0, steps or default
+    start, total = 0, steps
+    if (work / "checkpoint" / "model.json").exists():
+        start = json.loads((work / "checkpoint" / "model.json").read_text())["step"]
+    if total is None and (work / "config.json").exists():
+        total = json.loads((work / "config.json").read_text())[kind]["steps"]
+    return start, total or default
+
+
 def _threads(threads: int) -> None:
     if threads > 0:
         import torch
@@ -57,7 +72,7 @@ def clip(
     work: Path = typer.Argument(..., help="work folder (config, checkpoint/, log.jsonl, export/); outside the repo"),
     data: list[Path] = typer.Option(None, "--data", help="render-set folder(s) to train on"),
     held_out: Path = typer.Option(None, help="render-set folder for the retrieval report"),
-    steps: int = typer.Option(1500, help="total steps (with --resume: the new total)"),
+    steps: int = typer.Option(None, help="total steps [default: 1500; with --resume: the run's own total]"),
     batch: int = typer.Option(128, help="batch size"),
     lr: float = typer.Option(1e-3, help="peak learning rate (AdamW, warm-up + cosine)"),
     image_size: int = typer.Option(32, help="vision tower input side (renders are box-downsampled to it)"),
@@ -72,17 +87,13 @@ def clip(
     from tristudio.core.priors.train_clip import ClipConfig, run_clip_training
 
     _threads(threads)
+    given, (start, steps) = steps, _resume_point(work, "clip", resume, steps, 1500)
     cfg = ClipConfig(batch_size=batch, lr=lr, steps=steps, image_size=image_size, seed=seed)
-    start = 0
-    if resume and (work / "checkpoint" / "model.json").exists():
-        import json
-
-        start = json.loads((work / "checkpoint" / "model.json").read_text())["step"]
     progress, callback = _progress(steps, start, 50)
     with progress:
         report = run_clip_training(
             work, cfg, [str(d) for d in data or []], str(held_out) if held_out else None, vocab, resume,
-            steps if resume else None, ckpt_every, eval_every, callback=callback,
+            given if resume else None, ckpt_every, eval_every, callback=callback,
         )
     typer.echo(f"exported {work / 'export'}" + (f"; held-out retrieval {report['eval']}" if report else ""))
 
@@ -92,7 +103,7 @@ def prior(
     work: Path = typer.Argument(..., help="work folder (config, checkpoint/, log.jsonl, samples/, export/)"),
     clip_path: Path = typer.Option(None, "--clip", help="small-world CLIP folder whose frozen text tower conditions"),
     data: list[Path] = typer.Option(None, "--data", help="render-set folder(s) to train on"),
-    steps: int = typer.Option(20000, help="total steps (with --resume: the new total)"),
+    steps: int = typer.Option(None, help="total steps [default: 20000; with --resume: the run's own total]"),
     batch: int = typer.Option(32, help="batch size"),
     lr: float = typer.Option(1e-3, help="peak learning rate (AdamW, warm-up + cosine)"),
     resolution: int = typer.Option(32, help="image side in pixels (renders are box-downsampled to it)"),
@@ -109,18 +120,14 @@ def prior(
     from tristudio.core.priors.train_prior import PriorConfig, run_prior_training
 
     _threads(threads)
+    given, (start, steps) = steps, _resume_point(work, "prior", resume, steps, 20000)
     cfg = PriorConfig(batch_size=batch, lr=lr, steps=steps, resolution=resolution, seed=seed, warmup=warmup,
                       ema_decay=ema_decay, block_out_channels=tuple(int(c) for c in channels.split(",")))
-    start = 0
-    if resume and (work / "checkpoint" / "model.json").exists():
-        import json
-
-        start = json.loads((work / "checkpoint" / "model.json").read_text())["step"]
     progress, callback = _progress(steps, start, 50)
     with progress:
         run_prior_training(
             work, cfg, str(clip_path) if clip_path else None, [str(d) for d in data or []], resume,
-            steps if resume else None, ckpt_every, sample_every, callback=callback,
+            given if resume else None, ckpt_every, sample_every, callback=callback,
         )
     typer.echo(f"exported {work / 'export'} (samples in {work / 'samples'})")
 
