@@ -122,6 +122,7 @@ def test_prior_step_decreases_denoising_loss_and_export_loads(renders, tokenizer
     folder = trainer.export(tmp_path / "prior", use_ema=False)
     prior = load_prior(folder, device="cpu", dtype=torch.float32)
     assert prior.layout == "pixel-clip" and prior.resolution == 16 and prior.prediction_type == "epsilon"
+    assert prior.sampling_guidance == trainer.cfg.sample_guidance == 1.25  # the export names its own CFG scale
     emb = prior.encode_prompt(["a red cube, side view", "a blue torus"])
     torch.testing.assert_close(emb.cond, trainer.embed(["a red cube, side view", "a blue torus"]), rtol=0, atol=0)
     x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(1))
@@ -290,3 +291,15 @@ def test_cli_resume_keeps_the_runs_own_total_steps(tmp_path, kind, default):
     assert _resume_point(tmp_path, kind, True, 5000, default) == (2500, 5000)  # an explicit new total wins
     assert _resume_point(tmp_path, kind, False, None, default) == (0, default)
     assert _resume_point(tmp_path, kind, False, 7, default) == (0, 7)
+
+
+def test_sampling_guidance_defaults_to_stable_diffusions_without_a_recommendation(tmp_path):
+    """A folder that names no CFG scale (a real diffusers folder) samples at 7.5; training.json's "sampling" wins."""
+    import json
+
+    from tristudio.core.priors.testing import build_tiny_sd
+
+    folder = build_tiny_sd(tmp_path / "sd")
+    assert load_prior(folder, device="cpu").sampling_guidance == 7.5
+    (folder / "training.json").write_text(json.dumps({"sampling": {"guidance_scale": 3.0}}))
+    assert load_prior(folder, device="cpu").sampling_guidance == 3.0

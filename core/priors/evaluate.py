@@ -12,6 +12,7 @@
       head_view_top1         the view test on head prompts (a back view shows hair, a front view a face)
 
     python -m tristudio.core.priors.evaluate PRIOR CLIP [--per-prompt N --steps S --guidance G --renders FOLDER]
+    (--guidance defaults to the prior's own CFG scale, Prior.sampling_guidance)
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def evaluate_prior(
     clip,
     per_prompt: int = 1,
     steps: int = 50,
-    guidance: float = 2.0,
+    guidance: float | None = None,
     seed: int = 0,
     view_pairs: list[tuple[str, str]] | None = None,
     holdout: set[tuple[str, str]] | None = None,
@@ -54,7 +55,9 @@ def evaluate_prior(
     heads: bool = True,
     eta: float = 1.0,
 ) -> dict:
-    """pair_stride k > 1 samples only the held-out pairs and every k-th other pair (still ranked among all 77)."""
+    """pair_stride k > 1 samples only the held-out pairs and every k-th other pair (still ranked among all 77).
+    guidance None: the prior's own sampling CFG scale (Prior.sampling_guidance)."""
+    guidance = prior.sampling_guidance if guidance is None else guidance
     pairs = [(s, c) for s in SHAPES for c in COLORS]
     captions = [object_caption(s, c) for s, c in pairs]
     holdout = holdout or set()
@@ -147,7 +150,7 @@ def _main() -> None:
     ap.add_argument("clip")
     ap.add_argument("--per-prompt", type=int, default=1)
     ap.add_argument("--steps", type=int, default=50)
-    ap.add_argument("--guidance", type=float, default=2.0)
+    ap.add_argument("--guidance", type=float, default=None, help="CFG scale (default: the prior's own)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--eta", type=float, default=1.0, help="DDIM eta (1: DDPM-like stochastic steps, 0: DDIM)")
     ap.add_argument("--pair-stride", type=int, default=1, help="sample every k-th shape x colour pair (+ held-out)")

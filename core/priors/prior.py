@@ -7,7 +7,9 @@ VAE's scaling factor; for a pixel prior (IF stage I, tristudio's small-world pri
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple
 
 import torch
@@ -15,6 +17,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = ["NoisePrediction", "Prior", "PromptEmbeddings"]
+
+
+DEFAULT_SAMPLING_GUIDANCE = 7.5  # diffusers' StableDiffusionPipeline default
 
 
 @dataclass
@@ -35,7 +40,7 @@ class Prior:
     Attributes: unet, scheduler, text_encoder, tokenizer, vae (None for pixel priors), layout (a LAYOUTS key),
     prediction_type ("epsilon" | "v_prediction" | "sample"), learned_variance (UNet outputs 2C channels, eps first),
     alphas_cumprod (T,) float32 on `device`, num_train_timesteps, resolution (image side the prior expects),
-    latent_channels, device, dtype (compute dtype of the modules).
+    latent_channels, device, dtype (compute dtype of the modules), sampling_guidance (the CFG scale to sample with).
     """
 
     def __init__(
@@ -68,6 +73,17 @@ class Prior:
         side = side[0] if isinstance(side, (list, tuple)) else int(side)
         self.vae_scale_factor: int = 2 ** (len(vae.config.block_out_channels) - 1) if vae is not None else 1
         self.resolution: int = side * self.vae_scale_factor
+
+    @property
+    def sampling_guidance(self) -> float:
+        """The classifier-free guidance scale for text-to-image sampling: the folder's own recommendation (tristudio
+        exports write it in training.json "sampling") or 7.5, the Stable Diffusion / DeepFloyd IF default."""
+        path = Path(self.path) / "training.json" if self.path is not None else None
+        if path is not None and path.is_file():
+            scale = json.loads(path.read_text()).get("sampling", {}).get("guidance_scale")
+            if scale is not None:
+                return float(scale)
+        return DEFAULT_SAMPLING_GUIDANCE
 
     @property
     def is_latent(self) -> bool:

@@ -11,8 +11,9 @@ def sample(
     prompts: list[str] = typer.Argument(..., help="one or more prompts, e.g. \"a red cube, side view\""),
     prior: Path = typer.Option(None, help="prior folder (default: the shipped small-world prior)"),
     steps: int = typer.Option(50, help="DDIM steps"),
-    guidance: float = typer.Option(2.0, help="classifier-free guidance scale (1 = off; the small-world prior's "
-                                   "shapes degrade above ~2)"),
+    guidance: float = typer.Option(None, help="classifier-free guidance scale (1 = off) [default: the prior's own: "
+                                   "1.25 for the shipped small-world prior, whose shapes degrade above ~1.5; 7.5 for "
+                                   "other folders]"),
     eta: float = typer.Option(1.0, help="DDIM eta: 1 = stochastic (DDPM-like) steps, 0 = deterministic DDIM"),
     seed: int = typer.Option(0, help="noise seed"),
     num: int = typer.Option(4, "--num", "-n", help="images per prompt"),
@@ -33,6 +34,7 @@ def sample(
         model = load_prior(path, device=device)
     except PriorLoadError as exc:
         raise typer.BadParameter(str(exc), param_hint="--prior") from None
+    guidance = model.sampling_guidance if guidance is None else guidance
     expanded = [p for p in prompts for _ in range(num)]
     images = sample_images(model, expanded, steps=steps, guidance=guidance, seed=seed, negative=negative, eta=eta)
     out.mkdir(parents=True, exist_ok=True)
