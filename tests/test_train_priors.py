@@ -303,3 +303,8 @@ def test_sampling_guidance_defaults_to_stable_diffusions_without_a_recommendatio
     assert load_prior(folder, device="cpu").sampling_guidance == 7.5
     (folder / "training.json").write_text(json.dumps({"sampling": {"guidance_scale": 3.0}}))
     assert load_prior(folder, device="cpu").sampling_guidance == 3.0
+    prior = load_prior(folder, device="cpu")  # the property reads the file when asked
+    for bad in ('{"sampling": {"guidance_scale": NaN}}', '{"sampling": {"guidance_scale": -1}}', "{not json", "[1]"):
+        (folder / "training.json").write_text(bad)
+        with pytest.raises(ValueError, match="training.json"):
+            _ = prior.sampling_guidance

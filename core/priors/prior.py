@@ -8,6 +8,7 @@ VAE's scaling factor; for a pixel prior (IF stage I, tristudio's small-world pri
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -79,11 +80,17 @@ class Prior:
         """The classifier-free guidance scale for text-to-image sampling: the folder's own recommendation (tristudio
         exports write it in training.json "sampling") or 7.5, the Stable Diffusion / DeepFloyd IF default."""
         path = Path(self.path) / "training.json" if self.path is not None else None
-        if path is not None and path.is_file():
+        if path is None or not path.is_file():
+            return DEFAULT_SAMPLING_GUIDANCE
+        try:
             scale = json.loads(path.read_text()).get("sampling", {}).get("guidance_scale")
-            if scale is not None:
-                return float(scale)
-        return DEFAULT_SAMPLING_GUIDANCE
+        except (json.JSONDecodeError, AttributeError) as exc:
+            raise ValueError(f"{path}: not a training.json object with a \"sampling\" entry ({exc})") from None
+        if scale is None:
+            return DEFAULT_SAMPLING_GUIDANCE
+        if not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
+            raise ValueError(f"{path}: sampling.guidance_scale must be a positive number, got {scale!r}")
+        return float(scale)
 
     @property
     def is_latent(self) -> bool:

@@ -209,10 +209,14 @@ class PriorTrainer:
 
     def export(self, folder: str | os.PathLike, use_ema: bool = True, text_dtype: torch.dtype = torch.float32) -> Path:
         training = {"step": self.state.step, "weights": "ema" if use_ema else "raw", "config": asdict(self.cfg),
-                    "holdout_pairs": self.cfg.holdout_pairs,
-                    "sampling": {"guidance_scale": self.cfg.sample_guidance, "ddim_steps": 50, "eta": 1.0}}
+                    "holdout_pairs": self.cfg.holdout_pairs, "sampling": sampling_settings(self.cfg)}
         return export_prior(self.ema if use_ema else self.unet, self.text_encoder, self.tokenizer, self.scheduler,
                             folder, text_dtype, training)
+
+
+def sampling_settings(cfg: PriorConfig) -> dict:
+    """training.json "sampling": how to sample the exported folder (read back by Prior.sampling_guidance)."""
+    return {"guidance_scale": cfg.sample_guidance, "ddim_steps": 50, "eta": 1.0}
 
 
 def export_prior(unet, text_encoder, tokenizer, scheduler, folder: str | os.PathLike,
@@ -343,6 +347,5 @@ def export_from_checkpoint(work: str | os.PathLike, folder: str | os.PathLike, u
     unet = build_unet(cfg, int(text.config.hidden_size))
     unet.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
     training = {"step": int(meta["step"]), "weights": "ema" if use_ema else "raw", "config": asdict(cfg),
-                "holdout_pairs": cfg.holdout_pairs, "clip": saved["clip"],
-                "sampling": {"guidance_scale": cfg.sample_guidance, "ddim_steps": 50, "eta": 1.0}}
+                "holdout_pairs": cfg.holdout_pairs, "clip": saved["clip"], "sampling": sampling_settings(cfg)}
     return export_prior(unet.eval(), text, tokenizer, build_scheduler(cfg), folder, text_dtype, training)
