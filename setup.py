@@ -1,8 +1,8 @@
 """Package layout: the top-level folders are sub-packages of the `tristudio` namespace.
 
-    core/    -> tristudio.core     (the engine; never imports the GUI)
-    viewer/  -> tristudio.viewer   (the app and the `tristudio` CLI)
-    shaders/ -> tristudio.shaders  (GLSL sources, package data)
+core/    -> tristudio.core     (the engine; never imports the GUI)
+viewer/  -> tristudio.viewer   (the app and the `tristudio` CLI)
+shaders/ -> tristudio.shaders  (GLSL sources, package data)
 """
 
 from setuptools import find_packages, setup

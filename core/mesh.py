@@ -30,8 +30,9 @@ PointFn = Callable[[Tensor], Tensor]
 
 
 @torch.no_grad()
-def density_grid(density_fn: PointFn, bound: float, resolution: int, device=None,
-                 slices_per_call: int = 8) -> np.ndarray:
+def density_grid(
+    density_fn: PointFn, bound: float, resolution: int, device=None, slices_per_call: int = 8
+) -> np.ndarray:
     """(R, R, R, 4) float32 grid [z][y][x] with the density in channel 3 (RGB unused, zero)."""
     r = int(resolution)
     axis = voxel_centres(r, 2 * bound).to(device)
@@ -47,8 +48,15 @@ def density_grid(density_fn: PointFn, bound: float, resolution: int, device=None
 
 
 @torch.no_grad()
-def extract_mesh(density_fn: PointFn, level: float, color_fn: PointFn | None = None, bound: float = 0.5,
-                 resolution: int = 128, device=None, chunk: int = 65536):
+def extract_mesh(
+    density_fn: PointFn,
+    level: float,
+    color_fn: PointFn | None = None,
+    bound: float = 0.5,
+    resolution: int = 128,
+    device=None,
+    chunk: int = 65536,
+):
     """A trimesh.Trimesh of the iso-surface density = level inside [-bound, bound]^3, with vertex colours (RGBA
     uint8) from color_fn (white without one). Raises ValueError naming the density range if level is never crossed."""
     import trimesh
@@ -68,8 +76,9 @@ def save_mesh(mesh, path: str | os.PathLike) -> Path:
     path = Path(path)
     ext = path.suffix.lower()
     if ext not in MESH_FORMATS:
-        raise ValueError(f"unsupported mesh format {ext or '(none)'!r} for {path}; "
-                         f"use one of {', '.join(MESH_FORMATS)}")
+        raise ValueError(
+            f"unsupported mesh format {ext or '(none)'!r} for {path}; use one of {', '.join(MESH_FORMATS)}"
+        )
     with atomic_path(path, suffix=ext) as tmp:
         mesh.export(str(tmp), file_type=ext[1:])
     return path

@@ -53,8 +53,14 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="tristudio-shots-"))
-    state = ViewerState(capture_dir=str(out / "_captures"), seed_a=2, seed_b=7, df_prompt="a red cube",
-                        df_steps=2000, df_view_resolution=128)
+    state = ViewerState(
+        capture_dir=str(out / "_captures"),
+        seed_a=2,
+        seed_b=7,
+        df_prompt="a red cube",
+        df_steps=2000,
+        df_view_resolution=128,
+    )
     if not default_prior_path():
         from tristudio.core.priors.testing import build_tiny_pixel_prior
 
@@ -102,9 +108,18 @@ def main() -> int:
             raise RuntimeError(f"screenshots: DreamFusion failed: {sess.worker.error}")
         ctx.item_drag_with_delta("//Viewport/##canvas", (-40, -10))
         step = sess.step_count
-        _wait(ctx, lambda: app.shown is not None and app.shown.source == "dreamfusion" and app.shown.full
-              and app.shown.extra.get("step", -1) >= step and app._pending_upload is None, args.timeout,
-              "a DreamFusion frame")
+        _wait(
+            ctx,
+            lambda: (
+                app.shown is not None
+                and app.shown.source == "dreamfusion"
+                and app.shown.full
+                and app.shown.extra.get("step", -1) >= step
+                and app._pending_upload is None
+            ),
+            args.timeout,
+            "a DreamFusion frame",
+        )
         for _ in range(3):
             ctx.yield_()
         shot(ctx, "dreamfusion_training")

@@ -24,7 +24,6 @@ TINY = ["--resolution", "16", "--render-every", "0", "--threads", "1"]
 TINY_CFG = dict(resolution=16, grid_resolution=32, samples=24)
 
 
-
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
     """One torch thread: on the shared 2-core machine two OpenMP threads wait for each other (many times slower)."""
@@ -33,20 +32,36 @@ def _one_thread():
     yield
     torch.set_num_threads(n)
 
+
 @pytest.fixture(scope="module")
 def prior_dir(tmp_path_factory):
     return build_tiny_pixel_prior(tmp_path_factory.mktemp("pix") / "prior")
 
 
 def _cli(*args):
-    return subprocess.Popen([sys.executable, "-m", "tristudio.viewer.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"})
+    return subprocess.Popen(
+        [sys.executable, "-m", "tristudio.viewer.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
+    )
 
 
 def test_resume_after_sigkill_is_bit_identical(prior_dir, tmp_path):
     steps, out = 6, tmp_path / "run"
-    args = ["dreamfusion", "a red cube", "--prior", str(prior_dir), "--steps", str(steps), "--out", str(out),
-            "--checkpoint-every", "2", *TINY]
+    args = [
+        "dreamfusion",
+        "a red cube",
+        "--prior",
+        str(prior_dir),
+        "--steps",
+        str(steps),
+        "--out",
+        str(out),
+        "--checkpoint-every",
+        "2",
+        *TINY,
+    ]
     proc = _cli(*args)
     meta = out / "checkpoint" / "model.json"
     deadline = time.time() + 300
@@ -111,16 +126,30 @@ def test_nan_field_is_refused(prior_dir, tmp_path):
     # a run folder whose checkpoint holds NaN: one line, exit 1
     tensors, meta = df.state_tensors()
     save_checkpoint(tmp_path / "run" / "checkpoint", tensors, meta, check_finite=False)
-    code, lines = _run(["dreamfusion", "a cube", "--prior", str(prior_dir), "--out", str(tmp_path / "run"),
-                        "--resume", "--steps", "2", *TINY])
+    code, lines = _run(
+        [
+            "dreamfusion",
+            "a cube",
+            "--prior",
+            str(prior_dir),
+            "--out",
+            str(tmp_path / "run"),
+            "--resume",
+            "--steps",
+            "2",
+            *TINY,
+        ]
+    )
     assert code == 1 and len(lines) == 1 and "NaN" in lines[0], lines
     # and a run folder holding a run is not overwritten without --resume
     code, lines = _run(["dreamfusion", "a cube", "--prior", str(prior_dir), "--out", str(tmp_path / "run")])
     assert code == 1 and len(lines) == 1 and "--resume" in lines[0]
 
 
-@pytest.mark.skipif(not (shipped_prior_path() / "model_index.json").is_file(),
-                    reason="the small-world prior (core/assets/prior_small) is not shipped yet")
+@pytest.mark.skipif(
+    not (shipped_prior_path() / "model_index.json").is_file(),
+    reason="the small-world prior (core/assets/prior_small) is not shipped yet",
+)
 def test_small_sds_run_makes_a_red_roundish_object():
     from tristudio.core.dreamfusion.evaluate import circularity
     from tristudio.core.dreamfusion.export import render_orbit

@@ -27,7 +27,6 @@ def blob_field(**kw) -> DensityAlbedoField:
     return f
 
 
-
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
     """One torch thread: on the shared 2-core machine two OpenMP threads wait for each other (many times slower)."""
@@ -35,6 +34,7 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
 
 @pytest.fixture(scope="module")
 def prior(tmp_path_factory):
@@ -85,8 +85,9 @@ def test_normals_of_a_blob_point_radially_outwards():
 
 def _bare_blob(prior, **config) -> DreamFusion:
     """DreamFusion with the field's last layer zeroed: the density is the initial blob alone."""
-    df = DreamFusion(DreamFusionConfig(prompt="a ball", blob_density=40.0, grid_resolution=16, samples=32, **config),
-                     prior)
+    df = DreamFusion(
+        DreamFusionConfig(prompt="a ball", blob_density=40.0, grid_resolution=16, samples=32, **config), prior
+    )
     with torch.no_grad():
         df.field.mlp[-1].weight.zero_()
         df.field.mlp[-1].bias.zero_()
@@ -113,12 +114,22 @@ def test_grid_sampler_matches_the_dense_renderer_on_a_blob():
     grid.update(f.density, torch.Generator().manual_seed(0))
     rays = orbit_views(2).rays(24)
     with torch.no_grad():
-        fast = render_with_grid(f.field_fn(), grid, rays.origins, rays.directions, n_samples=48,
-                                deterministic=True)
-        ref = render_rays(f.field_fn(), rays.origins, rays.directions,
-                          RenderOptions(ray_start="auto", ray_end="auto", box_warp=1.0, depth_resolution=128,
-                                        depth_resolution_importance=64, density_activation="identity",
-                                        signed_output=False, deterministic=True))
+        fast = render_with_grid(f.field_fn(), grid, rays.origins, rays.directions, n_samples=48, deterministic=True)
+        ref = render_rays(
+            f.field_fn(),
+            rays.origins,
+            rays.directions,
+            RenderOptions(
+                ray_start="auto",
+                ray_end="auto",
+                box_warp=1.0,
+                depth_resolution=128,
+                depth_resolution_importance=64,
+                density_activation="identity",
+                signed_output=False,
+                deterministic=True,
+            ),
+        )
     assert 0.1 < fast.active.float().mean() < 0.8  # empty corners skipped, the blob sampled
     d_opacity, d_rgb = (fast.opacity - ref.opacity).abs(), (fast.features - ref.features).abs()
     assert d_opacity.mean() < 0.005 and d_rgb.mean() < 0.005  # measured: 0.0015, 0.0006
@@ -182,12 +193,15 @@ def test_auto_settings_follow_the_prior(prior):
     from tristudio.core.dreamfusion.optimize import resolve_for_prior
 
     small = resolve_for_prior(DreamFusionConfig(prompt="a ball"), prior)
-    assert (small.background, small.light, small.ambient, small.resolution) == ("white", "world", 0.35,
-                                                                                 prior.resolution)
+    assert (small.background, small.light, small.ambient, small.resolution) == (
+        "white",
+        "world",
+        0.35,
+        prior.resolution,
+    )
     sd = resolve_for_prior(DreamFusionConfig(prompt="a ball"), SimpleNamespace(layout="sd", resolution=512))
     assert (sd.background, sd.light, sd.ambient, sd.resolution) == ("mlp", "camera", 0.1, 64)
-    mine = resolve_for_prior(DreamFusionConfig(prompt="a ball", background="mlp", resolution=48, ambient=0.2),
-                             prior)
+    mine = resolve_for_prior(DreamFusionConfig(prompt="a ball", background="mlp", resolution=48, ambient=0.2), prior)
     assert (mine.background, mine.resolution, mine.ambient) == ("mlp", 48, 0.2)
 
 
@@ -199,8 +213,10 @@ def test_background_modes_and_random_solid_backgrounds(prior):
         white = df.render(cam, 16, "albedo")
         solid = df.render(cam, 16, "albedo", background=torch.tensor([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]))
     o = white["opacity"]
-    torch.testing.assert_close(white["image"] - solid["image"],
-                               (1 - o) * (1 - torch.tensor([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])[:, :, None, None]))
+    torch.testing.assert_close(
+        white["image"] - solid["image"],
+        (1 - o) * (1 - torch.tensor([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])[:, :, None, None]),
+    )
     with pytest.raises(ValueError, match="unknown background"):
         DreamFusion(DreamFusionConfig(prompt="a ball", background="sky"), prior)
 

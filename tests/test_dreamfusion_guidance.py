@@ -19,6 +19,7 @@ def _one_thread():
     yield
     torch.set_num_threads(n)
 
+
 @pytest.fixture(scope="module")
 def pixel_prior(tmp_path_factory):
     return load_prior(build_tiny_pixel_prior(tmp_path_factory.mktemp("pix") / "prior"), device="cpu")
@@ -144,5 +145,9 @@ def test_vsd_lora_prediction_is_eps_for_a_v_prediction_prior(tmp_path):
     t = torch.tensor([200, 800])
     cond = prior.encode_prompt(["a red cube"] * 2).cond
     with torch.no_grad():
-        torch.testing.assert_close(vsd.eps_lora(z_t, t, cond, torch.randn(2, 16, generator=g)),
-                                   prior.predict_noise(z_t, t, cond), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(
+            vsd.eps_lora(z_t, t, cond, torch.randn(2, 16, generator=g)),
+            prior.predict_noise(z_t, t, cond),
+            rtol=1e-4,
+            atol=1e-5,
+        )

@@ -34,14 +34,33 @@ def render_set(tmp_path_factory):
 
 def test_cli_score_equals_direct_computation(render_set):
     clip_dir, renders, prompts_file, prompts, captions = render_set
-    res = CliRunner().invoke(app, ["eval", "rprecision", "--clip", str(clip_dir), "--renders", str(renders),
-                                   "--prompts", str(prompts_file), "--k", "2", "--device", "cpu"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            "rprecision",
+            "--clip",
+            str(clip_dir),
+            "--renders",
+            str(renders),
+            "--prompts",
+            str(prompts_file),
+            "--k",
+            "2",
+            "--device",
+            "cpu",
+        ],
+    )
     assert res.exit_code == 0, res.output
     score = float(re.search(r"R-Precision@2: ([0-9.]+)", res.output).group(1))
     clip = load_clip(clip_dir, device="cpu")
     names = sorted(captions)
-    images = torch.stack([torch.from_numpy(np.asarray(Image.open(renders / n).convert("RGB")).copy())
-                          .permute(2, 0, 1).float() / 255 for n in names])
+    images = torch.stack(
+        [
+            torch.from_numpy(np.asarray(Image.open(renders / n).convert("RGB")).copy()).permute(2, 0, 1).float() / 255
+            for n in names
+        ]
+    )
     index = [prompts.index(captions[n]["caption"]) for n in names]
     assert score == pytest.approx(clip_r_precision(clip, images, index, prompts, k=2), abs=1e-3)
 
@@ -50,9 +69,11 @@ def test_unknown_prompt_and_missing_captions_are_one_clear_line(render_set, tmp_
     clip_dir, renders, prompts_file, _, _ = render_set
     short = tmp_path / "short.txt"
     short.write_text("a red cube\na blue sphere\n")
-    res = CliRunner().invoke(app, ["eval", "rprecision", "--clip", str(clip_dir), "--renders", str(renders),
-                                   "--prompts", str(short)])
+    res = CliRunner().invoke(
+        app, ["eval", "rprecision", "--clip", str(clip_dir), "--renders", str(renders), "--prompts", str(short)]
+    )
     assert res.exit_code == 1 and "a green torus" in res.output and "Traceback" not in res.output
-    res = CliRunner().invoke(app, ["eval", "rprecision", "--clip", str(clip_dir), "--renders", str(tmp_path),
-                                   "--prompts", str(prompts_file)])
+    res = CliRunner().invoke(
+        app, ["eval", "rprecision", "--clip", str(clip_dir), "--renders", str(tmp_path), "--prompts", str(prompts_file)]
+    )
     assert res.exit_code == 1 and "captions.json" in res.output

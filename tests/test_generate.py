@@ -60,8 +60,26 @@ def test_generate_cli_writes_grid_depth_planes_and_video(tiny_G, tmp_path):
     model = tmp_path / "model"
     save_generator(tiny_G, model)
     out = tmp_path / "gen"
-    res = CliRunner().invoke(app, ["generate", "--model", str(model), "--seeds", "0-3", "--out", str(out), "--planes",
-                                   "--video", "--frames", "6", "--fps", "6", "--device", "cpu"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "generate",
+            "--model",
+            str(model),
+            "--seeds",
+            "0-3",
+            "--out",
+            str(out),
+            "--planes",
+            "--video",
+            "--frames",
+            "6",
+            "--fps",
+            "6",
+            "--device",
+            "cpu",
+        ],
+    )
     assert res.exit_code == 0, res.output
     s = tiny_G.img_resolution
     grid = load_png(out / "grid.png")

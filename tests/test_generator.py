@@ -151,8 +151,7 @@ def test_white_back_and_density_noise():
         a = G.render_planes(planes, ws, c, deterministic=True)
         w = Gw.render_planes(planes, ws, c, deterministic=True)
         # white background adds 2 * (1 - opacity) after the [-1, 1] mapping
-        torch.testing.assert_close(w["image_raw"], a["image_raw"] + 2 * (1 - a["image_opacity"]), atol=1e-5,
-                                   rtol=1e-5)
+        torch.testing.assert_close(w["image_raw"], a["image_raw"] + 2 * (1 - a["image_opacity"]), atol=1e-5, rtol=1e-5)
     Gn = _tiny(rendering_kwargs={**rk, "density_noise": 1.0})
     Gn.load_state_dict(G.state_dict())
     with torch.no_grad():
@@ -164,8 +163,9 @@ def test_white_back_and_density_noise():
 
 def test_superres_4x_resizes_only_up():
     torch.manual_seed(0)
-    sr = SuperresolutionHybrid4X(channels=32, img_resolution=256, sr_num_fp16_res=4, sr_antialias=True, w_dim=16,
-                                 block_channels=(8, 8))
+    sr = SuperresolutionHybrid4X(
+        channels=32, img_resolution=256, sr_num_fp16_res=4, sr_antialias=True, w_dim=16, block_channels=(8, 8)
+    )
     assert sr.input_resolution == 128
     ws = torch.randn(1, 5, 16)
     out = sr(torch.randn(1, 3, 64, 64), torch.randn(1, 32, 64, 64), ws, noise_mode="none")

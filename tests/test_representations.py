@@ -101,8 +101,15 @@ def test_positional_encoding_and_nerf_sizes():
     torch.testing.assert_close(e[0, 3 + 6 * k : 6 + 6 * k], torch.sin(2**k * math.pi * p[0]))
     torch.testing.assert_close(e[0, 6 + 6 * k : 9 + 6 * k], torch.cos(2**k * math.pi * p[0]))
     # the original NeRF MLP: 8 x 256 with the 63-wide skip into layer 5, sigma head, 256 -> 283 -> 128 -> 3 colour
-    expect = (63 * 256 + 256) + 6 * (256 * 256 + 256) + (319 * 256 + 256) + (256 + 1) + (256 * 256 + 256) \
-        + (283 * 128 + 128) + (128 * 3 + 3)
+    expect = (
+        (63 * 256 + 256)
+        + 6 * (256 * 256 + 256)
+        + (319 * 256 + 256)
+        + (256 + 1)
+        + (256 * 256 + 256)
+        + (283 * 128 + 128)
+        + (128 * 3 + 3)
+    )
     assert count_parameters(NeRFMLP()) == expect
 
 
@@ -172,22 +179,35 @@ OVERFIT = {
 @pytest.mark.parametrize("representation", list(OVERFIT))
 def test_each_representation_overfits_tiny_scene(representation, tiny_scene):
     base = _constant_psnr(tiny_scene)
-    config = FitConfig(representation=representation, rays_per_step=128, depth_resolution=12,
-                       depth_resolution_importance=12, **OVERFIT[representation])
+    config = FitConfig(
+        representation=representation,
+        rays_per_step=128,
+        depth_resolution=12,
+        depth_resolution_importance=12,
+        **OVERFIT[representation],
+    )
     fitter = Fitter(config, tiny_scene)
     first = fitter.evaluate(tiny_scene)
     for _ in range(config.steps):
         fitter.step()
     final = fitter.evaluate(tiny_scene)
-    print(f"\n{representation}: constant {base:.2f} dB, start {first['psnr']:.2f}, end {final['psnr']:.2f} dB; "
-          f"depth error {first['depth_mae']:.3f} -> {final['depth_mae']:.3f}")
+    print(
+        f"\n{representation}: constant {base:.2f} dB, start {first['psnr']:.2f}, end {final['psnr']:.2f} dB; "
+        f"depth error {first['depth_mae']:.3f} -> {final['depth_mae']:.3f}"
+    )
     assert final["psnr"] > base + 6.0, (representation, base, first["psnr"], final["psnr"])
     assert final["depth_mae"] < 0.75 * first["depth_mae"], (representation, first["depth_mae"], final["depth_mae"])
 
 
 def test_checkpoint_resume_reproduces_the_next_step(tiny_scene, tmp_path):
-    config = FitConfig(representation="triplane", steps=3, rays_per_step=32, depth_resolution=6,
-                       depth_resolution_importance=6, field={"resolution": 8, "channels": 4})
+    config = FitConfig(
+        representation="triplane",
+        steps=3,
+        rays_per_step=32,
+        depth_resolution=6,
+        depth_resolution_importance=6,
+        field={"resolution": 8, "channels": 4},
+    )
     a = Fitter(config, tiny_scene)
     for _ in range(2):
         a.step()

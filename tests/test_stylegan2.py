@@ -39,8 +39,9 @@ def direct_upfirdn2d(x: np.ndarray, f: np.ndarray, up: int, down: int, pad, gain
     return out[:, :, ::down, ::down]
 
 
-@pytest.mark.parametrize("up,down,pad", [(1, 1, (1, 1, 1, 1)), (2, 1, (2, 1, 2, 1)), (2, 1, (3, 2, 0, -1)),
-                                         (1, 2, (1, 1, 2, 2))])
+@pytest.mark.parametrize(
+    "up,down,pad", [(1, 1, (1, 1, 1, 1)), (2, 1, (2, 1, 2, 1)), (2, 1, (3, 2, 0, -1)), (1, 2, (1, 1, 2, 2))]
+)
 def test_upfirdn2d_matches_direct_definition(up, down, pad):
     g = torch.Generator().manual_seed(0)
     x = torch.randn(2, 3, 5, 6, generator=g, dtype=torch.float64)
@@ -115,8 +116,9 @@ def test_modulated_conv_upsampling_equals_dense_per_sample(fused):
     weight = torch.randn(3, 4, 3, 3, generator=g, dtype=torch.float64)
     styles = torch.randn(2, 4, generator=g, dtype=torch.float64)
     f = setup_filter().double()
-    ours = modulated_conv2d(x, weight, styles, up=2, padding=1, resample_filter=f, flip_weight=False,
-                            fused_modconv=fused)
+    ours = modulated_conv2d(
+        x, weight, styles, up=2, padding=1, resample_filter=f, flip_weight=False, fused_modconv=fused
+    )
     ref = _dense_modconv(x, weight, styles, True, up=2, f=f, flip_weight=False)
     assert ours.shape == (2, 3, 10, 10)
     torch.testing.assert_close(ours, ref, atol=1e-10, rtol=0)
@@ -194,8 +196,7 @@ def test_block_noise_modes_and_skip_image():
     y = b.torgb(c1[0], ws[:, 2])
     torch.testing.assert_close(c1[1], upsample2d(img, b.resample_filter) + y, atol=1e-5, rtol=1e-5)
     # fused and non-fused modulated conv agree inside a block
-    torch.testing.assert_close(b(x, img, ws, noise_mode="const", fused_modconv=False)[1], c1[1], atol=1e-4,
-                               rtol=1e-4)
+    torch.testing.assert_close(b(x, img, ws, noise_mode="const", fused_modconv=False)[1], c1[1], atol=1e-4, rtol=1e-4)
 
 
 def test_conv_clamp_is_applied():

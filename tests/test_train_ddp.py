@@ -43,13 +43,16 @@ def _inputs(trainer: Trainer) -> L.StepInputs:
 
 
 def _state(trainer: Trainer) -> dict:
-    return {**{f"G.{k}": v.clone() for k, v in trainer.G.state_dict().items()},
-            **{f"D.{k}": v.clone() for k, v in trainer.D.state_dict().items()}}
+    return {
+        **{f"G.{k}": v.clone() for k, v in trainer.G.state_dict().items()},
+        **{f"D.{k}": v.clone() for k, v in trainer.D.state_dict().items()},
+    }
 
 
 def _worker(rank: int, world: int, port: int, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
-                      LOCAL_RANK=str(rank))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank)
+    )
     torch.set_num_threads(1)
     info = init_distributed("cpu")
     trainer = Trainer(_config(), _Labels(), info)

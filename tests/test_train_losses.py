@@ -27,8 +27,10 @@ class QuadraticD(nn.Module):
         self.a, self.b = a, b
 
     def forward(self, img, c, update_emas=False):
-        return (0.5 * self.a * img["image"].square().sum((1, 2, 3)) + 0.5 * self.b * img["image_raw"].square().sum(
-            (1, 2, 3)))[:, None] + c[:, :1] * 0
+        return (
+            0.5 * self.a * img["image"].square().sum((1, 2, 3))
+            + 0.5 * self.b * img["image_raw"].square().sum((1, 2, 3))
+        )[:, None] + c[:, :1] * 0
 
 
 def test_r1_penalty_equals_hand_computed_gradient_norm():
@@ -104,8 +106,9 @@ def test_nonsaturating_losses():
     cfg = L.LossConfig(blur_fade_kimg=0)
     labels = torch.randn(4, 25)
     inp = L.draw_step_inputs(torch.Generator().manual_seed(0), torch.zeros(4, 3, 8, 8), labels, labels, 4, cfg)
-    assert math.isclose(float(L.generator_loss(FakeG(), ConstD(0.7), inp, cfg, 4, 0.0)), math.log1p(math.exp(-0.7)),
-                        rel_tol=1e-6)
+    assert math.isclose(
+        float(L.generator_loss(FakeG(), ConstD(0.7), inp, cfg, 4, 0.0)), math.log1p(math.exp(-0.7)), rel_tol=1e-6
+    )
     d, _ = L.discriminator_loss(FakeG(), ConstD(0.7), inp, cfg, 4, 0.0)
     assert math.isclose(float(d), math.log1p(math.exp(0.7)) + math.log1p(math.exp(-0.7)), rel_tol=1e-6)
 
@@ -139,11 +142,13 @@ def test_adam_lazy_regularisation_correction():
 def test_gpc_swap_probability_and_schedules():
     labels = torch.randn(50, 25)
     g = torch.Generator().manual_seed(0)
-    never = L.draw_step_inputs(g, torch.zeros(64, 3, 4, 4), labels[:1].expand(64, -1), labels, 4,
-                               L.LossConfig(gpc_reg_prob=0.0))
+    never = L.draw_step_inputs(
+        g, torch.zeros(64, 3, 4, 4), labels[:1].expand(64, -1), labels, 4, L.LossConfig(gpc_reg_prob=0.0)
+    )
     assert torch.equal(never.gen_c_cond, never.gen_c)
-    always = L.draw_step_inputs(g, torch.zeros(64, 3, 4, 4), labels[:1].expand(64, -1), labels, 4,
-                                L.LossConfig(gpc_reg_prob=1.0))
+    always = L.draw_step_inputs(
+        g, torch.zeros(64, 3, 4, 4), labels[:1].expand(64, -1), labels, 4, L.LossConfig(gpc_reg_prob=1.0)
+    )
     assert (always.gen_c_cond != always.gen_c).any(dim=1).float().mean() > 0.9
     cfg = L.LossConfig(blur_init_sigma=10, blur_fade_kimg=200)
     assert L.blur_sigma_at(0, cfg) == 10 and L.blur_sigma_at(100_000, cfg) == 5 and L.blur_sigma_at(10**6, cfg) == 0
@@ -152,8 +157,11 @@ def test_gpc_swap_probability_and_schedules():
     y = L.blur(x, 2.0)
     assert y.shape == x.shape and math.isclose(float(y.sum()), 1.0, rel_tol=1e-5) and float(y.max()) < 0.2
     assert torch.equal(L.blur(x, 0.0), x)
-    cfg = L.LossConfig(neural_rendering_resolution_initial=64, neural_rendering_resolution_final=128,
-                       neural_rendering_resolution_fade_kimg=1000)
+    cfg = L.LossConfig(
+        neural_rendering_resolution_initial=64,
+        neural_rendering_resolution_final=128,
+        neural_rendering_resolution_fade_kimg=1000,
+    )
     assert L.neural_rendering_resolution_at(0, cfg, 32) == 64
     assert L.neural_rendering_resolution_at(500_000, cfg, 32) == 96
     assert L.neural_rendering_resolution_at(2_000_000, cfg, 32) == 128

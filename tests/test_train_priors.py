@@ -13,8 +13,20 @@ from tristudio.core.priors.train_prior import PriorConfig, PriorTrainer, text_en
 from tristudio.core.priors.trainloop import load_train_state, save_train_state
 
 TINY_CLIP = dict(
-    image_size=32, patch_size=8, vision_width=32, vision_layers=1, text_width=32, text_layers=1, heads=2,
-    projection_dim=16, batch_size=16, warmup=1, steps=40, lr=3e-3, p_view=0.0, p_material=0.0,
+    image_size=32,
+    patch_size=8,
+    vision_width=32,
+    vision_layers=1,
+    text_width=32,
+    text_layers=1,
+    heads=2,
+    projection_dim=16,
+    batch_size=16,
+    warmup=1,
+    steps=40,
+    lr=3e-3,
+    p_view=0.0,
+    p_material=0.0,
 )
 TINY_PRIOR = dict(
     resolution=16, block_out_channels=(16, 32), attention_heads=2, batch_size=8, warmup=1, steps=100, lr=2e-3
@@ -267,8 +279,15 @@ def test_retrieval_report_scores_objects_and_heads_separately():
     assert "back view" in [v for v, h in zip(mixed.view, mixed.is_head, strict=True) if h]
     honest = retrieval_report(_OracleClip(mixed), mixed)
     assert honest["n_objects"] == 8 and honest["n_heads"] == 40
-    for key in ("shape_color_top1", "view_top1", "material_top1", "head_top1", "hair_top1", "skin_top1",
-                "head_view_top1"):
+    for key in (
+        "shape_color_top1",
+        "view_top1",
+        "material_top1",
+        "head_top1",
+        "hair_top1",
+        "skin_top1",
+        "head_view_top1",
+    ):
         assert honest[key] == 1.0, key
     assert honest["head_back_as_front"] == 0.0
     janus = retrieval_report(_OracleClip(mixed, back_says="front view"), mixed)

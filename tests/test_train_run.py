@@ -43,17 +43,60 @@ def dataset(tmp_path_factory) -> Path:
 
 
 def _cli(data: Path, out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "tristudio.viewer.cli", "train", "eg3d", "--data", str(data), "--preset", "tiny",
-            "--out", str(out), "--kimg", str(STEPS * BATCH / 1000), "--batch", str(BATCH), "--snap", "1",
-            "--sample-every", "0", "--threads", "1", "--seed", "5", "--density-reg-interval", "2",
-            "--r1-interval", "2", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "tristudio.viewer.cli",
+        "train",
+        "eg3d",
+        "--data",
+        str(data),
+        "--preset",
+        "tiny",
+        "--out",
+        str(out),
+        "--kimg",
+        str(STEPS * BATCH / 1000),
+        "--batch",
+        str(BATCH),
+        "--snap",
+        "1",
+        "--sample-every",
+        "0",
+        "--threads",
+        "1",
+        "--seed",
+        "5",
+        "--density-reg-interval",
+        "2",
+        "--r1-interval",
+        "2",
+        *extra,
+    ]
 
 
 def _config(data: Path, out: Path) -> T.TrainConfig:
-    loss = {"r1_gamma": 1.0, "r1_interval": 2, "density_reg": 0.25, "density_reg_interval": 2, "gpc_reg_prob": 0.5,
-            "blur_fade_kimg": 200.0}
-    return T.TrainConfig(data=str(data), out=str(out), preset="tiny", kimg=STEPS * BATCH / 1000, batch=BATCH, seed=5,
-                         snap=1, sample_every=0, threads=1, device="cpu", loss=loss)
+    loss = {
+        "r1_gamma": 1.0,
+        "r1_interval": 2,
+        "density_reg": 0.25,
+        "density_reg_interval": 2,
+        "gpc_reg_prob": 0.5,
+        "blur_fade_kimg": 200.0,
+    }
+    return T.TrainConfig(
+        data=str(data),
+        out=str(out),
+        preset="tiny",
+        kimg=STEPS * BATCH / 1000,
+        batch=BATCH,
+        seed=5,
+        snap=1,
+        sample_every=0,
+        threads=1,
+        device="cpu",
+        loss=loss,
+    )
 
 
 def _env():
@@ -78,8 +121,7 @@ def test_sigkill_then_resume_is_bit_identical_to_an_uninterrupted_run(dataset, t
     at_kill = T.latest_checkpoint(killed)
     assert at_kill is not None and int(at_kill.name[5:]) < STEPS  # really interrupted before the end
 
-    resumed = subprocess.run(_cli(dataset, killed, "--resume"), env=_env(), capture_output=True, text=True,
-                             timeout=600)
+    resumed = subprocess.run(_cli(dataset, killed, "--resume"), env=_env(), capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "resumed from" in resumed.stdout
 
@@ -137,8 +179,12 @@ def test_bad_datasets_stop_before_training(tmp_path):
     broken = write_dataset(tmp_path / "broken", [torch.zeros(32, 32, 3, dtype=torch.uint8).numpy()] * 4, labels)
     name = json.loads((broken / "dataset.json").read_text())["labels"][2][0]
     (broken / name).write_bytes(b"not a png")
-    cases = {bad_labels: "25", mixed: "mixed image sizes", broken: "unreadable image",
-             tmp_path / "nowhere": "no such dataset"}
+    cases = {
+        bad_labels: "25",
+        mixed: "mixed image sizes",
+        broken: "unreadable image",
+        tmp_path / "nowhere": "no such dataset",
+    }
     for path, needle in cases.items():
         out = tmp_path / f"run-{path.name}"
         with pytest.raises(T.TrainingError, match="cannot be trained on") as err:
@@ -152,8 +198,9 @@ def test_bad_datasets_stop_before_training(tmp_path):
 
 
 def test_cli_reports_a_bad_dataset_in_one_clear_line(tmp_path):
-    r = subprocess.run(_cli(tmp_path / "missing", tmp_path / "out"), env=_env(), capture_output=True, text=True,
-                       timeout=120)
+    r = subprocess.run(
+        _cli(tmp_path / "missing", tmp_path / "out"), env=_env(), capture_output=True, text=True, timeout=120
+    )
     assert r.returncode == 1
     assert "error:" in r.stdout and "no such dataset" in r.stdout
     assert "Traceback" not in r.stdout + r.stderr

@@ -14,8 +14,15 @@ from test_viewer_gui import display, run, wait  # noqa: F401  (display: the modu
 
 pytestmark = pytest.mark.gui
 
-TINY = dict(plane_resolution=16, plane_channels=8, hidden=16, samples=8, grid_resolution=8, proposal_samples=16,
-            view_dependent=False)
+TINY = dict(
+    plane_resolution=16,
+    plane_channels=8,
+    hidden=16,
+    samples=8,
+    grid_resolution=8,
+    proposal_samples=16,
+    view_dependent=False,
+)
 # GUI frames per second while the optimiser runs, measured over a few seconds of wall time. The GUI caps itself at
 # 12 fps while training; on the project's 2-core machine with ~6 other busy processes the test measured 9-11 fps.
 FPS_FLOOR = 2.5
@@ -43,9 +50,18 @@ def make_df_app(G, tmp_path, prior, **state_kw):
     from tristudio.viewer.engine import Engine
     from tristudio.viewer.state import ViewerState
 
-    kw = dict(capture_dir=str(tmp_path / "captures"), scene="dreamfusion", camera=dreamfusion_camera(),
-              df_prior_path=str(prior), df_resolution=16, df_steps=100000, df_lr=0.05, df_view_resolution=32,
-              df_refresh_s=0.2, df_extra=dict(TINY))
+    kw = dict(
+        capture_dir=str(tmp_path / "captures"),
+        scene="dreamfusion",
+        camera=dreamfusion_camera(),
+        df_prior_path=str(prior),
+        df_resolution=16,
+        df_steps=100000,
+        df_lr=0.05,
+        df_view_resolution=32,
+        df_refresh_s=0.2,
+        df_extra=dict(TINY),
+    )
     kw.update(state_kw)
     app = ViewerApp(engine=Engine(G, name="tiny"), state=ViewerState(**kw), window_size=(800, 640), gl_resolution=32)
     base = app.runner_params
@@ -95,8 +111,12 @@ def test_start_trains_plots_updates_the_view_stop_ends_the_thread_and_captures_w
         dt = time.perf_counter() - t0
         seen["fps"] = (app.frames - f0) / dt
         seen["steps_per_s"] = (sess.step_count - s0) / dt
-        wait(ctx, lambda: df_frame(app) is not None and df_frame(app).extra["step"] >= seen["first"][0] + 3,
-             60, "a frame of later weights")
+        wait(
+            ctx,
+            lambda: df_frame(app) is not None and df_frame(app).extra["step"] >= seen["first"][0] + 3,
+            60,
+            "a frame of later weights",
+        )
         later = df_frame(app)
         seen["later"] = (later.extra["step"], later.rgba.copy(), later.camera_key == first.camera_key)
         # Orbit while it trains: the camera turns, the optimiser is told to hold, the view follows the camera.
@@ -104,8 +124,12 @@ def test_start_trains_plots_updates_the_view_stop_ends_the_thread_and_captures_w
         ctx.item_drag_with_delta("//Viewport/##canvas", (60, 0))
         seen["drag"] = (yaw0, app.state.camera.yaw, app.holds - holds0)
         cam_key = app.state.camera.key()
-        wait(ctx, lambda: df_frame(app) is not None and df_frame(app).camera_key == cam_key and df_frame(app).full,
-             60, "the view of the new camera")
+        wait(
+            ctx,
+            lambda: df_frame(app) is not None and df_frame(app).camera_key == cam_key and df_frame(app).full,
+            60,
+            "the view of the new camera",
+        )
         wait(ctx, lambda: app.df_plotted >= seen["plotted_first"] + 3, 30, "more points in the loss plot")
         seen["plotted"], seen["history"] = app.df_plotted, len(sess.worker.history)
         ctx.item_click("//DreamFusion/Stop")

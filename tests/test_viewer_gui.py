@@ -28,8 +28,12 @@ def display():
     if shutil.which("Xvfb") is None:
         pytest.skip("GUI tests need a display: no DISPLAY and no Xvfb (run scripts/test.sh, which uses xvfb-run)")
     r, w = os.pipe()
-    proc = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-                            pass_fds=(w,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(w), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+        pass_fds=(w,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     os.close(w)
     num = os.read(r, 16).decode().strip()
     os.close(r)
@@ -56,8 +60,7 @@ def make_app(G, tmp_path, **state_kw):
 
     kw = dict(capture_dir=str(tmp_path / "captures"), fast_path="torch", grid_resolution=32)
     kw.update(state_kw)
-    return ViewerApp(engine=Engine(G, name="tiny"), state=ViewerState(**kw), window_size=(960, 640),
-                     gl_resolution=32)
+    return ViewerApp(engine=Engine(G, name="tiny"), state=ViewerState(**kw), window_size=(960, 640), gl_resolution=32)
 
 
 def run(app, body):
@@ -103,8 +106,9 @@ def settle(ctx, app, timeout=60.0):
 def frontal_label():
     from tristudio.core.cameras import Cameras, eg3d_lookat_sampler, intrinsics_from_fov
 
-    return Cameras(eg3d_lookat_sampler(math.pi / 2, math.pi / 2, pivot=(0, 0, 0.2), radius=2.7),
-                   intrinsics_from_fov(18.837)).label()
+    return Cameras(
+        eg3d_lookat_sampler(math.pi / 2, math.pi / 2, pivot=(0, 0, 0.2), radius=2.7), intrinsics_from_fov(18.837)
+    ).label()
 
 
 @torch.no_grad()

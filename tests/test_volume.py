@@ -42,8 +42,15 @@ def _rays(n_rays=16, seed=0):
 @pytest.mark.parametrize("importance", [0, 48])
 @pytest.mark.parametrize("s", [0.5, 2.0])
 def test_constant_density_transmittance_is_exp_minus_s_L(s, importance):
-    opts = RenderOptions(ray_start=2.0, ray_end=3.4, depth_resolution=48, depth_resolution_importance=importance,
-                         density_activation="identity", signed_output=False, deterministic=True)
+    opts = RenderOptions(
+        ray_start=2.0,
+        ray_end=3.4,
+        depth_resolution=48,
+        depth_resolution_importance=importance,
+        density_activation="identity",
+        signed_output=False,
+        deterministic=True,
+    )
     o, d = _rays()
     out = render_rays(_constant_field(s), o, d, opts)
     length = 3.4 - 2.0  # samples span [start + delta/2, end + delta/2]: total length end - start
@@ -55,8 +62,9 @@ def test_constant_density_transmittance_is_exp_minus_s_L(s, importance):
 
 def test_eg3d_density_activation_is_softplus_shift():
     raw = 0.7
-    opts = RenderOptions(ray_start=2.0, ray_end=3.0, depth_resolution=32, depth_resolution_importance=0,
-                         deterministic=True)
+    opts = RenderOptions(
+        ray_start=2.0, ray_end=3.0, depth_resolution=32, depth_resolution_importance=0, deterministic=True
+    )
     o, d = _rays(4)
     out = render_rays(_constant_field(raw), o, d, opts)
     s = math.log1p(math.exp(raw - 1))
@@ -66,8 +74,13 @@ def test_eg3d_density_activation_is_softplus_shift():
 
 
 def test_white_background_fills_empty_rays():
-    opts = RenderOptions(white_back=True, depth_resolution_importance=8, deterministic=True, signed_output=False,
-                         density_activation="identity")
+    opts = RenderOptions(
+        white_back=True,
+        depth_resolution_importance=8,
+        deterministic=True,
+        signed_output=False,
+        density_activation="identity",
+    )
     o, d = _rays(4)
     out = render_rays(_constant_field(0.0), o, d, opts)
     assert torch.allclose(out.features, torch.ones_like(out.features))
@@ -83,8 +96,14 @@ def _sphere_depth(o, d, radius):
 @pytest.mark.parametrize("deterministic", [True, False])
 def test_opaque_sphere_depth_stratified_within_one_spacing(deterministic):
     torch.manual_seed(0)
-    opts = RenderOptions(ray_start=2.0, ray_end=3.4, depth_resolution=48, depth_resolution_importance=0,
-                         density_activation="identity", deterministic=deterministic)
+    opts = RenderOptions(
+        ray_start=2.0,
+        ray_end=3.4,
+        depth_resolution=48,
+        depth_resolution_importance=0,
+        density_activation="identity",
+        deterministic=deterministic,
+    )
     o, d = _rays(64)
     out = render_rays(_sphere_field(0.3), o, d, opts)
     spacing = (3.4 - 2.0) / 47
@@ -96,8 +115,14 @@ def test_opaque_sphere_depth_stratified_within_one_spacing(deterministic):
 @pytest.mark.parametrize("deterministic", [True, False])
 def test_opaque_sphere_depth_with_importance_within_quarter_spacing(deterministic):
     torch.manual_seed(0)
-    opts = RenderOptions(ray_start=2.0, ray_end=3.4, depth_resolution=48, depth_resolution_importance=48,
-                         density_activation="identity", deterministic=deterministic)
+    opts = RenderOptions(
+        ray_start=2.0,
+        ray_end=3.4,
+        depth_resolution=48,
+        depth_resolution_importance=48,
+        density_activation="identity",
+        deterministic=deterministic,
+    )
     o, d = _rays(64)
     out = render_rays(_sphere_field(0.3), o, d, opts)
     spacing = (3.4 - 2.0) / 47
@@ -121,8 +146,14 @@ def test_fine_samples_land_near_the_surface():
     # through the renderer: with an opaque sphere most importance samples fall within two coarse spacings of the hit
     from tristudio.core.render import volume as V
 
-    opts = RenderOptions(ray_start=2.0, ray_end=3.4, depth_resolution=48, depth_resolution_importance=48,
-                         density_activation="identity", deterministic=True)
+    opts = RenderOptions(
+        ray_start=2.0,
+        ray_end=3.4,
+        depth_resolution=48,
+        depth_resolution_importance=48,
+        density_activation="identity",
+        deterministic=True,
+    )
     o, d = _rays(32)
     field = _sphere_field(0.3)
     start = torch.full_like(o[..., :1], 2.0)
@@ -143,8 +174,9 @@ def test_chunking_does_not_change_the_result_and_gradients_flow():
         sigma = (coords * planes_like[:, 0]).sum(-1, keepdim=True).exp()
         return {"sigma": sigma, "rgb": torch.sigmoid(coords * planes_like[:, 1])}
 
-    opts = RenderOptions(depth_resolution=16, depth_resolution_importance=16, deterministic=True,
-                         density_activation="identity")
+    opts = RenderOptions(
+        depth_resolution=16, depth_resolution_importance=16, deterministic=True, density_activation="identity"
+    )
     o, d = _rays(50)
     a = render_rays(field, o, d, opts.replace(chunk=7))
     b = render_rays(field, o, d, opts.replace(chunk=1000))
@@ -160,8 +192,14 @@ def test_auto_bounds_from_box():
     # entering the z = +0.5 face, leaving z = -0.5 (rays are nearly -z)
     assert torch.allclose(t0[..., 0] * d[..., 2] + o[..., 2], torch.full((1, 8), 0.5), atol=1e-5)
     assert torch.allclose(t1[..., 0] * d[..., 2] + o[..., 2], torch.full((1, 8), -0.5), atol=1e-5)
-    opts = RenderOptions(ray_start="auto", ray_end="auto", depth_resolution=48, depth_resolution_importance=48,
-                         density_activation="identity", deterministic=True)
+    opts = RenderOptions(
+        ray_start="auto",
+        ray_end="auto",
+        depth_resolution=48,
+        depth_resolution_importance=48,
+        density_activation="identity",
+        deterministic=True,
+    )
     out = render_rays(_sphere_field(0.3), o, d, opts)
     assert (out.depth[..., 0] - _sphere_depth(o, d, 0.3)).abs().max() < (1.0 / 47) / 4
 

@@ -51,14 +51,22 @@ def _resolve_device(device: str) -> str:
         raise ValueError(f"--device {device}: torch sees no CUDA device")
     return device
 
+
 _GL_MODES = {"final": 0, "raw": 0, "normals": 0, "depth": 1, "opacity": 2}
 _BG_RGB = {"black": (0.0, 0.0, 0.0), "white": (1.0, 1.0, 1.0), "grey": (0.5, 0.5, 0.5)}
 
 
 class ViewerApp:
-    def __init__(self, engine: Engine | None = None, model_path: str | None = None, preset: str = "small",
-                 state: ViewerState | None = None, window_size: tuple[int, int] = (1280, 800),
-                 gl_resolution: int = 192, device: str = "auto"):
+    def __init__(
+        self,
+        engine: Engine | None = None,
+        model_path: str | None = None,
+        preset: str = "small",
+        state: ViewerState | None = None,
+        window_size: tuple[int, int] = (1280, 800),
+        gl_resolution: int = 192,
+        device: str = "auto",
+    ):
         self.state = state or ViewerState()
         self.device = _resolve_device(device)
         self.window_size = window_size
@@ -107,8 +115,9 @@ class ViewerApp:
             self.state.df_scale = default_scale(self.state.df_guidance, self.state.df_prior_path)
         self.df_session: DreamFusionSession | None = None
         self.df_make = None  # tests: settings -> DreamFusion object (default: load the prior, build the object)
-        self.df_dynres = DynamicResolution(full=int(self.state.df_view_resolution), target_ms=self.state.target_ms,
-                                           floor=32)
+        self.df_dynres = DynamicResolution(
+            full=int(self.state.df_view_resolution), target_ms=self.state.target_ms, floor=32
+        )
         self._df_last = (None, None)  # (view key, step) of the last DreamFusion request
         self._df_submit_t = 0.0
         self._df_render_ms = 0.0  # the last full-size DreamFusion view's render time
@@ -199,13 +208,13 @@ class ViewerApp:
 
     def settings(self) -> RenderSettings:
         s = self.state
-        return RenderSettings(output=s.output, resolution=int(s.resolution), samples=int(s.samples),
-                              background=s.background)
+        return RenderSettings(
+            output=s.output, resolution=int(s.resolution), samples=int(s.samples), background=s.background
+        )
 
     def _submit(self, spec, settings, resolution, full: bool) -> None:
         self.stamp += 1
-        self.render_worker.submit(RenderRequest(self.stamp, spec, self.state.camera.copy(), settings, resolution,
-                                                full))
+        self.render_worker.submit(RenderRequest(self.stamp, spec, self.state.camera.copy(), settings, resolution, full))
 
     def _grid_key(self, spec):
         return (spec, int(self.state.grid_resolution), self.engine.generation)
@@ -280,8 +289,17 @@ class ViewerApp:
         self._df_last = (view_key, step)
         self._df_submit_t = now
         self.stamp += 1
-        self.render_worker.submit(RenderRequest(self.stamp, DFSpec(sess.ident, step, s.df_show), s.camera.copy(),
-                                                None, res, not moving, source=sess.view))
+        self.render_worker.submit(
+            RenderRequest(
+                self.stamp,
+                DFSpec(sess.ident, step, s.df_show),
+                s.camera.copy(),
+                None,
+                res,
+                not moving,
+                source=sess.view,
+            )
+        )
 
     def _poll_results(self) -> None:
         q = self.render_worker.results
@@ -357,10 +375,16 @@ class ViewerApp:
         t0 = time.perf_counter()
         try:
             self.raymarcher.draw(
-                s.camera, (self.gl_resolution, self.gl_resolution), n_samples=2 * int(s.samples or 48),
-                ray_start=float(rk["ray_start"]), ray_end=float(rk["ray_end"]), box_warp=float(rk["box_warp"]),
-                mode=_GL_MODES[s.output], background=self._gl_background(),
-                depth_range=(float(rk["ray_start"]), float(rk["ray_end"])))
+                s.camera,
+                (self.gl_resolution, self.gl_resolution),
+                n_samples=2 * int(s.samples or 48),
+                ray_start=float(rk["ray_start"]),
+                ray_end=float(rk["ray_end"]),
+                box_warp=float(rk["box_warp"]),
+                mode=_GL_MODES[s.output],
+                background=self._gl_background(),
+                depth_range=(float(rk["ray_start"]), float(rk["ray_end"])),
+            )
         except Exception as exc:
             self.gl_error = f"GL grid path disabled: {type(exc).__name__}: {exc}"
             self._add_error(self.gl_error)
@@ -385,8 +409,9 @@ class ViewerApp:
         if s.scene == "dreamfusion":
             sess = self.df_session
             if sess is None or sess.df is None:
-                self.state.capture_message = Message("no DreamFusion object yet: press Start in the DreamFusion "
-                                                     "panel", error=True)
+                self.state.capture_message = Message(
+                    "no DreamFusion object yet: press Start in the DreamFusion panel", error=True
+                )
                 return None
             return sess.view, DFSpec(sess.ident, sess.step_count, s.df_show), None
         return self.engine, s.latent_spec(self.view_label()), self.settings()
@@ -421,8 +446,9 @@ class ViewerApp:
         path = s.capture_path("orbit", "mp4")
         cam = s.camera.copy()
         frames, fps, size = int(s.video_frames), int(s.video_fps), int(s.video_resolution)
-        self._start_job("orbit video",
-                        lambda job: orbit_video(job, source, spec, cam, settings, frames, fps, size, path))
+        self._start_job(
+            "orbit video", lambda job: orbit_video(job, source, spec, cam, settings, frames, fps, size, path)
+        )
         return path
 
     def export_mesh(self) -> Path | None:
@@ -475,8 +501,11 @@ class ViewerApp:
         imgui.set_cursor_pos(imgui.ImVec2(x0, pos.y))
         screen = imgui.get_cursor_screen_pos()
         self.image_rect = (screen.x, screen.y, side, side)
-        imgui.invisible_button("##canvas", imgui.ImVec2(side, side),
-                               imgui.ButtonFlags_.mouse_button_left | imgui.ButtonFlags_.mouse_button_right)
+        imgui.invisible_button(
+            "##canvas",
+            imgui.ImVec2(side, side),
+            imgui.ButtonFlags_.mouse_button_left | imgui.ButtonFlags_.mouse_button_right,
+        )
         hovered, active = imgui.is_item_hovered(), imgui.is_item_active()
         self.dragging = active
         if active and imgui.is_mouse_dragging(imgui.MouseButton_.left, 0.0):
@@ -570,9 +599,17 @@ class ViewerApp:
 
     def df_settings(self) -> DreamFusionSettings:
         s = self.state
-        return DreamFusionSettings(prompt=s.df_prompt, guidance=s.df_guidance, guidance_scale=float(s.df_scale),
-                                   steps=int(s.df_steps), lr=float(s.df_lr), prior_path=s.df_prior_path,
-                                   resolution=int(s.df_resolution), seed=int(s.df_seed), extra=dict(s.df_extra))
+        return DreamFusionSettings(
+            prompt=s.df_prompt,
+            guidance=s.df_guidance,
+            guidance_scale=float(s.df_scale),
+            steps=int(s.df_steps),
+            lr=float(s.df_lr),
+            prior_path=s.df_prior_path,
+            resolution=int(s.df_resolution),
+            seed=int(s.df_seed),
+            extra=dict(s.df_extra),
+        )
 
     def df_changed(self) -> bool:
         """The panel's settings differ from the running object's (they apply after Reset)."""
@@ -581,7 +618,15 @@ class ViewerApp:
             return False
         a, b = self.df_settings(), sess.settings
         return (a.prompt, a.guidance, a.guidance_scale, a.lr, a.prior_path, a.resolution, a.seed, a.steps) != (
-            b.prompt, b.guidance, b.guidance_scale, b.lr, b.prior_path, b.resolution, b.seed, b.steps)
+            b.prompt,
+            b.guidance,
+            b.guidance_scale,
+            b.lr,
+            b.prior_path,
+            b.resolution,
+            b.seed,
+            b.steps,
+        )
 
     def df_start(self) -> None:
         """Start (a new object when there is none or the last one failed), continue after Stop, resume a pause."""
@@ -631,7 +676,8 @@ class ViewerApp:
         rp.app_window_params.window_title = "tristudio"
         rp.app_window_params.window_geometry.size = self.window_size
         rp.imgui_window_params.default_imgui_window_type = (
-            hello_imgui.DefaultImGuiWindowType.provide_full_screen_dock_space)
+            hello_imgui.DefaultImGuiWindowType.provide_full_screen_dock_space
+        )
         rp.imgui_window_params.show_status_bar = True
         rp.imgui_window_params.show_status_fps = False
         rp.imgui_window_params.show_menu_bar = False
@@ -736,6 +782,12 @@ class ViewerApp:
         s = self.state
         spec = s.latent_spec(self.view_label())
         full_key = (spec, self.settings(), s.camera.key(), self.engine.generation)
-        return (self.render_worker.idle and self.shown is not None and self.shown.full
-                and self.last_full_key == full_key and self.shown.stamp == self.stamp
-                and self.shown.camera_key == s.camera.key() and self._pending_upload is None)
+        return (
+            self.render_worker.idle
+            and self.shown is not None
+            and self.shown.full
+            and self.last_full_key == full_key
+            and self.shown.stamp == self.stamp
+            and self.shown.camera_key == s.camera.key()
+            and self._pending_upload is None
+        )

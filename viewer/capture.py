@@ -45,23 +45,34 @@ def render_image(engine: Engine, spec, camera: OrbitCamera, settings: RenderSett
     return rgb
 
 
-def save_render(job: Job, engine: Engine, spec, camera: OrbitCamera, settings: RenderSettings, size: int,
-                path: Path) -> str:
+def save_render(
+    job: Job, engine: Engine, spec, camera: OrbitCamera, settings: RenderSettings, size: int, path: Path
+) -> str:
     job.step(0.0, f"rendering {size} px")
     save_png(render_image(engine, spec, camera, settings, size), path)
     job.result_path = str(path)
     return f"saved {path}"
 
 
-def orbit_video(job: Job, engine: Engine, spec, camera: OrbitCamera, settings: RenderSettings, frames: int, fps: int,
-                size: int, path: Path) -> str:
+def orbit_video(
+    job: Job,
+    engine: Engine,
+    spec,
+    camera: OrbitCamera,
+    settings: RenderSettings,
+    frames: int,
+    fps: int,
+    size: int,
+    path: Path,
+) -> str:
     """A full turn of yaw around the current pose, `frames` frames, H.264 MP4."""
     import imageio.v2 as imageio
 
     size = even(size)
     path.parent.mkdir(parents=True, exist_ok=True)
-    writer = imageio.get_writer(str(path), fps=int(fps), codec="libx264", macro_block_size=2, quality=8,
-                                ffmpeg_params=["-preset", "veryfast"])
+    writer = imageio.get_writer(
+        str(path), fps=int(fps), codec="libx264", macro_block_size=2, quality=8, ffmpeg_params=["-preset", "veryfast"]
+    )
     try:
         for i in range(int(frames)):
             cam = camera.copy()
@@ -97,5 +108,7 @@ def export_mesh(job: Job, engine: Engine, spec, resolution: int, level: float, p
     mesh.export(str(path))
     job.result_path = str(path)
     job.extra = {"vertices": len(verts), "faces": len(faces), "watertight": bool(mesh.is_watertight)}
-    return (f"saved {path}: {len(verts)} vertices, {len(faces)} faces, "
-            f"{'watertight' if mesh.is_watertight else 'not watertight'}")
+    return (
+        f"saved {path}: {len(verts)} vertices, {len(faces)} faces, "
+        f"{'watertight' if mesh.is_watertight else 'not watertight'}"
+    )

@@ -24,13 +24,24 @@ from .images import rgba_u8
 from .orbit import OrbitCamera
 from .workers import Job, TrainingWorker
 
-__all__ = ["GUIDANCES", "GUIDANCE_LABELS", "default_scale", "SHOW_MODES", "NO_PRIOR_MESSAGE", "shipped_prior_path",
-           "default_prior_path", "load_prior_cached", "DFSpec", "DreamFusionView", "DreamFusionSession",
-           "dreamfusion_camera", "export_mesh"]
+__all__ = [
+    "GUIDANCES",
+    "GUIDANCE_LABELS",
+    "default_scale",
+    "SHOW_MODES",
+    "NO_PRIOR_MESSAGE",
+    "shipped_prior_path",
+    "default_prior_path",
+    "load_prior_cached",
+    "DFSpec",
+    "DreamFusionView",
+    "DreamFusionSession",
+    "dreamfusion_camera",
+    "export_mesh",
+]
 
 GUIDANCES = ("sds", "csd", "vsd")
-GUIDANCE_LABELS = {"sds": "SDS (score distillation)", "csd": "CSD (classifier score)",
-                   "vsd": "VSD (variational, LoRA)"}
+GUIDANCE_LABELS = {"sds": "SDS (score distillation)", "csd": "CSD (classifier score)", "vsd": "VSD (variational, LoRA)"}
 _SCALES = {"sds": 100.0, "csd": 10.0, "vsd": 7.5}  # the engine's own defaults (guidance.GUIDANCE_DEFAULTS)
 SHOW_MODES = ("shaded", "albedo", "textureless", "depth", "normals", "opacity")
 NO_PRIOR_MESSAGE = "no shipped prior yet: choose a prior folder (a diffusers folder with model_index.json)"
@@ -98,8 +109,13 @@ def dreamfusion_camera() -> OrbitCamera:
     from tristudio.core.dreamfusion.views import ViewRanges
 
     v = ViewRanges()
-    return OrbitCamera(yaw=math.radians(30.0), pitch=math.radians(15.0), radius=sum(v.radius) / 2,
-                       fov_deg=sum(v.fov_deg) / 2, pivot=(0.0, 0.0, 0.0))
+    return OrbitCamera(
+        yaw=math.radians(30.0),
+        pitch=math.radians(15.0),
+        radius=sum(v.radius) / 2,
+        fov_deg=sum(v.fov_deg) / 2,
+        pivot=(0.0, 0.0, 0.0),
+    )
 
 
 @dataclass(frozen=True)
@@ -134,13 +150,22 @@ class DreamFusionView:
             with df.lock, torch.no_grad():
                 t0 = time.perf_counter()  # the render's own time (not the wait for a step to finish)
                 step = int(df.step_count)
-                out = df.render(cams, res, _SHADING.get(spec.show, "albedo"), background=spec.show in _SHADING,
-                                deterministic=True)
+                out = df.render(
+                    cams, res, _SHADING.get(spec.show, "albedo"), background=spec.show in _SHADING, deterministic=True
+                )
         finally:
             torch.set_num_threads(threads)
         rgba = _to_rgba(out, spec.show, cams)
-        return Frame(rgba=rgba, ms=(time.perf_counter() - t0) * 1000, resolution=res, output=spec.show,
-                     camera_key=camera.key(), latent=spec, source="dreamfusion", extra={"step": step})
+        return Frame(
+            rgba=rgba,
+            ms=(time.perf_counter() - t0) * 1000,
+            resolution=res,
+            output=spec.show,
+            camera_key=camera.key(),
+            latent=spec,
+            source="dreamfusion",
+            extra={"step": step},
+        )
 
 
 def _to_rgba(out: dict, show: str, cams) -> np.ndarray:
@@ -179,10 +204,16 @@ class DreamFusionSettings:
 
         names = {f.name for f in dataclasses.fields(DreamFusionConfig)}
         extra = {k: v for k, v in self.extra.items() if k in names}
-        return DreamFusionConfig(prompt=self.prompt, guidance=self.guidance, guidance_scale=float(self.guidance_scale),
-                                 steps=int(self.steps), lr=float(self.lr),
-                                 resolution=int(self.resolution) or None,
-                                 seed=int(self.seed), **extra)
+        return DreamFusionConfig(
+            prompt=self.prompt,
+            guidance=self.guidance,
+            guidance_scale=float(self.guidance_scale),
+            steps=int(self.steps),
+            lr=float(self.lr),
+            resolution=int(self.resolution) or None,
+            seed=int(self.seed),
+            **extra,
+        )
 
 
 _idents = itertools.count(1)
@@ -209,8 +240,14 @@ class DreamFusionSession:
         self.prior_name = ""
         self._make = make or self._build
         self.view = DreamFusionView(self)
-        self.worker = TrainingWorker(self._step, total=settings.steps, count=self._count, setup=self._setup,
-                                     name="tristudio-dreamfusion", threads=training_threads())
+        self.worker = TrainingWorker(
+            self._step,
+            total=settings.steps,
+            count=self._count,
+            setup=self._setup,
+            name="tristudio-dreamfusion",
+            threads=training_threads(),
+        )
 
     def _build(self, settings: DreamFusionSettings):
         from tristudio.core.dreamfusion.optimize import DreamFusion
@@ -254,5 +291,7 @@ def export_mesh(job: Job, session: DreamFusionSession, resolution: int, level: f
         mesh = export_df_mesh(df, path, resolution=int(resolution), level=level)
     job.result_path = str(path)
     job.extra = {"vertices": len(mesh.vertices), "faces": len(mesh.faces), "watertight": bool(mesh.is_watertight)}
-    return (f"saved {path}: {len(mesh.vertices)} vertices, {len(mesh.faces)} faces, "
-            f"{'watertight' if mesh.is_watertight else 'not watertight'}")
+    return (
+        f"saved {path}: {len(mesh.vertices)} vertices, {len(mesh.faces)} faces, "
+        f"{'watertight' if mesh.is_watertight else 'not watertight'}"
+    )

@@ -47,8 +47,9 @@ class Frame:
 
 
 class Engine:
-    def __init__(self, generator: torch.nn.Module, name: str = "", device: str | torch.device = "cpu",
-                 banner: str = ""):
+    def __init__(
+        self, generator: torch.nn.Module, name: str = "", device: str | torch.device = "cpu", banner: str = ""
+    ):
         self.lock = threading.RLock()
         self.device = torch.device(device)
         self._planes: OrderedDict = OrderedDict()
@@ -141,8 +142,9 @@ class Engine:
         return self.G.render_options(deterministic=True, depth_resolution=n, depth_resolution_importance=n)
 
     @torch.no_grad()
-    def render_dict(self, spec: LatentSpec, camera: OrbitCamera, settings: RenderSettings,
-                    resolution: int | None = None) -> tuple[dict, object]:
+    def render_dict(
+        self, spec: LatentSpec, camera: OrbitCamera, settings: RenderSettings, resolution: int | None = None
+    ) -> tuple[dict, object]:
         """The generator's render of the cached planes from `camera`: image_raw, image_depth, image_opacity,
         image_features and (output 'final') image. Same as G.render_planes(..., deterministic=True)."""
         from tristudio.core.render.volume import render_triplanes
@@ -152,21 +154,33 @@ class Engine:
         cams = camera.cameras()
         opts = self.render_options(settings)
         r = render_triplanes(planes, self.G.decoder, cams, res, opts)
-        out = {"image_raw": r["features"][:, :3], "image_features": r["features"], "image_depth": r["depth"],
-               "image_opacity": r["opacity"]}
+        out = {
+            "image_raw": r["features"][:, :3],
+            "image_features": r["features"],
+            "image_depth": r["depth"],
+            "image_opacity": r["opacity"],
+        }
         if settings.output == "final":
-            out["image"] = self.G.superresolution(out["image_raw"], r["features"], ws,
-                                                  noise_mode=self.G.rendering_kwargs["superresolution_noise_mode"])
+            out["image"] = self.G.superresolution(
+                out["image_raw"], r["features"], ws, noise_mode=self.G.rendering_kwargs["superresolution_noise_mode"]
+            )
         return out, cams
 
-    def render(self, spec: LatentSpec, camera: OrbitCamera, settings: RenderSettings,
-               resolution: int | None = None) -> Frame:
+    def render(
+        self, spec: LatentSpec, camera: OrbitCamera, settings: RenderSettings, resolution: int | None = None
+    ) -> Frame:
         t0 = time.perf_counter()
         out, cams = self.render_dict(spec, camera, settings, resolution)
         rgba = to_rgba(out, settings.output, settings.background, cams, self.white_back)
         res = int(resolution or settings.resolution or self.default_resolution)
-        return Frame(rgba=rgba, ms=(time.perf_counter() - t0) * 1000, resolution=res, output=settings.output,
-                     camera_key=camera.key(), latent=spec)
+        return Frame(
+            rgba=rgba,
+            ms=(time.perf_counter() - t0) * 1000,
+            resolution=res,
+            output=settings.output,
+            camera_key=camera.key(),
+            latent=spec,
+        )
 
     def bake_iter(self, spec: LatentSpec, resolution: int):
         from tristudio.core.eg3d.bake import iter_bake_grid

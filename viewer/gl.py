@@ -93,9 +93,23 @@ class GridRaymarcher:
         self.grid_resolution = 0
         self.target = Texture2D(nearest=True)
         self.fbo = int(GL.glGenFramebuffers(1))
-        self._loc = {n: GL.glGetUniformLocation(self.program, n) for n in (
-            "grid", "cam_rot", "cam_origin", "focal", "resolution", "ray_start", "ray_end", "n_samples", "box_warp",
-            "mode", "background", "depth_range")}
+        self._loc = {
+            n: GL.glGetUniformLocation(self.program, n)
+            for n in (
+                "grid",
+                "cam_rot",
+                "cam_origin",
+                "focal",
+                "resolution",
+                "ray_start",
+                "ray_end",
+                "n_samples",
+                "box_warp",
+                "mode",
+                "background",
+                "depth_range",
+            )
+        }
 
     def upload_grid(self, grid, key) -> None:
         """grid: (R, R, R, 4) float32 [z][y][x] (torch or numpy)."""
@@ -111,8 +125,18 @@ class GridRaymarcher:
         GL.glBindTexture(GL.GL_TEXTURE_3D, 0)
         self.grid_key, self.grid_resolution = key, r
 
-    def draw(self, camera, size: tuple[int, int], n_samples: int, ray_start: float, ray_end: float,
-             box_warp: float = 1.0, mode: int = 0, background=(0.0, 0.0, 0.0), depth_range=(2.25, 3.3)) -> Texture2D:
+    def draw(
+        self,
+        camera,
+        size: tuple[int, int],
+        n_samples: int,
+        ray_start: float,
+        ray_end: float,
+        box_warp: float = 1.0,
+        mode: int = 0,
+        background=(0.0, 0.0, 0.0),
+        depth_range=(2.25, 3.3),
+    ) -> Texture2D:
         w, h = int(size[0]), int(size[1])
         if self.target.size != (w, h):
             self.target.allocate(w, h)

@@ -61,8 +61,17 @@ def main() -> None:
         del i
     times.sort()
     renderer = GL.glGetString(GL.GL_RENDERER).decode()
-    print(json.dumps({"ms_median": times[len(times) // 2], "ms_min": times[0], "first_draw_ms": first_ms,
-                      "renderer": renderer, "samples": n_samples}))
+    print(
+        json.dumps(
+            {
+                "ms_median": times[len(times) // 2],
+                "ms_min": times[0],
+                "first_draw_ms": first_ms,
+                "renderer": renderer,
+                "samples": n_samples,
+            }
+        )
+    )
     glfw.terminate()
 
 

@@ -9,8 +9,13 @@ import torch.nn.functional as F
 __all__ = ["OUTPUTS", "BACKGROUNDS", "signed_to_unit", "to_rgba", "normals_from_depth", "rgba_u8"]
 
 OUTPUTS = ("final", "raw", "depth", "normals", "opacity")
-OUTPUT_LABELS = {"final": "final RGB (super-res)", "raw": "raw neural image", "depth": "depth",
-                 "normals": "normals (from depth)", "opacity": "opacity"}
+OUTPUT_LABELS = {
+    "final": "final RGB (super-res)",
+    "raw": "raw neural image",
+    "depth": "depth",
+    "normals": "normals (from depth)",
+    "opacity": "opacity",
+}
 BACKGROUNDS = ("model", "black", "white", "grey")
 _BG = {"black": 0.0, "white": 1.0, "grey": 0.5}
 

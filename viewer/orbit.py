@@ -94,12 +94,25 @@ class OrbitCamera:
 
     def key(self) -> tuple:
         """Hashable pose, for change detection and request stamps."""
-        return (round(self.yaw, 9), round(self.pitch, 9), round(self.radius, 9), round(self.fov_deg, 9),
-                tuple(round(p, 9) for p in self.pivot))
+        return (
+            round(self.yaw, 9),
+            round(self.pitch, 9),
+            round(self.radius, 9),
+            round(self.fov_deg, 9),
+            tuple(round(p, 9) for p in self.pivot),
+        )
 
     def copy(self) -> "OrbitCamera":
-        return OrbitCamera(self.yaw, self.pitch, self.radius, self.fov_deg, self.pivot, self.orbit_speed,
-                           self.zoom_step, dict(self.home))
+        return OrbitCamera(
+            self.yaw,
+            self.pitch,
+            self.radius,
+            self.fov_deg,
+            self.pivot,
+            self.orbit_speed,
+            self.zoom_step,
+            dict(self.home),
+        )
 
     def cameras(self):
         """The `core.cameras.Cameras` batch of one for this pose."""

@@ -48,8 +48,7 @@ def main() -> None:
 
     def full_shown() -> bool:
         f = app.shown
-        return (app.shown_kind == "torch" and f is not None and f.full
-                and f.camera_key == app.state.camera.key())
+        return app.shown_kind == "torch" and f is not None and f.full and f.camera_key == app.state.camera.key()
 
     def begin(phase: str, now: float) -> None:
         run.update(phase=phase, t0=now, f0=app.frames, g0=app.gl_frames)
@@ -72,8 +71,11 @@ def main() -> None:
             if now - run["t0"] >= args.seconds:
                 dt = now - run["t0"]
                 frames = app.frames - run["f0"]
-                results["orbiting"] = {"fps": frames / dt, "gl_share": (app.gl_frames - run["g0"]) / max(frames, 1),
-                                       "seconds": dt}
+                results["orbiting"] = {
+                    "fps": frames / dt,
+                    "gl_share": (app.gl_frames - run["g0"]) / max(frames, 1),
+                    "seconds": dt,
+                }
                 begin("stop-orbit", now)
         elif phase == "stop-orbit":
             app.state.camera.orbit(6.0, 0.0)
@@ -97,11 +99,23 @@ def main() -> None:
     hello_imgui.run(rp)
     ms = results.pop("to_full_ms")
     if ms:
-        results["to_full_quality"] = {"ms_median": statistics.median(ms), "ms_max": max(ms), "n": len(ms),
-                                      "rest_ms": app.state.rest_ms}
-    results.update({"model": model_kind, "window": f"{w}x{h}", "gl_resolution": app.gl_resolution,
-                    "grid": app.state.grid_resolution, "neural_resolution": app.full_resolution,
-                    "device": app.engine.device.type, "load_average": os.getloadavg()[0]})
+        results["to_full_quality"] = {
+            "ms_median": statistics.median(ms),
+            "ms_max": max(ms),
+            "n": len(ms),
+            "rest_ms": app.state.rest_ms,
+        }
+    results.update(
+        {
+            "model": model_kind,
+            "window": f"{w}x{h}",
+            "gl_resolution": app.gl_resolution,
+            "grid": app.state.grid_resolution,
+            "neural_resolution": app.full_resolution,
+            "device": app.engine.device.type,
+            "load_average": os.getloadavg()[0],
+        }
+    )
     print(json.dumps(results))
 
 

@@ -85,8 +85,13 @@ class ViewerState:
 
     def latent_spec(self, view_label: tuple[float, ...] | None = None) -> LatentSpec:
         return LatentSpec(
-            seed_a=int(self.seed_a), seed_b=int(self.seed_b), t=round(float(self.t), 6), mode=self.interp_mode,
-            psi=round(float(self.psi), 6), cutoff=int(self.cutoff) if self.cutoff > 0 else None, cond=self.cond,
+            seed_a=int(self.seed_a),
+            seed_b=int(self.seed_b),
+            t=round(float(self.t), 6),
+            mode=self.interp_mode,
+            psi=round(float(self.psi), 6),
+            cutoff=int(self.cutoff) if self.cutoff > 0 else None,
+            cond=self.cond,
             cond_label=view_label if self.cond == "view" else None,
         )
 
@@ -106,6 +111,5 @@ class ViewerState:
         """The next free capture file: <capture_dir>/<stem>_0001.<ext>, _0002, ... (numbers increase per stem)."""
         folder = Path(self.capture_dir).expanduser()
         folder.mkdir(parents=True, exist_ok=True)
-        used = [int(p.stem.rsplit("_", 1)[1]) for p in folder.glob(f"{stem}_*.*")
-                if p.stem.rsplit("_", 1)[1].isdigit()]
+        used = [int(p.stem.rsplit("_", 1)[1]) for p in folder.glob(f"{stem}_*.*") if p.stem.rsplit("_", 1)[1].isdigit()]
         return folder / f"{stem}_{max(used, default=0) + 1:04d}.{ext.lstrip('.')}"

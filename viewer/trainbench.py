@@ -47,13 +47,24 @@ def main() -> None:
             from tristudio.core.priors.testing import build_tiny_pixel_prior
 
             prior, prior_kind = str(build_tiny_pixel_prior(tmp / "tiny_prior")), "tiny random test prior"
-    state = ViewerState(scene="dreamfusion", camera=dreamfusion_camera(), df_prior_path=str(prior),
-                        df_guidance=args.guidance, df_steps=10**6, capture_dir=str(tmp / "captures"))
+    state = ViewerState(
+        scene="dreamfusion",
+        camera=dreamfusion_camera(),
+        df_prior_path=str(prior),
+        df_guidance=args.guidance,
+        df_steps=10**6,
+        capture_dir=str(tmp / "captures"),
+    )
     app = ViewerApp(state=state, window_size=(w, h))
     rp = app.runner_params()
     frame_loop = rp.callbacks.pre_new_frame
-    phases = [("warmup", 1.0), ("idle", args.seconds / 2), ("start", args.timeout), ("training", args.seconds),
-              ("orbiting", args.seconds / 2)]
+    phases = [
+        ("warmup", 1.0),
+        ("idle", args.seconds / 2),
+        ("start", args.timeout),
+        ("training", args.seconds),
+        ("orbiting", args.seconds / 2),
+    ]
     run = {"i": 0, "t0": None, "f0": 0, "s0": 0, "h0": 0.0}
     results: dict = {}
 
@@ -85,8 +96,12 @@ def main() -> None:
         if done:
             dt = now - run["t0"]
             if name in ("idle", "training", "orbiting"):
-                results[name] = {"fps": (app.frames - run["f0"]) / dt, "steps_per_s": (steps() - run["s0"]) / dt,
-                                 "seconds": dt, "held_fraction": (held() - run["h0"]) / dt}
+                results[name] = {
+                    "fps": (app.frames - run["f0"]) / dt,
+                    "steps_per_s": (steps() - run["s0"]) / dt,
+                    "seconds": dt,
+                    "held_fraction": (held() - run["h0"]) / dt,
+                }
             run["i"] += 1
             if run["i"] == len(phases):
                 hello_imgui.get_runner_params().app_shall_exit = True
@@ -99,9 +114,16 @@ def main() -> None:
         hello_imgui.run(rp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    results.update({"prior": prior_kind, "window": f"{w}x{h}", "fps_cap": state.df_fps_cap,
-                    "guidance": args.guidance, "training_threads": training_threads(),
-                    "load_average": os.getloadavg()[0]})
+    results.update(
+        {
+            "prior": prior_kind,
+            "window": f"{w}x{h}",
+            "fps_cap": state.df_fps_cap,
+            "guidance": args.guidance,
+            "training_threads": training_threads(),
+            "load_average": os.getloadavg()[0],
+        }
+    )
     print(json.dumps(results))
 
 

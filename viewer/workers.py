@@ -23,8 +23,16 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["RenderRequest", "RenderWorker", "WorkerError", "BakeResult", "Job", "JobWorker", "JobCancelled",
-           "TrainingWorker"]
+__all__ = [
+    "RenderRequest",
+    "RenderWorker",
+    "WorkerError",
+    "BakeResult",
+    "Job",
+    "JobWorker",
+    "JobCancelled",
+    "TrainingWorker",
+]
 
 
 @dataclass
@@ -237,9 +245,16 @@ class TrainingWorker:
     `count()` gives the number of steps done so far (e.g. the optimiser's own counter, so a resumed object counts on);
     the loop ends when it reaches `total`. Metrics are appended to `history` (list of dicts, guarded by `lock`)."""
 
-    def __init__(self, step: Callable[[], dict], total: int, count: Callable[[], int],
-                 setup: Callable[[], None] | None = None, name: str = "tristudio-train", max_history: int = 20000,
-                 threads: int | None = None):
+    def __init__(
+        self,
+        step: Callable[[], dict],
+        total: int,
+        count: Callable[[], int],
+        setup: Callable[[], None] | None = None,
+        name: str = "tristudio-train",
+        max_history: int = 20000,
+        threads: int | None = None,
+    ):
         self._step, self._setup, self._count = step, setup, count
         self.threads = threads  # torch intra-op threads of the training thread (torch's setting is per thread)
         self.total = int(total)

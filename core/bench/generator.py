@@ -28,19 +28,20 @@ def _rows_for(dev: torch.device, quick: bool) -> list[dict]:
         for res in (64, 128):
             feats = G.render_planes(planes, ws, c, res, run_superres=False)["image_features"]
             t_ren = time_call(lambda r=res: G.render_planes(planes, ws, c, r, run_superres=False), dev, warmup, repeat)
-            t_sr = time_call(lambda f=feats: G.superresolution(f[:, :3], f, ws, noise_mode="none"), dev, warmup,
-                             repeat)
+            t_sr = time_call(lambda f=feats: G.superresolution(f[:, :3], f, ws, noise_mode="none"), dev, warmup, repeat)
             t_full = time_call(lambda r=res: G(z, c, neural_rendering_resolution=r), dev, warmup, repeat)
-            rows.append({
-                "device": str(dev),
-                "neural_res": res,
-                "mapping_ms": round(t_map["ms_median"], 1),
-                "synthesis_ms": round(t_syn["ms_median"], 1),
-                "render_ms": round(t_ren["ms_median"], 1),
-                "superres_ms": round(t_sr["ms_median"], 1),
-                "forward_ms": round(t_full["ms_median"], 1),
-                "forward_fps": round(1000.0 / t_full["ms_median"], 3),
-            })
+            rows.append(
+                {
+                    "device": str(dev),
+                    "neural_res": res,
+                    "mapping_ms": round(t_map["ms_median"], 1),
+                    "synthesis_ms": round(t_syn["ms_median"], 1),
+                    "render_ms": round(t_ren["ms_median"], 1),
+                    "superres_ms": round(t_sr["ms_median"], 1),
+                    "forward_ms": round(t_full["ms_median"], 1),
+                    "forward_fps": round(1000.0 / t_full["ms_median"], 3),
+                }
+            )
     return rows
 
 

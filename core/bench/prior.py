@@ -98,12 +98,14 @@ def run(device: str = "cpu", quick: bool = False) -> list[dict]:
         latents.sum().backward()
 
     timing = time_call(encode_backward, dev, warmup=1, repeat=repeat)
-    rows.append({
-        "model": "SD VAE (f=8)",
-        "what": "encode fwd+bwd, 1x3x512x512",
-        "params_M": round(sum(p.numel() for p in vae.encoder.parameters()) / 1e6, 2),
-        "device": str(dev),
-        "ms": round(timing["ms_median"], 1),
-        "note": "random weights from config",
-    })
+    rows.append(
+        {
+            "model": "SD VAE (f=8)",
+            "what": "encode fwd+bwd, 1x3x512x512",
+            "params_M": round(sum(p.numel() for p in vae.encoder.parameters()) / 1e6, 2),
+            "device": str(dev),
+            "ms": round(timing["ms_median"], 1),
+            "note": "random weights from config",
+        }
+    )
     return rows

@@ -29,12 +29,14 @@ def run(device: str = "cpu", quick: bool = False) -> list[dict]:
 
             t = time_call(frame, dev, warmup=1, repeat=2 if quick else 5)
             samples = res * res * (48 + 48)
-            rows.append({
-                "resolution": f"{res}x{res}",
-                "mode": "deterministic" if deterministic else "stochastic",
-                "device": str(dev),
-                "ms_per_frame": round(t["ms_median"], 1),
-                "fps": round(1000.0 / t["ms_median"], 2),
-                "Msamples_per_s": round(samples / (t["ms_median"] / 1000.0) / 1e6, 2),
-            })
+            rows.append(
+                {
+                    "resolution": f"{res}x{res}",
+                    "mode": "deterministic" if deterministic else "stochastic",
+                    "device": str(dev),
+                    "ms_per_frame": round(t["ms_median"], 1),
+                    "fps": round(1000.0 / t["ms_median"], 2),
+                    "Msamples_per_s": round(samples / (t["ms_median"] / 1000.0) / 1e6, 2),
+                }
+            )
     return rows

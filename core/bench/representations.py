@@ -43,10 +43,28 @@ SCENE = "object:torus/orange/matte"
 REPRESENTATIONS = ("mlp", "grid", "triplane")
 FIXED_TARGETS_DB = (15.0, 18.0)
 SETTINGS = {
-    False: dict(budget_cpu_s=60.0, train_views=24, resolution=64, curve_views=2, curve_res=32, final_views=3,
-                final_res=48, rays=128, samples=16),
-    True: dict(budget_cpu_s=8.0, train_views=12, resolution=32, curve_views=1, curve_res=24, final_views=2,
-               final_res=32, rays=128, samples=12),
+    False: dict(
+        budget_cpu_s=60.0,
+        train_views=24,
+        resolution=64,
+        curve_views=2,
+        curve_res=32,
+        final_views=3,
+        final_res=48,
+        rays=128,
+        samples=16,
+    ),
+    True: dict(
+        budget_cpu_s=8.0,
+        train_views=12,
+        resolution=32,
+        curve_views=1,
+        curve_res=24,
+        final_views=2,
+        final_res=32,
+        rays=128,
+        samples=12,
+    ),
 }
 CURVE_FRACTIONS = (1 / 16, 1 / 8, 1 / 4, 3 / 8, 1 / 2, 3 / 4, 1.0)  # evaluation points, fractions of the budget
 COLORS = {"mlp": (214, 39, 40), "grid": (31, 119, 180), "triplane": (44, 160, 44)}
@@ -96,8 +114,13 @@ def _time_to(curve: list[dict], target: float) -> float | None:
 
 def _fit_one(representation: str, s: dict, train, curve_views, final_views) -> dict:
     gc.collect()
-    config = FitConfig(representation=representation, steps=10**9, rays_per_step=s["rays"],
-                       depth_resolution=s["samples"], depth_resolution_importance=s["samples"])
+    config = FitConfig(
+        representation=representation,
+        steps=10**9,
+        rays_per_step=s["rays"],
+        depth_resolution=s["samples"],
+        depth_resolution_importance=s["samples"],
+    )
     with _PeakRSS() as mem:
         base = mem.rss()
         fitter = Fitter(config, train)
@@ -106,8 +129,15 @@ def _fit_one(representation: str, s: dict, train, curve_views, final_views) -> d
             while fitter.train_cpu < frac * s["budget_cpu_s"]:
                 fitter.step()
             ev = fitter.evaluate(curve_views)
-            curve.append({"step": fitter.step_count, "cpu_s": fitter.train_cpu, "wall_s": fitter.train_time,
-                          "psnr": ev["psnr"], "depth_mae": ev["depth_mae"]})
+            curve.append(
+                {
+                    "step": fitter.step_count,
+                    "cpu_s": fitter.train_cpu,
+                    "wall_s": fitter.train_time,
+                    "psnr": ev["psnr"],
+                    "depth_mae": ev["depth_mae"],
+                }
+            )
     final = fitter.evaluate(final_views)
     n = fitter.n_parameters
     out = {

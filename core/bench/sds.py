@@ -54,13 +54,25 @@ def _dreamfusion_rows(dev, quick: bool) -> list[dict]:
     prior, which = _prior(dev)
     rows = []
     # (sampler, training image size, NeRF render size, field samples per ray)
-    configs = [("grid", 64, 64, 24), ("grid", 64, 64, 16), ("uniform", 64, 64, 32), ("grid", 64, 32, 24),
-               ("grid", 32, 32, 24)]
+    configs = [
+        ("grid", 64, 64, 24),
+        ("grid", 64, 64, 16),
+        ("uniform", 64, 64, 32),
+        ("grid", 64, 32, 24),
+        ("grid", 32, 32, 24),
+    ]
     if quick:
         configs = [configs[0], configs[3]]
     for sampler, res, render_res, samples in configs:
-        cfg = DreamFusionConfig(prompt="a red sphere", steps=1000, resolution=res, render_resolution=render_res,
-                                sampler=sampler, samples=samples, albedo_warmup=0.0)
+        cfg = DreamFusionConfig(
+            prompt="a red sphere",
+            steps=1000,
+            resolution=res,
+            render_resolution=render_res,
+            sampler=sampler,
+            samples=samples,
+            albedo_warmup=0.0,
+        )
         df = DreamFusion(cfg, prior, dev)
         for _ in range(3):  # warm-up (grid fill, allocator)
             df.step()
@@ -74,13 +86,21 @@ def _dreamfusion_rows(dev, quick: bool) -> list[dict]:
             timer.close()
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         size = f"{render_res}^2" + (f" -> {res}^2" if render_res != res else "")
-        rows.append({"prior": which, "sampler": sampler, "render": size,
-                     "samples/ray": cfg.samples if sampler == "grid" else cfg.samples + cfg.importance_samples,
-                     "steps_per_s": round(n / wall, 2), "ms_per_step": round(1000 * wall / n, 1),
-                     "cpu_ms_per_step": round(1000 * cpu / n, 1),
-                     "outside_unet_share": round(1 - timer.seconds / wall, 3),
-                     "outside_unet_share_cpu": round(1 - timer.cpu_seconds / cpu, 3),
-                     "threads": torch.get_num_threads(), "load_1min": os.getloadavg()[0]})
+        rows.append(
+            {
+                "prior": which,
+                "sampler": sampler,
+                "render": size,
+                "samples/ray": cfg.samples if sampler == "grid" else cfg.samples + cfg.importance_samples,
+                "steps_per_s": round(n / wall, 2),
+                "ms_per_step": round(1000 * wall / n, 1),
+                "cpu_ms_per_step": round(1000 * cpu / n, 1),
+                "outside_unet_share": round(1 - timer.seconds / wall, 3),
+                "outside_unet_share_cpu": round(1 - timer.cpu_seconds / cpu, 3),
+                "threads": torch.get_num_threads(),
+                "load_1min": os.getloadavg()[0],
+            }
+        )
     return rows
 
 
@@ -89,11 +109,27 @@ def _real_size_sd_row(dev) -> dict:
     latents. Random weights, built from the configs in memory (no download)."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
 
-    unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768, attention_head_dim=8,
-                                block_out_channels=(320, 640, 1280, 1280)).to(dev).eval().requires_grad_(False)
-    vae = AutoencoderKL(block_out_channels=(128, 256, 512, 512), latent_channels=4, sample_size=512,
-                        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
-                        layers_per_block=2).to(dev).eval().requires_grad_(False)
+    unet = (
+        UNet2DConditionModel(
+            sample_size=64, cross_attention_dim=768, attention_head_dim=8, block_out_channels=(320, 640, 1280, 1280)
+        )
+        .to(dev)
+        .eval()
+        .requires_grad_(False)
+    )
+    vae = (
+        AutoencoderKL(
+            block_out_channels=(128, 256, 512, 512),
+            latent_channels=4,
+            sample_size=512,
+            down_block_types=("DownEncoderBlock2D",) * 4,
+            up_block_types=("UpDecoderBlock2D",) * 4,
+            layers_per_block=2,
+        )
+        .to(dev)
+        .eval()
+        .requires_grad_(False)
+    )
     image = torch.rand(1, 3, 512, 512, device=dev, requires_grad=True)
     emb = torch.randn(2, 77, 768, device=dev)
     t0 = time.perf_counter()
@@ -104,11 +140,18 @@ def _real_size_sd_row(dev) -> dict:
     t_unet = time.perf_counter()
     (z * (eps[1:] - eps[:1])).sum().backward()
     t_end = time.perf_counter()
-    return {"prior": "SD 1.5 shapes, random weights", "sampler": "-", "render": "512x512",
-            "steps_per_s": round(1 / (t_end - t0), 3), "ms_per_step": round(1000 * (t_end - t0), 1),
-            "vae_encode_ms": round(1000 * (t_enc - t0), 1), "unet_cfg_ms": round(1000 * (t_unet - t_enc), 1),
-            "vae_backward_ms": round(1000 * (t_end - t_unet), 1),
-            "outside_unet_share": round(1 - (t_unet - t_enc) / (t_end - t0), 3), "load_1min": os.getloadavg()[0]}
+    return {
+        "prior": "SD 1.5 shapes, random weights",
+        "sampler": "-",
+        "render": "512x512",
+        "steps_per_s": round(1 / (t_end - t0), 3),
+        "ms_per_step": round(1000 * (t_end - t0), 1),
+        "vae_encode_ms": round(1000 * (t_enc - t0), 1),
+        "unet_cfg_ms": round(1000 * (t_unet - t_enc), 1),
+        "vae_backward_ms": round(1000 * (t_end - t_unet), 1),
+        "outside_unet_share": round(1 - (t_unet - t_enc) / (t_end - t0), 3),
+        "load_1min": os.getloadavg()[0],
+    }
 
 
 def run(device: str = "cpu", quick: bool = False) -> list[dict]:

@@ -30,8 +30,9 @@ def run(device: str = "auto", quick: bool = False) -> list[dict]:
     from ..eg3d.presets import preset
     from ..eg3d.train import TrainConfig, Trainer
 
-    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else (
-        "cpu" if device == "auto" else device))
+    dev = torch.device(
+        "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
+    )
     rows = []
     for name, batch in (("tiny", 4), ("small", 4 if dev.type == "cpu" else 16)):
         res = preset(name)["img_resolution"]
@@ -47,6 +48,14 @@ def run(device: str = "auto", quick: bool = False) -> list[dict]:
         if dev.type == "cuda":
             torch.cuda.synchronize()
         dt = time.perf_counter() - t0
-        rows.append({"preset": name, "device": str(dev), "batch": batch, "steps": steps, "sec_per_step": dt / steps,
-                     "images_per_s": batch * steps / dt})
+        rows.append(
+            {
+                "preset": name,
+                "device": str(dev),
+                "batch": batch,
+                "steps": steps,
+                "sec_per_step": dt / steps,
+                "images_per_s": batch * steps / dt,
+            }
+        )
     return rows

@@ -33,13 +33,26 @@ TITLE = "Viewer: interactive and full-quality frame times (small preset)"
 
 
 def _gl_row(grid: int, size: int, frames: int) -> dict:
-    r = _gui_json("tristudio.viewer.glbench", "--preset", "small", "--grid", str(grid), "--size", str(size),
-                  "--frames", str(frames))
+    r = _gui_json(
+        "tristudio.viewer.glbench",
+        "--preset",
+        "small",
+        "--grid",
+        str(grid),
+        "--size",
+        str(size),
+        "--frames",
+        str(frames),
+    )
     if "error" in r:
         return {"what": f"GL baked-grid frame {size} px", "note": r["error"]}
-    return {"what": f"GL baked-grid frame {size} px, grid {grid}^3, {r['samples']} samples",
-            "ms_median": r["ms_median"], "ms_min": r["ms_min"], "fps": 1000 / r["ms_median"],
-            "note": f"{r['renderer']}; first draw {r['first_draw_ms']:.0f} ms (shader compile)"}
+    return {
+        "what": f"GL baked-grid frame {size} px, grid {grid}^3, {r['samples']} samples",
+        "ms_median": r["ms_median"],
+        "ms_min": r["ms_min"],
+        "fps": 1000 / r["ms_median"],
+        "note": f"{r['renderer']}; first draw {r['first_draw_ms']:.0f} ms (shader compile)",
+    }
 
 
 def _gui_json(module: str, *args: str) -> dict:
@@ -61,15 +74,31 @@ def _orbit_rows(seconds: float, stops: int) -> list[dict]:
     r = _gui_json("tristudio.viewer.orbitbench", "--seconds", str(seconds), "--stops", str(stops))
     if "error" in r:
         return [{"what": "GUI fps while orbiting the shipped model", "note": r["error"]}]
-    note = (f"{r['model']}, window {r['window']}, GL {r['gl_resolution']} px over a {r['grid']}^3 grid, "
-            f"{r['device']}, load average {r['load_average']:.1f}")
-    rows = [{"what": f"GUI fps while orbiting (GL fast path drew {100 * r['orbiting']['gl_share']:.0f}% of frames)",
-             "fps": r["orbiting"]["fps"], "goal_fps": 20, "meets_goal": r["orbiting"]["fps"] >= 20, "note": note}]
+    note = (
+        f"{r['model']}, window {r['window']}, GL {r['gl_resolution']} px over a {r['grid']}^3 grid, "
+        f"{r['device']}, load average {r['load_average']:.1f}"
+    )
+    rows = [
+        {
+            "what": f"GUI fps while orbiting (GL fast path drew {100 * r['orbiting']['gl_share']:.0f}% of frames)",
+            "fps": r["orbiting"]["fps"],
+            "goal_fps": 20,
+            "meets_goal": r["orbiting"]["fps"] >= 20,
+            "note": note,
+        }
+    ]
     if "to_full_quality" in r:
         q = r["to_full_quality"]
-        rows.append({"what": f"camera stops -> full-quality frame on screen (rest {q['rest_ms']:.0f} ms + render)",
-                     "ms_median": q["ms_median"], "ms_max": q["ms_max"], "goal_ms": 500,
-                     "meets_goal": q["ms_median"] < 500, "note": f"{q['n']} stops; {note}"})
+        rows.append(
+            {
+                "what": f"camera stops -> full-quality frame on screen (rest {q['rest_ms']:.0f} ms + render)",
+                "ms_median": q["ms_median"],
+                "ms_max": q["ms_max"],
+                "goal_ms": 500,
+                "meets_goal": q["ms_median"] < 500,
+                "note": f"{q['n']} stops; {note}",
+            }
+        )
     return rows
 
 
@@ -77,14 +106,26 @@ def _training_rows(seconds: float) -> list[dict]:
     r = _gui_json("tristudio.viewer.trainbench", "--seconds", str(seconds))
     if "error" in r:
         return [{"what": "GUI fps while SDS trains", "note": r["error"]}]
-    note = (f"{r['prior']}, window {r['window']}, optimiser on {r['training_threads']} thread(s), "
-            f"load average {r['load_average']:.1f}")
-    labels = {"idle": "GUI fps, DreamFusion scene, nothing training",
-              "training": f"GUI fps while SDS trains (cap {r['fps_cap']:.0f} fps)",
-              "orbiting": "GUI fps while orbiting during SDS (optimiser holds)"}
-    return [{"what": labels[k], "fps": r[k]["fps"], "steps_per_s": r[k]["steps_per_s"],
-             "held_fraction": r[k].get("held_fraction", 0.0), "note": note}
-            for k in ("idle", "training", "orbiting") if k in r]
+    note = (
+        f"{r['prior']}, window {r['window']}, optimiser on {r['training_threads']} thread(s), "
+        f"load average {r['load_average']:.1f}"
+    )
+    labels = {
+        "idle": "GUI fps, DreamFusion scene, nothing training",
+        "training": f"GUI fps while SDS trains (cap {r['fps_cap']:.0f} fps)",
+        "orbiting": "GUI fps while orbiting during SDS (optimiser holds)",
+    }
+    return [
+        {
+            "what": labels[k],
+            "fps": r[k]["fps"],
+            "steps_per_s": r[k]["steps_per_s"],
+            "held_fraction": r[k].get("held_fraction", 0.0),
+            "note": note,
+        }
+        for k in ("idle", "training", "orbiting")
+        if k in r
+    ]
 
 
 def run(device: str = "auto", quick: bool = False) -> list[dict]:
@@ -119,18 +160,25 @@ def run(device: str = "auto", quick: bool = False) -> list[dict]:
         def fn():
             state["yaw"] += 0.05  # a new camera each call: nothing cached but the planes
             cam = Cameras.orbit(state["yaw"], 0.1, radius, 18.837, pivot).label().to(dev)
-            out = G.render_planes(state["planes"], state["ws"], cam, res, deterministic=True,
-                                  run_superres=run_superres)
+            out = G.render_planes(state["planes"], state["ws"], cam, res, deterministic=True, run_superres=run_superres)
             key = "image" if run_superres else "image_raw"
             ((out[key][0].clamp(-1, 1) + 1) * 127.5).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
         return fn
 
     t = time_call(frame(64, False), dev, repeat=repeat)
     rows.append({"what": "torch interactive frame (raw, 64 px)", **t, "fps": 1000 / t["ms_median"]})
     nr, ns = G.neural_rendering_resolution, int(rk["depth_resolution"])
     t = time_call(frame(None, True), dev, repeat=repeat)
-    rows.append({"what": f"torch full-quality frame (final, neural {nr} px, {ns}+{ns} samples)", **t,
-                 "fps": 1000 / t["ms_median"], "goal_ms": 500, "meets_goal": t["ms_median"] < 500})
+    rows.append(
+        {
+            "what": f"torch full-quality frame (final, neural {nr} px, {ns}+{ns} samples)",
+            **t,
+            "fps": 1000 / t["ms_median"],
+            "goal_ms": 500,
+            "meets_goal": t["ms_median"] < 500,
+        }
+    )
     if not quick:
         t = time_call(frame(128, False), dev, repeat=3)
         rows.append({"what": "torch raw 128 px", **t})

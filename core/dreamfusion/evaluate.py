@@ -30,14 +30,22 @@ from ..worlds.captions import COLORS, SHAPES, VIEW_WORDS, head_caption, object_c
 from .export import export_mesh, render_orbit
 from .optimize import DreamFusion, DreamFusionConfig
 
-__all__ = ["circularity", "named_shape", "chamfer", "primitive_points", "nearest_primitive", "evaluate",
-           "HOLDOUT_PROMPTS"]
+__all__ = [
+    "circularity",
+    "named_shape",
+    "chamfer",
+    "primitive_points",
+    "nearest_primitive",
+    "evaluate",
+    "HOLDOUT_PROMPTS",
+]
 
 # the prior's held-out (shape, colour) pairs (core/priors/train_prior.py DEFAULT_HOLDOUT): one colour per shape
 HOLDOUT_PAIRS = [(s, c) for s, c in zip(SHAPES, list(COLORS)[1:], strict=False)]
 HOLDOUT_PROMPTS = [object_caption(s, c) for s, c in HOLDOUT_PAIRS]
-HEAD_PROMPTS = [head_caption(h, s) for h, s in (("black", "light"), ("blond", "tan"), ("brown", "pale"),
-                                                 ("red", "dark"))]
+HEAD_PROMPTS = [
+    head_caption(h, s) for h, s in (("black", "light"), ("blond", "tan"), ("brown", "pale"), ("red", "dark"))
+]
 
 
 def circularity(mask: torch.Tensor) -> float:
@@ -59,8 +67,11 @@ def named_shape(prompt: str) -> str:
 
 def chamfer(a: np.ndarray, b: np.ndarray) -> float:
     """Symmetric mean nearest-neighbour distance between point sets (P, 3) and (Q, 3)."""
-    d = torch.cdist(torch.as_tensor(a, dtype=torch.float32), torch.as_tensor(b, dtype=torch.float32),
-                    compute_mode="donot_use_mm_for_euclid_dist")  # exact (0 on identical sets)
+    d = torch.cdist(
+        torch.as_tensor(a, dtype=torch.float32),
+        torch.as_tensor(b, dtype=torch.float32),
+        compute_mode="donot_use_mm_for_euclid_dist",
+    )  # exact (0 on identical sets)
     return float(d.min(dim=1).values.mean() + d.min(dim=0).values.mean())
 
 
@@ -104,8 +115,19 @@ def _view_scores(df, clip, prompt: str, resolution: int = 64) -> dict[str, str]:
     return out
 
 
-def evaluate(prior, clip, out: Path, methods=("sds", "csd", "vsd"), steps: int = 300, resolution: int | None = None,
-             object_prompts=None, head_prompts=None, seed: int = 0, mesh: bool = True, log=print) -> dict:
+def evaluate(
+    prior,
+    clip,
+    out: Path,
+    methods=("sds", "csd", "vsd"),
+    steps: int = 300,
+    resolution: int | None = None,
+    object_prompts=None,
+    head_prompts=None,
+    seed: int = 0,
+    mesh: bool = True,
+    log=print,
+) -> dict:
     from ..io.images import make_grid, save_png, to_uint8
     from ..priors.rprecision import clip_r_precision
 
@@ -120,8 +142,9 @@ def evaluate(prior, clip, out: Path, methods=("sds", "csd", "vsd"), steps: int =
         candidates += [p for p in object_prompts if p not in candidates]  # prompts outside the world's captions
         for i, prompt in enumerate(object_prompts):
             t0 = time.perf_counter()
-            df = DreamFusion(DreamFusionConfig(prompt=prompt, guidance=method, steps=steps, resolution=resolution,
-                                               seed=seed), prior)
+            df = DreamFusion(
+                DreamFusionConfig(prompt=prompt, guidance=method, steps=steps, resolution=resolution, seed=seed), prior
+            )
             df.run(steps)
             orbit = render_orbit(df, 8, 64, shading="lambertian")  # shaded, as the CLIP's training renders
             renders.append(orbit["image"])
@@ -142,8 +165,12 @@ def evaluate(prior, clip, out: Path, methods=("sds", "csd", "vsd"), steps: int =
         for vd in (True, False):
             janus, front_ok = [], []
             for prompt in head_prompts:
-                df = DreamFusion(DreamFusionConfig(prompt=prompt, guidance=method, steps=steps, resolution=resolution,
-                                                   seed=seed, view_dependent=vd), prior)
+                df = DreamFusion(
+                    DreamFusionConfig(
+                        prompt=prompt, guidance=method, steps=steps, resolution=resolution, seed=seed, view_dependent=vd
+                    ),
+                    prior,
+                )
                 df.run(steps)
                 views = _view_scores(df, clip, prompt)
                 janus.append(views["back"] == "front view")
@@ -156,7 +183,8 @@ def evaluate(prior, clip, out: Path, methods=("sds", "csd", "vsd"), steps: int =
             results[f"{method}_front_is_front_{tag}"] = float(np.mean(front_ok)) if front_ok else None
         objs = [r for r in results["runs"] if r["method"] == method and r["kind"] == "object" and r.get("named")]
         results[f"{method}_mesh_nearest_is_named"] = (
-            float(np.mean([r["nearest"] == r["named"] for r in objs])) if objs else None)
+            float(np.mean([r["nearest"] == r["named"] for r in objs])) if objs else None
+        )
         (out / "results.json").write_text(json.dumps(results, indent=2))
     return results
 
@@ -176,8 +204,16 @@ def main(argv=None) -> None:
     ap.add_argument("--out", default="runs/dreamfusion_eval")
     a = ap.parse_args(argv)
     prior, clip = load_prior(a.prior, "cpu"), load_clip(a.clip, "cpu")
-    res = evaluate(prior, clip, Path(a.out), a.methods, a.steps, a.resolution, HOLDOUT_PROMPTS[: a.objects],
-                   HEAD_PROMPTS[: a.heads])
+    res = evaluate(
+        prior,
+        clip,
+        Path(a.out),
+        a.methods,
+        a.steps,
+        a.resolution,
+        HOLDOUT_PROMPTS[: a.objects],
+        HEAD_PROMPTS[: a.heads],
+    )
     print(json.dumps({k: v for k, v in res.items() if k != "runs"}, indent=2))
 
 

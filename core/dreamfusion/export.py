@@ -1,8 +1,8 @@
 """Exports of an optimised DreamFusion scene: preview grids, an orbit video, a vertex-coloured mesh.
 
-    grid = preview_grid(df, resolution=64)                    # (H, W, 3) uint8: 4 views x (shaded, normals)
-    write_orbit_video(df, "run/orbit.mp4", frames=60, resolution=128)
-    mesh = export_mesh(df, "run/mesh.glb", resolution=96)      # marching cubes at `level` (auto: see mesh_level)
+grid = preview_grid(df, resolution=64)                    # (H, W, 3) uint8: 4 views x (shaded, normals)
+write_orbit_video(df, "run/orbit.mp4", frames=60, resolution=128)
+mesh = export_mesh(df, "run/mesh.glb", resolution=96)      # marching cubes at `level` (auto: see mesh_level)
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ __all__ = ["preview_grid", "render_orbit", "write_orbit_video", "mesh_level", "e
 
 
 @torch.no_grad()
-def render_orbit(df, n: int, resolution: int, shading: str = "lambertian", elevation_deg: float = 15.0,
-                 batch: int = 4) -> dict[str, torch.Tensor]:
+def render_orbit(
+    df, n: int, resolution: int, shading: str = "lambertian", elevation_deg: float = 15.0, batch: int = 4
+) -> dict[str, torch.Tensor]:
     """n views evenly spaced in azimuth from the front: {"image", "opacity", "normal"} (n, C, R, R) in [0, 1]."""
     cams = orbit_views(n, elevation_deg=elevation_deg)
     outs = [df.render(cams[i : i + batch], resolution, shading) for i in range(0, n, batch)]
@@ -39,8 +40,9 @@ def preview_grid(df, resolution: int = 64) -> np.ndarray:
     return make_grid(to_uint8(images, (0.0, 1.0)), cols=4, pad=2)
 
 
-def write_orbit_video(df, path: str | os.PathLike, frames: int = 60, resolution: int = 128, fps: int = 30,
-                      shading: str = "lambertian") -> Path:
+def write_orbit_video(
+    df, path: str | os.PathLike, frames: int = 60, resolution: int = 128, fps: int = 30, shading: str = "lambertian"
+) -> Path:
     """A full turn around the object as an H.264 MP4 (core/io/video.py)."""
     resolution = int(math.ceil(resolution / 16) * 16)  # macro blocks
 

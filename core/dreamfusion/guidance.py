@@ -128,8 +128,9 @@ class CSD(ScoreDistillation):
 
     name = "csd"
 
-    def __init__(self, prior, guidance_scale: float = GUIDANCE_DEFAULTS["csd"], negative_scale: float = 0.0,
-                 t_range=(0.02, 0.98)):
+    def __init__(
+        self, prior, guidance_scale: float = GUIDANCE_DEFAULTS["csd"], negative_scale: float = 0.0, t_range=(0.02, 0.98)
+    ):
         super().__init__(prior, guidance_scale, t_range)
         self.negative_scale = float(negative_scale)
 
@@ -162,15 +163,25 @@ class VSD(ScoreDistillation):
 
     name = "vsd"
 
-    def __init__(self, prior, guidance_scale: float = GUIDANCE_DEFAULTS["vsd"], t_range=(0.02, 0.98),
-                 lora_rank: int = 4, lora_lr: float = 1e-3):
+    def __init__(
+        self,
+        prior,
+        guidance_scale: float = GUIDANCE_DEFAULTS["vsd"],
+        t_range=(0.02, 0.98),
+        lora_rank: int = 4,
+        lora_lr: float = 1e-3,
+    ):
         super().__init__(prior, guidance_scale, t_range)
         from peft import LoraConfig
 
         unet = prior.unet
         self.adapter_name = "vsd_lora"
-        config = LoraConfig(r=lora_rank, lora_alpha=lora_rank, init_lora_weights="gaussian",
-                            target_modules=["to_q", "to_k", "to_v", "to_out.0"])
+        config = LoraConfig(
+            r=lora_rank,
+            lora_alpha=lora_rank,
+            init_lora_weights="gaussian",
+            target_modules=["to_q", "to_k", "to_v", "to_out.0"],
+        )
         if self.adapter_name in getattr(unet, "peft_config", {}):  # a previous run on this prior: start afresh
             unet.delete_adapters(self.adapter_name)
         unet.add_adapter(config, adapter_name=self.adapter_name)
@@ -232,7 +243,8 @@ class VSD(ScoreDistillation):
                 if k.startswith("lora."):
                     params[k[5:]].copy_(v)
         self.camera_embedding.load_state_dict(
-            {k[len("camera_embedding."):]: v for k, v in state.items() if k.startswith("camera_embedding.")})
+            {k[len("camera_embedding.") :]: v for k, v in state.items() if k.startswith("camera_embedding.")}
+        )
 
 
 def make_guidance(name: str, prior, guidance_scale: float | None = None, **kwargs) -> ScoreDistillation:

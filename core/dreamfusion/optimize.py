@@ -136,8 +136,9 @@ class DreamFusion:
         self.device = torch.device(device) if device is not None else prior.device
         with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching the caller's RNG
             torch.manual_seed(cfg.seed)
-            self.field = DensityAlbedoField(cfg.plane_resolution, cfg.plane_channels, cfg.hidden, cfg.bound,
-                                            cfg.blob_density, cfg.blob_radius).to(self.device)
+            self.field = DensityAlbedoField(
+                cfg.plane_resolution, cfg.plane_channels, cfg.hidden, cfg.bound, cfg.blob_density, cfg.blob_radius
+            ).to(self.device)
             self.background = DirectionBackground().to(self.device)
         if cfg.sampler not in ("grid", "uniform"):
             raise ValueError(f"unknown sampler {cfg.sampler!r}; expected 'grid' or 'uniform'")
@@ -174,18 +175,27 @@ class DreamFusion:
     def _embeddings(self, prompts: list[str]):
         from ..priors.prior import PromptEmbeddings
 
-        emb = PromptEmbeddings(cond=torch.cat([self._cond[p] for p in prompts]),
-                               uncond=self._uncond.expand(len(prompts), -1, -1))
+        emb = PromptEmbeddings(
+            cond=torch.cat([self._cond[p] for p in prompts]), uncond=self._uncond.expand(len(prompts), -1, -1)
+        )
         if self._negative is not None:
             emb.negative = self._negative.expand(len(prompts), -1, -1)
         return emb
 
     # ------------------------------------------------------------------------------------------------ rendering
     def render_options(self) -> RenderOptions:
-        return RenderOptions(ray_start="auto", ray_end="auto", box_warp=2 * self.cfg.bound,
-                             depth_resolution=self.cfg.samples, depth_resolution_importance=self.cfg.importance_samples,
-                             density_activation="identity", signed_output=False, white_back=False,
-                             deterministic=False, chunk=4096)
+        return RenderOptions(
+            ray_start="auto",
+            ray_end="auto",
+            box_warp=2 * self.cfg.bound,
+            depth_resolution=self.cfg.samples,
+            depth_resolution_importance=self.cfg.importance_samples,
+            density_activation="identity",
+            signed_output=False,
+            white_back=False,
+            deterministic=False,
+            chunk=4096,
+        )
 
     def render(
         self,
@@ -204,13 +214,24 @@ class DreamFusion:
         rays = cameras.rays(resolution)
         if self.cfg.sampler == "grid":
             self.ensure_grid()
-            out = render_with_grid(self.field.field_fn(), self.grid, rays.origins, rays.directions,
-                                   self.cfg.samples, self.cfg.proposal_samples, self.cfg.min_ray_opacity,
-                                   deterministic)
+            out = render_with_grid(
+                self.field.field_fn(),
+                self.grid,
+                rays.origins,
+                rays.directions,
+                self.cfg.samples,
+                self.cfg.proposal_samples,
+                self.cfg.min_ray_opacity,
+                deterministic,
+            )
             active = out.active  # (n, m) rays the field was sampled on
         else:
-            out = render_rays(self.field.field_fn(), rays.origins, rays.directions,
-                              self.render_options().replace(deterministic=deterministic))
+            out = render_rays(
+                self.field.field_fn(),
+                rays.origins,
+                rays.directions,
+                self.render_options().replace(deterministic=deterministic),
+            )
             active = torch.ones(rays.origins.shape[:2], dtype=torch.bool, device=self.device)
         albedo, depth, opacity = out.features, out.depth, out.opacity  # (n, m, 3), (n, m, 1), (n, m, 1)
         # the shading point: each ray's expected surface (no gradient through its position), on sampled rays only
@@ -237,8 +258,15 @@ class DreamFusion:
         def img(x: Tensor) -> Tensor:
             return x.permute(0, 2, 1).reshape(n, x.shape[-1], resolution, resolution)
 
-        return {"image": img(rgb), "depth": img(depth), "opacity": img(opacity), "normal": img(normals),
-                "_rays": rays.directions, "_normals": normals, "_opacity": opacity}
+        return {
+            "image": img(rgb),
+            "depth": img(depth),
+            "opacity": img(opacity),
+            "normal": img(normals),
+            "_rays": rays.directions,
+            "_normals": normals,
+            "_opacity": opacity,
+        }
 
     def ensure_grid(self) -> None:
         """Fill the density grid from the field the first time it is needed (a fresh run or the viewer)."""
@@ -287,8 +315,9 @@ class DreamFusion:
             out = self.render(cams, res, mode, lights, background=bg, deterministic=False)
             image = out["image"]  # (n, 3, res, res)
             if res != cfg.resolution:
-                image = F.interpolate(image, size=(cfg.resolution, cfg.resolution), mode="bilinear",
-                                      align_corners=False)
+                image = F.interpolate(
+                    image, size=(cfg.resolution, cfg.resolution), mode="bilinear", align_corners=False
+                )
             prompts = self.prompts_for(yaw, pitch)
             emb = self._embeddings(prompts)
             cam_cond = cams.cam2world.reshape(len(cams), 16).to(self.device)
@@ -305,10 +334,17 @@ class DreamFusion:
             loss.backward()
             self.optimizer.step()
             self._check_finite()
-            metrics = {"step": self.step_count, "loss": float(loss.detach()),
-                       "guidance_grad_norm": g.metrics["grad_norm"], "orient": float(orient.detach()),
-                       "entropy": float(entropy.detach()), "opacity": float(opacity.detach()),
-                       "t": int(g.t[0]), "shading": mode, "prompt": prompts[0]}
+            metrics = {
+                "step": self.step_count,
+                "loss": float(loss.detach()),
+                "guidance_grad_norm": g.metrics["grad_norm"],
+                "orient": float(orient.detach()),
+                "entropy": float(entropy.detach()),
+                "opacity": float(opacity.detach()),
+                "t": int(g.t[0]),
+                "shading": mode,
+                "prompt": prompts[0],
+            }
             if isinstance(self.guidance, VSD):
                 metrics["lora_loss"] = self.guidance.lora_step(g.latents, emb, cam_cond, self.gen)
             self.step_count += 1
@@ -361,8 +397,13 @@ class DreamFusion:
         tensors["rng"] = generator_state_to_tensor(self.gen)
         if self._grid_ready:
             tensors["density_grid"] = self.grid.density
-        meta = {"format": FORMAT, "version": 1, "step": self.step_count, "config": asdict(self.cfg),
-                "optimizer": opt_meta}
+        meta = {
+            "format": FORMAT,
+            "version": 1,
+            "step": self.step_count,
+            "config": asdict(self.cfg),
+            "optimizer": opt_meta,
+        }
         if isinstance(self.guidance, VSD):
             tensors.update({f"vsd.{k}": v for k, v in self.guidance.trainable_state().items()})
             lt, lm = optimizer_state_to_tensors(self.guidance.optimizer, "vsd_optimizer")
@@ -410,4 +451,3 @@ def _truncate_log(path: Path, step: int) -> None:
 def field_is_finite(df: DreamFusion) -> bool:
     params = list(df.field.parameters()) + list(df.background.parameters())
     return all(bool(torch.isfinite(p).all()) for p in params)
-

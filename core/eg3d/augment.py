@@ -27,8 +27,14 @@ __all__ = ["AugmentPipe", "AdaTuner"]
 
 
 class AugmentPipe(torch.nn.Module):
-    def __init__(self, p: float = 0.0, translate: float = 0.125, brightness: float = 0.2,
-                 contrast: float = 0.5, saturation: float = 1.0):
+    def __init__(
+        self,
+        p: float = 0.0,
+        translate: float = 0.125,
+        brightness: float = 0.2,
+        contrast: float = 0.5,
+        saturation: float = 1.0,
+    ):
         super().__init__()
         self.p = float(p)
         self.translate, self.brightness, self.contrast, self.saturation = translate, brightness, contrast, saturation
@@ -59,8 +65,8 @@ class AugmentPipe(torch.nn.Module):
             ty = torch.round((rand(n) * 2 - 1) * self.translate * h * m).long()
             pad = int(math.ceil(self.translate * max(h, w))) + 1
             xp = F.pad(x, [pad, pad, pad, pad], mode="reflect")
-            rows = (torch.arange(h, device=dev)[None, :] - ty.to(dev)[:, None] + pad)  # (n, h)
-            cols = (torch.arange(w, device=dev)[None, :] - tx.to(dev)[:, None] + pad)  # (n, w)
+            rows = torch.arange(h, device=dev)[None, :] - ty.to(dev)[:, None] + pad  # (n, h)
+            cols = torch.arange(w, device=dev)[None, :] - tx.to(dev)[:, None] + pad  # (n, w)
             idx_r = rows[:, None, :, None].expand(n, c, h, xp.shape[-1])
             xp = xp.gather(2, idx_r)
             idx_c = cols[:, None, None, :].expand(n, c, h, w)

@@ -27,7 +27,10 @@ def voxel_centres(resolution: int, box_warp: float = 1.0) -> Float[Tensor, "r"]:
 
 @torch.no_grad()
 def iter_bake_grid(
-    planes: Float[Tensor, "1 3 c h w"], decoder, resolution: int = 96, box_warp: float = 1.0,
+    planes: Float[Tensor, "1 3 c h w"],
+    decoder,
+    resolution: int = 96,
+    box_warp: float = 1.0,
     slices_per_step: int = 8,
 ) -> Iterator[tuple[float, Tensor | None]]:
     """Bake `slices_per_step` z-slices at a time; yields (fraction done, None) and finally (1.0, grid (R,R,R,4)).
@@ -53,8 +56,9 @@ def iter_bake_grid(
     yield 1.0, grid
 
 
-def bake_grid(planes, decoder, resolution: int = 96, box_warp: float = 1.0,
-              progress: Callable[[float], None] | None = None) -> Float[Tensor, "r r r 4"]:
+def bake_grid(
+    planes, decoder, resolution: int = 96, box_warp: float = 1.0, progress: Callable[[float], None] | None = None
+) -> Float[Tensor, "r r r 4"]:
     """The whole grid at once (see module docstring for its layout)."""
     for frac, grid in iter_bake_grid(planes, decoder, resolution, box_warp):
         if progress is not None:
@@ -86,8 +90,9 @@ def mesh_from_grid(grid: Tensor | np.ndarray, level: float, box_warp: float = 1.
     sigma = np.asarray(grid[..., 3], dtype=np.float32)  # [z][y][x]
     lo, hi = float(sigma.min()), float(sigma.max())
     if not lo < level < hi:
-        raise ValueError(f"mesh: density level {level:g} is outside the field's range [{lo:.3g}, {hi:.3g}]; "
-                         f"pick a level inside it")
+        raise ValueError(
+            f"mesh: density level {level:g} is outside the field's range [{lo:.3g}, {hi:.3g}]; pick a level inside it"
+        )
     # Pad with a low value so the surface closes at the box's faces.
     padded = np.pad(sigma, 1, mode="constant", constant_values=min(lo, level - 1.0))
     verts_zyx, faces, _, _ = measure.marching_cubes(padded, level=level)

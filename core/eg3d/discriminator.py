@@ -53,8 +53,9 @@ def filtered_resizing(
         return F.interpolate(image, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
     if filter_mode == "bilinear":
         return F.interpolate(image, size=(size, size), mode="bilinear", align_corners=False)
-    raise ValueError(f"filtered_resizing: image is {tuple(image.shape[-2:])}, not {size}, "
-                     f"and filter_mode={filter_mode!r}")
+    raise ValueError(
+        f"filtered_resizing: image is {tuple(image.shape[-2:])}, not {size}, and filter_mode={filter_mode!r}"
+    )
 
 
 class Conv2dLayer(nn.Module):
@@ -109,8 +110,10 @@ class Conv2dLayer(nn.Module):
         return bias_act(x, b, self.activation, self.act_gain * gain, clamp)
 
     def extra_repr(self) -> str:
-        return (f"in_channels={self.in_channels}, out_channels={self.out_channels}, k={self.kernel_size}, "
-                f"activation={self.activation}, down={self.down}")
+        return (
+            f"in_channels={self.in_channels}, out_channels={self.out_channels}, k={self.kernel_size}, "
+            f"activation={self.activation}, down={self.down}"
+        )
 
 
 class DiscriminatorBlock(nn.Module):
@@ -140,20 +143,31 @@ class DiscriminatorBlock(nn.Module):
         if in_channels == 0:
             self.fromrgb = Conv2dLayer(img_channels, tmp_channels, 1, activation="lrelu", conv_clamp=conv_clamp)
         self.conv0 = Conv2dLayer(tmp_channels, tmp_channels, 3, activation="lrelu", conv_clamp=conv_clamp)
-        self.conv1 = Conv2dLayer(tmp_channels, out_channels, 3, activation="lrelu", down=2,
-                                 resample_filter=resample_filter, conv_clamp=conv_clamp)
+        self.conv1 = Conv2dLayer(
+            tmp_channels,
+            out_channels,
+            3,
+            activation="lrelu",
+            down=2,
+            resample_filter=resample_filter,
+            conv_clamp=conv_clamp,
+        )
         self.skip = Conv2dLayer(tmp_channels, out_channels, 1, bias=False, down=2, resample_filter=resample_filter)
 
     def forward(self, x: Tensor | None, img: Tensor | None) -> tuple[Tensor, None]:
         r = self.resolution
         if self.in_channels == 0:
             if img is None or img.shape[1:] != (self.img_channels, r, r):
-                raise ValueError(f"DiscriminatorBlock b{r}: expected an image (N, {self.img_channels}, {r}, {r}), "
-                                 f"got {None if img is None else tuple(img.shape)}")
+                raise ValueError(
+                    f"DiscriminatorBlock b{r}: expected an image (N, {self.img_channels}, {r}, {r}), "
+                    f"got {None if img is None else tuple(img.shape)}"
+                )
             x = self.fromrgb(img.to(torch.float32))
         elif x is None or x.shape[1:] != (self.in_channels, r, r):
-            raise ValueError(f"DiscriminatorBlock b{r}: expected (N, {self.in_channels}, {r}, {r}), "
-                             f"got {None if x is None else tuple(x.shape)}")
+            raise ValueError(
+                f"DiscriminatorBlock b{r}: expected (N, {self.in_channels}, {r}, {r}), "
+                f"got {None if x is None else tuple(x.shape)}"
+            )
         y = self.skip(x, gain=math.sqrt(0.5))
         x = self.conv0(x)
         x = self.conv1(x, gain=math.sqrt(0.5))
@@ -211,8 +225,9 @@ class DiscriminatorEpilogue(nn.Module):
         super().__init__()
         self.in_channels, self.cmap_dim, self.resolution = in_channels, cmap_dim, resolution
         self.mbstd = MinibatchStdLayer(mbstd_group_size, mbstd_num_channels) if mbstd_num_channels > 0 else None
-        self.conv = Conv2dLayer(in_channels + mbstd_num_channels, in_channels, 3, activation=activation,
-                                conv_clamp=conv_clamp)
+        self.conv = Conv2dLayer(
+            in_channels + mbstd_num_channels, in_channels, 3, activation=activation, conv_clamp=conv_clamp
+        )
         self.fc = FullyConnectedLayer(in_channels * resolution**2, in_channels, activation=activation)
         self.out = FullyConnectedLayer(in_channels, 1 if cmap_dim == 0 else cmap_dim)
 
@@ -259,10 +274,19 @@ class DualDiscriminator(nn.Module):
         if img_resolution < 8 or img_resolution & (img_resolution - 1):
             raise ValueError(f"DualDiscriminator: img_resolution must be a power of two >= 8, got {img_resolution}")
         self.init_kwargs = dict(
-            c_dim=c_dim, img_resolution=img_resolution, img_channels=img_channels, architecture=architecture,
-            channel_base=channel_base, channel_max=channel_max, num_fp16_res=num_fp16_res, conv_clamp=conv_clamp,
-            cmap_dim=cmap_dim, disc_c_noise=disc_c_noise, block_kwargs=dict(block_kwargs or {}),
-            mapping_kwargs=dict(mapping_kwargs or {}), epilogue_kwargs=dict(epilogue_kwargs or {}),
+            c_dim=c_dim,
+            img_resolution=img_resolution,
+            img_channels=img_channels,
+            architecture=architecture,
+            channel_base=channel_base,
+            channel_max=channel_max,
+            num_fp16_res=num_fp16_res,
+            conv_clamp=conv_clamp,
+            cmap_dim=cmap_dim,
+            disc_c_noise=disc_c_noise,
+            block_kwargs=dict(block_kwargs or {}),
+            mapping_kwargs=dict(mapping_kwargs or {}),
+            epilogue_kwargs=dict(epilogue_kwargs or {}),
         )
         img_channels *= 2  # final image + resized raw image
         self.c_dim, self.img_resolution, self.img_channels = c_dim, img_resolution, img_channels
@@ -278,16 +302,31 @@ class DualDiscriminator(nn.Module):
         self.cmap_dim = cmap_dim
         for res in self.block_resolutions:
             in_channels = channels[res] if res < img_resolution else 0
-            block = DiscriminatorBlock(in_channels, channels[res], channels[res // 2], resolution=res,
-                                       img_channels=img_channels, architecture=architecture,
-                                       use_fp16=(res >= fp16_resolution), conv_clamp=conv_clamp,
-                                       **(block_kwargs or {}))
+            block = DiscriminatorBlock(
+                in_channels,
+                channels[res],
+                channels[res // 2],
+                resolution=res,
+                img_channels=img_channels,
+                architecture=architecture,
+                use_fp16=(res >= fp16_resolution),
+                conv_clamp=conv_clamp,
+                **(block_kwargs or {}),
+            )
             setattr(self, f"b{res}", block)
         if c_dim > 0:
-            self.mapping = MappingNetwork(z_dim=0, c_dim=c_dim, w_dim=cmap_dim, num_ws=None, w_avg_beta=None,
-                                          **(mapping_kwargs or {}))
-        self.b4 = DiscriminatorEpilogue(channels[4], cmap_dim=cmap_dim, resolution=4, img_channels=img_channels,
-                                        architecture=architecture, conv_clamp=conv_clamp, **(epilogue_kwargs or {}))
+            self.mapping = MappingNetwork(
+                z_dim=0, c_dim=c_dim, w_dim=cmap_dim, num_ws=None, w_avg_beta=None, **(mapping_kwargs or {})
+            )
+        self.b4 = DiscriminatorEpilogue(
+            channels[4],
+            cmap_dim=cmap_dim,
+            resolution=4,
+            img_channels=img_channels,
+            architecture=architecture,
+            conv_clamp=conv_clamp,
+            **(epilogue_kwargs or {}),
+        )
         self.register_buffer("resample_filter", setup_filter([1, 3, 3, 1]))
 
     def forward(
@@ -296,11 +335,14 @@ class DualDiscriminator(nn.Module):
         image, image_raw = img["image"], img["image_raw"]
         s = self.img_resolution
         if image.ndim != 4 or image.shape[1:] != (self.img_channels // 2, s, s):
-            raise ValueError(f"DualDiscriminator: image must be (N, {self.img_channels // 2}, {s}, {s}), "
-                             f"got {tuple(image.shape)}")
+            raise ValueError(
+                f"DualDiscriminator: image must be (N, {self.img_channels // 2}, {s}, {s}), got {tuple(image.shape)}"
+            )
         if image_raw.ndim != 4 or image_raw.shape[:2] != image.shape[:2]:
-            raise ValueError(f"DualDiscriminator: image_raw must be (N, {self.img_channels // 2}, R, R) with the "
-                             f"image's batch, got {tuple(image_raw.shape)}")
+            raise ValueError(
+                f"DualDiscriminator: image_raw must be (N, {self.img_channels // 2}, R, R) with the "
+                f"image's batch, got {tuple(image_raw.shape)}"
+            )
         raw_up = filtered_resizing(image_raw, size=s)  # (n, 3, s, s)
         x_img = torch.cat([image, raw_up], dim=1)  # (n, 6, s, s)
 
@@ -328,18 +370,51 @@ def discriminator_kwargs(preset: str, img_resolution: int | None = None) -> dict
     mapping and no conv clamp, sized so that D costs about as much as G on a CPU.
     """
     if preset == "ffhq512":
-        return dict(c_dim=25, img_resolution=img_resolution or 512, img_channels=3, architecture="resnet",
-                    channel_base=32768, channel_max=512, num_fp16_res=4, conv_clamp=256, cmap_dim=None,
-                    disc_c_noise=0.0, block_kwargs={"freeze_layers": 0}, mapping_kwargs={},
-                    epilogue_kwargs={"mbstd_group_size": 4})
+        return dict(
+            c_dim=25,
+            img_resolution=img_resolution or 512,
+            img_channels=3,
+            architecture="resnet",
+            channel_base=32768,
+            channel_max=512,
+            num_fp16_res=4,
+            conv_clamp=256,
+            cmap_dim=None,
+            disc_c_noise=0.0,
+            block_kwargs={"freeze_layers": 0},
+            mapping_kwargs={},
+            epilogue_kwargs={"mbstd_group_size": 4},
+        )
     if preset == "small":
-        return dict(c_dim=25, img_resolution=img_resolution or 64, img_channels=3, architecture="resnet",
-                    channel_base=4096, channel_max=128, num_fp16_res=0, conv_clamp=None, cmap_dim=128,
-                    disc_c_noise=0.0, block_kwargs={}, mapping_kwargs={"num_layers": 2},
-                    epilogue_kwargs={"mbstd_group_size": 4})
+        return dict(
+            c_dim=25,
+            img_resolution=img_resolution or 64,
+            img_channels=3,
+            architecture="resnet",
+            channel_base=4096,
+            channel_max=128,
+            num_fp16_res=0,
+            conv_clamp=None,
+            cmap_dim=128,
+            disc_c_noise=0.0,
+            block_kwargs={},
+            mapping_kwargs={"num_layers": 2},
+            epilogue_kwargs={"mbstd_group_size": 4},
+        )
     if preset == "tiny":
-        return dict(c_dim=25, img_resolution=img_resolution or 32, img_channels=3, architecture="resnet",
-                    channel_base=256, channel_max=32, num_fp16_res=0, conv_clamp=None, cmap_dim=32,
-                    disc_c_noise=0.0, block_kwargs={}, mapping_kwargs={"num_layers": 2},
-                    epilogue_kwargs={"mbstd_group_size": 4})
+        return dict(
+            c_dim=25,
+            img_resolution=img_resolution or 32,
+            img_channels=3,
+            architecture="resnet",
+            channel_base=256,
+            channel_max=32,
+            num_fp16_res=0,
+            conv_clamp=None,
+            cmap_dim=32,
+            disc_c_noise=0.0,
+            block_kwargs={},
+            mapping_kwargs={"num_layers": 2},
+            epilogue_kwargs={"mbstd_group_size": 4},
+        )
     raise ValueError(f"no discriminator configuration for preset {preset!r} (ffhq512, small, tiny)")

@@ -65,8 +65,9 @@ def yaw_grid(G, seeds: list[int], yaws_deg: list[float], truncation_psi: float =
     rows = []
     for i in range(len(seeds)):
         c = view_label(G, torch.tensor([math.radians(y) for y in yaws_deg]), 0.0).to(dev)
-        img = G.synthesis(ws[i : i + 1].expand(len(yaws_deg), -1, -1), c, noise_mode="const",
-                          deterministic=True)["image"]
+        img = G.synthesis(ws[i : i + 1].expand(len(yaws_deg), -1, -1), c, noise_mode="const", deterministic=True)[
+            "image"
+        ]
         rows.append(torch.cat(list(img), dim=2))
     grid = torch.cat(rows, dim=1)
     return ((grid.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
@@ -81,8 +82,9 @@ def _images(path: str, num: int) -> tuple[Tensor, Tensor]:
     return imgs, torch.as_tensor(np.asarray(ds.labels), dtype=torch.float32)
 
 
-def evaluate_model(model: str, train: str, held_out: str, out: str, num: int = 1000, pca_k: int = 64,
-                   seeds: int = 6, log=print) -> dict:
+def evaluate_model(
+    model: str, train: str, held_out: str, out: str, num: int = 1000, pca_k: int = 64, seeds: int = 6, log=print
+) -> dict:
     from ..metrics.consistency import generator_consistency
     from ..metrics.features import extract, generator_features
     from ..metrics.fid import fid_from_features

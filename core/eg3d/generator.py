@@ -81,14 +81,26 @@ class TriPlaneGenerator(nn.Module):
         missing = [k for k in REQUIRED_RENDERING_KWARGS if k not in rendering_kwargs]
         if missing:
             raise ValueError(f"TriPlaneGenerator: rendering_kwargs lacks {missing} (see core/eg3d/presets.py)")
-        self.init_kwargs = _plain(dict(
-            z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels,
-            sr_num_fp16_res=sr_num_fp16_res, mapping_kwargs=mapping_kwargs, rendering_kwargs=rendering_kwargs,
-            sr_kwargs=sr_kwargs, **synthesis_kwargs,
-        ))
+        self.init_kwargs = _plain(
+            dict(
+                z_dim=z_dim,
+                c_dim=c_dim,
+                w_dim=w_dim,
+                img_resolution=img_resolution,
+                img_channels=img_channels,
+                sr_num_fp16_res=sr_num_fp16_res,
+                mapping_kwargs=mapping_kwargs,
+                rendering_kwargs=rendering_kwargs,
+                sr_kwargs=sr_kwargs,
+                **synthesis_kwargs,
+            )
+        )
         if (plane_resolution, plane_channels, neural_rendering_resolution) != (256, 32, 64):
-            self.init_kwargs.update(plane_resolution=plane_resolution, plane_channels=plane_channels,
-                                    neural_rendering_resolution=neural_rendering_resolution)
+            self.init_kwargs.update(
+                plane_resolution=plane_resolution,
+                plane_channels=plane_channels,
+                neural_rendering_resolution=neural_rendering_resolution,
+            )
         json.dumps(self.init_kwargs)  # fail early on a config that cannot be stored
 
         self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
@@ -98,11 +110,24 @@ class TriPlaneGenerator(nn.Module):
         self.neural_rendering_resolution = neural_rendering_resolution
 
         # StyleGAN2 backbone: its "image" is the three planes' features stacked, (N, 3 * C, P, P).
-        self.backbone = Generator(z_dim, c_dim, w_dim, img_resolution=plane_resolution,
-                                  img_channels=3 * plane_channels, mapping_kwargs=mapping_kwargs, **synthesis_kwargs)
+        self.backbone = Generator(
+            z_dim,
+            c_dim,
+            w_dim,
+            img_resolution=plane_resolution,
+            img_channels=3 * plane_channels,
+            mapping_kwargs=mapping_kwargs,
+            **synthesis_kwargs,
+        )
         sr_cls = superresolution_class(rendering_kwargs["superresolution_module"])
-        self.superresolution = sr_cls(channels=32, img_resolution=img_resolution, sr_num_fp16_res=sr_num_fp16_res,
-                                      sr_antialias=rendering_kwargs["sr_antialias"], w_dim=w_dim, **sr_kwargs)
+        self.superresolution = sr_cls(
+            channels=32,
+            img_resolution=img_resolution,
+            sr_num_fp16_res=sr_num_fp16_res,
+            sr_antialias=rendering_kwargs["sr_antialias"],
+            w_dim=w_dim,
+            **sr_kwargs,
+        )
         self.decoder = OSGDecoder(plane_channels, 64, 32, lr_multiplier=rendering_kwargs.get("decoder_lr_mul", 1))
 
     # ------------------------------------------------------------------------------------------- properties
@@ -116,16 +141,21 @@ class TriPlaneGenerator(nn.Module):
 
     # ------------------------------------------------------------------------------------------- EG3D API
     def mapping(
-        self, z: Float[Tensor, "n z"], c: Float[Tensor, "n 25"], truncation_psi: float = 1.0,
-        truncation_cutoff: int | None = None, update_emas: bool = False,
+        self,
+        z: Float[Tensor, "n z"],
+        c: Float[Tensor, "n 25"],
+        truncation_psi: float = 1.0,
+        truncation_cutoff: int | None = None,
+        update_emas: bool = False,
     ) -> Float[Tensor, "n num_ws w"]:
         """z, camera label -> ws. The label is zeroed if `c_gen_conditioning_zero`, scaled by `c_scale` (EG3D: 0 if
         absent)."""
         if self.rendering_kwargs["c_gen_conditioning_zero"]:
             c = torch.zeros_like(c)
         c = c * self.rendering_kwargs.get("c_scale", 0)
-        return self.backbone.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
-                                     update_emas=update_emas)
+        return self.backbone.mapping(
+            z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, update_emas=update_emas
+        )
 
     def synthesis(
         self,
@@ -158,10 +188,12 @@ class TriPlaneGenerator(nn.Module):
         update_emas: bool = False,
         **synthesis_kwargs,
     ) -> dict[str, Tensor]:
-        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
-                          update_emas=update_emas)
-        return self.synthesis(ws, c, neural_rendering_resolution=neural_rendering_resolution, update_emas=update_emas,
-                              **synthesis_kwargs)
+        ws = self.mapping(
+            z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, update_emas=update_emas
+        )
+        return self.synthesis(
+            ws, c, neural_rendering_resolution=neural_rendering_resolution, update_emas=update_emas, **synthesis_kwargs
+        )
 
     # ------------------------------------------------------------------------------------------- viewer API
     def synthesis_planes(
@@ -213,14 +245,21 @@ class TriPlaneGenerator(nn.Module):
             if ws is None:
                 raise ValueError("render_planes: run_superres needs ws (the SR uses the last w)")
             out["image"] = self.superresolution(
-                out["image_raw"], feature_image, ws,
-                noise_mode=self.rendering_kwargs["superresolution_noise_mode"], **block_kwargs,
+                out["image_raw"],
+                feature_image,
+                ws,
+                noise_mode=self.rendering_kwargs["superresolution_noise_mode"],
+                **block_kwargs,
             )
         return out
 
     def sample_mixed(
-        self, coordinates: Float[Tensor, "n p 3"], directions: Float[Tensor, "n p 3"], ws: Tensor,
-        noise_mode: str = "const", planes: Tensor | None = None,
+        self,
+        coordinates: Float[Tensor, "n p 3"],
+        directions: Float[Tensor, "n p 3"],
+        ws: Tensor,
+        noise_mode: str = "const",
+        planes: Tensor | None = None,
     ) -> dict[str, Tensor]:
         """Decoder outputs {sigma (N, P, 1) raw, rgb (N, P, 32)} at world points (EG3D's shape-extraction hook)."""
         if planes is None:
@@ -229,6 +268,8 @@ class TriPlaneGenerator(nn.Module):
         return field(coordinates, directions)
 
     def extra_repr(self) -> str:
-        return (f"z_dim={self.z_dim}, c_dim={self.c_dim}, w_dim={self.w_dim}, img_resolution={self.img_resolution}, "
-                f"planes=3x{self.plane_channels}x{self.plane_resolution}^2, "
-                f"neural_rendering_resolution={self.neural_rendering_resolution}")
+        return (
+            f"z_dim={self.z_dim}, c_dim={self.c_dim}, w_dim={self.w_dim}, img_resolution={self.img_resolution}, "
+            f"planes=3x{self.plane_channels}x{self.plane_resolution}^2, "
+            f"neural_rendering_resolution={self.neural_rendering_resolution}"
+        )

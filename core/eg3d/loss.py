@@ -166,18 +166,33 @@ def blur(x: Float[Tensor, "n c h w"], sigma: float) -> Float[Tensor, "n c h w"]:
 
 
 def run_G(
-    G: nn.Module, z: Tensor, c_cond: Tensor, c: Tensor, cfg: LossConfig, neural_rendering_resolution: int,
+    G: nn.Module,
+    z: Tensor,
+    c_cond: Tensor,
+    c: Tensor,
+    cfg: LossConfig,
+    neural_rendering_resolution: int,
     update_emas: bool = False,
 ) -> tuple[dict[str, Tensor], Tensor]:
     """(z, c_cond) -> ws -> render from c. Returns ({image (n,3,S,S), image_raw (n,3,R,R), image_depth, ...}, ws)."""
     ws = G.mapping(z, c_cond, update_emas=update_emas)
-    out = G.synthesis(ws, c, neural_rendering_resolution=neural_rendering_resolution, noise_mode=cfg.noise_mode,
-                      deterministic=cfg.deterministic_render, update_emas=update_emas)
+    out = G.synthesis(
+        ws,
+        c,
+        neural_rendering_resolution=neural_rendering_resolution,
+        noise_mode=cfg.noise_mode,
+        deterministic=cfg.deterministic_render,
+        update_emas=update_emas,
+    )
     return out, ws
 
 
 def run_D(
-    D: nn.Module, img: dict[str, Tensor], c: Tensor, blur_sigma: float = 0.0, augment_pipe: nn.Module | None = None,
+    D: nn.Module,
+    img: dict[str, Tensor],
+    c: Tensor,
+    blur_sigma: float = 0.0,
+    augment_pipe: nn.Module | None = None,
     update_emas: bool = False,
 ) -> Float[Tensor, "n 1"]:
     image, image_raw = img["image"], img["image_raw"]
@@ -187,7 +202,7 @@ def run_D(
         s, r = image.shape[-1], image_raw.shape[-1]
         pair = augment_pipe(torch.cat([image, filtered_resizing(image_raw, s)], dim=1))  # (n, 6, s, s)
         image = pair[:, : image.shape[1]]
-        image_raw = filtered_resizing(pair[:, image.shape[1]:], r)
+        image_raw = filtered_resizing(pair[:, image.shape[1] :], r)
     return D({"image": image, "image_raw": image_raw}, c, update_emas=update_emas)
 
 
@@ -203,7 +218,12 @@ def real_images(real_img: Tensor, neural_rendering_resolution: int, blur_sigma: 
 
 
 def generator_loss(
-    G: nn.Module, D: nn.Module, inp: StepInputs, cfg: LossConfig, nrr: int, blur_sigma: float,
+    G: nn.Module,
+    D: nn.Module,
+    inp: StepInputs,
+    cfg: LossConfig,
+    nrr: int,
+    blur_sigma: float,
     augment_pipe: nn.Module | None = None,
 ) -> Tensor:
     """L_G = mean softplus(-D(G(z, c_cond) seen from c, c))."""
@@ -213,7 +233,12 @@ def generator_loss(
 
 
 def discriminator_loss(
-    G: nn.Module, D: nn.Module, inp: StepInputs, cfg: LossConfig, nrr: int, blur_sigma: float,
+    G: nn.Module,
+    D: nn.Module,
+    inp: StepInputs,
+    cfg: LossConfig,
+    nrr: int,
+    blur_sigma: float,
     augment_pipe: nn.Module | None = None,
 ) -> tuple[Tensor, Tensor]:
     """L_D = mean softplus(D(fake)) + mean softplus(-D(real)). Returns (loss, real logits)."""
@@ -226,7 +251,11 @@ def discriminator_loss(
 
 
 def r1_penalty(
-    D: nn.Module, real: dict[str, Tensor], c: Tensor, blur_sigma: float = 0.0, augment_pipe: nn.Module | None = None,
+    D: nn.Module,
+    real: dict[str, Tensor],
+    c: Tensor,
+    blur_sigma: float = 0.0,
+    augment_pipe: nn.Module | None = None,
 ) -> Float[Tensor, "n"]:
     """Per-sample |d sum D / d image|^2 + |d sum D / d image_raw|^2 (graph kept for the backward)."""
     image = real["image"].detach().requires_grad_(True)
@@ -236,9 +265,7 @@ def r1_penalty(
     return g_img.square().sum(dim=(1, 2, 3)) + g_raw.square().sum(dim=(1, 2, 3))
 
 
-def r1_loss(
-    D: nn.Module, inp: StepInputs, cfg: LossConfig, nrr: int, blur_sigma: float, augment_pipe=None
-) -> Tensor:
+def r1_loss(D: nn.Module, inp: StepInputs, cfg: LossConfig, nrr: int, blur_sigma: float, augment_pipe=None) -> Tensor:
     """gamma / 2 * mean R1 penalty (multiply by the interval for lazy regularisation)."""
     real = real_images(inp.real_img, nrr, blur_sigma, cfg)
     return r1_penalty(D, real, inp.real_c, blur_sigma, augment_pipe).mean() * (cfg.r1_gamma / 2)
@@ -279,9 +306,7 @@ def lazy_reg_ratio(interval: int) -> float:
     return interval / (interval + 1) if interval and interval > 0 else 1.0
 
 
-def make_adam(
-    params, lr: float, betas=(0.0, 0.99), eps: float = 1e-8, reg_interval: int = 0
-) -> torch.optim.Adam:
+def make_adam(params, lr: float, betas=(0.0, 0.99), eps: float = 1e-8, reg_interval: int = 0) -> torch.optim.Adam:
     """Adam with StyleGAN2's lazy-regularisation correction (lr * r, betas ** r, r = k / (k + 1))."""
     r = lazy_reg_ratio(reg_interval)
     return torch.optim.Adam(params, lr=lr * r, betas=(betas[0] ** r, betas[1] ** r), eps=eps)

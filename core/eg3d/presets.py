@@ -69,8 +69,13 @@ def ffhq512() -> dict:
 def small() -> dict:
     """64 px output for CPU training (the shipped heads model)."""
     rk = copy.deepcopy(FFHQ_RENDERING_KWARGS)
-    rk.update(image_resolution=64, superresolution_module="SuperresolutionHybrid2X", depth_resolution=16,
-              depth_resolution_importance=16, white_back=True)
+    rk.update(
+        image_resolution=64,
+        superresolution_module="SuperresolutionHybrid2X",
+        depth_resolution=16,
+        depth_resolution_importance=16,
+        white_back=True,
+    )
     return {
         "z_dim": 256,
         "c_dim": 25,
@@ -95,8 +100,12 @@ def small() -> dict:
 def tiny() -> dict:
     """32 px output, for tests."""
     rk = copy.deepcopy(FFHQ_RENDERING_KWARGS)
-    rk.update(image_resolution=32, superresolution_module="SuperresolutionHybrid2X", depth_resolution=8,
-              depth_resolution_importance=8)
+    rk.update(
+        image_resolution=32,
+        superresolution_module="SuperresolutionHybrid2X",
+        depth_resolution=8,
+        depth_resolution_importance=8,
+    )
     return {
         "z_dim": 32,
         "c_dim": 25,

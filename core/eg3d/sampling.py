@@ -18,7 +18,13 @@ from torch import Tensor
 from ..cameras import FFHQ_FOV_DEG, Cameras
 
 __all__ = [
-    "parse_seeds", "z_from_seeds", "view_label", "conditioning_label", "generate", "orbit_angles", "orbit_frames",
+    "parse_seeds",
+    "z_from_seeds",
+    "view_label",
+    "conditioning_label",
+    "generate",
+    "orbit_angles",
+    "orbit_frames",
 ]
 
 
@@ -54,12 +60,14 @@ def _pivot_radius(G) -> tuple[list[float], float]:
     return list(rk.get("avg_camera_pivot", [0, 0, 0.2])), float(rk.get("avg_camera_radius", 2.7))
 
 
-def view_label(G, yaw: float | Tensor, pitch: float | Tensor, fov_deg: float = FFHQ_FOV_DEG,
-               radius: float | None = None) -> Float[Tensor, "n 25"]:
+def view_label(
+    G, yaw: float | Tensor, pitch: float | Tensor, fov_deg: float = FFHQ_FOV_DEG, radius: float | None = None
+) -> Float[Tensor, "n 25"]:
     """EG3D labels of cameras at (yaw, pitch) around the world origin, looking at the generator's pivot."""
     pivot, r = _pivot_radius(G)
-    return Cameras.orbit(yaw, pitch, r if radius is None else radius, fov_deg=fov_deg, pivot=pivot,
-                         center=(0.0, 0.0, 0.0)).label()
+    return Cameras.orbit(
+        yaw, pitch, r if radius is None else radius, fov_deg=fov_deg, pivot=pivot, center=(0.0, 0.0, 0.0)
+    ).label()
 
 
 def conditioning_label(G, n: int = 1, fov_deg: float = FFHQ_FOV_DEG) -> Float[Tensor, "n 25"]:
@@ -87,8 +95,9 @@ def generate(
     ws = G.mapping(z, c_cond, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
     planes = G.synthesis_planes(ws)
     c_view = view_label(G, yaw, pitch, fov_deg).expand(len(seeds), 25).to(device)
-    out = G.render_planes(planes, ws, c_view, neural_rendering_resolution=neural_rendering_resolution,
-                          deterministic=deterministic)
+    out = G.render_planes(
+        planes, ws, c_view, neural_rendering_resolution=neural_rendering_resolution, deterministic=deterministic
+    )
     result = {k: out[k].cpu() for k in ("image", "image_raw", "image_depth")}
     result["planes"], result["ws"] = planes.cpu(), ws.cpu()
     return result
@@ -96,18 +105,28 @@ def generate(
 
 def orbit_angles(n_frames: int, yaw_range: float = 0.35, pitch_range: float = 0.25) -> list[tuple[float, float]]:
     """One loop of (yaw, pitch): yaw = yaw_range sin(2 pi t), pitch = pitch_range cos(2 pi t) (EG3D's video path)."""
-    return [(yaw_range * math.sin(2 * math.pi * i / n_frames), pitch_range * math.cos(2 * math.pi * i / n_frames))
-            for i in range(n_frames)]
+    return [
+        (yaw_range * math.sin(2 * math.pi * i / n_frames), pitch_range * math.cos(2 * math.pi * i / n_frames))
+        for i in range(n_frames)
+    ]
 
 
 @torch.no_grad()
 def orbit_frames(
-    G, planes: Tensor, ws: Tensor, n_frames: int, fov_deg: float = FFHQ_FOV_DEG, yaw_range: float = 0.35,
-    pitch_range: float = 0.25, neural_rendering_resolution: int | None = None, deterministic: bool = True,
+    G,
+    planes: Tensor,
+    ws: Tensor,
+    n_frames: int,
+    fov_deg: float = FFHQ_FOV_DEG,
+    yaw_range: float = 0.35,
+    pitch_range: float = 0.25,
+    neural_rendering_resolution: int | None = None,
+    deterministic: bool = True,
 ) -> Iterator[Float[Tensor, "n 3 s s"]]:
     """Final images of cached planes along one orbit loop, a frame at a time."""
     n = planes.shape[0]
     for yaw, pitch in orbit_angles(n_frames, yaw_range, pitch_range):
         c = view_label(G, yaw, pitch, fov_deg).expand(n, 25).to(planes.device)
-        yield G.render_planes(planes, ws, c, neural_rendering_resolution=neural_rendering_resolution,
-                              deterministic=deterministic)["image"]
+        yield G.render_planes(
+            planes, ws, c, neural_rendering_resolution=neural_rendering_resolution, deterministic=deterministic
+        )["image"]

@@ -251,16 +251,25 @@ def modulated_conv2d(
         y = conv2d_resample(x, w_mod[0], resample_filter, up=up, padding=padding, flip_weight=flip_weight, bias=bias)
     else:  # fused: the batch becomes channel groups of one image
         xg = x.reshape(1, n * i, *x.shape[2:])
-        y = conv2d_resample(xg, w_mod.reshape(n * o, i, kh, kw), resample_filter, up=up, padding=padding, groups=n,
-                            flip_weight=flip_weight, bias=None if bias is None else bias.repeat(n))
+        y = conv2d_resample(
+            xg,
+            w_mod.reshape(n * o, i, kh, kw),
+            resample_filter,
+            up=up,
+            padding=padding,
+            groups=n,
+            flip_weight=flip_weight,
+            bias=None if bias is None else bias.repeat(n),
+        )
         y = y.reshape(n, o, *y.shape[2:])
     if noise is not None:
         y = y + noise
     return y
 
 
-def bias_act(x: Tensor, b: Tensor | None, activation: str, gain: float, clamp: float | None,
-             inplace: bool = False) -> Tensor:
+def bias_act(
+    x: Tensor, b: Tensor | None, activation: str, gain: float, clamp: float | None, inplace: bool = False
+) -> Tensor:
     """act(x + b) * gain, clamped to [-clamp, clamp] when given. activation: 'linear' | 'lrelu' (slope 0.2).
 
     b = None: the bias is already in x. inplace: x is a fresh temporary that may be overwritten (inference only).
@@ -320,8 +329,9 @@ class MappingNetwork(nn.Module):
         if c_dim > 0:
             self.embed = FullyConnectedLayer(c_dim, embed_features)
         for idx in range(num_layers):
-            layer = FullyConnectedLayer(features[idx], features[idx + 1], activation=activation,
-                                        lr_multiplier=lr_multiplier)
+            layer = FullyConnectedLayer(
+                features[idx], features[idx + 1], activation=activation, lr_multiplier=lr_multiplier
+            )
             setattr(self, f"fc{idx}", layer)
         if num_ws is not None and w_avg_beta is not None:
             self.register_buffer("w_avg", torch.zeros([w_dim]))
@@ -418,23 +428,39 @@ class SynthesisLayer(nn.Module):
         elif self.use_noise and noise_mode == "const":
             noise = self.noise_const * self.noise_strength
         x = modulated_conv2d(
-            x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
-            resample_filter=self.resample_filter, flip_weight=(self.up == 1), fused_modconv=fused_modconv,
+            x,
+            self.weight,
+            styles,
+            noise=noise,
+            up=self.up,
+            padding=self.padding,
+            resample_filter=self.resample_filter,
+            flip_weight=(self.up == 1),
+            fused_modconv=fused_modconv,
             bias=self.bias,
         )
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
         return bias_act(x, None, self.activation, self.act_gain * gain, clamp, inplace=True)
 
     def extra_repr(self) -> str:
-        return (f"in_channels={self.in_channels}, out_channels={self.out_channels}, w_dim={self.w_dim}, "
-                f"resolution={self.resolution}, up={self.up}")
+        return (
+            f"in_channels={self.in_channels}, out_channels={self.out_channels}, w_dim={self.w_dim}, "
+            f"resolution={self.resolution}, up={self.up}"
+        )
 
 
 class ToRGBLayer(nn.Module):
     """Modulated (not demodulated) k x k conv to image channels, + bias: (N, I, R, R) -> (N, img_channels, R, R)."""
 
-    def __init__(self, in_channels: int, out_channels: int, w_dim: int, kernel_size: int = 1,
-                 conv_clamp: float | None = None, channels_last: bool = False):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        w_dim: int,
+        kernel_size: int = 1,
+        conv_clamp: float | None = None,
+        channels_last: bool = False,
+    ):
         super().__init__()
         self.in_channels, self.out_channels, self.w_dim, self.conv_clamp = in_channels, out_channels, w_dim, conv_clamp
         self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
@@ -502,23 +528,40 @@ class SynthesisBlock(nn.Module):
         if in_channels == 0:
             self.const = nn.Parameter(torch.randn([out_channels, resolution, resolution]))
         else:
-            self.conv0 = SynthesisLayer(in_channels, out_channels, w_dim=w_dim, resolution=resolution, up=up,
-                                        resample_filter=resample_filter, conv_clamp=conv_clamp, **layer_kwargs)
+            self.conv0 = SynthesisLayer(
+                in_channels,
+                out_channels,
+                w_dim=w_dim,
+                resolution=resolution,
+                up=up,
+                resample_filter=resample_filter,
+                conv_clamp=conv_clamp,
+                **layer_kwargs,
+            )
             self.num_conv += 1
-        self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim=w_dim, resolution=resolution,
-                                    conv_clamp=conv_clamp, **layer_kwargs)
+        self.conv1 = SynthesisLayer(
+            out_channels, out_channels, w_dim=w_dim, resolution=resolution, conv_clamp=conv_clamp, **layer_kwargs
+        )
         self.num_conv += 1
         if is_last or architecture == "skip":
             self.torgb = ToRGBLayer(out_channels, img_channels, w_dim=w_dim, conv_clamp=conv_clamp)
             self.num_torgb += 1
 
     def forward(
-        self, x: Tensor | None, img: Tensor | None, ws: Float[Tensor, "n k w"], fused_modconv=None,
-        update_emas: bool = False, force_fp32: bool = True, **layer_kwargs,
+        self,
+        x: Tensor | None,
+        img: Tensor | None,
+        ws: Float[Tensor, "n k w"],
+        fused_modconv=None,
+        update_emas: bool = False,
+        force_fp32: bool = True,
+        **layer_kwargs,
     ) -> tuple[Tensor, Tensor | None]:
         if ws.ndim != 3 or ws.shape[1] != self.num_conv + self.num_torgb or ws.shape[2] != self.w_dim:
-            raise ValueError(f"SynthesisBlock b{self.resolution}: ws must be (N, {self.num_conv + self.num_torgb}, "
-                             f"{self.w_dim}), got {tuple(ws.shape)}")
+            raise ValueError(
+                f"SynthesisBlock b{self.resolution}: ws must be (N, {self.num_conv + self.num_torgb}, "
+                f"{self.w_dim}), got {tuple(ws.shape)}"
+            )
         fused = _resolve_fused(fused_modconv, self.fused_modconv_default, self.training)
         w_iter = iter(ws.unbind(dim=1))
         # Activations are kept channels-last: CPU (oneDNN) convolutions, transposed convolutions and above all the
@@ -529,10 +572,11 @@ class SynthesisBlock(nn.Module):
         else:
             r_in = self.resolution // self.up
             if x is None or x.shape[1:] != (self.in_channels, r_in, r_in):
-                raise ValueError(f"SynthesisBlock b{self.resolution}: expected x (N, {self.in_channels}, {r_in}, "
-                                 f"{r_in}), got {None if x is None else tuple(x.shape)}")
-            x = self.conv0(x.float().contiguous(memory_format=_NHWC), next(w_iter), fused_modconv=fused,
-                           **layer_kwargs)
+                raise ValueError(
+                    f"SynthesisBlock b{self.resolution}: expected x (N, {self.in_channels}, {r_in}, "
+                    f"{r_in}), got {None if x is None else tuple(x.shape)}"
+                )
+            x = self.conv0(x.float().contiguous(memory_format=_NHWC), next(w_iter), fused_modconv=fused, **layer_kwargs)
             x = self.conv1(x, next(w_iter), fused_modconv=fused, **layer_kwargs)
         if img is not None and self.up > 1:
             img = upsample2d(img, self.resample_filter, up=self.up)
@@ -571,8 +615,13 @@ class SynthesisNetwork(nn.Module):
         self.num_ws = 0
         for res in self.block_resolutions:
             block = SynthesisBlock(
-                channels[res // 2] if res > 4 else 0, channels[res], w_dim=w_dim, resolution=res,
-                img_channels=img_channels, is_last=(res == img_resolution), use_fp16=(res >= fp16_resolution),
+                channels[res // 2] if res > 4 else 0,
+                channels[res],
+                w_dim=w_dim,
+                resolution=res,
+                img_channels=img_channels,
+                is_last=(res == img_resolution),
+                use_fp16=(res >= fp16_resolution),
                 **block_kwargs,
             )
             self.num_ws += block.num_conv
@@ -594,25 +643,38 @@ class SynthesisNetwork(nn.Module):
         return img.contiguous()
 
     def extra_repr(self) -> str:
-        return f"w_dim={self.w_dim}, num_ws={self.num_ws}, img_resolution={self.img_resolution}, " \
-               f"img_channels={self.img_channels}"
+        return (
+            f"w_dim={self.w_dim}, num_ws={self.num_ws}, img_resolution={self.img_resolution}, "
+            f"img_channels={self.img_channels}"
+        )
 
 
 class Generator(nn.Module):
     """StyleGAN2 generator = `mapping` (z, c -> ws) + `synthesis` (ws -> image). EG3D's tri-plane backbone."""
 
-    def __init__(self, z_dim: int, c_dim: int, w_dim: int, img_resolution: int, img_channels: int,
-                 mapping_kwargs: dict | None = None, **synthesis_kwargs):
+    def __init__(
+        self,
+        z_dim: int,
+        c_dim: int,
+        w_dim: int,
+        img_resolution: int,
+        img_channels: int,
+        mapping_kwargs: dict | None = None,
+        **synthesis_kwargs,
+    ):
         super().__init__()
         self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
         self.img_resolution, self.img_channels = img_resolution, img_channels
-        self.synthesis = SynthesisNetwork(w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels,
-                                          **synthesis_kwargs)
+        self.synthesis = SynthesisNetwork(
+            w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels, **synthesis_kwargs
+        )
         self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingNetwork(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws,
-                                      **(mapping_kwargs or {}))
+        self.mapping = MappingNetwork(
+            z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws, **(mapping_kwargs or {})
+        )
 
     def forward(self, z, c, truncation_psi=1.0, truncation_cutoff=None, update_emas=False, **synthesis_kwargs):
-        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
-                          update_emas=update_emas)
+        ws = self.mapping(
+            z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, update_emas=update_emas
+        )
         return self.synthesis(ws, update_emas=update_emas, **synthesis_kwargs)

@@ -60,12 +60,15 @@ class _HybridSR(nn.Module):
     ):
         super().__init__()
         if img_resolution % self.scale:
-            raise ValueError(f"{type(self).__name__}: img_resolution {img_resolution} is not a multiple of "
-                             f"{self.scale}")
+            raise ValueError(
+                f"{type(self).__name__}: img_resolution {img_resolution} is not a multiple of {self.scale}"
+            )
         self.input_resolution = input_resolution or img_resolution // self.scale
         if self.input_resolution * self.scale != img_resolution:
-            raise ValueError(f"{type(self).__name__}: input_resolution {self.input_resolution} x {self.scale} != "
-                             f"img_resolution {img_resolution}")
+            raise ValueError(
+                f"{type(self).__name__}: input_resolution {self.input_resolution} x {self.scale} != "
+                f"img_resolution {img_resolution}"
+            )
         self.img_resolution = img_resolution
         self.sr_antialias = sr_antialias
         c0, c1 = tuple(block_channels) if block_channels is not None else self.default_channels
@@ -73,11 +76,30 @@ class _HybridSR(nn.Module):
         clamp = 256 if use_fp16 else None
         r = self.input_resolution
         r0 = 2 * r if self.first_block_up else r
-        self.block0 = SynthesisBlock(channels, c0, w_dim=w_dim, resolution=r0, img_channels=3, is_last=False,
-                                     use_fp16=use_fp16, conv_clamp=clamp, up=2 if self.first_block_up else 1,
-                                     **block_kwargs)
-        self.block1 = SynthesisBlock(c0, c1, w_dim=w_dim, resolution=img_resolution, img_channels=3, is_last=True,
-                                     use_fp16=use_fp16, conv_clamp=clamp, up=2, **block_kwargs)
+        self.block0 = SynthesisBlock(
+            channels,
+            c0,
+            w_dim=w_dim,
+            resolution=r0,
+            img_channels=3,
+            is_last=False,
+            use_fp16=use_fp16,
+            conv_clamp=clamp,
+            up=2 if self.first_block_up else 1,
+            **block_kwargs,
+        )
+        self.block1 = SynthesisBlock(
+            c0,
+            c1,
+            w_dim=w_dim,
+            resolution=img_resolution,
+            img_channels=3,
+            is_last=True,
+            use_fp16=use_fp16,
+            conv_clamp=clamp,
+            up=2,
+            **block_kwargs,
+        )
         if self.has_resample_filter:
             self.register_buffer("resample_filter", setup_filter([1, 3, 3, 1]))
 
@@ -89,8 +111,9 @@ class _HybridSR(nn.Module):
         needs = x.shape[-1] < size if self.resize_only_up else x.shape[-1] != size
         if needs:
             x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=self.sr_antialias)
-            rgb = F.interpolate(rgb, size=(size, size), mode="bilinear", align_corners=False,
-                                antialias=self.sr_antialias)
+            rgb = F.interpolate(
+                rgb, size=(size, size), mode="bilinear", align_corners=False, antialias=self.sr_antialias
+            )
         x, rgb = self.block0(x, rgb, ws, **block_kwargs)
         x, rgb = self.block1(x, rgb, ws, **block_kwargs)
         return rgb.contiguous()

@@ -162,9 +162,11 @@ def open_training_set(path: str) -> TrainingSet:
         shown = report.problems[:10]
         more = len(report.problems) - len(shown)
         lines = "\n".join(f"  problem: {p}" for p in shown) + (f"\n  ... and {more} more" if more > 0 else "")
-        raise TrainingError(f"dataset {path} cannot be trained on ({len(report.problems)} problem"
-                            f"{'s' if len(report.problems) > 1 else ''}; `tristudio dataset check` lists them):\n"
-                            f"{lines}")
+        raise TrainingError(
+            f"dataset {path} cannot be trained on ({len(report.problems)} problem"
+            f"{'s' if len(report.problems) > 1 else ''}; `tristudio dataset check` lists them):\n"
+            f"{lines}"
+        )
     try:
         ds = EG3DDataset(path)
     except (DatasetError, OSError, ValueError) as exc:
@@ -205,8 +207,10 @@ def build_networks(cfg: TrainConfig, img_resolution: int):
 
     g_kwargs = preset(cfg.preset)
     if g_kwargs["img_resolution"] != img_resolution:
-        raise TrainingError(f"preset {cfg.preset!r} makes {g_kwargs['img_resolution']} px images but the dataset is "
-                            f"{img_resolution} px; pick the matching preset or re-make the dataset at that size")
+        raise TrainingError(
+            f"preset {cfg.preset!r} makes {g_kwargs['img_resolution']} px images but the dataset is "
+            f"{img_resolution} px; pick the matching preset or re-make the dataset at that size"
+        )
     rk = g_kwargs["rendering_kwargs"]
     if cfg.depth_resolution:
         rk["depth_resolution"] = int(cfg.depth_resolution)
@@ -245,10 +249,16 @@ class Trainer:
         self.G.to(dev).train()
         self.D.to(dev).train()
         self.G_ema = L.clone_module(self.G).to(dev)
-        self.opt_G = L.make_adam(self.G.parameters(), cfg.glr, cfg.betas, cfg.eps, self.lcfg.density_reg_interval
-                                 if self.lcfg.density_reg > 0 else 0)
-        self.opt_D = L.make_adam(self.D.parameters(), cfg.dlr, cfg.betas, cfg.eps,
-                                 self.lcfg.r1_interval if self.lcfg.r1_gamma > 0 else 0)
+        self.opt_G = L.make_adam(
+            self.G.parameters(),
+            cfg.glr,
+            cfg.betas,
+            cfg.eps,
+            self.lcfg.density_reg_interval if self.lcfg.density_reg > 0 else 0,
+        )
+        self.opt_D = L.make_adam(
+            self.D.parameters(), cfg.dlr, cfg.betas, cfg.eps, self.lcfg.r1_interval if self.lcfg.r1_gamma > 0 else 0
+        )
         self.augment = AugmentPipe(cfg.augment_p) if (cfg.augment_p > 0 or cfg.ada_target) else None
         self.ada = AdaTuner(cfg.ada_target) if cfg.ada_target else None
         self.step_idx = 0
@@ -284,8 +294,10 @@ class Trainer:
         loss = out[0] if isinstance(out, tuple) else out
         value = float(all_reduce_mean(loss.detach().reshape(1), self.dist.world_size))
         if not math.isfinite(value):
-            raise NaNLossError(f"loss {name} is {value} at step {self.step_idx}; stopping. The last good checkpoint "
-                               f"is kept in {Path(self.cfg.out) / 'checkpoints'}")
+            raise NaNLossError(
+                f"loss {name} is {value} at step {self.step_idx}; stopping. The last good checkpoint "
+                f"is kept in {Path(self.cfg.out) / 'checkpoints'}"
+            )
         (loss * gain).backward()
         all_reduce_grads(net, self.dist.world_size)
         opt.step()
@@ -312,8 +324,7 @@ class Trainer:
 
         G.requires_grad_(False)
         D.requires_grad_(True)
-        stats["loss_D"] = self._phase("D", D, self.opt_D,
-                                      lambda: L.discriminator_loss(G, D, inp, lc, nrr, sigma, aug))
+        stats["loss_D"] = self._phase("D", D, self.opt_D, lambda: L.discriminator_loss(G, D, inp, lc, nrr, sigma, aug))
         if lc.r1_gamma > 0 and lc.r1_interval and step % lc.r1_interval == 0:
             k = lc.r1_interval
             stats["loss_r1"] = self._phase("R1", D, self.opt_D, lambda: L.r1_loss(D, inp, lc, nrr, sigma, aug), k)
@@ -403,14 +414,18 @@ class Trainer:
         old = meta["config"]
         for key in ("preset", "batch", "seed"):
             if old.get(key) != getattr(self.cfg, key):
-                raise TrainingError(f"--resume: the run in {self.cfg.out} was started with {key}={old.get(key)!r}, "
-                                    f"not {getattr(self.cfg, key)!r}; resume with the same value or use a new --out")
+                raise TrainingError(
+                    f"--resume: the run in {self.cfg.out} was started with {key}={old.get(key)!r}, "
+                    f"not {getattr(self.cfg, key)!r}; resume with the same value or use a new --out"
+                )
         dev = self.dist.device
         for prefix, m in (("G", self.G), ("D", self.D), ("G_ema", self.G_ema)):
-            sd = {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+            sd = {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
             m.load_state_dict(sd, strict=True)
-        for prefix, opt, groups in (("opt_G", self.opt_G, meta["opt_G_param_groups"]),
-                                    ("opt_D", self.opt_D, meta["opt_D_param_groups"])):
+        for prefix, opt, groups in (
+            ("opt_G", self.opt_G, meta["opt_G_param_groups"]),
+            ("opt_D", self.opt_D, meta["opt_D_param_groups"]),
+        ):
             state: dict[int, dict] = {}
             for k, v in tensors.items():
                 if k.startswith(prefix + "."):
@@ -435,8 +450,10 @@ class Trainer:
             _set_np_state(meta["rng_host"][r]["numpy"])
             _set_py_state(meta["rng_host"][r]["python"])
         else:
-            self.log(f"resume: the checkpoint was written by {meta.get('world_size')} processes, this run has "
-                     f"{self.dist.world_size}; random streams are re-seeded (the run is no longer bit-reproducible)")
+            self.log(
+                f"resume: the checkpoint was written by {meta.get('world_size')} processes, this run has "
+                f"{self.dist.world_size}; random streams are re-seeded (the run is no longer bit-reproducible)"
+            )
             self._reseed_globals(_mix(self.cfg.seed, self.step_idx))
 
     def export_model(self) -> Path | None:
@@ -444,10 +461,19 @@ class Trainer:
         if not self.dist.is_main:
             return None
         folder = Path(self.cfg.out) / "model"
-        meta = {"format": "tristudio-eg3d", "version": 1, "init_kwargs": self.G.init_kwargs,
-                "neural_rendering_resolution": int(self.G_ema.neural_rendering_resolution),
-                "source": {"trained_by": "tristudio train eg3d", "step": self.step_idx, "kimg": self.cur_nimg / 1000,
-                           "data": str(self.cfg.data), "preset": self.cfg.preset}}
+        meta = {
+            "format": "tristudio-eg3d",
+            "version": 1,
+            "init_kwargs": self.G.init_kwargs,
+            "neural_rendering_resolution": int(self.G_ema.neural_rendering_resolution),
+            "source": {
+                "trained_by": "tristudio train eg3d",
+                "step": self.step_idx,
+                "kimg": self.cur_nimg / 1000,
+                "data": str(self.cfg.data),
+                "preset": self.cfg.preset,
+            },
+        }
         save_checkpoint(folder, dict(self.G_ema.state_dict()), meta, name="model")
         return folder
 
@@ -516,8 +542,13 @@ def sample_grid(G, seeds: list[int], yaws: list[float], pitch: float = 0.0) -> n
     ws = G.mapping(z, c_front.expand(len(seeds), -1))
     rows = []
     for i in range(len(seeds)):
-        cams = Cameras.orbit(torch.tensor(yaws), torch.full((len(yaws),), pitch), radius=radius,
-                             fov_deg=FFHQ_FOV_DEG, pivot=pivot).label().to(dev)
+        cams = (
+            Cameras.orbit(
+                torch.tensor(yaws), torch.full((len(yaws),), pitch), radius=radius, fov_deg=FFHQ_FOV_DEG, pivot=pivot
+            )
+            .label()
+            .to(dev)
+        )
         out = G.synthesis(ws[i : i + 1].expand(len(yaws), -1, -1), cams, noise_mode="const", deterministic=True)
         img = out["image"]  # (cols, 3, S, S) in ~[-1, 1]
         rows.append(torch.cat(list(img), dim=2))  # (3, S, cols * S)
@@ -526,8 +557,9 @@ def sample_grid(G, seeds: list[int], yaws: list[float], pitch: float = 0.0) -> n
     return ((grid.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
 
 
-def plot_losses(records: list[dict], path: str | os.PathLike, keys=("loss_G", "loss_D", "loss_r1", "loss_density"),
-                size=(640, 200)) -> Path:
+def plot_losses(
+    records: list[dict], path: str | os.PathLike, keys=("loss_G", "loss_D", "loss_r1", "loss_density"), size=(640, 200)
+) -> Path:
     """Loss curves against step, one panel per key, drawn with PIL (no matplotlib). Written atomically as PNG."""
     from PIL import Image, ImageDraw
 
@@ -625,8 +657,10 @@ def train(
         dataset = open_training_set(cfg.data)
     last = latest_checkpoint(out)
     if not resume and last is not None:
-        raise TrainingError(f"{out} already holds a run (last checkpoint {last.name}); pass --resume to continue it "
-                            f"or choose another --out")
+        raise TrainingError(
+            f"{out} already holds a run (last checkpoint {last.name}); pass --resume to continue it "
+            f"or choose another --out"
+        )
     if di.is_main:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "config.json", json.dumps(cfg.to_dict(), indent=2))
@@ -642,8 +676,10 @@ def train(
     records = _read_log(log_path, trainer.step_idx)
     if di.is_main:
         atomic_write_text(log_path, "".join(json.dumps(r) + "\n" for r in records))
-    say(f"training {cfg.preset} on {cfg.data} ({len(dataset)} images, {dataset.resolution} px) for {total} steps of "
-        f"{cfg.batch} images ({di.world_size} process{'es' if di.world_size > 1 else ''}, {di.device}) -> {out}")
+    say(
+        f"training {cfg.preset} on {cfg.data} ({len(dataset)} images, {dataset.resolution} px) for {total} steps of "
+        f"{cfg.batch} images ({di.world_size} process{'es' if di.world_size > 1 else ''}, {di.device}) -> {out}"
+    )
 
     seeds = list(range(cfg.grid_seeds))
     yaws = np.linspace(-0.6, 0.6, cfg.grid_yaws).tolist()
@@ -653,8 +689,16 @@ def train(
     last_ckpt = last
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    progress = Progress(TextColumn("[bold]eg3d"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                        TextColumn("{task.fields[status]}"), console=console, disable=not di.is_main, transient=False)
+    progress = Progress(
+        TextColumn("[bold]eg3d"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[status]}"),
+        console=console,
+        disable=not di.is_main,
+        transient=False,
+    )
     with progress:
         task = progress.add_task("train", total=total, completed=trainer.step_idx, status="")
         with open(log_path, "a") if di.is_main else open(os.devnull, "w") as logf:
@@ -665,14 +709,26 @@ def train(
                 imgs_done += cfg.batch
                 ips = cfg.batch / dt
                 step = trainer.step_idx
-                rec = {"step": step, "kimg": trainer.cur_nimg / 1000, **stats, "images_per_s": ips,
-                       "sec_per_step": dt, "time": time.time()}
+                rec = {
+                    "step": step,
+                    "kimg": trainer.cur_nimg / 1000,
+                    **stats,
+                    "images_per_s": ips,
+                    "sec_per_step": dt,
+                    "time": time.time(),
+                }
                 records.append(rec)
                 if di.is_main and (step % cfg.log_every == 0 or step == total):
                     logf.write(json.dumps(rec) + "\n")
                     logf.flush()
-                status = " ".join(f"{k[5:] if k.startswith('loss_') else k}={v:.3f}" for k, v in stats.items()
-                                  if k.startswith("loss_")) + f" {ips:.1f} img/s"
+                status = (
+                    " ".join(
+                        f"{k[5:] if k.startswith('loss_') else k}={v:.3f}"
+                        for k, v in stats.items()
+                        if k.startswith("loss_")
+                    )
+                    + f" {ips:.1f} img/s"
+                )
                 progress.update(task, completed=step, status=status)
                 if cfg.sample_every and (step % cfg.sample_every == 0) and di.is_main:
                     _save_png(sample_grid(trainer.G_ema, seeds, yaws), out / "samples" / f"step-{step:08d}.png")
@@ -685,9 +741,15 @@ def train(
         _save_png(sample_grid(trainer.G_ema, seeds, yaws), out / "samples" / f"step-{trainer.step_idx:08d}.png")
         plot_losses(records, out / "losses.png")
     elapsed = time.perf_counter() - t_start
-    summary = {"steps": trainer.step_idx, "kimg": trainer.cur_nimg / 1000,
-               "images_per_s": imgs_done / elapsed if elapsed > 0 else ips, "run_dir": str(out),
-               "checkpoint": str(last_ckpt) if last_ckpt else None}
-    say(f"done: step {summary['steps']}, {summary['kimg']:.3f} kimg, {summary['images_per_s']:.2f} images/s; "
-        f"model in {out / 'model'}")
+    summary = {
+        "steps": trainer.step_idx,
+        "kimg": trainer.cur_nimg / 1000,
+        "images_per_s": imgs_done / elapsed if elapsed > 0 else ips,
+        "run_dir": str(out),
+        "checkpoint": str(last_ckpt) if last_ckpt else None,
+    }
+    say(
+        f"done: step {summary['steps']}, {summary['kimg']:.3f} kimg, {summary['images_per_s']:.2f} images/s; "
+        f"model in {out / 'model'}"
+    )
     return summary

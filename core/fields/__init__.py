@@ -16,8 +16,16 @@ from .grid import DenseGridField, sample_grid
 from .nerf_mlp import NeRFMLP
 from .triplane_field import TriPlaneField
 
-__all__ = ["REPRESENTATIONS", "make_field", "parameter_groups", "count_parameters", "NeRFMLP", "DenseGridField",
-           "TriPlaneField", "sample_grid"]
+__all__ = [
+    "REPRESENTATIONS",
+    "make_field",
+    "parameter_groups",
+    "count_parameters",
+    "NeRFMLP",
+    "DenseGridField",
+    "TriPlaneField",
+    "sample_grid",
+]
 
 REPRESENTATIONS = ("mlp", "grid", "triplane")
 

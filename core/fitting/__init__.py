@@ -5,5 +5,15 @@ from .evaluate import evaluate, psnr
 from .loop import DEFAULTS, FitConfig, Fitter, fit
 from .views import SceneSpec, Views, parse_scene, render_views
 
-__all__ = ["DEFAULTS", "FitConfig", "Fitter", "fit", "evaluate", "psnr", "SceneSpec", "Views", "parse_scene",
-           "render_views"]
+__all__ = [
+    "DEFAULTS",
+    "FitConfig",
+    "Fitter",
+    "fit",
+    "evaluate",
+    "psnr",
+    "SceneSpec",
+    "Views",
+    "parse_scene",
+    "render_views",
+]

@@ -67,9 +67,15 @@ class FitConfig:
         if tuple(background) != (1.0, 1.0, 1.0):
             raise ValueError(f"fitting supports the white background only (renderer white_back), got {background}")
         return RenderOptions(
-            ray_start="auto", ray_end="auto", box_warp=box_warp, depth_resolution=self.depth_resolution,
-            depth_resolution_importance=self.depth_resolution_importance, white_back=True,
-            density_activation="softplus_shift", signed_output=False, chunk=4096,
+            ray_start="auto",
+            ray_end="auto",
+            box_warp=box_warp,
+            depth_resolution=self.depth_resolution,
+            depth_resolution_importance=self.depth_resolution_importance,
+            white_back=True,
+            density_activation="softplus_shift",
+            signed_output=False,
+            chunk=4096,
         )
 
 
@@ -123,19 +129,27 @@ class Fitter:
                 tensors[f"optim.{i}.{k}"] = torch.as_tensor(v)
         tensors["rng.global"] = torch.get_rng_state()
         tensors["rng.rays"] = self.generator.get_state()
-        groups = [{k: v for k, v in g.items() if k != "params"} | {"n_params": len(g["params"])}
-                  for g in opt["param_groups"]]
-        meta = {"format": "tristudio-fit", "config": asdict(self.config), "step": self.step_count,
-                "train_time_s": self.train_time,
-                "train_cpu_s": self.train_cpu, "n_parameters": self.n_parameters, "param_groups": groups}
+        groups = [
+            {k: v for k, v in g.items() if k != "params"} | {"n_params": len(g["params"])} for g in opt["param_groups"]
+        ]
+        meta = {
+            "format": "tristudio-fit",
+            "config": asdict(self.config),
+            "step": self.step_count,
+            "train_time_s": self.train_time,
+            "train_cpu_s": self.train_cpu,
+            "n_parameters": self.n_parameters,
+            "param_groups": groups,
+        }
         return tensors, meta
 
     def load_state(self, tensors: dict[str, Tensor], meta: dict) -> None:
         if meta.get("format") != "tristudio-fit":
             raise ValueError(f"not a tristudio fit checkpoint (format {meta.get('format')!r})")
         if meta["config"]["representation"] != self.config.representation:
-            raise ValueError(f"checkpoint holds a {meta['config']['representation']!r} field, "
-                             f"not {self.config.representation!r}")
+            raise ValueError(
+                f"checkpoint holds a {meta['config']['representation']!r} field, not {self.config.representation!r}"
+            )
         self.field.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("field.")})
         opt = self.optimizer.state_dict()
         state: dict[int, dict] = {}
@@ -185,8 +199,16 @@ def fit(
             log.flush()
 
         if fitter.step_count == 0:
-            write({"event": "start", "config": asdict(config), "n_parameters": fitter.n_parameters,
-                   "n_train_views": len(train), "n_test_views": len(test), "resolution": train.resolution})
+            write(
+                {
+                    "event": "start",
+                    "config": asdict(config),
+                    "n_parameters": fitter.n_parameters,
+                    "n_train_views": len(train),
+                    "n_test_views": len(test),
+                    "resolution": train.resolution,
+                }
+            )
         while fitter.step_count < config.steps:
             m = fitter.step()
             s = fitter.step_count
@@ -201,6 +223,12 @@ def fit(
                 save_checkpoint(ckpt, *fitter.state())
         save_checkpoint(ckpt, *fitter.state())
         final = fitter.evaluate(test)
-        write({"step": fitter.step_count, "time_s": round(fitter.train_time, 4), "eval": _jsonable(final),
-               "event": "final"})
+        write(
+            {
+                "step": fitter.step_count,
+                "time_s": round(fitter.train_time, 4),
+                "eval": _jsonable(final),
+                "event": "final",
+            }
+        )
     return fitter, final

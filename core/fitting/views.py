@@ -102,5 +102,11 @@ def render_views(spec: SceneSpec | str, n_views: int, resolution: int, held_out:
     scene, cameras = _scene_and_cameras(spec, list(range(first, first + n_views)))
     shading = Shading()
     out = render(scene, cameras, resolution, shading=shading)
-    return Views(cameras=cameras, rgb=out.rgb.float(), depth=out.depth.float(), mask=out.mask,
-                 background=tuple(shading.background), box_warp=1.0)
+    return Views(
+        cameras=cameras,
+        rgb=out.rgb.float(),
+        depth=out.depth.float(),
+        mask=out.mask,
+        background=tuple(shading.background),
+        box_warp=1.0,
+    )

@@ -114,7 +114,7 @@ def optimizer_state_from_tensors(
     head = f"{prefix}.state."
     for key, value in tensors.items():
         if key.startswith(head):
-            idx, name = key[len(head):].split(".", 1)
+            idx, name = key[len(head) :].split(".", 1)
             state.setdefault(int(idx), {})[name] = value
     for idx, values in meta.get("scalars", {}).items():
         state.setdefault(int(idx), {}).update(values)

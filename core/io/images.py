@@ -39,7 +39,7 @@ def make_grid(images: np.ndarray, cols: int | None = None, pad: int = 0) -> np.n
     grid = np.zeros((rows * (h + pad) - pad, cols * (w + pad) - pad, c), dtype=images.dtype)
     for i in range(n):
         r, k = divmod(i, cols)
-        grid[r * (h + pad): r * (h + pad) + h, k * (w + pad): k * (w + pad) + w] = images[i]
+        grid[r * (h + pad) : r * (h + pad) + h, k * (w + pad) : k * (w + pad) + w] = images[i]
     return grid
 
 

@@ -36,8 +36,15 @@ def _write(path: Path, frames, fps, on_frame, should_stop) -> Path:
 
     cancelled = False
     with atomic_path(path, suffix=".mp4") as tmp:
-        writer = imageio.get_writer(str(tmp), format="FFMPEG", fps=fps, codec="libx264", macro_block_size=16,
-                                    ffmpeg_params=["-preset", "veryfast", "-crf", "18"], pixelformat="yuv420p")
+        writer = imageio.get_writer(
+            str(tmp),
+            format="FFMPEG",
+            fps=fps,
+            codec="libx264",
+            macro_block_size=16,
+            ffmpeg_params=["-preset", "veryfast", "-crf", "18"],
+            pixelformat="yuv420p",
+        )
         try:
             for i, frame in enumerate(frames):
                 if should_stop is not None and should_stop():

@@ -50,8 +50,12 @@ def _sample(img: Float[Tensor, "n c h w"], uv: Float[Tensor, "n p 2"]) -> Float[
 
 
 def reprojection_error(
-    depth_a: Float[Tensor, "n 1 h w"], cams_a: Cameras, mask_a: Bool[Tensor, "n 1 h w"],
-    depth_b: Float[Tensor, "n 1 h w"], cams_b: Cameras, mask_b: Bool[Tensor, "n 1 h w"],
+    depth_a: Float[Tensor, "n 1 h w"],
+    cams_a: Cameras,
+    mask_a: Bool[Tensor, "n 1 h w"],
+    depth_b: Float[Tensor, "n 1 h w"],
+    cams_b: Cameras,
+    mask_b: Bool[Tensor, "n 1 h w"],
     occlusion_tol: float = 0.05,
 ) -> dict[str, float]:
     """Mean depth error (ray-distance units) and mean normal angle (degrees) of view a reprojected into view b."""
@@ -74,13 +78,20 @@ def reprojection_error(
     k = int(valid.sum())
     if k == 0:
         return {"depth_error": math.nan, "normal_error_deg": math.nan, "valid_fraction": 0.0}
-    return {"depth_error": float(e_d[valid].mean()), "normal_error_deg": float(e_n[valid].mean()),
-            "valid_fraction": k / max(int(mask_a.sum()), 1)}
+    return {
+        "depth_error": float(e_d[valid].mean()),
+        "normal_error_deg": float(e_n[valid].mean()),
+        "valid_fraction": k / max(int(mask_a.sum()), 1),
+    }
 
 
 def geometry_error(
-    depth: Float[Tensor, "n 1 h w"], cameras: Cameras, mask: Bool[Tensor, "n 1 h w"],
-    depth_gt: Float[Tensor, "n 1 h w"], normals_gt: Float[Tensor, "n h w 3"], mask_gt: Bool[Tensor, "n 1 h w"],
+    depth: Float[Tensor, "n 1 h w"],
+    cameras: Cameras,
+    mask: Bool[Tensor, "n 1 h w"],
+    depth_gt: Float[Tensor, "n 1 h w"],
+    normals_gt: Float[Tensor, "n h w 3"],
+    mask_gt: Bool[Tensor, "n 1 h w"],
 ) -> dict[str, float]:
     """Depth and normal error against known geometry (e.g. core/worlds' sphere-traced depth and SDF normals)."""
     valid = (mask & mask_gt)[:, 0]
@@ -91,21 +102,30 @@ def geometry_error(
     e_n = torch.rad2deg(torch.arccos((nrm * normals_gt).sum(-1).clamp(-1, 1)))
     if int(valid.sum()) == 0:
         return {"depth_error": math.nan, "normal_error_deg": math.nan, "valid_fraction": 0.0}
-    return {"depth_error": float(e_d[valid].mean()),
-            "normal_error_deg": float(e_n[interior].mean()) if int(interior.sum()) else math.nan,
-            "valid_fraction": float(valid.float().mean())}
+    return {
+        "depth_error": float(e_d[valid].mean()),
+        "normal_error_deg": float(e_n[interior].mean()) if int(interior.sum()) else math.nan,
+        "valid_fraction": float(valid.float().mean()),
+    }
 
 
 @torch.no_grad()
-def generator_consistency(G, seeds: list[int], yaws=(-0.4, -0.2, 0.0, 0.2, 0.4), pitch: float = 0.0,
-                          resolution: int | None = None, opacity_threshold: float = 0.5) -> dict[str, float]:
+def generator_consistency(
+    G,
+    seeds: list[int],
+    yaws=(-0.4, -0.2, 0.0, 0.2, 0.4),
+    pitch: float = 0.0,
+    resolution: int | None = None,
+    opacity_threshold: float = 0.5,
+) -> dict[str, float]:
     """Render each seed from `yaws` (deterministic), reproject every view into its neighbour, average the errors."""
     from ..cameras import FFHQ_FOV_DEG
 
     rk = G.rendering_kwargs
     pivot, radius = rk.get("avg_camera_pivot", [0, 0, 0.2]), rk.get("avg_camera_radius", 2.7)
-    cams = Cameras.orbit(torch.tensor(list(yaws)), torch.full((len(yaws),), pitch), radius=radius,
-                         fov_deg=FFHQ_FOV_DEG, pivot=pivot)
+    cams = Cameras.orbit(
+        torch.tensor(list(yaws)), torch.full((len(yaws),), pitch), radius=radius, fov_deg=FFHQ_FOV_DEG, pivot=pivot
+    )
     dev = next(G.parameters()).device
     front = Cameras.orbit(0.0, 0.0, radius=radius, fov_deg=FFHQ_FOV_DEG, pivot=pivot).label().to(dev)
     errs: dict[str, list[float]] = {"depth_error": [], "normal_error_deg": [], "valid_fraction": []}
@@ -113,12 +133,19 @@ def generator_consistency(G, seeds: list[int], yaws=(-0.4, -0.2, 0.0, 0.2, 0.4),
         z = torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(s)).to(dev)
         ws = G.mapping(z, front)
         planes = G.synthesis_planes(ws)
-        r = G.render_planes(planes.expand(len(yaws), -1, -1, -1, -1), None, cams.label().to(dev),
-                            neural_rendering_resolution=resolution, deterministic=True, run_superres=False)
+        r = G.render_planes(
+            planes.expand(len(yaws), -1, -1, -1, -1),
+            None,
+            cams.label().to(dev),
+            neural_rendering_resolution=resolution,
+            deterministic=True,
+            run_superres=False,
+        )
         depth, mask = r["image_depth"].cpu(), (r["image_opacity"] > opacity_threshold).cpu()
         for i in range(len(yaws) - 1):
-            e = reprojection_error(depth[i : i + 1], cams[i], mask[i : i + 1], depth[i + 1 : i + 2], cams[i + 1],
-                                   mask[i + 1 : i + 2])
+            e = reprojection_error(
+                depth[i : i + 1], cams[i], mask[i : i + 1], depth[i + 1 : i + 2], cams[i + 1], mask[i + 1 : i + 2]
+            )
             for k, v in e.items():
                 if not math.isnan(v):
                     errs[k].append(v)

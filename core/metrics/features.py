@@ -1,7 +1,7 @@
 """Features of real (dataset) and generated (model) images for FID / KID, with named extractors.
 
-    'inception': the FID Inception-v3 (2048-d), weights from a user-named file -> metrics "FID" / "KID"
-    'sw':        the small-world autoencoder encoder (256-d)                   -> metrics "FID-sw" / "KID-sw"
+'inception': the FID Inception-v3 (2048-d), weights from a user-named file -> metrics "FID" / "KID"
+'sw':        the small-world autoencoder encoder (256-d)                   -> metrics "FID-sw" / "KID-sw"
 """
 
 from __future__ import annotations
@@ -49,8 +49,9 @@ def dataset_features(net: nn.Module, path: str, num: int | None = None, batch: i
 
 
 @torch.no_grad()
-def generator_features(net: nn.Module, G, labels: Tensor, num: int, batch: int = 8, seed: int = 0,
-                       truncation_psi: float = 1.0):
+def generator_features(
+    net: nn.Module, G, labels: Tensor, num: int, batch: int = 8, seed: int = 0, truncation_psi: float = 1.0
+):
     """Features of `num` images of G: z from `seed`, poses drawn from `labels` (the dataset's, as EG3D does)."""
     g = torch.Generator().manual_seed(seed)
     dev = next(G.parameters()).device

@@ -48,8 +48,10 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     mu1, mu2 = (torch.as_tensor(np.asarray(m), dtype=torch.float64) for m in (mu1, mu2))
     s1, s2 = (torch.as_tensor(np.asarray(s), dtype=torch.float64) for s in (sigma1, sigma2))
     if mu1.shape != mu2.shape or s1.shape != s2.shape or s1.shape != (mu1.shape[0], mu1.shape[0]):
-        raise ValueError(f"frechet_distance: shapes mu {tuple(mu1.shape)}/{tuple(mu2.shape)}, "
-                         f"sigma {tuple(s1.shape)}/{tuple(s2.shape)} do not match")
+        raise ValueError(
+            f"frechet_distance: shapes mu {tuple(mu1.shape)}/{tuple(mu2.shape)}, "
+            f"sigma {tuple(s1.shape)}/{tuple(s2.shape)} do not match"
+        )
     diff = float((mu1 - mu2).square().sum())
     return diff + float(torch.trace(s1) + torch.trace(s2)) - 2 * trace_sqrt_product(s1, s2)
 

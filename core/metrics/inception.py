@@ -53,12 +53,15 @@ class InceptionA(nn.Module):  # 35x35: 1x1 | 1x1-5x5 | 1x1-3x3-3x3 | avgpool-1x1
         self.branch_pool = BasicConv2d(cin, pool_features, 1)
 
     def forward(self, x: Tensor) -> Tensor:
-        return torch.cat([
-            self.branch1x1(x),
-            self.branch5x5_2(self.branch5x5_1(x)),
-            self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
-            self.branch_pool(_avg_nopad(x)),
-        ], 1)
+        return torch.cat(
+            [
+                self.branch1x1(x),
+                self.branch5x5_2(self.branch5x5_1(x)),
+                self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
+                self.branch_pool(_avg_nopad(x)),
+            ],
+            1,
+        )
 
 
 class InceptionB(nn.Module):  # 35 -> 17 reduction
@@ -70,11 +73,14 @@ class InceptionB(nn.Module):  # 35 -> 17 reduction
         self.branch3x3dbl_3 = BasicConv2d(96, 96, 3, stride=2)
 
     def forward(self, x: Tensor) -> Tensor:
-        return torch.cat([
-            self.branch3x3(x),
-            self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
-            F.max_pool2d(x, 3, stride=2),
-        ], 1)
+        return torch.cat(
+            [
+                self.branch3x3(x),
+                self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
+                F.max_pool2d(x, 3, stride=2),
+            ],
+            1,
+        )
 
 
 class InceptionC(nn.Module):  # 17x17 with factorised 7x7 convolutions
@@ -132,12 +138,15 @@ class InceptionE(nn.Module):  # 8x8 with split 1x3 / 3x1 outputs; pool: 'avg' (p
         a = self.branch3x3_1(x)
         d = self.branch3x3dbl_2(self.branch3x3dbl_1(x))
         pooled = _avg_nopad(x) if self.pool == "avg" else F.max_pool2d(x, 3, stride=1, padding=1)
-        return torch.cat([
-            self.branch1x1(x),
-            torch.cat([self.branch3x3_2a(a), self.branch3x3_2b(a)], 1),
-            torch.cat([self.branch3x3dbl_3a(d), self.branch3x3dbl_3b(d)], 1),
-            self.branch_pool(pooled),
-        ], 1)
+        return torch.cat(
+            [
+                self.branch1x1(x),
+                torch.cat([self.branch3x3_2a(a), self.branch3x3_2b(a)], 1),
+                torch.cat([self.branch3x3dbl_3a(d), self.branch3x3dbl_3b(d)], 1),
+                self.branch_pool(pooled),
+            ],
+            1,
+        )
 
 
 class FIDInceptionV3(nn.Module):
@@ -172,8 +181,19 @@ class FIDInceptionV3(nn.Module):
         x = F.max_pool2d(x, 3, stride=2)
         x = self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(x))
         x = F.max_pool2d(x, 3, stride=2)  # (n, 192, 35, 35)
-        for name in ("Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e",
-                     "Mixed_7a", "Mixed_7b", "Mixed_7c"):
+        for name in (
+            "Mixed_5b",
+            "Mixed_5c",
+            "Mixed_5d",
+            "Mixed_6a",
+            "Mixed_6b",
+            "Mixed_6c",
+            "Mixed_6d",
+            "Mixed_6e",
+            "Mixed_7a",
+            "Mixed_7b",
+            "Mixed_7c",
+        ):
             x = getattr(self, name)(x)
         return x.mean(dim=(2, 3))  # (n, 2048)
 
@@ -183,7 +203,8 @@ def load_inception(path: str | os.PathLike | None, device="cpu") -> FIDInception
     if path is None:
         raise InceptionWeightsError(
             f"FID needs the Inception weights file {FID_WEIGHTS_NAME} (pytorch-fid's port of the TF graph); "
-            f"tristudio does not download it: pass --inception PATH")
+            f"tristudio does not download it: pass --inception PATH"
+        )
     path = Path(path)
     if path.is_dir():
         path = path / FID_WEIGHTS_NAME
@@ -194,6 +215,7 @@ def load_inception(path: str | os.PathLike | None, device="cpu") -> FIDInception
     missing, unexpected = net.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.endswith("num_batches_tracked")]
     if missing or unexpected:
-        raise InceptionWeightsError(f"{path} is not the FID Inception state dict: missing {missing[:5]}, "
-                                    f"unexpected {unexpected[:5]}")
+        raise InceptionWeightsError(
+            f"{path} is not the FID Inception state dict: missing {missing[:5]}, unexpected {unexpected[:5]}"
+        )
     return net.eval().requires_grad_(False).to(device)

@@ -30,7 +30,10 @@ def mmd2_unbiased(x: Float[Tensor, "m d"], y: Float[Tensor, "m d"]) -> float:
 
 
 def kernel_inception_distance(
-    f1: Float[Tensor, "n d"], f2: Float[Tensor, "k d"], num_subsets: int = 100, max_subset_size: int = 1000,
+    f1: Float[Tensor, "n d"],
+    f2: Float[Tensor, "k d"],
+    num_subsets: int = 100,
+    max_subset_size: int = 1000,
     seed: int = 0,
 ) -> tuple[float, float]:
     """(mean, std) of MMD^2_u over `num_subsets` random subsets of size min(n, k, max_subset_size)."""

@@ -64,8 +64,15 @@ class SmallWorldEncoder(nn.Module):
         return y  # (n, 3, 64, 64) in ~[-1, 1]
 
 
-def train_small_world_extractor(images: Float[Tensor, "n 3 h w"], out: str | os.PathLike, steps: int = 500,
-                                batch: int = 32, lr: float = 2e-3, seed: int = 0, log=None) -> Path:
+def train_small_world_extractor(
+    images: Float[Tensor, "n 3 h w"],
+    out: str | os.PathLike,
+    steps: int = 500,
+    batch: int = 32,
+    lr: float = 2e-3,
+    seed: int = 0,
+    log=None,
+) -> Path:
     """Fit the autoencoder to `images` (in [0, 1]) and save the encoder folder `out`."""
     torch.manual_seed(seed)
     net = SmallWorldEncoder()
@@ -117,8 +124,10 @@ def load_small_world_extractor(path: str | os.PathLike | None = None, device="cp
     if path is None:
         path = shipped_extractor_path()
         if not (path / "model.json").is_file():
-            raise FileNotFoundError(f"no shipped small-world extractor: expected model.json + model.safetensors in "
-                                    f"{path}; pass --extractor PATH (tristudio train features ...)")
+            raise FileNotFoundError(
+                f"no shipped small-world extractor: expected model.json + model.safetensors in "
+                f"{path}; pass --extractor PATH (tristudio train features ...)"
+            )
     tensors, meta = load_checkpoint(path)
     if meta.get("format") != FORMAT:
         raise ValueError(f"{path} is not a small-world feature extractor (format {meta.get('format')!r})")

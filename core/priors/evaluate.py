@@ -1,18 +1,18 @@
 """Acceptance measurements of the small-world prior, judged by the small-world CLIP.
 
-    evaluate_prior(prior, clip, ...) -> dict
-      shape_color_top1       images sampled for "a <colour> <shape>" are retrieved by the CLIP with their own caption
-                             ranked first among all 77 shape x colour captions (chance 1/77); split into the pairs the
-                             prior trained on and the held-out pairs (export/training.json), plus shape / colour alone
-      view_top1              images sampled for "<caption>, <view word>" (4 view words) are assigned their own view word
-                             by the CLIP among the 4 "<caption>, <view>" captions (chance 1/4)
-      view_top1_renders      the same CLIP view test on held-out renders (what the CLIP itself achieves on real views)
-      head_top1              images sampled for "a head with <hair> hair and <skin> skin" retrieved with their own
-                             caption first among the 25 head captions (chance 1/25); hair_top1 / skin_top1 alone
-      head_view_top1         the view test on head prompts (a back view shows hair, a front view a face)
+evaluate_prior(prior, clip, ...) -> dict
+  shape_color_top1       images sampled for "a <colour> <shape>" are retrieved by the CLIP with their own caption
+                         ranked first among all 77 shape x colour captions (chance 1/77); split into the pairs the
+                         prior trained on and the held-out pairs (export/training.json), plus shape / colour alone
+  view_top1              images sampled for "<caption>, <view word>" (4 view words) are assigned their own view word
+                         by the CLIP among the 4 "<caption>, <view>" captions (chance 1/4)
+  view_top1_renders      the same CLIP view test on held-out renders (what the CLIP itself achieves on real views)
+  head_top1              images sampled for "a head with <hair> hair and <skin> skin" retrieved with their own
+                         caption first among the 25 head captions (chance 1/25); hair_top1 / skin_top1 alone
+  head_view_top1         the view test on head prompts (a back view shows hair, a front view a face)
 
-    python -m tristudio.core.priors.evaluate PRIOR CLIP [--per-prompt N --steps S --guidance G --renders FOLDER]
-    (--guidance defaults to the prior's own CFG scale, Prior.sampling_guidance)
+python -m tristudio.core.priors.evaluate PRIOR CLIP [--per-prompt N --steps S --guidance G --renders FOLDER]
+(--guidance defaults to the prior's own CFG scale, Prior.sampling_guidance)
 """
 
 from __future__ import annotations
@@ -27,8 +27,16 @@ from .sampling import sample_images
 
 __all__ = ["evaluate_prior", "holdout_pairs_of"]
 
-VIEW_PAIRS = [("red", "cube"), ("blue", "torus"), ("green", "cone"), ("yellow", "cylinder"),
-              ("purple", "capsule"), ("orange", "sphere"), ("cyan", "rounded cube"), ("pink", "cube")]
+VIEW_PAIRS = [
+    ("red", "cube"),
+    ("blue", "torus"),
+    ("green", "cone"),
+    ("yellow", "cylinder"),
+    ("purple", "capsule"),
+    ("orange", "sphere"),
+    ("cyan", "rounded cube"),
+    ("pink", "cube"),
+]
 HEAD_VIEW_PAIRS = [("black", "light"), ("blond", "tan"), ("brown", "pale"), ("red", "dark")]
 
 
@@ -97,8 +105,15 @@ def evaluate_prior(
     report["chance_view"] = 1 / len(VIEW_WORDS)
     if heads:
         report.update(_heads_report(prior, clip, per_prompt, steps, guidance, seed, eta))
-    report["settings"] = {"per_prompt": per_prompt, "ddim_steps": steps, "guidance": guidance, "eta": eta, "seed": seed,
-                          "pairs_sampled": len(sampled), "view_pairs": len(view_pairs)}
+    report["settings"] = {
+        "per_prompt": per_prompt,
+        "ddim_steps": steps,
+        "guidance": guidance,
+        "eta": eta,
+        "seed": seed,
+        "pairs_sampled": len(sampled),
+        "view_pairs": len(view_pairs),
+    }
     if save_grids is not None:
         from .sampling import save_sample_grid
 
@@ -125,8 +140,10 @@ def _heads_report(prior, clip, per_prompt: int, steps: int, guidance: float, see
                 v_truth.append(j)
                 v_pair.append((hair, skin))
     v_emb = clip.embed_images(sample_images(prior, v_prompts, steps=steps, guidance=guidance, seed=seed + 3, eta=eta))
-    v_best = [int((v_emb[k] @ clip.embed_text([head_caption(h, s, v) for v in VIEW_WORDS]).T).argmax())
-              for k, (h, s) in enumerate(v_pair)]
+    v_best = [
+        int((v_emb[k] @ clip.embed_text([head_caption(h, s, v) for v in VIEW_WORDS]).T).argmax())
+        for k, (h, s) in enumerate(v_pair)
+    ]
     backs = [k for k in range(len(v_truth)) if VIEW_WORDS[v_truth[k]] == "back view"]
     return {
         "n_head_images": n,
@@ -160,9 +177,19 @@ def _main() -> None:
     args = ap.parse_args()
     prior = load_prior(args.prior, device="cpu")
     clip = load_clip(args.clip, device="cpu")
-    report = evaluate_prior(prior, clip, args.per_prompt, args.steps, args.guidance, args.seed,
-                            VIEW_PAIRS[: args.view_pairs], holdout_pairs_of(args.prior),
-                            Path(args.out) if args.out else None, args.pair_stride, eta=args.eta)
+    report = evaluate_prior(
+        prior,
+        clip,
+        args.per_prompt,
+        args.steps,
+        args.guidance,
+        args.seed,
+        VIEW_PAIRS[: args.view_pairs],
+        holdout_pairs_of(args.prior),
+        Path(args.out) if args.out else None,
+        args.pair_stride,
+        eta=args.eta,
+    )
     if args.renders:
         from .renders import load_render_sets
         from .train_clip import retrieval_report

@@ -85,7 +85,7 @@ class Prior:
         try:
             scale = json.loads(path.read_text()).get("sampling", {}).get("guidance_scale")
         except (json.JSONDecodeError, AttributeError) as exc:
-            raise ValueError(f"{path}: not a training.json object with a \"sampling\" entry ({exc})") from None
+            raise ValueError(f'{path}: not a training.json object with a "sampling" entry ({exc})') from None
         if scale is None:
             return DEFAULT_SAMPLING_GUIDANCE
         if not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:

@@ -79,8 +79,13 @@ class RenderSet:
         pick = lambda xs: [xs[i] for i in index]  # noqa: E731
         return RenderSet(
             self.images[torch.as_tensor(index, dtype=torch.long)],
-            pick(self.seeds), pick(self.shape), pick(self.color), pick(self.material), pick(self.yaw),
-            pick(self.pitch), dict(self.meta),
+            pick(self.seeds),
+            pick(self.shape),
+            pick(self.color),
+            pick(self.material),
+            pick(self.yaw),
+            pick(self.pitch),
+            dict(self.meta),
         )
 
     def float_images(self, index=None) -> Tensor:
@@ -108,13 +113,20 @@ class RenderSet:
             if self.shape[i] == HEAD:
                 out.append(head_caption(self.color[i], self.material[i], v))
             else:
-                out.append(object_caption(self.shape[i], self.color[i], self.material[i] if keep_material else None,
-                                          v))
+                out.append(object_caption(self.shape[i], self.color[i], self.material[i] if keep_material else None, v))
         return out
 
     def save(self, folder: str | os.PathLike) -> Path:
-        meta = dict(self.meta, format=FORMAT, seeds=self.seeds, shape=self.shape, color=self.color,
-                    material=self.material, yaw=self.yaw, pitch=self.pitch)
+        meta = dict(
+            self.meta,
+            format=FORMAT,
+            seeds=self.seeds,
+            shape=self.shape,
+            color=self.color,
+            material=self.material,
+            yaw=self.yaw,
+            pitch=self.pitch,
+        )
         return save_checkpoint(folder, {"images": self.images}, meta, name="renders")
 
 

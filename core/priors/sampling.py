@@ -41,10 +41,14 @@ def sample_images(
     out = []
     for start in range(0, len(prompts), batch_size):
         chunk = prompts[start : start + batch_size]
-        noise = torch.stack([
-            torch.randn(prior.latent_channels, side, side, generator=torch.Generator().manual_seed(seed * 100003 + i))
-            for i in range(start, start + len(chunk))
-        ]).to(prior.device)  # (n, C, s, s)
+        noise = torch.stack(
+            [
+                torch.randn(
+                    prior.latent_channels, side, side, generator=torch.Generator().manual_seed(seed * 100003 + i)
+                )
+                for i in range(start, start + len(chunk))
+            ]
+        ).to(prior.device)  # (n, C, s, s)
         emb = prior.encode_prompt(chunk, [negative] * len(chunk))
         x = noise * scheduler.init_noise_sigma
         gen = torch.Generator().manual_seed(seed)

@@ -128,7 +128,9 @@ class ClipTrainer:
         rest = [p for n, p in self.model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
         self.optimizer = torch.optim.AdamW(
             [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}],
-            lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6,
+            lr=cfg.lr,
+            betas=(0.9, 0.98),
+            eps=1e-6,
         )
         self.state = TrainState({"model": self.model}, self.optimizer, cfg.seed)
 
@@ -224,9 +226,9 @@ def retrieval_report(clip: ClipModel, renders: RenderSet, batch_size: int = 256)
       hair_top1 / skin_top1: the first-ranked head caption has the right hair colour / skin tone;
       head_view_top1: own view word first among the 4 view variants of the own caption (chance 1/4);
       head_back_as_front: fraction of back views whose best view word is "front view" (the Janus test's error)."""
-    image = torch.cat([
-        clip.embed_images(renders.float_images(slice(i, i + batch_size))) for i in range(0, len(renders), batch_size)
-    ])  # (N, D)
+    image = torch.cat(
+        [clip.embed_images(renders.float_images(slice(i, i + batch_size))) for i in range(0, len(renders), batch_size)]
+    )  # (N, D)
     views = renders.view
     report: dict = {"n_images": len(renders)}
     objects, heads = renders.where(False), renders.where(True)
@@ -237,27 +239,30 @@ def retrieval_report(clip: ClipModel, renders: RenderSet, batch_size: int = 256)
         n = len(objects)
         shape_ok = sum(prompts[b][0] == renders.shape[i] for i, b in zip(objects, best, strict=True))
         color_ok = sum(prompts[b][1] == renders.color[i] for i, b in zip(objects, best, strict=True))
-        both_ok = sum(prompts[b][0] == renders.shape[i] and prompts[b][1] == renders.color[i]
-                      for i, b in zip(objects, best, strict=True))
+        both_ok = sum(
+            prompts[b][0] == renders.shape[i] and prompts[b][1] == renders.color[i]
+            for i, b in zip(objects, best, strict=True)
+        )
         view_text = {
             (s, c): clip.embed_text([object_caption(s, c, None, v) for v in VIEW_WORDS]) for s, c, _ in prompts
         }  # (4, D) each
-        material_text = {(s, c): clip.embed_text([object_caption(s, c, m) for m in MATERIALS])
-                         for s, c, _ in prompts}
+        material_text = {(s, c): clip.embed_text([object_caption(s, c, m) for m in MATERIALS]) for s, c, _ in prompts}
         view_ok = material_ok = 0
         for i in objects:
             key = (renders.shape[i], renders.color[i])
             view_ok += VIEW_WORDS[int((image[i] @ view_text[key].T).argmax())] == views[i]
             material_ok += list(MATERIALS)[int((image[i] @ material_text[key].T).argmax())] == renders.material[i]
-        report.update({
-            "n_objects": n,
-            "shape_color_top1": both_ok / n,
-            "shape_top1": shape_ok / n,
-            "color_top1": color_ok / n,
-            "view_top1": view_ok / n,
-            "material_top1": material_ok / n,
-            "chance_shape_color": 1 / len(prompts),
-        })
+        report.update(
+            {
+                "n_objects": n,
+                "shape_color_top1": both_ok / n,
+                "shape_top1": shape_ok / n,
+                "color_top1": color_ok / n,
+                "view_top1": view_ok / n,
+                "material_top1": material_ok / n,
+                "chance_shape_color": 1 / len(prompts),
+            }
+        )
     if heads:
         prompts = head_prompts()
         text = clip.embed_text([p for _, _, p in prompts])  # (25, D)
@@ -265,8 +270,10 @@ def retrieval_report(clip: ClipModel, renders: RenderSet, batch_size: int = 256)
         n = len(heads)
         hair_ok = sum(prompts[b][0] == renders.color[i] for i, b in zip(heads, best, strict=True))
         skin_ok = sum(prompts[b][1] == renders.material[i] for i, b in zip(heads, best, strict=True))
-        both_ok = sum(prompts[b][0] == renders.color[i] and prompts[b][1] == renders.material[i]
-                      for i, b in zip(heads, best, strict=True))
+        both_ok = sum(
+            prompts[b][0] == renders.color[i] and prompts[b][1] == renders.material[i]
+            for i, b in zip(heads, best, strict=True)
+        )
         view_text = {(h, k): clip.embed_text([head_caption(h, k, v) for v in VIEW_WORDS]) for h, k, _ in prompts}
         view_ok = backs = back_front = 0
         for i in heads:
@@ -275,15 +282,17 @@ def retrieval_report(clip: ClipModel, renders: RenderSet, batch_size: int = 256)
             if views[i] == "back view":
                 backs += 1
                 back_front += word == "front view"
-        report.update({
-            "n_heads": n,
-            "head_top1": both_ok / n,
-            "hair_top1": hair_ok / n,
-            "skin_top1": skin_ok / n,
-            "head_view_top1": view_ok / n,
-            "head_back_as_front": back_front / backs if backs else float("nan"),
-            "chance_head": 1 / len(prompts),
-        })
+        report.update(
+            {
+                "n_heads": n,
+                "head_top1": both_ok / n,
+                "hair_top1": hair_ok / n,
+                "skin_top1": skin_ok / n,
+                "head_view_top1": view_ok / n,
+                "head_back_as_front": back_front / backs if backs else float("nan"),
+                "chance_head": 1 / len(prompts),
+            }
+        )
     return report
 
 
@@ -302,8 +311,11 @@ def _tokenizer_for(work: Path, bpe: str | os.PathLike | None, resume: bool):
     source = find_bpe_source(bpe)
     if bpe and source is None:
         raise FileNotFoundError(f"no CLIP BPE file at {bpe}")
-    tok, kind = (clip_bpe_tokenizer(source), f"openai-clip-bpe ({source.name})") if source else (
-        byte_level_tokenizer(), "byte-level (no CLIP BPE file found)")
+    tok, kind = (
+        (clip_bpe_tokenizer(source), f"openai-clip-bpe ({source.name})")
+        if source
+        else (byte_level_tokenizer(), "byte-level (no CLIP BPE file found)")
+    )
     tok.save_pretrained(str(folder))
     return tok, kind
 
@@ -341,8 +353,16 @@ def run_clip_training(
         cfg.steps = steps
     work.mkdir(parents=True, exist_ok=True)
     tokenizer, tok_kind = _tokenizer_for(work, bpe, resume)
-    write_config(work, {"kind": "clip", "clip": asdict(cfg), "data": list(data), "held_out": held_out,
-                        "tokenizer": tok_kind if not resume else read_config(work).get("tokenizer")})
+    write_config(
+        work,
+        {
+            "kind": "clip",
+            "clip": asdict(cfg),
+            "data": list(data),
+            "held_out": held_out,
+            "tokenizer": tok_kind if not resume else read_config(work).get("tokenizer"),
+        },
+    )
     renders = load_render_sets(data)
     held = load_render_sets([held_out]) if held_out else None
     trainer = ClipTrainer(cfg, tokenizer, renders)

@@ -144,8 +144,13 @@ class PriorTrainer:
         """(B, 77, D) last hidden states, as Prior.encode_prompt computes them; cached per caption."""
         missing = [c for c in dict.fromkeys(captions) if c not in self._cache]
         if missing:
-            tokens = self.tokenizer(missing, padding="max_length", max_length=int(self.tokenizer.model_max_length),
-                                    truncation=True, return_tensors="pt")
+            tokens = self.tokenizer(
+                missing,
+                padding="max_length",
+                max_length=int(self.tokenizer.model_max_length),
+                truncation=True,
+                return_tensors="pt",
+            )
             hidden = self.text_encoder(tokens.input_ids)[0]  # (M, 77, D)
             self._cache.update(zip(missing, hidden, strict=True))
         return torch.stack([self._cache[c] for c in captions])
@@ -208,10 +213,22 @@ class PriorTrainer:
         return {"step": st.step, "loss": loss.item(), "lr": lr}
 
     def export(self, folder: str | os.PathLike, use_ema: bool = True, text_dtype: torch.dtype = torch.float32) -> Path:
-        training = {"step": self.state.step, "weights": "ema" if use_ema else "raw", "config": asdict(self.cfg),
-                    "holdout_pairs": self.cfg.holdout_pairs, "sampling": sampling_settings(self.cfg)}
-        return export_prior(self.ema if use_ema else self.unet, self.text_encoder, self.tokenizer, self.scheduler,
-                            folder, text_dtype, training)
+        training = {
+            "step": self.state.step,
+            "weights": "ema" if use_ema else "raw",
+            "config": asdict(self.cfg),
+            "holdout_pairs": self.cfg.holdout_pairs,
+            "sampling": sampling_settings(self.cfg),
+        }
+        return export_prior(
+            self.ema if use_ema else self.unet,
+            self.text_encoder,
+            self.tokenizer,
+            self.scheduler,
+            folder,
+            text_dtype,
+            training,
+        )
 
 
 def sampling_settings(cfg: PriorConfig) -> dict:
@@ -219,8 +236,15 @@ def sampling_settings(cfg: PriorConfig) -> dict:
     return {"guidance_scale": cfg.sample_guidance, "ddim_steps": 50, "eta": 1.0}
 
 
-def export_prior(unet, text_encoder, tokenizer, scheduler, folder: str | os.PathLike,
-                 text_dtype: torch.dtype = torch.float32, training: dict | None = None) -> Path:
+def export_prior(
+    unet,
+    text_encoder,
+    tokenizer,
+    scheduler,
+    folder: str | os.PathLike,
+    text_dtype: torch.dtype = torch.float32,
+    training: dict | None = None,
+) -> Path:
     """Write a pixel-clip prior folder atomically: model_index.json unet/ text_encoder/ tokenizer/ scheduler/, and
     training.json (config, step, held-out pairs, recommended sampling settings) when `training` is given."""
     import diffusers
@@ -236,8 +260,12 @@ def export_prior(unet, text_encoder, tokenizer, scheduler, folder: str | os.Path
         tokenizer.save_pretrained(tmp / "tokenizer")
         scheduler.save_pretrained(tmp / "scheduler")
         index = {"_class_name": "TriStudioPixelPriorPipeline", "_diffusers_version": diffusers.__version__}
-        for name, obj in (("scheduler", scheduler), ("text_encoder", text_encoder), ("tokenizer", tokenizer),
-                          ("unet", unet)):
+        for name, obj in (
+            ("scheduler", scheduler),
+            ("text_encoder", text_encoder),
+            ("tokenizer", tokenizer),
+            ("unet", unet),
+        ):
             index[name] = [type(obj).__module__.split(".")[0], type(obj).__name__]
         (tmp / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
         if training is not None:
@@ -310,8 +338,9 @@ def run_prior_training(
 
     def snapshot() -> None:
         export = trainer.export(work / "export")
-        images = sample_images(load_prior(export, device="cpu"), GRID_PROMPTS, steps=grid_steps,
-                               guidance=cfg.sample_guidance, eta=1.0)
+        images = sample_images(
+            load_prior(export, device="cpu"), GRID_PROMPTS, steps=grid_steps, guidance=cfg.sample_guidance, eta=1.0
+        )
         save_sample_grid(work / "samples" / f"grid_{trainer.state.step:06d}.png", images, cols=4, scale=2)
 
     while trainer.state.step < cfg.steps:
@@ -330,8 +359,9 @@ def run_prior_training(
     return work / "export"
 
 
-def export_from_checkpoint(work: str | os.PathLike, folder: str | os.PathLike, use_ema: bool = True,
-                           text_dtype: torch.dtype = torch.float16) -> Path:
+def export_from_checkpoint(
+    work: str | os.PathLike, folder: str | os.PathLike, use_ema: bool = True, text_dtype: torch.dtype = torch.float16
+) -> Path:
     """Export a prior folder from work/checkpoint without loading the training data (e.g. to ship a running job's
     latest state). text_dtype float16 halves the text encoder (lossless when the CLIP was itself saved in fp16)."""
     from ..io.checkpoint import load_checkpoint
@@ -345,7 +375,13 @@ def export_from_checkpoint(work: str | os.PathLike, folder: str | os.PathLike, u
     tensors, meta = load_checkpoint(work / "checkpoint")
     prefix = "ema." if use_ema else "unet."
     unet = build_unet(cfg, int(text.config.hidden_size))
-    unet.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
-    training = {"step": int(meta["step"]), "weights": "ema" if use_ema else "raw", "config": asdict(cfg),
-                "holdout_pairs": cfg.holdout_pairs, "clip": saved["clip"], "sampling": sampling_settings(cfg)}
+    unet.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
+    training = {
+        "step": int(meta["step"]),
+        "weights": "ema" if use_ema else "raw",
+        "config": asdict(cfg),
+        "holdout_pairs": cfg.holdout_pairs,
+        "clip": saved["clip"],
+        "sampling": sampling_settings(cfg),
+    }
     return export_prior(unet.eval(), text, tokenizer, build_scheduler(cfg), folder, text_dtype, training)

@@ -115,7 +115,10 @@ def sample_stratified(
 
 
 def sample_pdf(
-    bins: Float[Tensor, "r b"], weights: Float[Tensor, "r b_minus_1"], n_samples: int, deterministic: bool,
+    bins: Float[Tensor, "r b"],
+    weights: Float[Tensor, "r b_minus_1"],
+    n_samples: int,
+    deterministic: bool,
     eps: float = 1e-5,
 ) -> Float[Tensor, "r k"]:
     """Inverse-CDF sampling of a piecewise-constant pdf (weights between consecutive bins); EG3D/NeRF's sample_pdf."""
@@ -227,8 +230,9 @@ def _render_chunk(field, origins, dirs, opts: RenderOptions):
     depths = sample_stratified(start, end, opts.depth_resolution, opts.deterministic, opts.disparity_space_sampling)
     colors, densities = _decode(field, depths, origins, dirs)
     if opts.depth_resolution_importance > 0:
-        fine = _importance_depths(depths, _marcher_weights(densities, depths, opts),
-                                  opts.depth_resolution_importance, opts.deterministic)
+        fine = _importance_depths(
+            depths, _marcher_weights(densities, depths, opts), opts.depth_resolution_importance, opts.deterministic
+        )
         colors_f, densities_f = _decode(field, fine, origins, dirs)
         # Merge and sort the 1-channel depths and densities only; the per-sample compositing weights are scattered
         # back to the unsorted order so the (wide) colour tensors are never gathered or concatenated.
@@ -253,8 +257,10 @@ def render_rays(
     if origins.shape != dirs.shape or origins.ndim != 3 or origins.shape[-1] != 3:
         raise ValueError(f"render_rays: origins/dirs must both be (N, M, 3), got {origins.shape} and {dirs.shape}")
     m = origins.shape[1]
-    outs = [_render_chunk(field, origins[:, i : i + opts.chunk], dirs[:, i : i + opts.chunk], opts)
-            for i in range(0, m, max(1, opts.chunk))]
+    outs = [
+        _render_chunk(field, origins[:, i : i + opts.chunk], dirs[:, i : i + opts.chunk], opts)
+        for i in range(0, m, max(1, opts.chunk))
+    ]
     rgb = torch.cat([o[0] for o in outs], dim=1)
     depth = torch.cat([o[1] for o in outs], dim=1)
     opacity = torch.cat([o[2] for o in outs], dim=1)
@@ -280,8 +286,9 @@ def render_triplanes(
     from .triplane import triplane_field
 
     rays = cameras.to(planes.device).rays(resolution)
-    out = render_rays(triplane_field(planes, decoder, opts.box_warp, density_noise), rays.origins, rays.directions,
-                      opts)
+    out = render_rays(
+        triplane_field(planes, decoder, opts.box_warp, density_noise), rays.origins, rays.directions, opts
+    )
     n = planes.shape[0]
 
     def to_image(x: Tensor) -> Tensor:

@@ -58,13 +58,16 @@ def dreamfusion(
     steps: int = typer.Option(1000, "--steps", help="total optimisation steps (counting resumed ones)"),
     out: Path = typer.Option(Path("runs/dreamfusion"), "--out", help="run folder"),
     prior: Path = typer.Option(None, "--prior", help="diffusers prior folder (default: the shipped small-world prior)"),
-    guidance_scale: float = typer.Option(None, "--guidance-scale",
-                                         help="default: SDS 100 (5 with the small-world prior), CSD 10, VSD 7.5"),
+    guidance_scale: float = typer.Option(
+        None, "--guidance-scale", help="default: SDS 100 (5 with the small-world prior), CSD 10, VSD 7.5"
+    ),
     lr: float = typer.Option(1e-2, "--lr"),
-    resolution: int = typer.Option(None, "--resolution",
-                                   help="training image size in pixels (default: the prior's, at most 64)"),
-    render_resolution: int = typer.Option(None, "--render-resolution",
-                                          help="render the NeRF at this size and upsample (default: --resolution)"),
+    resolution: int = typer.Option(
+        None, "--resolution", help="training image size in pixels (default: the prior's, at most 64)"
+    ),
+    render_resolution: int = typer.Option(
+        None, "--render-resolution", help="render the NeRF at this size and upsample (default: --resolution)"
+    ),
     seed: int = typer.Option(0, "--seed"),
     resume: bool = typer.Option(False, "--resume", help="continue from the run folder's checkpoint"),
     no_view_dependent: bool = typer.Option(False, "--no-view-dependent", help="no 'front/side/back view' words"),
@@ -86,17 +89,55 @@ def dreamfusion(
 
         torch.set_num_threads(max(1, threads))
     try:
-        _run(console, prompt, guidance, steps, out, prior, guidance_scale, lr, resolution, render_resolution, seed,
-             resume, not no_view_dependent, video, mesh, mesh_format, mesh_resolution, render_every,
-             checkpoint_every, device)
+        _run(
+            console,
+            prompt,
+            guidance,
+            steps,
+            out,
+            prior,
+            guidance_scale,
+            lr,
+            resolution,
+            render_resolution,
+            seed,
+            resume,
+            not no_view_dependent,
+            video,
+            mesh,
+            mesh_format,
+            mesh_resolution,
+            render_every,
+            checkpoint_every,
+            device,
+        )
     except (_Fail, ValueError, OSError, FloatingPointError) as exc:
         console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
         raise typer.Exit(1) from None
 
 
-def _run(console, prompt, guidance, steps, out, prior_path, guidance_scale, lr, resolution, render_resolution, seed,
-         resume,
-         view_dependent, video, mesh, mesh_format, mesh_resolution, render_every, checkpoint_every, device):
+def _run(
+    console,
+    prompt,
+    guidance,
+    steps,
+    out,
+    prior_path,
+    guidance_scale,
+    lr,
+    resolution,
+    render_resolution,
+    seed,
+    resume,
+    view_dependent,
+    video,
+    mesh,
+    mesh_format,
+    mesh_resolution,
+    render_every,
+    checkpoint_every,
+    device,
+):
     from tristudio.core.dreamfusion.prompts import check_prompt
 
     prompt = check_prompt(prompt)  # before any heavy import
@@ -109,8 +150,10 @@ def _run(console, prompt, guidance, steps, out, prior_path, guidance_scale, lr, 
     if prior_path is None:
         prior_path = shipped_prior_path()
         if not (prior_path / "model_index.json").is_file():
-            raise _Fail(f"the shipped small-world prior is missing: expected a diffusers folder at {prior_path} "
-                        f"(or pass --prior PATH)")
+            raise _Fail(
+                f"the shipped small-world prior is missing: expected a diffusers folder at {prior_path} "
+                f"(or pass --prior PATH)"
+            )
     elif not Path(prior_path).is_dir():
         raise _Fail(f"prior folder not found: {prior_path} (expected a diffusers folder with model_index.json)")
 
@@ -133,18 +176,31 @@ def _run(console, prompt, guidance, steps, out, prior_path, guidance_scale, lr, 
         df.cfg.steps = steps
         console.print(f"resuming {out} at step {df.step_count}", soft_wrap=True)
     else:
-        cfg = DreamFusionConfig(prompt=prompt, guidance=guidance, guidance_scale=guidance_scale, steps=steps, lr=lr,
-                                resolution=resolution, render_resolution=render_resolution, seed=seed,
-                                view_dependent=view_dependent)
+        cfg = DreamFusionConfig(
+            prompt=prompt,
+            guidance=guidance,
+            guidance_scale=guidance_scale,
+            steps=steps,
+            lr=lr,
+            resolution=resolution,
+            render_resolution=render_resolution,
+            seed=seed,
+            view_dependent=view_dependent,
+        )
         df = DreamFusion(cfg, prior)
     if not field_is_finite(df):
         raise _Fail("the field holds NaN or Inf values")
     out.mkdir(parents=True, exist_ok=True)
     console.print(f"{df.cfg.guidance.upper()} on {prompt!r} with {prior!r}", soft_wrap=True)
 
-    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("loss {task.fields[loss]:>9.4g}"), TextColumn("{task.fields[rate]:.2f} steps/s"),
-               TimeRemainingColumn()]
+    columns = [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:>9.4g}"),
+        TextColumn("{task.fields[rate]:.2f} steps/s"),
+        TimeRemainingColumn(),
+    ]
     t_last, n_last = [time.perf_counter()], [df.step_count]
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task(df.cfg.guidance, total=steps, completed=df.step_count, loss=float("nan"), rate=0.0)

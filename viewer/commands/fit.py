@@ -54,20 +54,43 @@ def fit(
     elif field_resolution is not None or channels is not None:
         raise typer.BadParameter("--field-resolution / --channels apply to grid and triplane only")
     try:
-        config = FitConfig(representation=representation, steps=steps, rays_per_step=rays, depth_resolution=samples,
-                           depth_resolution_importance=samples, lr=lr, feature_lr=feature_lr, field=field_kw,
-                           seed=seed)
+        config = FitConfig(
+            representation=representation,
+            steps=steps,
+            rays_per_step=rays,
+            depth_resolution=samples,
+            depth_resolution_importance=samples,
+            lr=lr,
+            feature_lr=feature_lr,
+            field=field_kw,
+            seed=seed,
+        )
         train = render_views(scene, views, resolution)
         test = render_views(scene, test_views, resolution, held_out=True)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     typer.echo(f"{scene}: {views} training views, {test_views} held-out, {resolution}^2; {representation}")
-    fitter, final = run_fit(config, train, test, out, log_every=log_every, eval_every=eval_every,
-                            ckpt_every=ckpt_every, resume=resume, echo=typer.echo)
+    fitter, final = run_fit(
+        config,
+        train,
+        test,
+        out,
+        log_every=log_every,
+        eval_every=eval_every,
+        ckpt_every=ckpt_every,
+        resume=resume,
+        echo=typer.echo,
+    )
     metrics = {k: v for k, v in final.items() if k != "images"}
-    summary = {"scene": scene, "representation": representation, "steps": fitter.step_count,
-               "train_time_s": fitter.train_time, "train_cpu_s": fitter.train_cpu,
-               "n_parameters": fitter.n_parameters, **metrics}
+    summary = {
+        "scene": scene,
+        "representation": representation,
+        "steps": fitter.step_count,
+        "train_time_s": fitter.train_time,
+        "train_cpu_s": fitter.train_cpu,
+        "n_parameters": fitter.n_parameters,
+        **metrics,
+    }
     atomic_write_text(out / "eval.json", json.dumps(summary, indent=2))
     img = final["images"]
     mask = test.mask
@@ -82,5 +105,7 @@ def fit(
     grid = to_uint8_grid([test.rgb, img["rgb"], grey(test.depth), grey(img["depth"]), err_rgb])
     with atomic_path(out / "eval.png") as tmp:
         Image.fromarray(grid.numpy()).save(tmp, format="PNG")
-    typer.echo(f"held-out PSNR {metrics['psnr']:.2f} dB, depth MAE {metrics['depth_mae']:.4f} (box side 1); "
-               f"{fitter.n_parameters:,} parameters, {fitter.train_time:.1f} s training -> {out}")
+    typer.echo(
+        f"held-out PSNR {metrics['psnr']:.2f} dB, depth MAE {metrics['depth_mae']:.4f} (box side 1); "
+        f"{fitter.n_parameters:,} parameters, {fitter.train_time:.1f} s training -> {out}"
+    )

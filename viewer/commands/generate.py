@@ -51,8 +51,11 @@ def generate(
         task = progress.add_task("generating", total=len(seed_list))
         results = []
         for s in seed_list:
-            results.append(run_generate(G, [s], trunc, trunc_cutoff, math.radians(yaw), math.radians(pitch), fov,
-                                        resolution, device=dev))
+            results.append(
+                run_generate(
+                    G, [s], trunc, trunc_cutoff, math.radians(yaw), math.radians(pitch), fov, resolution, device=dev
+                )
+            )
             progress.advance(task)
     images = torch.cat([r["image"] for r in results])
     depth = torch.cat([r["image_depth"] for r in results])
@@ -61,10 +64,18 @@ def generate(
         save_png(out / f"seed{s:04d}.png", img_u8[i])
         save_png(out / f"seed{s:04d}_depth.png", depth_u8[i])
         if planes:
-            save_checkpoint(out, {"planes": results[i]["planes"], "ws": results[i]["ws"]},
-                            {"format": "tristudio-triplanes", "seed": s, "truncation_psi": trunc,
-                             "shape": list(results[i]["planes"].shape), "axes": "xy, xz, zx (EG3D)"},
-                            name=f"seed{s:04d}_planes")
+            save_checkpoint(
+                out,
+                {"planes": results[i]["planes"], "ws": results[i]["ws"]},
+                {
+                    "format": "tristudio-triplanes",
+                    "seed": s,
+                    "truncation_psi": trunc,
+                    "shape": list(results[i]["planes"].shape),
+                    "axes": "xy, xz, zx (EG3D)",
+                },
+                name=f"seed{s:04d}_planes",
+            )
     save_png(out / "grid.png", make_grid(img_u8))
     save_png(out / "depth_grid.png", make_grid(depth_u8))
     console.print(f"wrote {len(seed_list)} images, depth maps and grids to {out}")
@@ -76,6 +87,7 @@ def generate(
                 w = results[i]["ws"].to(dev)
                 orbit = orbit_frames(G, p, w, frames, fov, neural_rendering_resolution=resolution)
                 stream = (to_uint8(f)[0] for f in orbit)
-                write_video(out / f"seed{s:04d}_orbit.mp4", stream, fps=fps,
-                            on_frame=lambda _i, t=task: progress.advance(t))
+                write_video(
+                    out / f"seed{s:04d}_orbit.mp4", stream, fps=fps, on_frame=lambda _i, t=task: progress.advance(t)
+                )
         console.print(f"wrote {len(seed_list)} orbit videos to {out}")

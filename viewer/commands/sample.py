@@ -8,12 +8,15 @@ import typer
 
 
 def sample(
-    prompts: list[str] = typer.Argument(..., help="one or more prompts, e.g. \"a red cube, side view\""),
+    prompts: list[str] = typer.Argument(..., help='one or more prompts, e.g. "a red cube, side view"'),
     prior: Path = typer.Option(None, help="prior folder (default: the shipped small-world prior)"),
     steps: int = typer.Option(50, help="DDIM steps"),
-    guidance: float = typer.Option(None, help="classifier-free guidance scale (1 = off) [default: the prior's own: "
-                                   "1.25 for the shipped small-world prior, whose shapes degrade above ~1.5; 7.5 for "
-                                   "other folders]"),
+    guidance: float = typer.Option(
+        None,
+        help="classifier-free guidance scale (1 = off) [default: the prior's own: "
+        "1.25 for the shipped small-world prior, whose shapes degrade above ~1.5; 7.5 for "
+        "other folders]",
+    ),
     eta: float = typer.Option(1.0, help="DDIM eta: 1 = stochastic (DDPM-like) steps, 0 = deterministic DDIM"),
     seed: int = typer.Option(0, help="noise seed"),
     num: int = typer.Option(4, "--num", "-n", help="images per prompt"),
@@ -44,5 +47,7 @@ def sample(
         slug = re.sub(r"[^a-z0-9]+", "_", prompt.lower()).strip("_")[:60] or "empty"
         save_png(out / f"{i:03d}_{slug}_seed{seed}.png", image)
     grid = save_sample_grid(out / f"grid_seed{seed}.png", images, cols=num)
-    typer.echo(f"wrote {len(expanded)} images and {grid} ({model.resolution} px, {steps} DDIM steps, eta {eta}, "
-               f"CFG {guidance})")
+    typer.echo(
+        f"wrote {len(expanded)} images and {grid} ({model.resolution} px, {steps} DDIM steps, eta {eta}, "
+        f"CFG {guidance})"
+    )

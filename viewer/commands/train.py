@@ -45,17 +45,39 @@ def eg3d(
     from rich.console import Console
     from tristudio.core.eg3d.train import TrainConfig, TrainingError, train
 
-    loss = {"r1_gamma": gamma, "r1_interval": r1_interval, "density_reg": density_reg,
-            "density_reg_interval": density_reg_interval, "gpc_reg_prob": gpc_prob, "blur_fade_kimg": blur_fade_kimg,
-            "blur_init_sigma": blur_sigma}
+    loss = {
+        "r1_gamma": gamma,
+        "r1_interval": r1_interval,
+        "density_reg": density_reg,
+        "density_reg_interval": density_reg_interval,
+        "gpc_reg_prob": gpc_prob,
+        "blur_fade_kimg": blur_fade_kimg,
+        "blur_init_sigma": blur_sigma,
+    }
     if nrr:
         loss["neural_rendering_resolution_initial"] = nrr
     if nrr_final:
         loss["neural_rendering_resolution_final"] = nrr_final
-    cfg = TrainConfig(data=str(data), out=str(out), preset=preset, kimg=kimg, batch=batch, seed=seed, glr=glr, dlr=dlr,
-                      augment_p=augment_p, ada_target=ada_target, depth_resolution=depth_samples,
-                      depth_resolution_importance=importance_samples, snap=snap, sample_every=sample_every,
-                      keep=keep, device=device, threads=threads, loss=loss)
+    cfg = TrainConfig(
+        data=str(data),
+        out=str(out),
+        preset=preset,
+        kimg=kimg,
+        batch=batch,
+        seed=seed,
+        glr=glr,
+        dlr=dlr,
+        augment_p=augment_p,
+        ada_target=ada_target,
+        depth_resolution=depth_samples,
+        depth_resolution_importance=importance_samples,
+        snap=snap,
+        sample_every=sample_every,
+        keep=keep,
+        device=device,
+        threads=threads,
+        loss=loss,
+    )
     console = Console(highlight=False)
     try:
         train(cfg, resume=resume, console=console)

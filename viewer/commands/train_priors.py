@@ -27,15 +27,22 @@ def _progress(total: int, start: int, every: int):
 
     console = Console()
     progress = Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=console,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
     )
     task = progress.add_task("train", total=total, completed=start, info="")
 
     def callback(record: dict) -> None:
         if "eval" in record:
-            console.log(f"step {record['step']}: " + ", ".join(
-                f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in record["eval"].items()))
+            console.log(
+                f"step {record['step']}: "
+                + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in record["eval"].items())
+            )
             return
         info = f"loss {record['loss']:.4f} lr {record['lr']:.2e}"
         progress.update(task, completed=record["step"], info=info)
@@ -92,8 +99,16 @@ def clip(
     progress, callback = _progress(steps, start, 50)
     with progress:
         report = run_clip_training(
-            work, cfg, [str(d) for d in data or []], str(held_out) if held_out else None, vocab, resume,
-            given if resume else None, ckpt_every, eval_every, callback=callback,
+            work,
+            cfg,
+            [str(d) for d in data or []],
+            str(held_out) if held_out else None,
+            vocab,
+            resume,
+            given if resume else None,
+            ckpt_every,
+            eval_every,
+            callback=callback,
         )
     typer.echo(f"exported {work / 'export'}" + (f"; held-out retrieval {report['eval']}" if report else ""))
 
@@ -121,13 +136,28 @@ def prior(
 
     _threads(threads)
     given, (start, steps) = steps, _resume_point(work, "prior", resume, steps, 20000)
-    cfg = PriorConfig(batch_size=batch, lr=lr, steps=steps, resolution=resolution, seed=seed, warmup=warmup,
-                      ema_decay=ema_decay, block_out_channels=tuple(int(c) for c in channels.split(",")))
+    cfg = PriorConfig(
+        batch_size=batch,
+        lr=lr,
+        steps=steps,
+        resolution=resolution,
+        seed=seed,
+        warmup=warmup,
+        ema_decay=ema_decay,
+        block_out_channels=tuple(int(c) for c in channels.split(",")),
+    )
     progress, callback = _progress(steps, start, 50)
     with progress:
         run_prior_training(
-            work, cfg, str(clip_path) if clip_path else None, [str(d) for d in data or []], resume,
-            given if resume else None, ckpt_every, sample_every, callback=callback,
+            work,
+            cfg,
+            str(clip_path) if clip_path else None,
+            [str(d) for d in data or []],
+            resume,
+            given if resume else None,
+            ckpt_every,
+            sample_every,
+            callback=callback,
         )
     typer.echo(f"exported {work / 'export'} (samples in {work / 'samples'})")
 

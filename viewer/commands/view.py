@@ -9,8 +9,10 @@ from typing import Annotated
 
 import typer
 
-NO_DISPLAY = ("tristudio view: no display (DISPLAY is not set). Run it under a virtual X server: "
-              "`xvfb-run -a tristudio view`, or use the headless command `tristudio generate ...` for images.")
+NO_DISPLAY = (
+    "tristudio view: no display (DISPLAY is not set). Run it under a virtual X server: "
+    "`xvfb-run -a tristudio view`, or use the headless command `tristudio generate ...` for images."
+)
 
 
 def display_problem() -> str | None:
@@ -29,8 +31,10 @@ def display_problem() -> str | None:
         if ok:
             glfw.terminate()
         else:
-            return (f"tristudio view: cannot open the display {os.environ.get('DISPLAY')!r} (glfw init failed). "
-                    "Run it under `xvfb-run -a tristudio view`, or use `tristudio generate ...`.")
+            return (
+                f"tristudio view: cannot open the display {os.environ.get('DISPLAY')!r} (glfw init failed). "
+                "Run it under `xvfb-run -a tristudio view`, or use `tristudio generate ...`."
+            )
     except Exception as exc:  # glfw missing or broken: let the runner try, but say so
         print(f"tristudio view: could not pre-check the display ({exc})", file=sys.stderr)
     return None
@@ -54,6 +58,7 @@ def view(
     from tristudio.viewer.state import ViewerState
 
     state = ViewerState(seed_a=seed, capture_dir=str(capture_dir))
-    app = ViewerApp(model_path=str(model) if model else None, preset=preset, state=state,
-                    window_size=(width, height), device=device)
+    app = ViewerApp(
+        model_path=str(model) if model else None, preset=preset, state=state, window_size=(width, height), device=device
+    )
     app.run()

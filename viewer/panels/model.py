@@ -28,8 +28,11 @@ def draw(app) -> None:
     eng = app.engine
     imgui.text(f"model: {s.model_name or '?'}")
     G = eng.G
-    imgui.text_colored(DIM, f"z {G.z_dim}, w {G.w_dim}, {G.num_ws} ws, planes 3x{G.plane_channels}x"
-                            f"{G.plane_resolution}^2, output {G.img_resolution} px")
+    imgui.text_colored(
+        DIM,
+        f"z {G.z_dim}, w {G.w_dim}, {G.num_ws} ws, planes 3x{G.plane_channels}x"
+        f"{G.plane_resolution}^2, output {G.img_resolution} px",
+    )
     if s.banner:
         imgui.text_colored(imgui.ImVec4(1.0, 0.75, 0.2, 1.0), s.banner)
     imgui.separator()
@@ -38,17 +41,27 @@ def draw(app) -> None:
     imgui.same_line()
     if imgui.button("Load"):
         app.open_model(s.model_path)
-    tooltip("load the model at this path: an official EG3D .pkl, a tristudio model folder, or a diffusers folder "
-            "(model_index.json: becomes the DreamFusion panel's prior)")
+    tooltip(
+        "load the model at this path: an official EG3D .pkl, a tristudio model folder, or a diffusers folder "
+        "(model_index.json: becomes the DreamFusion panel's prior)"
+    )
     has_dialog = _dialog_available()
     imgui.begin_disabled(not has_dialog)
     if imgui.button("Open..."):
         from imgui_bundle import portable_file_dialogs as pfd
 
-        _dialog["pending"] = pfd.open_file("Open an EG3D model", s.model_path or ".",
-                                           ["EG3D models", "*.pkl *.json *.safetensors",
-                                            "diffusers folder (pick its model_index.json)", "model_index.json",
-                                            "All files", "*"])
+        _dialog["pending"] = pfd.open_file(
+            "Open an EG3D model",
+            s.model_path or ".",
+            [
+                "EG3D models",
+                "*.pkl *.json *.safetensors",
+                "diffusers folder (pick its model_index.json)",
+                "model_index.json",
+                "All files",
+                "*",
+            ],
+        )
     imgui.end_disabled()
     if not has_dialog:
         tooltip("no system file dialog (zenity / kdialog) found: type a path, or drop a file on the window")

@@ -13,8 +13,14 @@ from .widgets import DIM, combo, tooltip
 TITLE = "Render"
 DOCK = "SideLow"
 
-_SHOW_LABELS = {"shaded": "shaded (light at the camera)", "albedo": "albedo", "textureless": "textureless (geometry)",
-                "depth": "depth", "normals": "normals", "opacity": "opacity"}
+_SHOW_LABELS = {
+    "shaded": "shaded (light at the camera)",
+    "albedo": "albedo",
+    "textureless": "textureless (geometry)",
+    "depth": "depth",
+    "normals": "normals",
+    "opacity": "opacity",
+}
 
 
 def draw(app) -> None:
@@ -44,11 +50,19 @@ def _draw_eg3d(app) -> None:
     _, s.samples = imgui.slider_int("samples per ray", s.samples, 4, 128)
     tooltip("coarse samples per ray; as many importance samples again")
     s.background = combo("background", s.background, BACKGROUNDS)
-    s.quality = combo("quality", s.quality, ("interactive", "full"),
-                      {"interactive": "interactive (fast while moving)", "full": "full (every frame exact)"})
+    s.quality = combo(
+        "quality",
+        s.quality,
+        ("interactive", "full"),
+        {"interactive": "interactive (fast while moving)", "full": "full (every frame exact)"},
+    )
     if s.quality == "interactive":
-        s.fast_path = combo("while moving", s.fast_path, ("grid", "torch"),
-                            {"grid": "GL ray-march of a baked grid", "torch": "torch at lower resolution"})
+        s.fast_path = combo(
+            "while moving",
+            s.fast_path,
+            ("grid", "torch"),
+            {"grid": "GL ray-march of a baked grid", "torch": "torch at lower resolution"},
+        )
         _, s.target_ms = imgui.slider_float("target frame ms", s.target_ms, 20.0, 500.0)
         if s.fast_path == "grid":
             _, s.grid_resolution = imgui.slider_int("grid resolution", s.grid_resolution, 32, 160)
