@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+
 from tristudio.core.cameras import (
     FFHQ_PIVOT,
     Cameras,

@@ -15,9 +15,10 @@ from eg3d_pickle_fixtures import (
     write_generator_snapshot,
     write_snapshot,
 )
-from tristudio.core.eg3d.load import load_generator
-from tristudio.viewer.cli import app
 from typer.testing import CliRunner
+
+from tristudio.cli.app import app
+from tristudio.core.eg3d.load import load_generator
 
 
 @pytest.fixture(scope="module")

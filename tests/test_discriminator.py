@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+
 from tristudio.core.eg3d.discriminator import (
     Conv2dLayer,
     DualDiscriminator,

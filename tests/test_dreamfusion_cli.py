@@ -12,13 +12,14 @@ import time
 
 import pytest
 import torch
+from typer.testing import CliRunner
+
+from tristudio.cli.app import app
+from tristudio.cli.commands.dreamfusion import shipped_prior_path
 from tristudio.core.dreamfusion.optimize import DreamFusion, DreamFusionConfig
 from tristudio.core.io.checkpoint import load_checkpoint, save_checkpoint
 from tristudio.core.priors import load_prior
 from tristudio.core.priors.testing import build_tiny_pixel_prior
-from tristudio.viewer.cli import app
-from tristudio.viewer.commands.dreamfusion import shipped_prior_path
-from typer.testing import CliRunner
 
 TINY = ["--resolution", "16", "--render-every", "0", "--threads", "1"]
 TINY_CFG = dict(resolution=16, grid_resolution=32, samples=24)
@@ -40,7 +41,7 @@ def prior_dir(tmp_path_factory):
 
 def _cli(*args):
     return subprocess.Popen(
-        [sys.executable, "-m", "tristudio.viewer.cli", *args],
+        [sys.executable, "-m", "tristudio.cli", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
@@ -105,7 +106,7 @@ def test_bad_inputs_give_one_clear_line(prior_dir, tmp_path, monkeypatch):
     code, lines = _run(["dreamfusion", "a cube", "--prior", str(tmp_path / "nope"), "--out", str(tmp_path / "b")])
     assert code == 1 and len(lines) == 1 and "prior folder not found" in lines[0] and "nope" in lines[0]
 
-    import tristudio.viewer.commands.dreamfusion as cmd
+    import tristudio.cli.commands.dreamfusion as cmd
 
     monkeypatch.setattr(cmd, "shipped_prior_path", lambda: tmp_path / "assets" / "prior_small")
     code, lines = _run(["dreamfusion", "a cube", "--out", str(tmp_path / "c")])

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+
 from tristudio.core.dreamfusion.evaluate import chamfer, circularity, named_shape, nearest_primitive
 from tristudio.core.mesh import extract_mesh
 from tristudio.core.worlds.objects import object_scene

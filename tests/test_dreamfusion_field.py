@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+
 from tristudio.core.dreamfusion.field import DensityAlbedoField
 from tristudio.core.dreamfusion.occupancy import DensityGrid, render_with_grid
 from tristudio.core.dreamfusion.optimize import DreamFusion, DreamFusionConfig
@@ -138,6 +139,7 @@ def test_grid_sampler_matches_the_dense_renderer_on_a_blob():
 
 def test_mesh_of_a_blob_is_closed_with_the_analytic_radius(tmp_path):
     import trimesh
+
     from tristudio.core.mesh import extract_mesh, save_mesh
 
     density, radius, level = 5.0, 0.25, 2.0

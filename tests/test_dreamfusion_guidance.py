@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from tristudio.core.dreamfusion.guidance import CSD, SDS, VSD
 from tristudio.core.priors import load_prior
 from tristudio.core.priors.testing import build_tiny_pixel_prior, build_tiny_sd

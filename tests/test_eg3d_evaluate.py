@@ -4,6 +4,7 @@ is laid out as documented."""
 from __future__ import annotations
 
 import torch
+
 from tristudio.core.eg3d.evaluate import PCAGaussian, yaw_grid
 
 

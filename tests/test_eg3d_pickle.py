@@ -33,6 +33,7 @@ from eg3d_pickle_fixtures import (
     write_generator_snapshot,
     write_snapshot,
 )
+
 from tristudio.core.eg3d import load as eg3d_load
 from tristudio.core.eg3d.load import (
     FORMAT,

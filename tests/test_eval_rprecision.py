@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from typer.testing import CliRunner
+
+from tristudio.cli.app import app
 from tristudio.core.priors import load_clip
 from tristudio.core.priors.rprecision import clip_r_precision
 from tristudio.core.priors.testing import build_tiny_clip
-from tristudio.viewer.cli import app
-from typer.testing import CliRunner
 
 
 @pytest.fixture(scope="module")

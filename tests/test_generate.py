@@ -5,10 +5,11 @@ import math
 import numpy as np
 import pytest
 import torch
+from typer.testing import CliRunner
+
 from tristudio.core.eg3d.generator import TriPlaneGenerator
 from tristudio.core.eg3d.presets import preset
 from tristudio.core.eg3d.sampling import conditioning_label, generate, parse_seeds, view_label, z_from_seeds
-from typer.testing import CliRunner
 
 
 @pytest.fixture(scope="module")
@@ -51,11 +52,11 @@ def test_truncation_zero_makes_all_seeds_equal(tiny_G):
 
 
 def test_generate_cli_writes_grid_depth_planes_and_video(tiny_G, tmp_path):
+    from tristudio.cli.app import app
     from tristudio.core.eg3d.load import load_generator, save_generator
     from tristudio.core.io.checkpoint import load_checkpoint
     from tristudio.core.io.images import load_png
     from tristudio.core.io.video import read_video_info
-    from tristudio.viewer.cli import app
 
     model = tmp_path / "model"
     save_generator(tiny_G, model)
@@ -101,7 +102,7 @@ def test_generate_cli_writes_grid_depth_planes_and_video(tiny_G, tmp_path):
 
 
 def test_generate_cli_bad_model_is_one_clear_line(tmp_path):
-    from tristudio.viewer.cli import app
+    from tristudio.cli.app import app
 
     res = CliRunner().invoke(app, ["generate", "--model", str(tmp_path / "nope.pkl"), "--out", str(tmp_path / "o")])
     assert res.exit_code == 1

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+
 from tristudio.core.cameras import Cameras
 from tristudio.core.eg3d.generator import TriPlaneGenerator
 from tristudio.core.eg3d.presets import PRESETS, preset

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+
 from tristudio.core.cameras import Cameras
 from tristudio.core.metrics.consistency import geometry_error, lift_depth, reprojection_error
 from tristudio.core.metrics.fid import fid_from_features, frechet_distance, sqrtm_psd, trace_sqrt_product

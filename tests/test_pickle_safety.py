@@ -25,6 +25,7 @@ from eg3d_pickle_fixtures import (
     sentinel_source,
     snapshot_dict,
 )
+
 from tristudio.core.eg3d.load import GeneratorLoadError, load_generator
 from tristudio.core.io.eg3d_pickle import EG3DPickleError, UnsafePickleError, read_network_pickle, restricted_loads
 

@@ -9,6 +9,7 @@ import shutil
 
 import pytest
 import torch
+
 from tristudio.core.priors import (
     PriorLoadError,
     clip_r_precision,

@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+
 from tristudio.core.cameras import Cameras
 from tristudio.core.fields import NeRFMLP, count_parameters, sample_grid
 from tristudio.core.fields.encoding import PositionalEncoding

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+
 from tristudio.core.eg3d.stylegan2 import (
     MappingNetwork,
     SynthesisBlock,

@@ -8,6 +8,7 @@ import socket
 import pytest
 import torch
 import torch.multiprocessing as mp
+
 from tristudio.core.eg3d import loss as L
 from tristudio.core.eg3d.ddp import DistInfo, init_distributed
 from tristudio.core.eg3d.train import TrainConfig, Trainer

@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+
 from tristudio.core.eg3d import loss as L
 
 

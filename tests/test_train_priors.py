@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from tristudio.core.priors import load_clip, load_prior
 from tristudio.core.priors.renders import load_render_set, render_objects
 from tristudio.core.priors.tokenizer import byte_level_tokenizer
@@ -301,7 +302,7 @@ def test_cli_resume_keeps_the_runs_own_total_steps(tmp_path, kind, default):
     run once silently became a 20000-step one, restarting its cosine learning rate near the peak)."""
     import json
 
-    from tristudio.viewer.commands.train_priors import _resume_point
+    from tristudio.cli.commands.train_priors import _resume_point
 
     (tmp_path / "checkpoint").mkdir()
     (tmp_path / "checkpoint" / "model.json").write_text(json.dumps({"step": 2500}))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from tristudio.core.data import write_dataset
 from tristudio.core.eg3d import loss as L
 from tristudio.core.eg3d import train as T
@@ -46,7 +47,7 @@ def _cli(data: Path, out: Path, *extra: str) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "tristudio.viewer.cli",
+        "tristudio.cli",
         "train",
         "eg3d",
         "--data",
@@ -208,6 +209,7 @@ def test_cli_reports_a_bad_dataset_in_one_clear_line(tmp_path):
 
 def test_loss_plot_and_sample_grid(tmp_path):
     from PIL import Image
+
     from tristudio.core.eg3d.generator import TriPlaneGenerator
     from tristudio.core.eg3d.presets import preset
 

@@ -1,6 +1,7 @@
 """Tri-plane field: EG3D's projection axes, bilinear sampling against analytic ramps, the decoder's ranges."""
 
 import torch
+
 from tristudio.core.render.triplane import PLANE_AXES, OSGDecoder, project_onto_planes, sample_from_planes
 
 

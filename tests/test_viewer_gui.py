@@ -296,6 +296,7 @@ def test_orbit_video_has_requested_frames_and_size(tiny_G, tmp_path):
 
 def test_mesh_export_loads_in_trimesh(tiny_G, tmp_path):
     import trimesh
+
     from tristudio.core.eg3d.bake import bake_grid
     from tristudio.viewer.engine import Engine
     from tristudio.viewer.state import ViewerState

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+
 from tristudio.core.cameras import Cameras, project_points
 from tristudio.viewer.dynres import DynamicResolution
 from tristudio.viewer.orbit import PITCH_LIMIT, RADIUS_RANGE, OrbitCamera

@@ -6,6 +6,7 @@ import time
 
 import pytest
 import torch
+
 from tristudio.viewer.workers import TrainingWorker
 
 

@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 import torch
+
 from tristudio.viewer.engine import Frame
 from tristudio.viewer.workers import Job, JobWorker, RenderRequest, RenderWorker, WorkerError
 
@@ -93,6 +94,7 @@ def test_job_progress_cancel_and_error():
 
 def test_mesh_from_grid_sphere_is_watertight_and_in_world_units():
     import trimesh
+
     from tristudio.core.eg3d.bake import mesh_from_grid, voxel_centres
 
     r = 40
@@ -141,6 +143,7 @@ def test_background_replacement_of_a_white_back_model_matches_compositing_by_han
     """A white_back model's raw image already holds (1 - opacity) of white; replacing the background must remove it
     (premultiplied colour c * a + (1 - a) * bg), and 'model' keeps white."""
     import torch
+
     from tristudio.viewer.images import to_rgba
 
     g = torch.Generator().manual_seed(0)

@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+
 from tristudio.core.cameras import Cameras
 from tristudio.core.render.volume import RenderOptions, ray_box_limits, render_rays, sample_pdf
 

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+
 from tristudio.core.cameras import FFHQ_FOV_DEG, FFHQ_PIVOT, FFHQ_RADIUS, Cameras
 from tristudio.core.worlds import (
     HAIR_COLORS,

@@ -174,6 +174,7 @@ def features(
 ) -> None:
     """Train the small-world feature extractor for FID-sw / KID-sw (an autoencoder's encoder) on renders."""
     from rich.console import Console
+
     from tristudio.core.metrics.smallworld import load_training_images, train_small_world_extractor
 
     _threads(threads)

@@ -43,6 +43,7 @@ def eg3d(
     """Train an EG3D tri-plane GAN on posed images (torchrun --nproc_per_node K tristudio train eg3d ... for K
     processes)."""
     from rich.console import Console
+
     from tristudio.core.eg3d.train import TrainConfig, TrainingError, train
 
     loss = {

@@ -19,6 +19,7 @@ def _make_command(name: str):
         threads: int = typer.Option(0, help="torch CPU threads (0 = torch's default); 1 is faster on a busy machine"),
     ) -> None:
         import torch
+
         from tristudio.core.bench.common import report, resolve_device
 
         if threads > 0:

@@ -1,7 +1,7 @@
 """The `tristudio` command line (typer + rich).
 
 `tristudio` with no command opens the viewer on the shipped model. Each command group lives in its own module under
-viewer/commands/ and is registered here; heavy imports (torch, the GUI) happen inside the commands, so `--help` is fast.
+cli/commands/ and is registered here; heavy imports (torch, the GUI) happen inside the commands, so `--help` is fast.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
-# (module under tristudio.viewer.commands, attribute, group name or None for a plain command)
+# (module under tristudio.cli.commands, attribute, group name or None for a plain command)
 _COMMANDS = [
     ("dataset", "app", "dataset"),
     ("bench", "app", "bench"),
@@ -39,9 +39,9 @@ def _register() -> None:
     groups: dict[str, typer.Typer] = {}
     for module, attr, group in _COMMANDS:
         try:
-            mod = importlib.import_module(f"tristudio.viewer.commands.{module}")
+            mod = importlib.import_module(f"tristudio.cli.commands.{module}")
         except ModuleNotFoundError as exc:
-            if exc.name == f"tristudio.viewer.commands.{module}":
+            if exc.name == f"tristudio.cli.commands.{module}":
                 continue  # command group not written yet
             raise
         obj = getattr(mod, attr)
@@ -61,7 +61,7 @@ _register()
 def _root(ctx: typer.Context) -> None:
     """With no command: open the viewer on the shipped model."""
     if ctx.invoked_subcommand is None:
-        view_mod = importlib.import_module("tristudio.viewer.commands.view")
+        view_mod = importlib.import_module("tristudio.cli.commands.view")
         view_mod.view()
 
 

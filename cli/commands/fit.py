@@ -37,6 +37,7 @@ def fit(
     """Fit a NeRF MLP, a dense feature grid or tri-planes to one procedural scene and evaluate it on held-out views."""
     import torch
     from PIL import Image
+
     from tristudio.core.fitting.evaluate import to_uint8_grid
     from tristudio.core.fitting.loop import FitConfig
     from tristudio.core.fitting.loop import fit as run_fit

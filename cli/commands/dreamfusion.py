@@ -158,6 +158,7 @@ def _run(
         raise _Fail(f"prior folder not found: {prior_path} (expected a diffusers folder with model_index.json)")
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     from tristudio.core.dreamfusion.export import export_mesh, preview_grid, write_orbit_video
     from tristudio.core.dreamfusion.optimize import DreamFusion, DreamFusionConfig, field_is_finite
     from tristudio.core.io.images import save_png

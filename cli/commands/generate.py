@@ -31,6 +31,7 @@ def generate(
     console = Console()
     try:
         import torch
+
         from tristudio.core.bench.common import resolve_device
         from tristudio.core.eg3d.load import load_generator
         from tristudio.core.eg3d.sampling import generate as run_generate

@@ -29,6 +29,7 @@ def make(
 ) -> None:
     """Render a dataset. Interrupted? Rerun the same command: finished chunks are kept (see core/data/make.py)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     from tristudio.core.data.make import make_dataset, work_dir
 
     if work_dir(out).exists():

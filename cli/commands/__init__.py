@@ -1,0 +1,1 @@
+"""One module per `tristudio` command or command group (registered in cli/app.py)."""

@@ -1,1 +1,0 @@
-"""One module per `tristudio` command or command group (registered in viewer/cli.py)."""
