@@ -30,6 +30,8 @@ _COMMANDS = [
     ("train_priors", "app", "train"),  # `tristudio train clip|prior` join the same group
     ("evaluate", "app", "eval"),
     ("eval_rprecision", "app", "eval"),
+    ("acceptance", "app", "eval"),  # eval eg3d-acceptance | prior-acceptance
+    ("renders", "app", "renders"),
     ("dreamfusion", "dreamfusion", None),
     ("sample", "sample", None),
 ]

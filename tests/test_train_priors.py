@@ -328,3 +328,20 @@ def test_sampling_guidance_defaults_to_stable_diffusions_without_a_recommendatio
         (folder / "training.json").write_text(bad)
         with pytest.raises(ValueError, match="training.json"):
             _ = prior.sampling_guidance
+
+
+def test_renders_make_command_writes_the_render_set_of_render_objects(tmp_path):
+    """`tristudio renders make` writes exactly what core's render_objects / render_heads return for those seeds."""
+    from typer.testing import CliRunner
+
+    from tristudio.cli.app import app
+    from tristudio.core.priors.renders import render_heads
+
+    for world, fn in (("objects", render_objects), ("heads", render_heads)):
+        out = tmp_path / world
+        args = ["renders", "make", str(out), "--start", "3", "--count", "2", "--resolution", "16", "--world", world]
+        res = CliRunner().invoke(app, args)
+        assert res.exit_code == 0, res.output
+        got, want = load_render_set(out), fn([3, 4], 16)
+        assert torch.equal(got.images, want.images)
+        assert got.seeds == [3, 4] and got.shape == want.shape and got.color == want.color

@@ -1,7 +1,7 @@
 """`tristudio train clip` / `tristudio train prior`: train the small-world CLIP and text-to-image prior on captioned
 renders of the objects world (resumable: checkpoints in WORK/checkpoint, --resume continues from the last one).
 
-Renders: `python -m tristudio.core.priors.renders OUT START COUNT [RES]` writes a render-set folder (seeds START..).
+Renders: `tristudio renders make OUT --start START --count COUNT [--resolution RES]` writes a render-set folder.
 """
 
 from __future__ import annotations

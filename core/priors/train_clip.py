@@ -347,7 +347,7 @@ def run_clip_training(
         if (work / "checkpoint" / "model.json").exists():
             raise FileExistsError(f"{work} already holds a run: pass --resume to continue it, or pick a new folder")
         if not data:
-            raise ValueError("no training data: pass render-set folders (python -m tristudio.core.priors.renders)")
+            raise ValueError("no training data: pass render-set folders (tristudio renders make)")
         cfg = cfg or ClipConfig()
     if steps is not None:
         cfg.steps = steps
