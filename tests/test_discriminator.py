@@ -14,7 +14,7 @@ from tristudio.core.eg3d.discriminator import (
     discriminator_kwargs,
 )
 
-# shared/notes/eg3d-format.md, Appendix B: the official D state dict for FFHQ-512 (name (shape), in order).
+# The official D state dict, FFHQ-512 config (NVlabs/eg3d `training/dual_discriminator.py`): name (shape), in order.
 FFHQ512_D_KEYS = """
 resample_filter (4, 4)
 b512.resample_filter (4, 4)
