@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from tristudio.core.cameras import Cameras
-from tristudio.core.render.volume import RenderOptions, ray_box_limits, render_rays, sample_pdf
+from tristudio.core.render.samplers import ray_box_limits, sample_pdf
+from tristudio.core.render.volume import RenderOptions, render_rays
 
 
 def _constant_field(sigma: float, color=(0.2, 0.4, 0.6)):

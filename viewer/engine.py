@@ -137,33 +137,19 @@ class Engine:
             return (self.generation, spec) in self._planes
 
     # ------------------------------------------------------------------ rendering
-    def render_options(self, settings: RenderSettings, resolution: int | None = None):
-        n = settings.samples or self.default_samples
-        return self.G.render_options(deterministic=True, depth_resolution=n, depth_resolution_importance=n)
-
     @torch.no_grad()
     def render_dict(
         self, spec: LatentSpec, camera: OrbitCamera, settings: RenderSettings, resolution: int | None = None
     ) -> tuple[dict, object]:
         """The generator's render of the cached planes from `camera`: image_raw, image_depth, image_opacity,
         image_features and (output 'final') image. Same as G.render_planes(..., deterministic=True)."""
-        from tristudio.core.render.volume import render_triplanes
-
         planes, ws = self.planes(spec)
         res = int(resolution or settings.resolution or self.default_resolution)
         cams = camera.cameras()
-        opts = self.render_options(settings)
-        r = render_triplanes(planes, self.G.decoder, cams, res, opts)
-        out = {
-            "image_raw": r["features"][:, :3],
-            "image_features": r["features"],
-            "image_depth": r["depth"],
-            "image_opacity": r["opacity"],
-        }
-        if settings.output == "final":
-            out["image"] = self.G.superresolution(
-                out["image_raw"], r["features"], ws, noise_mode=self.G.rendering_kwargs["superresolution_noise_mode"]
-            )
+        samples = settings.samples or self.default_samples
+        out = self.G.render_planes(
+            planes, ws, cams, res, deterministic=True, run_superres=settings.output == "final", samples=samples
+        )
         return out, cams
 
     def render(

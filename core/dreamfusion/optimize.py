@@ -34,11 +34,11 @@ from ..io.checkpoint import (
     optimizer_state_to_tensors,
     save_checkpoint,
 )
+from ..render.occupancy import DensityGrid, OccupancyGridSampler
 from ..render.volume import RenderOptions, render_rays
 from ..worlds.captions import VIEW_WORDS, view_word
 from .field import DensityAlbedoField, DirectionBackground
 from .guidance import VSD, make_guidance
-from .occupancy import DensityGrid, render_with_grid
 from .prompts import check_prompt
 from .shading import shade
 from .views import ViewRanges, sample_views
@@ -212,27 +212,15 @@ class DreamFusion:
         (N, 3) tensor of solid colours."""
         cameras = cameras.to(self.device)
         rays = cameras.rays(resolution)
+        sampler = None  # "uniform": the renderer's stratified + importance passes
         if self.cfg.sampler == "grid":
             self.ensure_grid()
-            out = render_with_grid(
-                self.field.field_fn(),
-                self.grid,
-                rays.origins,
-                rays.directions,
-                self.cfg.samples,
-                self.cfg.proposal_samples,
-                self.cfg.min_ray_opacity,
-                deterministic,
+            sampler = OccupancyGridSampler(
+                self.grid, self.cfg.samples, self.cfg.proposal_samples, self.cfg.min_ray_opacity
             )
-            active = out.active  # (n, m) rays the field was sampled on
-        else:
-            out = render_rays(
-                self.field.field_fn(),
-                rays.origins,
-                rays.directions,
-                self.render_options().replace(deterministic=deterministic),
-            )
-            active = torch.ones(rays.origins.shape[:2], dtype=torch.bool, device=self.device)
+        opts = self.render_options().replace(deterministic=deterministic)
+        out = render_rays(self.field.field_fn(), rays.origins, rays.directions, opts, sampler)
+        active = out.active if out.active is not None else torch.ones_like(out.opacity[..., 0], dtype=torch.bool)
         albedo, depth, opacity = out.features, out.depth, out.opacity  # (n, m, 3), (n, m, 1), (n, m, 1)
         # the shading point: each ray's expected surface (no gradient through its position), on sampled rays only
         surface = rays.origins + depth.detach() * rays.directions  # (n, m, 3)
