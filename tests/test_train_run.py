@@ -214,7 +214,9 @@ def test_loss_plot_and_sample_grid(tmp_path):
     from tristudio.core.eg3d.presets import preset
 
     recs = [{"step": i, "loss_G": 1.0 / (i + 1), "loss_D": 0.5 + 0.1 * i} for i in range(20)]
-    path = T.plot_losses(recs, tmp_path / "losses.png")
+    from tristudio.core.io.plots import plot_losses
+
+    path = plot_losses(recs, tmp_path / "losses.png")
     img = Image.open(path)
     assert img.size == (640, 400)  # two panels (keys present)
     assert len(img.getcolors(maxcolors=1 << 20)) > 2  # something was drawn

@@ -176,7 +176,7 @@ def test_start_trains_plots_updates_the_view_stop_ends_the_thread_and_captures_w
     assert len(mesh.vertices) > 50 and len(mesh.faces) > 50
     assert mesh.visual.vertex_colors.shape == (len(mesh.vertices), 4)
     # inside the object's box [-bound, bound]^3 grown by half a voxel of the 24^3 mesh grid: the grid is padded so the
-    # surface closes just outside the outermost voxel centres (core/eg3d/bake.py mesh_from_grid)
+    # surface closes just outside the outermost voxel centres (core/mesh.py mesh_from_grid)
     assert np.abs(mesh.vertices).max() <= 0.5 + 0.5 * (1.0 / 24) + 1e-4
 
 

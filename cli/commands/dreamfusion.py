@@ -41,7 +41,7 @@ class _Fail(Exception):
 def _plot(out: Path) -> None:
     import json
 
-    from tristudio.core.eg3d.train import plot_losses
+    from tristudio.core.io.plots import plot_losses
 
     records = []
     for line in (out / "log.jsonl").read_text().splitlines():
