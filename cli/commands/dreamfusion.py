@@ -1,7 +1,8 @@
 """`tristudio dreamfusion "a red cube"`: text-to-3D by score distillation through a frozen diffusion prior.
 
 Run folder (--out):
-    checkpoint/model.safetensors + model.json   atomic, every --checkpoint-every steps and at the end (--resume)
+    checkpoints/step-N/model.*, checkpoints/latest  every --checkpoint-every steps and at the end (--resume);
+                                                one step = one folder renamed into place (core/io/run_checkpoints)
     log.jsonl                                   one line per step (loss terms, timestep, shading, view prompt)
     loss.png                                    loss curves (PIL)
     renders/step_000100.png                     4 views (shaded above, normals below) every --render-every steps
@@ -14,6 +15,8 @@ import time
 from pathlib import Path
 
 import typer
+
+from tristudio.cli.errors import esc as escape
 
 GUIDANCE = ("sds", "csd", "vsd")
 
@@ -167,11 +170,11 @@ def _run(
     _quiet_loaders()
     prior = load_prior(prior_path, device=device)
     out = Path(out)
-    ckpt = out / "checkpoint"
+    ckpt = out
     if DreamFusion.has_checkpoint(ckpt):
         if not resume:
             raise _Fail(f"{out} already holds a run; pass --resume to continue it or choose another --out")
-        df = DreamFusion.load(ckpt, prior)
+        df = DreamFusion.load(ckpt, prior, warn=lambda line: console.print(escape(line), soft_wrap=True))
         if df.cfg.prompt != prompt:
             raise _Fail(f"{out} is a run for {df.cfg.prompt!r}, not {prompt!r}")
         df.cfg.steps = steps

@@ -1,6 +1,6 @@
 """`tristudio fit SCENE --repr mlp|grid|triplane`: fit one procedural scene from posed reference renders.
 
-Writes RUN_DIR/log.jsonl (one JSON record per log step / evaluation), RUN_DIR/checkpoint/ (tristudio's safetensors +
+Writes RUN_DIR/log.jsonl (one JSON record per log step / evaluation), RUN_DIR/checkpoints/ (tristudio's safetensors +
 JSON checkpoint, atomic: field, Adam state, RNG states), RUN_DIR/eval.json (final held-out metrics) and
 RUN_DIR/eval.png (rows: reference, prediction, reference depth, predicted depth, |depth error| x 10).
 """
@@ -18,7 +18,7 @@ def fit(
     representation: str = typer.Option("triplane", "--repr", help="mlp | grid | triplane"),
     views: int = typer.Option(24, help="number of training views"),
     steps: int = typer.Option(1000, help="optimisation steps"),
-    out: Path = typer.Option(..., "--out", help="run folder (log.jsonl, checkpoint/, eval.json, eval.png)"),
+    out: Path = typer.Option(..., "--out", help="run folder (log.jsonl, checkpoints/, eval.json, eval.png)"),
     resolution: int = typer.Option(64, help="training and held-out image resolution"),
     test_views: int = typer.Option(4, help="held-out views (camera seeds disjoint from the training ones)"),
     rays: int = typer.Option(128, help="rays per step"),
@@ -30,7 +30,7 @@ def fit(
     log_every: int = typer.Option(25),
     eval_every: int = typer.Option(0, help="held-out evaluation every N steps (0: only at the end)"),
     ckpt_every: int = typer.Option(500),
-    resume: bool = typer.Option(False, help="continue from RUN_DIR/checkpoint"),
+    resume: bool = typer.Option(False, help="continue from RUN_DIR/checkpoints (the latest)"),
     threads: int = typer.Option(0, help="torch intra-op threads (0: torch's default)"),
     seed: int = typer.Option(0),
 ) -> None:
