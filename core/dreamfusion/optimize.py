@@ -37,7 +37,7 @@ from ..worlds.captions import VIEW_WORDS, view_word
 from .field import DensityAlbedoField, DirectionBackground
 from .guidance import VSD, make_guidance
 from .occupancy import DensityGrid, render_with_grid
-from .prompts import check_prompt
+from .prompts import check_prompt, fit_view_prompts
 from .shading import shade
 from .views import ViewRanges, sample_views
 
@@ -158,7 +158,9 @@ class DreamFusion:
     # ------------------------------------------------------------------------------------------------ prompts
     def _embed_prompts(self) -> None:
         words = list(VIEW_WORDS) if self.cfg.view_dependent else []
-        texts = [self.cfg.prompt] + [f"{self.cfg.prompt}, {w}" for w in words]
+        base, self._view_texts, self.prompt_note = fit_view_prompts(self.cfg.prompt, words, self.prior)
+        texts = [base, *self._view_texts.values()]
+        self._base_text = base
         emb = self.prior.encode_prompt(texts, self.cfg.negative_prompt or None)
         self._cond = {t: emb.cond[i : i + 1] for i, t in enumerate(texts)}
         self._uncond = emb.uncond[:1]
@@ -166,9 +168,9 @@ class DreamFusion:
 
     def prompts_for(self, yaw: Tensor, pitch: Tensor) -> list[str]:
         if not self.cfg.view_dependent:
-            return [self.cfg.prompt] * yaw.shape[0]
+            return [self._base_text] * yaw.shape[0]
         words = view_word(yaw, pitch)
-        return [f"{self.cfg.prompt}, {w}" for w in words]
+        return [self._view_texts[w] for w in words]
 
     def _embeddings(self, prompts: list[str]):
         from ..priors.prior import PromptEmbeddings
