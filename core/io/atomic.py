@@ -69,6 +69,7 @@ def atomic_path(target: str | os.PathLike, is_dir: bool = False, suffix: str = "
         if not is_dir:
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
+            os.chmod(tmp, umask_mode())  # writers that recreate the file (safetensors) leave 0600
         replace_path(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
