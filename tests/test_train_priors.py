@@ -304,8 +304,8 @@ def test_cli_resume_keeps_the_runs_own_total_steps(tmp_path, kind, default):
 
     from tristudio.cli.commands.train_priors import _resume_point
 
-    (tmp_path / "checkpoint").mkdir()
-    (tmp_path / "checkpoint" / "model.json").write_text(json.dumps({"step": 2500}))
+    (tmp_path / "checkpoints" / "step-00002500").mkdir(parents=True)
+    (tmp_path / "checkpoints" / "latest").write_text("step-00002500\n")
     (tmp_path / "config.json").write_text(json.dumps({"kind": kind, kind: {"steps": 3000}}))
     assert _resume_point(tmp_path, kind, True, None, default) == (2500, 3000)
     assert _resume_point(tmp_path, kind, True, 5000, default) == (2500, 5000)  # an explicit new total wins

@@ -1,7 +1,8 @@
 """`tristudio dreamfusion "a red cube"`: text-to-3D by score distillation through a frozen diffusion prior.
 
 Run folder (--out):
-    checkpoint/model.safetensors + model.json   atomic, every --checkpoint-every steps and at the end (--resume)
+    checkpoints/step-N/model.*, checkpoints/latest  every --checkpoint-every steps and at the end (--resume);
+                                                one step = one folder renamed into place (core/io/run_checkpoints)
     log.jsonl                                   one line per step (loss terms, timestep, shading, view prompt)
     loss.png                                    loss curves (PIL)
     renders/step_000100.png                     4 views (shaded above, normals below) every --render-every steps
@@ -14,6 +15,8 @@ import time
 from pathlib import Path
 
 import typer
+
+from tristudio.cli.errors import esc as escape
 
 GUIDANCE = ("sds", "csd", "vsd")
 
@@ -83,36 +86,48 @@ def dreamfusion(
     """Optimise a 3D scene for a text prompt with SDS, CSD or VSD; export video and mesh."""
     from rich.console import Console
 
+    from tristudio.cli.errors import at_least, out_folder
+    from tristudio.core.io.runlock import RunLockedError, run_lock
+
+    for value, name in ((guidance_scale, "--guidance-scale"), (lr, "--lr")):
+        if value is not None and not at_least(value, 0, name) > 0:
+            raise typer.BadParameter(f"{value} is not a positive number", param_hint=name)
+    for value, low, name in ((render_resolution, 8, "--render-resolution"), (mesh_resolution, 8, "--mesh-resolution")):
+        at_least(value, low, name)
+    for value, low, name in ((render_every, 0, "--render-every"), (checkpoint_every, 1, "--checkpoint-every")):
+        at_least(value, low, name)
+    out_folder(out)
     console = Console(highlight=False)
     if threads:
         import torch
 
         torch.set_num_threads(max(1, threads))
     try:
-        _run(
-            console,
-            prompt,
-            guidance,
-            steps,
-            out,
-            prior,
-            guidance_scale,
-            lr,
-            resolution,
-            render_resolution,
-            seed,
-            resume,
-            not no_view_dependent,
-            video,
-            mesh,
-            mesh_format,
-            mesh_resolution,
-            render_every,
-            checkpoint_every,
-            device,
-        )
-    except (_Fail, ValueError, OSError, FloatingPointError) as exc:
-        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+        with run_lock(out, warn=lambda line: console.print(escape(line), soft_wrap=True)):
+            _run(
+                console,
+                prompt,
+                guidance,
+                steps,
+                out,
+                prior,
+                guidance_scale,
+                lr,
+                resolution,
+                render_resolution,
+                seed,
+                resume,
+                not no_view_dependent,
+                video,
+                mesh,
+                mesh_format,
+                mesh_resolution,
+                render_every,
+                checkpoint_every,
+                device,
+            )
+    except (_Fail, ValueError, OSError, FloatingPointError, RunLockedError) as exc:
+        console.print(f"[red]error:[/red] {escape(exc)}", soft_wrap=True)
         raise typer.Exit(1) from None
 
 
@@ -167,15 +182,15 @@ def _run(
     _quiet_loaders()
     prior = load_prior(prior_path, device=device)
     out = Path(out)
-    ckpt = out / "checkpoint"
+    ckpt = out
     if DreamFusion.has_checkpoint(ckpt):
         if not resume:
             raise _Fail(f"{out} already holds a run; pass --resume to continue it or choose another --out")
-        df = DreamFusion.load(ckpt, prior)
+        df = DreamFusion.load(ckpt, prior, warn=lambda line: console.print(escape(line), soft_wrap=True))
         if df.cfg.prompt != prompt:
             raise _Fail(f"{out} is a run for {df.cfg.prompt!r}, not {prompt!r}")
         df.cfg.steps = steps
-        console.print(f"resuming {out} at step {df.step_count}", soft_wrap=True)
+        console.print(f"resuming {escape(out)} at step {df.step_count}", soft_wrap=True)
     else:
         cfg = DreamFusionConfig(
             prompt=prompt,
@@ -192,7 +207,9 @@ def _run(
     if not field_is_finite(df):
         raise _Fail("the field holds NaN or Inf values")
     out.mkdir(parents=True, exist_ok=True)
-    console.print(f"{df.cfg.guidance.upper()} on {prompt!r} with {prior!r}", soft_wrap=True)
+    if df.prompt_note:
+        console.print(escape(df.prompt_note), soft_wrap=True)
+    console.print(escape(f"{df.cfg.guidance.upper()} on {prompt!r} with {prior!r}"), soft_wrap=True)
 
     columns = [
         TextColumn("[bold]{task.description}"),
@@ -227,8 +244,8 @@ def _run(
         _plot(out)
     if video:
         path = write_orbit_video(df, out / "orbit.mp4")
-        console.print(f"video: {path}")
+        console.print(f"video: {escape(path)}")
     if mesh:
         m = export_mesh(df, out / f"mesh.{mesh_format}", resolution=mesh_resolution)
-        console.print(f"mesh: {out / f'mesh.{mesh_format}'} ({len(m.vertices)} vertices, {len(m.faces)} faces)")
-    console.print(f"done: {out}", soft_wrap=True)
+        console.print(escape(f"mesh: {out / f'mesh.{mesh_format}'} ({len(m.vertices)} vertices, {len(m.faces)} faces)"))
+    console.print(f"done: {escape(out)}", soft_wrap=True)

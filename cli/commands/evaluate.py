@@ -20,10 +20,9 @@ _EXTRACTOR = typer.Option(
 
 
 def _fail(msg: str) -> None:
-    from rich.console import Console
+    from tristudio.cli.errors import fail
 
-    Console(highlight=False).print(f"[red]error:[/red] {msg}", soft_wrap=True)
-    raise typer.Exit(1)
+    fail(msg)
 
 
 def _features(model: Path, data: Path, num: int, features: str, inception: Path | None, extractor: Path | None):

@@ -42,9 +42,38 @@ def eg3d(
 ) -> None:
     """Train an EG3D tri-plane GAN on posed images (torchrun --nproc_per_node K tristudio train eg3d ... for K
     processes)."""
+    import contextlib
+    import os
+
     from rich.console import Console
 
+    from tristudio.cli.errors import at_least, clean_errors, esc, fail, finite, out_folder
     from tristudio.core.eg3d.train import TrainConfig, TrainingError, train
+    from tristudio.core.io.runlock import run_lock
+
+    if not kimg > 0 or not finite(kimg, "--kimg"):
+        raise typer.BadParameter(f"{kimg} is not a positive training length", param_hint="--kimg")
+    at_least(batch, 1, "--batch")
+    for value, name in ((glr, "--glr"), (dlr, "--dlr")):
+        if not value > 0 or not finite(value, name):
+            raise typer.BadParameter(f"{value} is not a positive learning rate", param_hint=name)
+    for value, name in ((gamma, "--gamma"), (density_reg, "--density-reg"), (blur_fade_kimg, "--blur-fade-kimg")):
+        at_least(value, 0, name)
+    at_least(blur_sigma, 0, "--blur-sigma")
+    for value, name in ((r1_interval, "--r1-interval"), (density_reg_interval, "--density-reg-interval")):
+        at_least(value, 1, name)
+    for value, name in ((snap, "--snap"), (keep, "--keep")):
+        at_least(value, 1, name)
+    at_least(sample_every, 0, "--sample-every")
+    for value, name in ((gpc_prob, "--gpc-prob"), (augment_p, "--augment-p"), (ada_target, "--ada-target")):
+        if value is not None and not 0 <= finite(value, name) <= 1:
+            raise typer.BadParameter(f"{value} is not a probability in [0, 1]", param_hint=name)
+    for value, name in ((nrr, "--neural-res"), (nrr_final, "--neural-res-final")):
+        if value is not None and not 8 <= value <= 512:
+            raise typer.BadParameter(f"{value} is not a resolution in [8, 512]", param_hint=name)
+    for value, name in ((depth_samples, "--depth-samples"), (importance_samples, "--importance-samples")):
+        at_least(value, 1, name)
+    out_folder(out)
 
     loss = {
         "r1_gamma": gamma,
@@ -80,11 +109,10 @@ def eg3d(
         loss=loss,
     )
     console = Console(highlight=False)
+    main = int(os.environ.get("RANK", "0")) == 0  # under torchrun, rank 0 holds the run folder's lock
+    lock = run_lock(out, warn=lambda line: console.print(esc(line))) if main else contextlib.nullcontext()
     try:
-        train(cfg, resume=resume, console=console)
+        with clean_errors(), lock:
+            train(cfg, resume=resume, console=console)
     except TrainingError as exc:
-        console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
-    except ValueError as exc:  # e.g. an unknown preset
-        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
-        raise typer.Exit(2) from None
+        fail(str(exc))

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,7 +30,7 @@ from ..worlds.render import render
 from ..worlds.sampling import camera_yaw_pitch, head_cameras, object_cameras
 from .eg3d import CAPTIONS_FILE, LABELS_FILE, _labels_json, encode_png, image_name, write_files
 
-__all__ = ["WORLDS", "make_dataset", "work_dir", "item_seed", "render_items"]
+__all__ = ["WORLDS", "check_output", "make_dataset", "work_dir", "item_seed", "render_items"]
 
 WORLDS = ("heads", "objects")
 FORMAT_VERSION = 1
@@ -89,6 +91,52 @@ def _chunk_done(work: Path, k: int, names: list[str]) -> dict | None:
     return data
 
 
+_DATASET_NAME = re.compile(r"^(\d{5}/(img\d{8}\.png)?|\d{5}/?|dataset\.json|captions\.json)$")
+
+
+def _foreign(names: list[str]) -> list[str]:
+    """Entries that a tristudio-made EG3D dataset would not hold (someone else's files)."""
+    return sorted(n for n in names if not _DATASET_NAME.match(n))
+
+
+def check_output(out: str | Path, overwrite: bool = False) -> None:
+    """Refuse to replace what is not a dataset made by tristudio: a non-empty folder or a file holding anything but
+    `NNNNN/imgNNNNNNNN.png`, dataset.json and captions.json (FileExistsError naming a few of the files). An existing
+    dataset of that form is replaced (atomically, at the end); `overwrite` replaces anything."""
+    out = Path(out)
+    for p in out.parents:
+        if p.exists() and not p.is_dir():
+            raise NotADirectoryError(f"--out {out}: {p} is a file, not a folder")
+    if not out.exists() and not out.is_symlink() or overwrite:
+        return
+    zipped = out.suffix.lower() == ".zip"
+    if out.is_dir() and not zipped:
+        names = [p.relative_to(out).as_posix() + ("/" if p.is_dir() else "") for p in out.rglob("*")]
+    elif out.is_file() and zipped:
+        try:
+            with zipfile.ZipFile(out) as zf:
+                names = zf.namelist()
+        except (zipfile.BadZipFile, OSError):
+            raise FileExistsError(
+                f"--out {out} exists and is not a zip dataset; pass --overwrite to replace it"
+            ) from None
+        if not names:
+            return
+    else:
+        kind = "folder" if out.is_dir() else "file"
+        raise FileExistsError(
+            f"--out {out} is an existing {kind}; a dataset is a folder, or a file ending in .zip (pass --overwrite to "
+            "replace it)"
+        )
+    foreign = _foreign(names)
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise FileExistsError(
+            f"--out {out} holds files that are not part of a tristudio dataset ({shown}); choose an empty or new "
+            "folder, or pass --overwrite to replace it"
+        )
+
+
 def make_dataset(
     world: str,
     count: int,
@@ -98,16 +146,19 @@ def make_dataset(
     supersample: int = 2,
     chunk: int = 32,
     progress: Callable[[int, int], None] | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Render `count` items of `world` at `resolution` into the EG3D dataset `out` (folder, or zip if .zip).
 
-    `progress(done, total)` is called as items finish (resumed items count as done at once). Returns `out`.
+    `progress(done, total)` is called as items finish (resumed items count as done at once). Returns `out`. An
+    existing `out` that is not a tristudio dataset is refused (check_output) unless `overwrite`.
     """
     if world not in WORLDS:
         raise ValueError(f"unknown world {world!r}; expected one of {', '.join(WORLDS)}")
     if count < 1 or resolution < 4:
         raise ValueError(f"need count >= 1 and resolution >= 4, got count={count}, resolution={resolution}")
     out = Path(out)
+    check_output(out, overwrite)
     work = work_dir(out)
     params = dict(
         version=FORMAT_VERSION,

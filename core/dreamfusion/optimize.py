@@ -26,20 +26,18 @@ from torch import Tensor
 
 from ..cameras import Cameras
 from ..io.checkpoint import (
-    checkpoint_exists,
     generator_state_from_tensor,
     generator_state_to_tensor,
-    load_checkpoint,
     optimizer_state_from_tensors,
     optimizer_state_to_tensors,
-    save_checkpoint,
 )
+from ..io.run_checkpoints import latest_step, load_latest, save_step
 from ..render.occupancy import DensityGrid, OccupancyGridSampler
 from ..render.volume import RenderOptions, render_rays
 from ..worlds.captions import VIEW_WORDS, view_word
 from .field import DensityAlbedoField, DirectionBackground
 from .guidance import VSD, make_guidance
-from .prompts import check_prompt
+from .prompts import check_prompt, fit_view_prompts
 from .shading import shade
 from .views import ViewRanges, sample_views
 
@@ -160,7 +158,9 @@ class DreamFusion:
     # ------------------------------------------------------------------------------------------------ prompts
     def _embed_prompts(self) -> None:
         words = list(VIEW_WORDS) if self.cfg.view_dependent else []
-        texts = [self.cfg.prompt] + [f"{self.cfg.prompt}, {w}" for w in words]
+        base, self._view_texts, self.prompt_note = fit_view_prompts(self.cfg.prompt, words, self.prior)
+        texts = [base, *self._view_texts.values()]
+        self._base_text = base
         emb = self.prior.encode_prompt(texts, self.cfg.negative_prompt or None)
         self._cond = {t: emb.cond[i : i + 1] for i, t in enumerate(texts)}
         self._uncond = emb.uncond[:1]
@@ -168,9 +168,9 @@ class DreamFusion:
 
     def prompts_for(self, yaw: Tensor, pitch: Tensor) -> list[str]:
         if not self.cfg.view_dependent:
-            return [self.cfg.prompt] * yaw.shape[0]
+            return [self._base_text] * yaw.shape[0]
         words = view_word(yaw, pitch)
-        return [f"{self.cfg.prompt}, {w}" for w in words]
+        return [self._view_texts[w] for w in words]
 
     def _embeddings(self, prompts: list[str]):
         from ..priors.prior import PromptEmbeddings
@@ -370,7 +370,7 @@ class DreamFusion:
                 if on_step is not None:
                     on_step(m)
                 if out is not None and (self.step_count % checkpoint_every == 0 or self.step_count == steps):
-                    self.save(out / "checkpoint")
+                    self.save(out)
         finally:
             if log is not None:
                 log.close()
@@ -399,14 +399,19 @@ class DreamFusion:
             meta["vsd_optimizer"] = lm
         return tensors, meta
 
-    def save(self, folder: str | Path) -> Path:
+    def save(self, run_dir: str | Path) -> Path:
+        """Checkpoint RUN_DIR/checkpoints/step-N (one atomic unit, core/io/run_checkpoints.py); returns its folder."""
         with self.lock:
             tensors, meta = self.state_tensors()
-            return save_checkpoint(folder, tensors, meta)
+            return save_step(run_dir, self.step_count, tensors, meta)
 
     @classmethod
-    def load(cls, folder: str | Path, prior, device=None) -> "DreamFusion":
-        tensors, meta = load_checkpoint(folder)
+    def load(cls, run_dir: str | Path, prior, device=None, warn=print) -> "DreamFusion":
+        """The run's newest readable checkpoint (an older one, with a warning, when the newest is corrupt)."""
+        loaded = load_latest(run_dir, warn=warn)
+        if loaded is None:
+            raise FileNotFoundError(f"{run_dir} holds no DreamFusion checkpoint")
+        tensors, meta, folder = loaded.tensors, loaded.meta, loaded.folder
         if meta.get("format") != FORMAT:
             raise ValueError(f"{folder} is not a DreamFusion checkpoint (format {meta.get('format')!r})")
         df = cls(DreamFusionConfig.from_dict(meta["config"]), prior, device)
@@ -424,8 +429,8 @@ class DreamFusion:
         return df
 
     @staticmethod
-    def has_checkpoint(folder: str | Path) -> bool:
-        return checkpoint_exists(folder)
+    def has_checkpoint(run_dir: str | Path) -> bool:
+        return latest_step(run_dir) is not None
 
 
 def _truncate_log(path: Path, step: int) -> None:
