@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from tristudio.core.eg3d.augment import AdaTuner, AugmentPipe
-from tristudio.core.render.volume import sample_stratified
+from tristudio.core.render.samplers import sample_stratified
 
 
 def _images(n=16, c=3, s=16, seed=0):
