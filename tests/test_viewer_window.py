@@ -79,22 +79,22 @@ def test_default_settings_drag_keeps_the_window_drawn(tiny_G, tmp_path):  # noqa
     """Default ViewerState (GL grid fast path, final output): drag the viewport, let go, wait for the full frame."""
     from tristudio.viewer.app import ViewerApp
     from tristudio.viewer.engine import Engine
-    from tristudio.viewer.state import ViewerState
+    from tristudio.viewer.state import CaptureState, ViewerState
 
     app = ViewerApp(
         engine=Engine(tiny_G, name="tiny"),
-        state=ViewerState(capture_dir=str(tmp_path / "captures")),
+        state=ViewerState(capture=CaptureState(capture_dir=str(tmp_path / "captures"))),
         window_size=(960, 640),
     )
     seen = {}
 
     def body(ctx, app, shoot):
         settle(ctx, app)
-        wait(ctx, lambda: app._grid_ready(app.state.latent_spec()), 120, "the baked grid")
+        wait(ctx, lambda: app.eg3d.grid_ready(), 120, "the baked grid")
         seen["before"] = shoot(ctx)
-        gl0 = app.gl_frames
+        gl0 = app.probes.gl_frames
         ctx.item_drag_with_delta("//Viewport/##canvas", (120, 20))
-        seen["gl_frames"] = app.gl_frames - gl0
+        seen["gl_frames"] = app.probes.gl_frames - gl0
         seen["during"] = shoot(ctx)
         settle(ctx, app)
         for _ in range(5):
@@ -119,10 +119,10 @@ def test_every_fast_path_and_output_keeps_the_window_drawn(tiny_G, tmp_path):  #
         ref = shoot(ctx)
         for fast_path in ("grid", "torch"):
             for output in OUTPUTS:
-                app.state.fast_path, app.state.output = fast_path, output
+                app.eg3d.state.fast_path, app.eg3d.state.output = fast_path, output
                 settle(ctx, app)
                 if fast_path == "grid":
-                    wait(ctx, lambda: app._grid_ready(app.state.latent_spec()), 120, "the baked grid")
+                    wait(ctx, lambda: app.eg3d.grid_ready(), 120, "the baked grid")
                 ctx.item_drag_with_delta("//Viewport/##canvas", (60, 10))
                 settle(ctx, app)
                 img = shoot(ctx)

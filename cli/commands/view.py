@@ -55,9 +55,9 @@ def view(
         typer.echo(problem, err=True)
         raise typer.Exit(2)
     from tristudio.viewer.app import ViewerApp
-    from tristudio.viewer.state import ViewerState
+    from tristudio.viewer.state import CaptureState, Eg3dState, ViewerState
 
-    state = ViewerState(seed_a=seed, capture_dir=str(capture_dir))
+    state = ViewerState(eg3d=Eg3dState(seed_a=seed), capture=CaptureState(capture_dir=str(capture_dir)))
     app = ViewerApp(
         model_path=str(model) if model else None, preset=preset, state=state, window_size=(width, height), device=device
     )

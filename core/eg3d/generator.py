@@ -213,6 +213,7 @@ class TriPlaneGenerator(nn.Module):
         deterministic: bool = False,
         run_superres: bool = True,
         chunk: int | None = None,
+        options: dict | None = None,
         **block_kwargs,
     ) -> dict[str, Tensor]:
         """Render cached planes from the cameras in `c` (EG3D labels), then super-resolve with the last w.
@@ -221,7 +222,8 @@ class TriPlaneGenerator(nn.Module):
         image_opacity (N, 1, R, R) and, with run_superres (needs ws), image (N, 3, S, S). `chunk`: rays per renderer
         batch (default: RenderOptions.chunk). Does not change
         `self.neural_rendering_resolution`. `deterministic`: mid-interval coarse depths, fixed importance quantiles
-        and no density noise (EG3D always jitters).
+        and no density noise (EG3D always jitters). `options`: RenderOptions overrides for this call (the viewer's
+        samples per ray and ray interval).
         """
         res = int(neural_rendering_resolution or self.neural_rendering_resolution)
         c = torch.as_tensor(c)
@@ -230,7 +232,7 @@ class TriPlaneGenerator(nn.Module):
         if c.shape[0] != planes.shape[0]:
             raise ValueError(f"render_planes: {planes.shape[0]} plane sets but {c.shape[0]} cameras")
         overrides = {} if chunk is None else {"chunk": chunk}
-        opts = self.render_options(deterministic=deterministic, **overrides)
+        opts = self.render_options(deterministic=deterministic, **overrides, **(options or {}))
         density_noise = 0.0 if deterministic else float(self.rendering_kwargs.get("density_noise", 0) or 0)
         cams = Cameras.from_label(c.to(planes.device, torch.float32))
         r = render_triplanes(planes, self.decoder, cams, res, opts, density_noise=density_noise)
