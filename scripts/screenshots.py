@@ -46,35 +46,32 @@ def main() -> int:
     import tempfile
 
     from imgui_bundle.immapp import testing
+
     from tristudio.viewer.app import ViewerApp
     from tristudio.viewer.dreamfusion import default_prior_path
-    from tristudio.viewer.state import ViewerState
+    from tristudio.viewer.state import CaptureState, DreamFusionState, Eg3dState, ViewerState
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="tristudio-shots-"))
-    state = ViewerState(
-        capture_dir=str(out / "_captures"),
-        seed_a=2,
-        seed_b=7,
-        df_prompt="a red cube",
-        df_steps=2000,
-        df_view_resolution=128,
-    )
+    df = DreamFusionState(prompt="a red cube", view_resolution=128)  # steps: core's DreamFusionConfig default
     if not default_prior_path():
         from tristudio.core.priors.testing import build_tiny_pixel_prior
 
-        state.df_prior_path = str(build_tiny_pixel_prior(tmp / "tiny_prior"))
-        state.df_note = "no shipped prior yet: a tiny random test prior (the object is noise)"
-        state.df_resolution = 32
-        state.df_extra = dict(plane_resolution=32, plane_channels=8, hidden=16)
+        df.prior_path = str(build_tiny_pixel_prior(tmp / "tiny_prior"))
+        df.note = "no shipped prior yet: a tiny random test prior (the object is noise)"
+        df.resolution = 32
+        df.extra = dict(plane_resolution=32, plane_channels=8, hidden=16)
+    state = ViewerState(
+        eg3d=Eg3dState(seed_a=2, seed_b=7), dreamfusion=df, capture=CaptureState(capture_dir=str(out / "_captures"))
+    )
     app = ViewerApp(preset=args.preset, state=state, window_size=(1100, 720))
 
     def shot(ctx, name):
         path = out / f"{name}.png"
-        n = len(app.gui_shot_done)
-        app.gui_shot_request = path
-        _wait(ctx, lambda: len(app.gui_shot_done) > n, 30, f"the {name} capture")
+        n = len(app.probes.gui_shots)
+        app.captures.gui_shot_request = path
+        _wait(ctx, lambda: len(app.probes.gui_shots) > n, 30, f"the {name} capture")
         print(f"wrote {path}")
 
     def settle(ctx):
@@ -84,7 +81,7 @@ def main() -> int:
 
     def body(ctx):
         settle(ctx)
-        ctx.item_drag_with_delta("//Viewport/##canvas", (-40, -6))  # a three-quarter view
+        ctx.item_drag_with_delta("//Viewport/##canvas", (-110, -12))  # a three-quarter view (~30 deg)
         settle(ctx)
         shot(ctx, "eg3d_orbit")
         ctx.window_focus("//Latent")
@@ -102,20 +99,20 @@ def main() -> int:
         # DreamFusion: Start, let it train, orbit a little, shoot with the loss plot (Training tab) in view.
         ctx.window_focus("//DreamFusion")
         ctx.item_click("//DreamFusion/Start")
-        sess = app.df_session
+        sess = app.dreamfusion.session
         _wait(ctx, lambda: sess.step_count >= args.df_steps or sess.worker.error, args.timeout, "DreamFusion steps")
         if sess.worker.error:
             raise RuntimeError(f"screenshots: DreamFusion failed: {sess.worker.error}")
-        ctx.item_drag_with_delta("//Viewport/##canvas", (-40, -10))
+        ctx.item_drag_with_delta("//Viewport/##canvas", (-110, -25))
         step = sess.step_count
+        image = app.dreamfusion.image
         _wait(
             ctx,
             lambda: (
-                app.shown is not None
-                and app.shown.source == "dreamfusion"
-                and app.shown.full
-                and app.shown.extra.get("step", -1) >= step
-                and app._pending_upload is None
+                image.shown is not None
+                and image.shown.full
+                and image.shown.extra.get("step", -1) >= step
+                and image.pending is None
             ),
             args.timeout,
             "a DreamFusion frame",
@@ -123,7 +120,7 @@ def main() -> int:
         for _ in range(3):
             ctx.yield_()
         shot(ctx, "dreamfusion_training")
-        app.df_stop()
+        app.dreamfusion.stop()
 
     def relax_watchdog():  # the test engine aborts a test after 60 s; DreamFusion steps take longer on a CPU
         from imgui_bundle import hello_imgui, imgui

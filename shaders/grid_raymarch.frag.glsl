@@ -51,10 +51,11 @@ void main() {
         t_prev = t;
         if (T < 1e-3) break;
     }
-    if (mode == 1) {
+    if (mode == 1) {  // depth: near = bright over the object (opacity > 0.5, as viewer/images.py), else background
         float depth = wsum > 1e-6 ? tsum / wsum : ray_end;
         float g = 1.0 - clamp((depth - depth_range.x) / max(depth_range.y - depth_range.x, 1e-6), 0.0, 1.0);
-        color = vec3(g * wsum);
+        frag = vec4(wsum > 0.5 ? vec3(g) : background, 1.0);
+        return;
     } else if (mode == 2) {
         color = vec3(wsum);
     }

@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 import pytest
-from test_viewer_gui import display, run, wait  # noqa: F401  (display: the module's Xvfb fixture, autouse)
+from test_viewer_gui import display, run, split_state, wait  # noqa: F401  (display: the module's Xvfb fixture)
 
 pytestmark = pytest.mark.gui
 
@@ -43,24 +43,23 @@ def tiny_G():
 
 def make_df_app(G, tmp_path, prior, **state_kw):
     from tristudio.viewer.app import ViewerApp
-    from tristudio.viewer.dreamfusion import dreamfusion_camera
     from tristudio.viewer.engine import Engine
-    from tristudio.viewer.state import ViewerState
 
     kw = dict(
         capture_dir=str(tmp_path / "captures"),
         scene="dreamfusion",
-        camera=dreamfusion_camera(),
-        df_prior_path=str(prior),
-        df_resolution=16,
-        df_steps=100000,
-        df_lr=0.05,
-        df_view_resolution=32,
-        df_refresh_s=0.2,
-        df_extra=dict(TINY),
+        prior_path=str(prior),
+        resolution=16,
+        steps=100000,
+        lr=0.05,
+        view_resolution=32,
+        refresh_s=0.2,
+        extra=dict(TINY),
     )
     kw.update(state_kw)
-    app = ViewerApp(engine=Engine(G, name="tiny"), state=ViewerState(**kw), window_size=(800, 640), gl_resolution=32)
+    state = split_state(**kw)
+    state.dreamfusion.resolution = kw["resolution"]  # (the EG3D scene has a `resolution` too)
+    app = ViewerApp(engine=Engine(G, name="tiny"), state=state, window_size=(800, 640), gl_resolution=32)
     base = app.runner_params
 
     def runner_params():  # the test engine's watchdog kills a test after 60 s: give a loaded machine more
@@ -80,33 +79,34 @@ def _relax_watchdog():
 
 
 def df_frame(app):
-    f = app.shown
-    return f if f is not None and f.source == "dreamfusion" and app._pending_upload is None else None
+    image = app.dreamfusion.image
+    f = image.shown
+    return f if f is not None and f.source == "dreamfusion" and image.pending is None else None
 
 
 def test_start_trains_plots_updates_the_view_stop_ends_the_thread_and_captures_work(tiny_G, tmp_path, prior_dir):
     import trimesh
     from PIL import Image
 
-    app = make_df_app(tiny_G, tmp_path, prior_dir, save_resolution=32, mesh_resolution=24, df_mesh_level=0.0)
+    app = make_df_app(tiny_G, tmp_path, prior_dir, save_resolution=32, mesh_resolution=24, mesh_level=0.0)
     seen = {}
 
     def body(ctx, app):
         ctx.window_focus("//DreamFusion")
         ctx.item_input_value("//DreamFusion/prompt", "a blue ball")
         ctx.item_click("//DreamFusion/Start")
-        sess = app.df_session
+        sess = app.dreamfusion.session
         assert sess is not None and sess.settings.prompt == "a blue ball"
-        wait(ctx, lambda: app.df_plotted >= 3 and df_frame(app) is not None, 60, "loss points and a first frame")
-        seen["plotted_first"] = app.df_plotted
+        wait(ctx, lambda: app.probes.df_plotted >= 3 and df_frame(app) is not None, 60, "loss points and a first frame")
+        seen["plotted_first"] = app.probes.df_plotted
         first = df_frame(app)
         seen["first"] = (first.extra["step"], first.rgba.copy())
         # Frame rate while training: GUI frames over wall time.
-        f0, s0, t0 = app.frames, sess.step_count, time.perf_counter()
+        f0, s0, t0 = app.probes.frames, sess.step_count, time.perf_counter()
         while time.perf_counter() - t0 < 2.5:
             ctx.yield_()
         dt = time.perf_counter() - t0
-        seen["frames"], seen["steps"] = app.frames - f0, sess.step_count - s0
+        seen["frames"], seen["steps"] = app.probes.frames - f0, sess.step_count - s0
         seen["fps"], seen["steps_per_s"] = seen["frames"] / dt, seen["steps"] / dt
         wait(
             ctx,
@@ -117,9 +117,9 @@ def test_start_trains_plots_updates_the_view_stop_ends_the_thread_and_captures_w
         later = df_frame(app)
         seen["later"] = (later.extra["step"], later.rgba.copy(), later.camera_key == first.camera_key)
         # Orbit while it trains: the camera turns, the optimiser is told to hold, the view follows the camera.
-        yaw0, holds0 = app.state.camera.yaw, app.holds
+        yaw0, holds0 = app.state.camera.yaw, app.probes.holds
         ctx.item_drag_with_delta("//Viewport/##canvas", (60, 0))
-        seen["drag"] = (yaw0, app.state.camera.yaw, app.holds - holds0)
+        seen["drag"] = (yaw0, app.state.camera.yaw, app.probes.holds - holds0)
         cam_key = app.state.camera.key()
         wait(
             ctx,
@@ -127,8 +127,8 @@ def test_start_trains_plots_updates_the_view_stop_ends_the_thread_and_captures_w
             60,
             "the view of the new camera",
         )
-        wait(ctx, lambda: app.df_plotted >= seen["plotted_first"] + 3, 30, "more points in the loss plot")
-        seen["plotted"], seen["history"] = app.df_plotted, len(sess.worker.history)
+        wait(ctx, lambda: app.probes.df_plotted >= seen["plotted_first"] + 3, 30, "more points in the loss plot")
+        seen["plotted"], seen["history"] = app.probes.df_plotted, len(sess.worker.history)
         ctx.item_click("//DreamFusion/Stop")
         wait(ctx, lambda: not sess.worker.alive, 30, "the training thread to end")
         n = sess.step_count
@@ -160,7 +160,7 @@ def test_start_trains_plots_updates_the_view_stop_ends_the_thread_and_captures_w
     assert diff > 0.5, f"the view did not change from step {s0} to step {s1} (mean abs diff {diff:.3f})"
     # the GUI thread keeps drawing while the optimiser thread steps (liveness, not a speed: speed is `tristudio bench`)
     assert seen["frames"] >= 3 and seen["steps"] >= 1, f"GUI frames {seen['frames']}, steps {seen['steps']} in 2.5 s"
-    assert seen["fps"] <= app.state.df_fps_cap * 1.3, f"the frame-rate cap did not hold: {seen['fps']:.1f} fps"
+    assert seen["fps"] <= app.state.dreamfusion.fps_cap * 1.3, f"the frame-rate cap did not hold: {seen['fps']:.1f} fps"
     assert seen["steps_per_s"] > 0
     n, m, alive, state = seen["after_stop"]
     assert not alive and state == "stopped"
@@ -187,30 +187,30 @@ def test_errors_are_shown_in_red_and_the_app_keeps_running(tiny_G, tmp_path, pri
     def body(ctx, app):
         ctx.window_focus("//DreamFusion")
         ctx.item_click("//DreamFusion/Start")
-        wait(ctx, lambda: bool(app.df_drawn_error), 30, "the prior error")
-        seen["prior_error"] = app.df_drawn_error
+        wait(ctx, lambda: bool(app.probes.df_drawn_error), 30, "the prior error")
+        seen["prior_error"] = app.probes.df_drawn_error
         # A good prior; then a step that raises in the training thread.
         ctx.item_input_value("//DreamFusion/prior folder", str(prior_dir))
         ctx.item_click("//DreamFusion/Start")
-        sess = app.df_session
+        sess = app.dreamfusion.session
         wait(ctx, lambda: sess.step_count >= 2, 60, "two steps")
 
         def boom():
             raise RuntimeError("synthetic step failure")
 
         sess.df.step = boom
-        wait(ctx, lambda: "synthetic step failure" in app.df_drawn_error, 30, "the step error in the panel")
-        seen["step_error"] = app.df_drawn_error
-        seen["viewport_errors"] = list(app.drawn_errors)
+        wait(ctx, lambda: "synthetic step failure" in app.probes.df_drawn_error, 30, "the step error in the panel")
+        seen["step_error"] = app.probes.df_drawn_error
+        seen["viewport_errors"] = list(app.probes.drawn_errors)
         seen["thread_alive"] = sess.worker.alive
-        frames = app.frames
+        frames = app.probes.frames
         for _ in range(5):
             ctx.yield_()
-        seen["frames_advanced"] = app.frames - frames
+        seen["frames_advanced"] = app.probes.frames - frames
         # Start again: a fresh object trains.
         ctx.item_click("//DreamFusion/Start")
-        new = app.df_session
-        wait(ctx, lambda: new.step_count >= 2 and not app.df_drawn_error, 60, "training after the error")
+        new = app.dreamfusion.session
+        wait(ctx, lambda: new.step_count >= 2 and not app.probes.df_drawn_error, 60, "training after the error")
         seen["recovered"] = new is not sess and new.worker.alive
         ctx.item_click("//DreamFusion/Stop")
         wait(ctx, lambda: not new.worker.alive, 30, "the stop")

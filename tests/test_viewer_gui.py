@@ -53,14 +53,33 @@ def tiny_G():
     return random_model("tiny", seed=0)
 
 
+def split_state(**kw):
+    """ViewerState from flat keywords: each goes to the part (Eg3dState, DreamFusionState, CaptureState, ViewerState)
+    that has a field of that name."""
+    import dataclasses
+
+    from tristudio.viewer.state import CaptureState, DreamFusionState, Eg3dState, ViewerState
+
+    parts = {"eg3d": Eg3dState, "dreamfusion": DreamFusionState, "capture": CaptureState}
+    top = {f.name for f in dataclasses.fields(ViewerState)}
+    given = {name: {} for name in parts}
+    rest = {}
+    for k, v in kw.items():
+        owner = next((name for name, cls in parts.items() if k in {f.name for f in dataclasses.fields(cls)}), None)
+        if k in top or owner is None:
+            rest[k] = v
+        else:
+            given[owner][k] = v
+    return ViewerState(**rest, **{name: cls(**given[name]) for name, cls in parts.items()})
+
+
 def make_app(G, tmp_path, **state_kw):
     from tristudio.viewer.app import ViewerApp
     from tristudio.viewer.engine import Engine
-    from tristudio.viewer.state import ViewerState
 
     kw = dict(capture_dir=str(tmp_path / "captures"), fast_path="torch", grid_resolution=32)
     kw.update(state_kw)
-    return ViewerApp(engine=Engine(G, name="tiny"), state=ViewerState(**kw), window_size=(960, 640), gl_resolution=32)
+    return ViewerApp(engine=Engine(G, name="tiny"), state=split_state(**kw), window_size=(960, 640), gl_resolution=32)
 
 
 def run(app, body):
@@ -138,25 +157,25 @@ def assert_close_images(a, b, tol=2):
 
 def test_drag_orbits_and_matches_direct_render(tiny_G, tmp_path):
     app = make_app(tiny_G, tmp_path, fast_path="grid", output="final")
-    app.keep_gl_readback = True
+    app.probes.keep_gl_readback = True
     seen = {}
 
     def body(ctx, app):
         settle(ctx, app)
         from tristudio.viewer.latent import LatentSpec  # noqa: F401
 
-        spec = app.state.latent_spec()
-        wait(ctx, lambda: app._grid_ready(spec), 60, "the baked grid")
+        spec = app.state.eg3d.latent_spec()
+        wait(ctx, lambda: app.eg3d.grid_ready(spec), 60, "the baked grid")
         before = direct_render(tiny_G, 0, app.state.camera)
-        assert_close_images(app.shown.rgba, before)
+        assert_close_images(app.eg3d.image.shown.rgba, before)
         yaw0 = app.state.camera.yaw
         ctx.item_drag_with_delta("//Viewport/##canvas", (80, 0))
         seen["yaw"] = (yaw0, app.state.camera.yaw)
-        seen["gl_frames"] = app.gl_frames
+        seen["gl_frames"] = app.probes.gl_frames
         settle(ctx, app)
-        seen["shown"] = app.shown.rgba.copy()
+        seen["shown"] = app.eg3d.image.shown.rgba.copy()
         seen["camera"] = app.state.camera.copy()
-        seen["kind"] = app.shown_kind
+        seen["kind"] = app.eg3d.shown_kind
 
     run(app, body)
     yaw0, yaw1 = seen["yaw"]
@@ -171,16 +190,16 @@ def test_drag_orbits_and_matches_direct_render(tiny_G, tmp_path):
 def test_gl_grid_matches_torch_raw_render(tiny_G, tmp_path):
     """The GL ray-march of the baked grid approximates the exact torch render of the raw image."""
     app = make_app(tiny_G, tmp_path, fast_path="grid", output="raw", resolution=32, samples=32, grid_resolution=48)
-    app.keep_gl_readback = True
+    app.probes.keep_gl_readback = True
     seen = {}
 
     def body(ctx, app):
         settle(ctx, app)
-        wait(ctx, lambda: app._grid_ready(app.state.latent_spec()), 150, "the baked grid")
+        wait(ctx, lambda: app.eg3d.grid_ready(app.state.eg3d.latent_spec()), 150, "the baked grid")
         ctx.item_drag_with_delta("//Viewport/##canvas", (30, 10))
-        seen["gl"] = app.last_gl_image
+        seen["gl"] = app.probes.last_gl_image
         settle(ctx, app)
-        seen["torch"] = (app.shown.camera_key, app.shown.rgba.copy())
+        seen["torch"] = (app.eg3d.image.shown.camera_key, app.eg3d.image.shown.rgba.copy())
 
     run(app, body)
     (gl_key, gl), (t_key, exact) = seen["gl"], seen["torch"]
@@ -189,21 +208,58 @@ def test_gl_grid_matches_torch_raw_render(tiny_G, tmp_path):
     assert err < 0.06, f"GL grid render differs from the torch render by {err:.3f} on average"
 
 
+def test_gl_and_torch_depth_show_the_background_value_off_the_object(tmp_path):
+    """Depth output of the shipped heads (issue 14: black and white shards around the head): where the object does not
+    cover a pixel, both the GL fast path and the torch frame show exactly the background value."""
+    from tristudio.viewer.model import default_model
+
+    G, _, banner = default_model()
+    if banner:
+        pytest.skip("no shipped heads model")
+    app = make_app(G, tmp_path, fast_path="grid", output="depth", background="grey", grid_resolution=64)
+    app.probes.keep_gl_readback = True
+    seen = {}
+
+    def body(ctx, app):
+        settle(ctx, app)
+        wait(ctx, lambda: app.eg3d.grid_ready(), 150, "the baked grid")
+        ctx.item_drag_with_delta("//Viewport/##canvas", (30, 10))
+        seen["gl"] = app.probes.last_gl_image
+        settle(ctx, app)
+        seen["torch"] = (app.eg3d.image.shown.camera_key, app.eg3d.image.shown.rgba.copy())
+        spec = app.state.eg3d.latent_spec()
+        out, _ = app.eg3d.engine.render_dict(spec, app.state.camera, app.eg3d.settings())
+        seen["opacity"] = out["image_opacity"][0, 0].numpy()
+
+    run(app, body)
+    (gl_key, gl), (t_key, exact) = seen["gl"], seen["torch"]
+    assert gl_key == t_key
+    bg = seen["opacity"] <= 0.5
+    assert 0.05 < bg.mean() < 0.95, "the head should leave some pixels uncovered"
+    assert (exact[..., :3][bg] == 128).all(), "torch depth: uncovered pixels are not the background"
+    gl = np.asarray(gl[..., :3])
+    from PIL import Image
+
+    gl_small = np.asarray(Image.fromarray(gl).resize(bg.shape[::-1], Image.NEAREST))
+    agree = (np.abs(gl_small[bg].astype(int) - 128) <= 1).all(-1).mean()
+    assert agree > 0.85, f"GL depth: only {100 * agree:.0f}% of the uncovered pixels show the background"
+
+
 def test_interpolation_endpoints_match_seeds(tiny_G, tmp_path):
     app = make_app(tiny_G, tmp_path, seed_a=3, seed_b=11, interp_mode="slerp_z")
     seen = {}
 
     def body(ctx, app):
         settle(ctx, app)
-        seen["t0"] = app.shown.rgba.copy()
+        seen["t0"] = app.eg3d.image.shown.rgba.copy()
         ctx.window_focus("//Latent")
         ctx.item_input_value("//Latent/t (A -> B)", 1.0)
-        assert app.state.t == 1.0
+        assert app.state.eg3d.t == 1.0
         settle(ctx, app)
-        seen["t1"] = app.shown.rgba.copy()
+        seen["t1"] = app.eg3d.image.shown.rgba.copy()
         ctx.item_input_value("//Latent/t (A -> B)", 0.5)
         settle(ctx, app)
-        seen["mid"] = app.shown.rgba.copy()
+        seen["mid"] = app.eg3d.image.shown.rgba.copy()
 
     run(app, body)
     a, b = direct_render(tiny_G, 3, app.state.camera), direct_render(tiny_G, 11, app.state.camera)
@@ -219,15 +275,15 @@ def test_psi_zero_gives_the_same_image_for_all_seeds(tiny_G, tmp_path):
 
     def body(ctx, app):
         settle(ctx, app)
-        imgs["psi07_seed1"] = app.shown.rgba.copy()
+        imgs["psi07_seed1"] = app.eg3d.image.shown.rgba.copy()
         ctx.window_focus("//Latent")
         ctx.item_input_value("//Latent/truncation psi", 0.0)
         settle(ctx, app)
-        imgs["seed1"] = app.shown.rgba.copy()
+        imgs["seed1"] = app.eg3d.image.shown.rgba.copy()
         ctx.item_input_value("//Latent/seed A", 987)
-        assert app.state.seed_a == 987
+        assert app.state.eg3d.seed_a == 987
         settle(ctx, app)
-        imgs["seed987"] = app.shown.rgba.copy()
+        imgs["seed987"] = app.eg3d.image.shown.rgba.copy()
 
     run(app, body)
     assert_close_images(imgs["seed1"], imgs["seed987"], tol=0)
@@ -242,13 +298,13 @@ def test_save_render_and_save_gui_match_the_viewport(tiny_G, tmp_path):
 
     def body(ctx, app):
         settle(ctx, app)
-        seen["view"] = app.shown.rgba.copy()
+        seen["view"] = app.eg3d.image.shown.rgba.copy()
         seen["rect"] = app.image_rect
         ctx.window_focus("//Capture")
         ctx.item_click("//Capture/Save render")
         wait(ctx, lambda: app.jobs.current is not None and app.jobs.current.done, 60, "save render")
         ctx.item_click("//Capture/Save GUI")
-        wait(ctx, lambda: bool(app.gui_shot_done), 10, "save GUI")
+        wait(ctx, lambda: bool(app.probes.gui_shots), 10, "save GUI")
 
     run(app, body)
     job = app.jobs.current
@@ -256,8 +312,8 @@ def test_save_render_and_save_gui_match_the_viewport(tiny_G, tmp_path):
     render = np.asarray(Image.open(job.result_path).convert("RGB"))
     assert Path(job.result_path).name == "render_0001.png"
     assert_close_images(render, seen["view"], tol=1)  # same camera, same settings, same size
-    gui = np.asarray(Image.open(app.gui_shot_done[0]).convert("RGB")).astype(float)
-    assert Path(app.gui_shot_done[0]).name == "gui_0001.png"
+    gui = np.asarray(Image.open(app.probes.gui_shots[0]).convert("RGB")).astype(float)
+    assert Path(app.probes.gui_shots[0]).name == "gui_0001.png"
     x, y, w, h = (int(round(v)) for v in seen["rect"])
     crop = gui[y + 2 : y + h - 2, x + 2 : x + w - 2]
     ref = np.asarray(Image.fromarray(seen["view"][..., :3]).resize((w, h), Image.BILINEAR)).astype(float)
@@ -299,10 +355,10 @@ def test_mesh_export_loads_in_trimesh(tiny_G, tmp_path):
 
     from tristudio.core.eg3d.bake import bake_grid
     from tristudio.viewer.engine import Engine
-    from tristudio.viewer.state import ViewerState
+    from tristudio.viewer.state import Eg3dState
 
     eng = Engine(tiny_G)
-    planes, _ = eng.planes(ViewerState().latent_spec())
+    planes, _ = eng.planes(Eg3dState().latent_spec())
     sigma = bake_grid(planes, tiny_G.decoder, 32)[..., 3]
     level = float(sigma.quantile(0.7))  # a level the random field crosses
     app = make_app(tiny_G, tmp_path, mesh_resolution=32, mesh_format="ply")
@@ -336,29 +392,29 @@ def test_load_error_and_worker_error_are_shown_and_the_app_lives_on(tiny_G, tmp_
         ctx.window_focus("//Model")
         ctx.item_input_value("//Model/##path", str(bad))
         ctx.item_click("//Model/Load")
-        wait(ctx, lambda: bool(app.state.model_error), 30, "the load error")
-        seen["model_error"] = app.state.model_error
+        wait(ctx, lambda: bool(app.state.eg3d.model_error), 30, "the load error")
+        seen["model_error"] = app.state.eg3d.model_error
         # A render worker that raises: the error is drawn over the viewport, the app keeps going.
-        real = app.engine.render
+        real = app.eg3d.engine.render
 
         def boom(*a, **k):
             raise RuntimeError("synthetic render failure")
 
-        app.engine.render = boom
-        app.state.seed_a = 5
-        wait(ctx, lambda: any("synthetic render failure" in e for e in app.drawn_errors), 30, "the worker error")
+        app.eg3d.engine.render = boom
+        app.state.eg3d.seed_a = 5
+        wait(ctx, lambda: any("synthetic render failure" in e for e in app.probes.drawn_errors), 30, "the worker error")
         frames = ctx.frame_count
         for _ in range(5):
             ctx.yield_()
         seen["frames_advanced"] = ctx.frame_count - frames
-        app.engine.render = real
-        app.state.seed_a = 6
+        app.eg3d.engine.render = real
+        app.state.eg3d.seed_a = 6
         settle(ctx, app)
-        seen["recovered"] = app.drawn_errors == [] and app.shown.latent.seed_a == 6
+        seen["recovered"] = app.probes.drawn_errors == [] and app.eg3d.image.shown.latent.seed_a == 6
 
     run(app, body)
     assert "broken.pkl" in seen["model_error"]
-    assert app.engine.name == "tiny"  # the failed load left the current model in place
+    assert app.eg3d.engine.name == "tiny"  # the failed load left the current model in place
     assert seen["frames_advanced"] >= 5
     assert seen["recovered"]
 
@@ -378,12 +434,12 @@ def test_model_panel_opens_a_diffusers_folder_as_the_dreamfusion_prior(tiny_G, t
         ctx.window_focus("//Model")
         ctx.item_input_value("//Model/##path", str(broken))
         ctx.item_click("//Model/Load")
-        wait(ctx, lambda: bool(app.state.model_error), 30, "the broken prior's error")
-        seen["broken"] = (app.state.model_error, app.state.scene, app.state.df_prior_path)
+        wait(ctx, lambda: bool(app.state.eg3d.model_error), 30, "the broken prior's error")
+        seen["broken"] = (app.state.eg3d.model_error, app.state.scene, app.state.dreamfusion.prior_path)
         ctx.item_input_value("//Model/##path", str(good))
         ctx.item_click("//Model/Load")
         wait(ctx, lambda: app.state.scene == "dreamfusion", 30, "the switch to the DreamFusion scene")
-        seen["good"] = (app.state.model_error, app.state.df_prior_path, app.engine.name)
+        seen["good"] = (app.state.eg3d.model_error, app.state.dreamfusion.prior_path, app.eg3d.engine.name)
 
     run(app, body)
     error, scene, prior_path = seen["broken"]

@@ -88,3 +88,53 @@ def test_dynamic_resolution_hysteresis_and_floor():
         DynamicResolution(hysteresis=0.1)
     small = DynamicResolution(full=32, floor=64)
     assert small.update(10_000, 32) == 32  # the floor never exceeds the full resolution
+
+
+# ----------------------------------------------------------------------------------------- issue 14: camera limits
+
+HEADS_RK = {"ray_start": 2.25, "ray_end": 3.3, "box_warp": 1.0, "avg_camera_radius": 2.7}  # EG3D FFHQ's
+
+
+def test_a_full_width_drag_turns_180_degrees_whatever_the_viewport_size():
+    from tristudio.viewer.orbit import DRAG_DEG_PER_VIEWPORT
+
+    assert DRAG_DEG_PER_VIEWPORT == 180.0
+    for width in (300, 640, 1400):
+        cam = OrbitCamera()
+        cam.orbit(width, 0, width)
+        assert abs(cam.yaw) == pytest.approx(math.pi)  # +-pi: the same half turn
+        cam = OrbitCamera()
+        cam.orbit(150, 0, width)  # issue 14: a 150 px drag turned the head by 86 deg whatever the size
+        assert math.degrees(cam.yaw) == pytest.approx(-180.0 * 150 / width)
+        cam.orbit(0, width / 4, width)
+        assert math.degrees(cam.pitch) == pytest.approx(45.0)
+
+
+def test_ray_interval_moves_with_the_radius_and_is_the_models_at_the_trained_radius():
+    from tristudio.viewer.orbit import ray_interval
+
+    assert ray_interval(HEADS_RK, 2.7) == pytest.approx((2.25, 3.3))
+    for r in (1.0, 2.0, 4.5):
+        near, far = ray_interval(HEADS_RK, r)
+        # the same slab of space around the pivot: [pivot - 0.45, pivot + 0.6] along the view axis
+        assert (r - near, far - r) == pytest.approx((2.7 - 2.25, 3.3 - 2.7))
+
+
+def test_radius_range_keeps_the_box_in_front_and_the_zoom_clamps_to_it():
+    from tristudio.viewer.orbit import model_radius_range, ray_interval
+
+    lo, hi = model_radius_range(HEADS_RK)
+    half_diag = math.sqrt(3) / 2
+    assert lo == pytest.approx(half_diag)  # closer, the camera would be inside the box [-0.5, 0.5]^3
+    assert hi == pytest.approx(2 * 2.7)  # farther, the object is under half its trained size
+    assert ray_interval(HEADS_RK, lo)[0] > 0  # the near bound stays in front of the camera
+    # a model whose near bound is far in front of the pivot: the range starts where that bound is still > 0
+    deep = {**HEADS_RK, "ray_start": 1.0}
+    assert ray_interval(deep, model_radius_range(deep)[0])[0] > 0
+    cam = OrbitCamera(radius=2.7, radius_range=(lo, hi))
+    cam.zoom(1000)
+    assert cam.radius == pytest.approx(lo)
+    cam.zoom(-1000)
+    assert cam.radius == pytest.approx(hi)
+    assert OrbitCamera(radius=50.0, radius_range=(lo, hi)).radius == pytest.approx(hi)  # clamped at birth too
+    assert cam.copy().radius_range == (lo, hi)

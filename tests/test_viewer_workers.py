@@ -130,14 +130,14 @@ def test_bake_matches_the_field_at_voxel_centres():
 
 
 def test_capture_paths_increase(tmp_path):
-    from tristudio.viewer.state import ViewerState
+    from tristudio.viewer.state import CaptureState
 
-    s = ViewerState(capture_dir=str(tmp_path))
-    p1 = s.capture_path("render", "png")
+    s = CaptureState(capture_dir=str(tmp_path))
+    p1 = s.path("render", "png")
     p1.write_bytes(b"x")
-    p2 = s.capture_path("render", "png")
+    p2 = s.path("render", "png")
     assert (p1.name, p2.name) == ("render_0001.png", "render_0002.png")
-    assert s.capture_path("orbit", "mp4").name == "orbit_0001.mp4"
+    assert s.path("orbit", "mp4").name == "orbit_0001.mp4"
 
 
 def test_background_replacement_of_a_white_back_model_matches_compositing_by_hand():

@@ -114,3 +114,93 @@ def export_mesh(job: Job, engine: Engine, spec, resolution: int, level: float, p
         f"saved {path}: {len(verts)} vertices, {len(faces)} faces, "
         f"{'watertight' if mesh.is_watertight else 'not watertight'}"
     )
+
+
+class CaptureActions:
+    """The Capture panel's actions on the scene on screen (`scene()`): each starts one background job (one at a time)
+    and says what happened in `state.message`; Save GUI is read back from the window before the next buffer swap."""
+
+    def __init__(self, state, jobs, scene, probes):
+        self.state = state  # CaptureState
+        self.jobs = jobs  # JobWorker
+        self.scene = scene  # () -> the scene on screen
+        self.probes = probes
+        self.gui_shot_request: Path | None = None
+
+    def _start(self, name: str, fn) -> bool:
+        from .state import Message
+
+        if self.jobs.running:
+            self.state.message = Message("another capture job is running", error=True)
+            return False
+        return self.jobs.start(Job(name, fn))
+
+    def _source(self):
+        from .scene import CaptureUnavailable
+        from .state import Message
+
+        try:
+            return self.scene().capture_source()
+        except CaptureUnavailable as exc:
+            self.state.message = Message(str(exc), error=True)
+            return None
+
+    def save_render(self) -> Path | None:
+        src = self._source()
+        if src is None:
+            return None
+        source, spec, settings = src
+        path, cam = self.state.path("render", "png"), self.scene().state.camera.copy()
+        size = int(self.state.save_resolution)
+        self._start("save render", lambda job: save_render(job, source, spec, cam, settings, size, path))
+        return path
+
+    def save_gui(self) -> Path:
+        self.gui_shot_request = self.state.path("gui", "png")
+        return self.gui_shot_request
+
+    def orbit_video(self) -> Path | None:
+        src = self._source()
+        if src is None:
+            return None
+        source, spec, settings = src
+        s = self.state
+        path, cam = s.path("orbit", "mp4"), self.scene().state.camera.copy()
+        frames, fps, size = int(s.video_frames), int(s.video_fps), int(s.video_resolution)
+        self._start("orbit video", lambda job: orbit_video(job, source, spec, cam, settings, frames, fps, size, path))
+        return path
+
+    def export_mesh(self) -> Path | None:
+        from .scene import CaptureUnavailable
+        from .state import Message
+
+        path = self.state.path("mesh", self.state.mesh_format)
+        try:
+            fn = self.scene().mesh_job(int(self.state.mesh_resolution), path)
+        except CaptureUnavailable as exc:
+            self.state.message = Message(str(exc), error=True)
+            return None
+        self._start("mesh export", fn)
+        return path
+
+    def before_swap(self) -> None:
+        """Save GUI: read the window (framebuffer 0) once the frame is drawn (GUI thread)."""
+        from .state import Message
+
+        if self.gui_shot_request is None:
+            return
+        from imgui_bundle import imgui
+
+        from .gl import read_framebuffer
+
+        path, self.gui_shot_request = self.gui_shot_request, None
+        try:
+            io = imgui.get_io()
+            w, h = (int(v) for v in io.display_size)
+            fb = io.display_framebuffer_scale
+            save_png(read_framebuffer(0, 0, int(w * fb.x), int(h * fb.y), framebuffer=0), path)
+            self.probes.gui_shots.append(path)
+            self.state.message = Message(f"saved {path}")
+            self.state.last_capture = str(path)
+        except Exception as exc:
+            self.state.message = Message(f"save GUI failed: {type(exc).__name__}: {exc}", error=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ import numpy as np
 import torch
 
 from .engine import Frame
-from .images import rgba_u8
+from .images import depth_image, rgba_u8
 from .orbit import OrbitCamera
 from .workers import Job, TrainingWorker
 
@@ -42,17 +41,15 @@ __all__ = [
 
 GUIDANCES = ("sds", "csd", "vsd")
 GUIDANCE_LABELS = {"sds": "SDS (score distillation)", "csd": "CSD (classifier score)", "vsd": "VSD (variational, LoRA)"}
-_SCALES = {"sds": 100.0, "csd": 10.0, "vsd": 7.5}  # the engine's own defaults (guidance.GUIDANCE_DEFAULTS)
 SHOW_MODES = ("shaded", "albedo", "textureless", "depth", "normals", "opacity")
 NO_PRIOR_MESSAGE = "no shipped prior yet: choose a prior folder (a diffusers folder with model_index.json)"
 
 
 def default_scale(guidance: str, prior_path: str = "") -> float:
-    """The guidance method's default scale for the prior folder (the small-world prior has its own SDS default)."""
-    try:
-        from tristudio.core.dreamfusion.guidance import default_guidance_scale
-    except ImportError:
-        return _SCALES.get(guidance, 100.0)
+    """The guidance method's default scale for the prior folder (the small-world prior has its own SDS default):
+    core.dreamfusion.guidance.default_guidance_scale, so the viewer restates no number."""
+    from tristudio.core.dreamfusion.guidance import default_guidance_scale
+
     layout = None
     if prior_path.strip():
         try:
@@ -61,10 +58,7 @@ def default_scale(guidance: str, prior_path: str = "") -> float:
             layout = detect_layout(Path(prior_path.strip()).expanduser()).name
         except Exception:  # not a prior folder (yet): the panel says so when Start is pressed
             layout = None
-    try:
-        return float(default_guidance_scale(guidance, layout))
-    except KeyError:
-        return _SCALES.get(guidance, 100.0)
+    return float(default_guidance_scale(guidance, layout))
 
 
 def shipped_prior_path() -> Path:
@@ -181,10 +175,7 @@ def _to_rgba(out: dict, show: str, cams) -> np.ndarray:
         n = torch.einsum("ji,jhw->ihw", rot, n) * torch.tensor([1.0, -1.0, -1.0])[:, None, None]
         return rgba_u8(((n + 1) / 2) * opacity)
     depth = out["depth"][0]  # ray distance, (1, R, R)
-    mask = opacity > 0.5
-    vals = depth[mask] if bool(mask.any()) else depth.reshape(-1)
-    lo, hi = float(vals.min()), float(vals.max())
-    return rgba_u8((1 - ((depth - lo) / max(hi - lo, 1e-6)).clamp(0, 1)) * opacity)
+    return rgba_u8(depth_image(depth, opacity, 0.0))  # background: black
 
 
 @dataclass
@@ -220,10 +211,12 @@ _idents = itertools.count(1)
 
 
 def training_threads() -> int:
-    """torch threads for the optimiser: all cores but one, which the GUI and the view's renders keep. On a 2-core
-    machine that is 1; two OpenMP threads there beside the GUI thread made a tiny step 30x slower under load
-    (8.2 s vs 0.26 s measured with ~8 other busy processes), as the threads wait for each other at every op."""
-    return max(1, (os.cpu_count() or 2) - 1)
+    """torch threads for the optimiser: the idle cores but one, which the GUI and the view's renders keep
+    (core.threads.auto_threads). On a 2-core machine that is 1; two OpenMP threads there beside the GUI thread made a
+    tiny step 30x slower under load (8.2 s vs 0.26 s measured with ~8 other busy processes)."""
+    from tristudio.core.threads import auto_threads
+
+    return auto_threads(reserve=1)
 
 
 class DreamFusionSession:

@@ -16,7 +16,7 @@ import torch
 
 from .images import to_rgba
 from .latent import LatentSpec, frontal_label, slerp, z_from_seed
-from .orbit import OrbitCamera
+from .orbit import OrbitCamera, ray_interval
 
 __all__ = ["Engine", "RenderSettings", "Frame"]
 
@@ -136,19 +136,51 @@ class Engine:
         with self.lock:
             return (self.generation, spec) in self._planes
 
+    @torch.no_grad()
+    def content_centre(self, resolution: int = 32) -> tuple[float, float, float]:
+        """World point at the centre of the model's average object (psi = 0, frontal conditioning): the centroid of
+        its baked grid's cell opacities 1 - exp(-sigma * cell) over the box. The viewer orbits it, so the object stays
+        centred whatever its world's framing. Falls back to rendering_kwargs avg_camera_pivot for an empty field."""
+        from tristudio.core.eg3d.bake import bake_grid
+
+        rk = self.G.rendering_kwargs
+        fallback = tuple(float(v) for v in rk.get("avg_camera_pivot", (0.0, 0.0, 0.2)))
+        box = float(rk.get("box_warp", 1.0))
+        planes, _ = self.planes(LatentSpec(psi=0.0))
+        grid = bake_grid(planes, self.G.decoder, resolution, box)  # (R, R, R, 4) [z][y][x], A = raw density
+        alpha = 1 - torch.exp(-torch.nn.functional.softplus(grid[..., 3].float() - 1) * (box / resolution))
+        total = float(alpha.sum())
+        if not total > 1e-3:
+            return fallback
+        c = ((torch.arange(resolution, dtype=torch.float32) + 0.5) / resolution - 0.5) * box
+        z, y, x = torch.meshgrid(c, c, c, indexing="ij")
+        return tuple(round(float((alpha.cpu() * v).sum()) / total, 4) for v in (x, y, z))
+
     # ------------------------------------------------------------------ rendering
+    def render_overrides(self, settings: RenderSettings, camera: OrbitCamera) -> dict:
+        """RenderOptions overrides of the viewer: samples per ray (coarse and fine) and the model's ray interval
+        moved with the camera's distance (orbit.ray_interval; the model's own at the trained radius)."""
+        n = settings.samples or self.default_samples
+        near, far = ray_interval(self.G.rendering_kwargs, camera.radius)
+        return {"depth_resolution": n, "depth_resolution_importance": n, "ray_start": near, "ray_end": far}
+
     @torch.no_grad()
     def render_dict(
         self, spec: LatentSpec, camera: OrbitCamera, settings: RenderSettings, resolution: int | None = None
     ) -> tuple[dict, object]:
-        """The generator's render of the cached planes from `camera`: image_raw, image_depth, image_opacity,
-        image_features and (output 'final') image. Same as G.render_planes(..., deterministic=True)."""
+        """The generator's own renderer (G.render_planes, deterministic) on the cached planes from `camera`:
+        image_raw, image_depth, image_opacity, image_features and (output 'final') image."""
         planes, ws = self.planes(spec)
         res = int(resolution or settings.resolution or self.default_resolution)
         cams = camera.cameras()
-        samples = settings.samples or self.default_samples
         out = self.G.render_planes(
-            planes, ws, cams, res, deterministic=True, run_superres=settings.output == "final", samples=samples
+            planes,
+            ws,
+            cams.to(self.device),
+            res,
+            deterministic=True,
+            run_superres=settings.output == "final",
+            options=self.render_overrides(settings, camera),
         )
         return out, cams
 

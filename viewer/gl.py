@@ -3,12 +3,63 @@ baked-grid ray-marcher drawn into an off-screen framebuffer whose colour texture
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from importlib import resources
 
 import numpy as np
 from OpenGL import GL
 
-__all__ = ["Texture2D", "load_shader_source", "compile_program", "GridRaymarcher", "read_framebuffer"]
+__all__ = ["saved_gl_state", "Texture2D", "load_shader_source", "compile_program", "GridRaymarcher", "read_framebuffer"]
+
+
+_CAPS = (GL.GL_BLEND, GL.GL_SCISSOR_TEST, GL.GL_DEPTH_TEST, GL.GL_CULL_FACE, GL.GL_STENCIL_TEST)
+
+
+@contextmanager
+def saved_gl_state():
+    """Save the GL state the viewer's own drawing touches and restore it on exit (also after an exception): draw and
+    read framebuffers, viewport, program, VAO, active texture unit and unit 0's 2D / 3D textures, the enabled
+    capabilities in _CAPS, the blend equation and functions, and the pack / unpack alignments. Read *before* anything
+    is bound, so what is restored is the caller's (ImGui's) state."""
+    get = GL.glGetIntegerv
+    draw_fbo, read_fbo = int(get(GL.GL_DRAW_FRAMEBUFFER_BINDING)), int(get(GL.GL_READ_FRAMEBUFFER_BINDING))
+    viewport = [int(v) for v in get(GL.GL_VIEWPORT)]
+    program, vao = int(get(GL.GL_CURRENT_PROGRAM)), int(get(GL.GL_VERTEX_ARRAY_BINDING))
+    active = int(get(GL.GL_ACTIVE_TEXTURE))
+    GL.glActiveTexture(GL.GL_TEXTURE0)
+    tex2d, tex3d = int(get(GL.GL_TEXTURE_BINDING_2D)), int(get(GL.GL_TEXTURE_BINDING_3D))
+    GL.glActiveTexture(active)
+    caps = {c: bool(GL.glIsEnabled(c)) for c in _CAPS}
+    blend = [int(get(p)) for p in _BLEND_PARAMS]
+    pack, unpack = int(get(GL.GL_PACK_ALIGNMENT)), int(get(GL.GL_UNPACK_ALIGNMENT))
+    try:
+        yield
+    finally:
+        GL.glBindFramebuffer(GL.GL_DRAW_FRAMEBUFFER, draw_fbo)
+        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, read_fbo)
+        GL.glViewport(*viewport)
+        GL.glUseProgram(program)
+        GL.glBindVertexArray(vao)
+        GL.glActiveTexture(GL.GL_TEXTURE0)
+        GL.glBindTexture(GL.GL_TEXTURE_2D, tex2d)
+        GL.glBindTexture(GL.GL_TEXTURE_3D, tex3d)
+        GL.glActiveTexture(active)
+        for c, on in caps.items():
+            (GL.glEnable if on else GL.glDisable)(c)
+        GL.glBlendEquationSeparate(blend[0], blend[1])
+        GL.glBlendFuncSeparate(blend[2], blend[3], blend[4], blend[5])
+        GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, pack)
+        GL.glPixelStorei(GL.GL_UNPACK_ALIGNMENT, unpack)
+
+
+_BLEND_PARAMS = (
+    GL.GL_BLEND_EQUATION_RGB,
+    GL.GL_BLEND_EQUATION_ALPHA,
+    GL.GL_BLEND_SRC_RGB,
+    GL.GL_BLEND_DST_RGB,
+    GL.GL_BLEND_SRC_ALPHA,
+    GL.GL_BLEND_DST_ALPHA,
+)
 
 
 class Texture2D:
@@ -25,8 +76,10 @@ class Texture2D:
         GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_WRAP_T, GL.GL_CLAMP_TO_EDGE)
 
     def allocate(self, w: int, h: int) -> None:
-        GL.glBindTexture(GL.GL_TEXTURE_2D, self.id)
-        GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, GL.GL_RGBA8, w, h, 0, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE, None)
+        with saved_gl_state():
+            GL.glActiveTexture(GL.GL_TEXTURE0)
+            GL.glBindTexture(GL.GL_TEXTURE_2D, self.id)
+            GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, GL.GL_RGBA8, w, h, 0, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE, None)
         self.size = (w, h)
 
     def upload(self, rgba: np.ndarray) -> None:
@@ -34,13 +87,15 @@ class Texture2D:
             raise ValueError(f"Texture2D.upload: expected (H, W, 4) uint8, got {rgba.shape} {rgba.dtype}")
         h, w = rgba.shape[:2]
         data = np.ascontiguousarray(rgba)
-        GL.glBindTexture(GL.GL_TEXTURE_2D, self.id)
-        GL.glPixelStorei(GL.GL_UNPACK_ALIGNMENT, 1)
-        if (w, h) != self.size:
-            GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, GL.GL_RGBA8, w, h, 0, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE, data)
-            self.size = (w, h)
-        else:
-            GL.glTexSubImage2D(GL.GL_TEXTURE_2D, 0, 0, 0, w, h, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE, data)
+        with saved_gl_state():
+            GL.glActiveTexture(GL.GL_TEXTURE0)
+            GL.glBindTexture(GL.GL_TEXTURE_2D, self.id)
+            GL.glPixelStorei(GL.GL_UNPACK_ALIGNMENT, 1)
+            if (w, h) != self.size:
+                GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, GL.GL_RGBA8, w, h, 0, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE, data)
+                self.size = (w, h)
+            else:
+                GL.glTexSubImage2D(GL.GL_TEXTURE_2D, 0, 0, 0, w, h, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE, data)
 
     def delete(self) -> None:
         GL.glDeleteTextures([self.id])
@@ -75,10 +130,13 @@ def compile_program(vert_name: str, frag_name: str) -> int:
     return int(prog)
 
 
-def read_framebuffer(x: int, y: int, w: int, h: int) -> np.ndarray:
-    """(h, w, 3) uint8 of the bound read framebuffer, rows top to bottom."""
-    GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
-    data = GL.glReadPixels(x, y, w, h, GL.GL_RGB, GL.GL_UNSIGNED_BYTE)
+def read_framebuffer(x: int, y: int, w: int, h: int, framebuffer: int | None = None) -> np.ndarray:
+    """(h, w, 3) uint8 of `framebuffer` (None: the bound read framebuffer; 0: the window), rows top to bottom."""
+    with saved_gl_state():
+        if framebuffer is not None:
+            GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, int(framebuffer))
+        GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
+        data = GL.glReadPixels(x, y, w, h, GL.GL_RGB, GL.GL_UNSIGNED_BYTE)
     return np.frombuffer(data, np.uint8).reshape(h, w, 3)[::-1].copy()
 
 
@@ -114,15 +172,15 @@ class GridRaymarcher:
     def upload_grid(self, grid, key) -> None:
         """grid: (R, R, R, 4) float32 [z][y][x] (torch or numpy)."""
         arr = np.ascontiguousarray(np.asarray(grid, dtype=np.float32))
-        r = arr.shape[0]
-        GL.glBindTexture(GL.GL_TEXTURE_3D, self.grid_tex)
-        GL.glPixelStorei(GL.GL_UNPACK_ALIGNMENT, 4)
-        GL.glTexImage3D(GL.GL_TEXTURE_3D, 0, GL.GL_RGBA16F, r, r, r, 0, GL.GL_RGBA, GL.GL_FLOAT, arr)
-        for p in (GL.GL_TEXTURE_MIN_FILTER, GL.GL_TEXTURE_MAG_FILTER):
-            GL.glTexParameteri(GL.GL_TEXTURE_3D, p, GL.GL_LINEAR)
-        for p in (GL.GL_TEXTURE_WRAP_S, GL.GL_TEXTURE_WRAP_T, GL.GL_TEXTURE_WRAP_R):
-            GL.glTexParameteri(GL.GL_TEXTURE_3D, p, GL.GL_CLAMP_TO_EDGE)
-        GL.glBindTexture(GL.GL_TEXTURE_3D, 0)
+        with saved_gl_state():
+            r = arr.shape[0]
+            GL.glBindTexture(GL.GL_TEXTURE_3D, self.grid_tex)
+            GL.glPixelStorei(GL.GL_UNPACK_ALIGNMENT, 4)
+            GL.glTexImage3D(GL.GL_TEXTURE_3D, 0, GL.GL_RGBA16F, r, r, r, 0, GL.GL_RGBA, GL.GL_FLOAT, arr)
+            for p in (GL.GL_TEXTURE_MIN_FILTER, GL.GL_TEXTURE_MAG_FILTER):
+                GL.glTexParameteri(GL.GL_TEXTURE_3D, p, GL.GL_LINEAR)
+            for p in (GL.GL_TEXTURE_WRAP_S, GL.GL_TEXTURE_WRAP_T, GL.GL_TEXTURE_WRAP_R):
+                GL.glTexParameteri(GL.GL_TEXTURE_3D, p, GL.GL_CLAMP_TO_EDGE)
         self.grid_key, self.grid_resolution = key, r
 
     def draw(
@@ -138,20 +196,16 @@ class GridRaymarcher:
         depth_range=(2.25, 3.3),
     ) -> Texture2D:
         w, h = int(size[0]), int(size[1])
-        if self.target.size != (w, h):
-            self.target.allocate(w, h)
-            GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.fbo)
-            GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_2D, self.target.id, 0)
-        prev_fbo = GL.glGetIntegerv(GL.GL_FRAMEBUFFER_BINDING)
-        prev_prog = GL.glGetIntegerv(GL.GL_CURRENT_PROGRAM)
-        prev_vao = GL.glGetIntegerv(GL.GL_VERTEX_ARRAY_BINDING)
-        prev_viewport = GL.glGetIntegerv(GL.GL_VIEWPORT)
-        prev_active = GL.glGetIntegerv(GL.GL_ACTIVE_TEXTURE)
-        caps = {c: GL.glIsEnabled(c) for c in (GL.GL_BLEND, GL.GL_SCISSOR_TEST, GL.GL_DEPTH_TEST, GL.GL_CULL_FACE)}
-        try:
+        with saved_gl_state():  # everything below is undone on exit, so ImGui's next draw sees its own state
+            if self.target.size != (w, h):
+                self.target.allocate(w, h)
+                GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.fbo)
+                GL.glFramebufferTexture2D(
+                    GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_2D, self.target.id, 0
+                )
             GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.fbo)
             GL.glViewport(0, 0, w, h)
-            for c in caps:
+            for c in _CAPS:
                 GL.glDisable(c)
             GL.glUseProgram(self.program)
             GL.glActiveTexture(GL.GL_TEXTURE0)
@@ -173,23 +227,13 @@ class GridRaymarcher:
             GL.glUniform2f(L["depth_range"], *depth_range)
             GL.glBindVertexArray(self.vao)
             GL.glDrawArrays(GL.GL_TRIANGLES, 0, 3)
-        finally:
-            GL.glBindTexture(GL.GL_TEXTURE_3D, 0)
-            GL.glBindVertexArray(int(prev_vao))
-            GL.glUseProgram(int(prev_prog))
-            GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, int(prev_fbo))
-            GL.glViewport(*[int(v) for v in prev_viewport])
-            GL.glActiveTexture(int(prev_active))
-            for c, on in caps.items():
-                (GL.glEnable if on else GL.glDisable)(c)
         return self.target
 
     def read(self) -> np.ndarray:
         """The last drawn image as (H, W, 4) uint8, rows top to bottom (tests, benchmarks)."""
         w, h = self.target.size
-        prev = GL.glGetIntegerv(GL.GL_FRAMEBUFFER_BINDING)
-        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.fbo)
-        GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
-        data = GL.glReadPixels(0, 0, w, h, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE)
-        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, int(prev))
+        with saved_gl_state():
+            GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.fbo)
+            GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
+            data = GL.glReadPixels(0, 0, w, h, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE)
         return np.frombuffer(data, np.uint8).reshape(h, w, 4).copy()  # GL row 0 = image top (see the shader)

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["OUTPUTS", "BACKGROUNDS", "signed_to_unit", "to_rgba", "normals_from_depth", "rgba_u8"]
+__all__ = ["OUTPUTS", "BACKGROUNDS", "signed_to_unit", "to_rgba", "depth_image", "normals_from_depth", "rgba_u8"]
 
 OUTPUTS = ("final", "raw", "depth", "normals", "opacity")
 OUTPUT_LABELS = {
@@ -34,6 +34,20 @@ def rgba_u8(img01: torch.Tensor) -> np.ndarray:
     out = np.full((*rgb.shape[:2], 4), 255, np.uint8)
     out[..., :3] = rgb
     return out
+
+
+DEPTH_MASK_OPACITY = 0.5  # depth output: pixels at most this opaque show the background
+
+
+def depth_image(depth: torch.Tensor, opacity: torch.Tensor, background: float) -> torch.Tensor:
+    """(1, H, W) ray distance and opacity -> (1, H, W) grey in [0, 1]: near = bright, normalised over the object's
+    pixels (opacity > DEPTH_MASK_OPACITY); every other pixel is exactly `background` (the expected depth of a nearly
+    transparent ray is noise: unmasked, it drew black and white shards around the object)."""
+    mask = opacity > DEPTH_MASK_OPACITY
+    vals = depth[mask] if bool(mask.any()) else depth.reshape(-1)
+    lo, hi = float(vals.min()), float(vals.max())
+    img = 1 - ((depth - lo) / max(hi - lo, 1e-6)).clamp(0, 1)
+    return torch.where(mask, img, torch.full_like(img, float(background)))
 
 
 def normals_from_depth(depth: torch.Tensor, cameras) -> torch.Tensor:
@@ -78,12 +92,7 @@ def to_rgba(out: dict, output: str, background: str, cameras=None, white_back: b
         return rgba_u8(opacity)
     depth = out["image_depth"][0]
     if output == "depth":
-        mask = opacity > 0.5
-        vals = depth[mask] if bool(mask.any()) else depth.reshape(-1)
-        lo, hi = float(vals.min()), float(vals.max())
-        img = 1 - ((depth - lo) / max(hi - lo, 1e-6)).clamp(0, 1)  # near = bright
-        img = img * opacity + (1 - opacity) * (bg if bg is not None else 0.0)
-        return rgba_u8(img)
+        return rgba_u8(depth_image(depth, opacity, bg if bg is not None else 0.0))
     if cameras is None:
         raise ValueError("normals output needs the cameras")
     n = normals_from_depth(depth, cameras)

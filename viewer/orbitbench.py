@@ -36,31 +36,31 @@ def main() -> None:
     from imgui_bundle import hello_imgui
 
     from .app import ViewerApp
-    from .state import ViewerState
+    from .state import CaptureState, ViewerState
 
-    state = ViewerState(capture_dir=tempfile.mkdtemp(prefix="tristudio-orbitbench-"))
+    state = ViewerState(capture=CaptureState(capture_dir=tempfile.mkdtemp(prefix="tristudio-orbitbench-")))
     app = ViewerApp(model_path=None if args.model == "auto" else args.model, state=state, window_size=(w, h))
-    model_kind = "shipped heads model" if not app.engine.banner else "random-init small (no shipped model)"
+    scene = app.eg3d
+    model_kind = "shipped heads model" if not scene.engine.banner else "random-init small (no shipped model)"
     rp = app.runner_params()
     frame_loop = rp.callbacks.pre_new_frame
     run: dict = {"phase": "bake", "t0": None, "f0": 0, "g0": 0, "stop": 0, "let_go": None}
     results: dict = {"to_full_ms": []}
 
     def full_shown() -> bool:
-        f = app.shown
-        return app.shown_kind == "torch" and f is not None and f.full and f.camera_key == app.state.camera.key()
+        f = scene.image.shown
+        return scene.shown_kind == "torch" and f is not None and f.full and f.camera_key == app.state.camera.key()
 
     def begin(phase: str, now: float) -> None:
-        run.update(phase=phase, t0=now, f0=app.frames, g0=app.gl_frames)
+        run.update(phase=phase, t0=now, f0=app.probes.frames, g0=app.probes.gl_frames)
 
     def driver() -> None:
         now = time.perf_counter()
         if run["t0"] is None:
             begin("bake", now)
         phase = run["phase"]
-        spec = app.state.latent_spec(app.view_label())
         if phase == "bake":
-            if app._grid_ready(spec) and full_shown():
+            if scene.grid_ready() and full_shown():
                 results["bake_s"] = now - run["t0"]
                 begin("orbiting", now)
             elif now - run["t0"] > args.timeout:
@@ -70,10 +70,10 @@ def main() -> None:
             app.state.camera.orbit(6.0, 0.0)
             if now - run["t0"] >= args.seconds:
                 dt = now - run["t0"]
-                frames = app.frames - run["f0"]
+                frames = app.probes.frames - run["f0"]
                 results["orbiting"] = {
                     "fps": frames / dt,
-                    "gl_share": (app.gl_frames - run["g0"]) / max(frames, 1),
+                    "gl_share": (app.probes.gl_frames - run["g0"]) / max(frames, 1),
                     "seconds": dt,
                 }
                 begin("stop-orbit", now)
@@ -109,10 +109,11 @@ def main() -> None:
         {
             "model": model_kind,
             "window": f"{w}x{h}",
-            "gl_resolution": app.gl_resolution,
-            "grid": app.state.grid_resolution,
-            "neural_resolution": app.full_resolution,
-            "device": app.engine.device.type,
+            "gl_resolution": scene.gl_resolution,
+            "grid": app.state.eg3d.grid_resolution,
+            "neural_resolution": scene.full_resolution,
+            "device": scene.engine.device.type,
+            "threads": app.threads,
             "load_average": os.getloadavg()[0],
         }
     )

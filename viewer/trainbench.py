@@ -36,8 +36,8 @@ def main() -> None:
     from imgui_bundle import hello_imgui
 
     from .app import ViewerApp
-    from .dreamfusion import default_prior_path, dreamfusion_camera, training_threads
-    from .state import ViewerState
+    from .dreamfusion import default_prior_path, training_threads
+    from .state import CaptureState, DreamFusionState, ViewerState
 
     tmp = Path(tempfile.mkdtemp(prefix="tristudio-trainbench-"))
     prior, prior_kind = args.prior, "given"
@@ -49,11 +49,8 @@ def main() -> None:
             prior, prior_kind = str(build_tiny_pixel_prior(tmp / "tiny_prior")), "tiny random test prior"
     state = ViewerState(
         scene="dreamfusion",
-        camera=dreamfusion_camera(),
-        df_prior_path=str(prior),
-        df_guidance=args.guidance,
-        df_steps=10**6,
-        capture_dir=str(tmp / "captures"),
+        dreamfusion=DreamFusionState(prior_path=str(prior), guidance=args.guidance, steps=10**6),
+        capture=CaptureState(capture_dir=str(tmp / "captures")),
     )
     app = ViewerApp(state=state, window_size=(w, h))
     rp = app.runner_params()
@@ -68,16 +65,18 @@ def main() -> None:
     run = {"i": 0, "t0": None, "f0": 0, "s0": 0, "h0": 0.0}
     results: dict = {}
 
+    df = app.dreamfusion
+
     def steps() -> int:
-        return app.df_session.step_count if app.df_session is not None else 0
+        return df.session.step_count if df.session is not None else 0
 
     def held() -> float:
-        return app.df_session.worker.held_s if app.df_session is not None else 0.0
+        return df.session.worker.held_s if df.session is not None else 0.0
 
     def begin(now: float) -> None:
-        run["t0"], run["f0"], run["s0"], run["h0"] = now, app.frames, steps(), held()
+        run["t0"], run["f0"], run["s0"], run["h0"] = now, app.probes.frames, steps(), held()
         if phases[run["i"]][0] == "start":
-            app.df_start()
+            df.start()
 
     def driver() -> None:
         now = time.perf_counter()
@@ -88,7 +87,7 @@ def main() -> None:
             app.state.camera.orbit(6.0, 0.0)  # as a left-drag of 6 px per frame
         done = now - run["t0"] >= length
         if name == "start":  # until the prior is loaded and the first steps are done
-            sess = app.df_session
+            sess = df.session
             if sess.worker.error:
                 results["error"] = sess.worker.error
                 hello_imgui.get_runner_params().app_shall_exit = True
@@ -97,7 +96,7 @@ def main() -> None:
             dt = now - run["t0"]
             if name in ("idle", "training", "orbiting"):
                 results[name] = {
-                    "fps": (app.frames - run["f0"]) / dt,
+                    "fps": (app.probes.frames - run["f0"]) / dt,
                     "steps_per_s": (steps() - run["s0"]) / dt,
                     "seconds": dt,
                     "held_fraction": (held() - run["h0"]) / dt,
@@ -118,7 +117,7 @@ def main() -> None:
         {
             "prior": prior_kind,
             "window": f"{w}x{h}",
-            "fps_cap": state.df_fps_cap,
+            "fps_cap": state.dreamfusion.fps_cap,
             "guidance": args.guidance,
             "training_threads": training_threads(),
             "load_average": os.getloadavg()[0],

@@ -63,9 +63,18 @@ class BakeResult:
     ms: float = 0.0
 
 
+def _set_thread_count(threads: int | None) -> None:
+    """torch intra-op threads for the calling thread (torch's setting is per thread); None: leave torch's."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(int(threads))
+
+
 class RenderWorker:
-    def __init__(self, engine_ref: Callable[[], object]):
+    def __init__(self, engine_ref: Callable[[], object], threads: int | None = None):
         self._engine_ref = engine_ref
+        self.threads = threads  # torch threads of the render thread (None: torch's default)
         self._cond = threading.Condition()
         self._pending: RenderRequest | None = None
         self._bake_want: tuple | None = None  # (spec, resolution, generation)
@@ -119,6 +128,7 @@ class RenderWorker:
 
     # ------------------------------------------------------------------ worker side
     def _run(self) -> None:
+        _set_thread_count(self.threads)
         while True:
             with self._cond:
                 while not self._stop and self._pending is None and self._bake_want is None:
@@ -202,9 +212,10 @@ class Job:
 class JobWorker:
     """Runs one Job at a time in a fresh thread; `current` is the running or last job."""
 
-    def __init__(self):
+    def __init__(self, threads: int | None = None):
         self.current: Job | None = None
         self._thread: threading.Thread | None = None
+        self.threads = threads  # torch threads of each job's thread (None: torch's default)
 
     @property
     def running(self) -> bool:
@@ -219,6 +230,7 @@ class JobWorker:
         return True
 
     def _run(self, job: Job) -> None:
+        _set_thread_count(self.threads)
         try:
             out = job.fn(job)
             job.result = out

@@ -48,6 +48,9 @@ def view(
     width: Annotated[int, typer.Option(help="window width")] = 1280,
     height: Annotated[int, typer.Option(help="window height")] = 800,
     device: Annotated[str, typer.Option(help="auto (CUDA when present) | cpu | cuda")] = "auto",
+    threads: Annotated[
+        int, typer.Option(min=0, help="torch threads of the render and job threads; 0 = the idle cores but one")
+    ] = 0,
 ) -> None:
     """Open the interactive viewer (orbit, latent interpolation, captures)."""
     problem = display_problem()
@@ -55,10 +58,15 @@ def view(
         typer.echo(problem, err=True)
         raise typer.Exit(2)
     from tristudio.viewer.app import ViewerApp
-    from tristudio.viewer.state import ViewerState
+    from tristudio.viewer.state import CaptureState, Eg3dState, ViewerState
 
-    state = ViewerState(seed_a=seed, capture_dir=str(capture_dir))
+    state = ViewerState(eg3d=Eg3dState(seed_a=seed), capture=CaptureState(capture_dir=str(capture_dir)))
     app = ViewerApp(
-        model_path=str(model) if model else None, preset=preset, state=state, window_size=(width, height), device=device
+        model_path=str(model) if model else None,
+        preset=preset,
+        state=state,
+        window_size=(width, height),
+        device=device,
+        threads=threads or None,
     )
     app.run()

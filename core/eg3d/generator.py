@@ -214,19 +214,18 @@ class TriPlaneGenerator(nn.Module):
         neural_rendering_resolution: int | None = None,
         deterministic: bool = False,
         run_superres: bool = True,
-        samples: int | None = None,
         chunk: int | None = None,
+        options: dict | None = None,
         **block_kwargs,
     ) -> dict[str, Tensor]:
         """Render cached planes from a `Cameras` batch (one camera per plane set), then super-resolve
         with the last w. (EG3D labels: `Cameras.from_label(c)`.)
 
         Returns image_raw (N, 3, R, R), image_features (N, 32, R, R), image_depth (N, 1, R, R) (ray distance),
-        image_opacity (N, 1, R, R) and, with run_superres (needs ws), image (N, 3, S, S). `samples`: coarse and
-        importance samples per ray (default: the model's depth_resolution / depth_resolution_importance); `chunk`:
-        rays per renderer batch (default: RenderOptions.chunk). Does not change `self.neural_rendering_resolution`.
-        `deterministic`: mid-interval coarse depths, fixed importance quantiles and no density noise (EG3D always
-        jitters).
+        image_opacity (N, 1, R, R) and, with run_superres (needs ws), image (N, 3, S, S). `chunk`: rays per renderer
+        batch (default: RenderOptions.chunk); `options`: RenderOptions overrides for this call (the viewer's samples
+        per ray and ray interval). Does not change `self.neural_rendering_resolution`. `deterministic`: mid-interval
+        coarse depths, fixed importance quantiles and no density noise (EG3D always jitters).
         """
         if not isinstance(cameras, Cameras):
             raise TypeError(
@@ -237,9 +236,7 @@ class TriPlaneGenerator(nn.Module):
         if len(cameras) != planes.shape[0]:
             raise ValueError(f"render_planes: {planes.shape[0]} plane sets but {len(cameras)} cameras")
         overrides = {} if chunk is None else {"chunk": chunk}
-        if samples is not None:
-            overrides.update(depth_resolution=int(samples), depth_resolution_importance=int(samples))
-        opts = self.render_options(deterministic=deterministic, **overrides)
+        opts = self.render_options(deterministic=deterministic, **overrides, **(options or {}))
         density_noise = 0.0 if deterministic else float(self.rendering_kwargs.get("density_noise", 0) or 0)
         r = render_triplanes(planes, self.decoder, cameras, res, opts, density_noise=density_noise)
         feature_image = r["features"]  # (n, 32, R, R), in [-1, 1]

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from imgui_bundle import imgui
 
-from .widgets import DIM, GREEN, combo, error_text, tooltip
+from ..state import DreamFusionState
+from .widgets import DIM, GREEN, combo, error_text, tooltip, wrapped_text
 
 TITLE = "Capture"
 DOCK = "SideLow"
 
 
-def draw(app) -> None:
-    s = app.state
-    busy = app.jobs.running
+def draw(s, actions) -> None:
+    """s: CaptureState; actions: CaptureActions (jobs on the scene on screen)."""
+    busy = actions.jobs.running
     imgui.set_next_item_width(-90)
     _, s.capture_dir = imgui.input_text("folder", s.capture_dir)
     imgui.begin_disabled(busy)
@@ -22,10 +23,10 @@ def draw(app) -> None:
     s.save_resolution = max(16, min(2048, s.save_resolution))
     imgui.same_line()
     if imgui.button("Save render"):
-        app.save_render()
+        actions.save_render()
     imgui.end_disabled()
     if imgui.button("Save GUI"):
-        app.save_gui()
+        actions.save_gui()
     imgui.separator()
     imgui.begin_disabled(busy)
     imgui.set_next_item_width(120)
@@ -37,24 +38,25 @@ def draw(app) -> None:
     s.video_frames, s.video_fps = max(1, s.video_frames), max(1, min(120, s.video_fps))
     s.video_resolution = max(16, min(2048, s.video_resolution))
     if imgui.button("Orbit video"):
-        app.orbit_video()
+        actions.orbit_video()
     imgui.separator()
     imgui.set_next_item_width(120)
     _, s.mesh_resolution = imgui.input_int("grid##mesh", s.mesh_resolution)
     s.mesh_resolution = max(16, min(256, s.mesh_resolution))
     imgui.set_next_item_width(120)
-    if s.scene == "dreamfusion":  # the object's density sigma (the EG3D level is on the decoder's raw density)
-        _, s.df_mesh_level = imgui.input_float("density level", s.df_mesh_level)
-        s.df_mesh_level = max(0.0, s.df_mesh_level)
+    scene = actions.scene().state  # the level is the scene's: DreamFusion's density sigma, EG3D's raw density
+    if isinstance(scene, DreamFusionState):
+        _, scene.mesh_level = imgui.input_float("density level", scene.mesh_level)
+        scene.mesh_level = max(0.0, scene.mesh_level)
         tooltip("0 = automatic: 10, or half the peak density when the field is fainter")
     else:
-        _, s.mesh_level = imgui.input_float("density level", s.mesh_level)
+        _, scene.mesh_level = imgui.input_float("density level", scene.mesh_level)
     imgui.set_next_item_width(120)
     s.mesh_format = combo("format", s.mesh_format, ("ply", "obj", "glb"))
     if imgui.button("Export mesh"):
-        app.export_mesh()
+        actions.export_mesh()
     imgui.end_disabled()
-    job = app.jobs.current
+    job = actions.jobs.current
     if job is not None:
         imgui.separator()
         if not job.done:
@@ -65,10 +67,10 @@ def draw(app) -> None:
         elif job.error:
             error_text(job.error)
         elif job.message:
-            imgui.text_colored(GREEN if not job.cancelled else DIM, job.message)
-    msg = s.capture_message
-    if msg is not None:
+            wrapped_text(job.message, GREEN if not job.cancelled else DIM)
+    msg = s.message
+    if msg is not None:  # wrapped at the panel's edge (a long path is not clipped)
         if msg.error:
             error_text(msg.text)
         else:
-            imgui.text_colored(GREEN, msg.text)
+            wrapped_text(msg.text, GREEN)

@@ -25,99 +25,98 @@ def _dialog_available() -> bool:
     return _dialog["available"]
 
 
-def draw(app) -> None:
-    s = app.state
-    sess = app.df_session
+def draw(s, scene) -> None:
+    """s: DreamFusionState; scene: DreamFusionScene (start / pause / stop / reset, the session, scene switch)."""
+    sess = scene.session
     worker = sess.worker if sess is not None else None
 
     imgui.text("viewport:")
     imgui.same_line()
-    if imgui.radio_button("EG3D", s.scene == "eg3d"):
-        app.set_scene("eg3d")
+    if imgui.radio_button("EG3D", not scene.on_screen):
+        scene.show("eg3d")
     tooltip("show the EG3D generator (Model and Latent panels)")
     imgui.same_line()
-    if imgui.radio_button("DreamFusion", s.scene == "dreamfusion"):
-        app.set_scene("dreamfusion")
+    if imgui.radio_button("DreamFusion", scene.on_screen):
+        scene.show("dreamfusion")
     tooltip("show the DreamFusion object (its own orbit camera)")
     imgui.separator()
 
     imgui.set_next_item_width(-110)
-    _, s.df_prompt = imgui.input_text("prompt", s.df_prompt)
+    _, s.prompt = imgui.input_text("prompt", s.prompt)
     imgui.set_next_item_width(-110)
-    new = combo("guidance", s.df_guidance, GUIDANCES, GUIDANCE_LABELS)
-    if new != s.df_guidance:
-        s.df_guidance, s.df_scale = new, default_scale(new, s.df_prior_path)
+    new = combo("guidance", s.guidance, GUIDANCES, GUIDANCE_LABELS)
+    if new != s.guidance:
+        s.guidance, s.scale = new, default_scale(new, s.prior_path)
     tooltip("SDS: DreamFusion's score distillation; CSD: classifier score only; VSD: ProlificDreamer (trains a LoRA)")
     imgui.set_next_item_width(120)
-    _, s.df_scale = imgui.input_float("guidance scale", s.df_scale, 1.0, 10.0, "%.1f")
-    s.df_scale = max(0.0, s.df_scale)
+    _, s.scale = imgui.input_float("guidance scale", s.scale, 1.0, 10.0, "%.1f")
+    s.scale = max(0.0, s.scale)
     imgui.set_next_item_width(120)
-    _, s.df_steps = imgui.input_int("steps", s.df_steps, 100, 1000)
-    s.df_steps = max(1, s.df_steps)
+    _, s.steps = imgui.input_int("steps", s.steps, 100, 1000)
+    s.steps = max(1, s.steps)
     imgui.set_next_item_width(120)
-    _, s.df_lr = imgui.input_float("learning rate", s.df_lr, 0.0, 0.0, "%.4g")
-    s.df_lr = min(1.0, max(1e-6, s.df_lr))
-    _prior_row(app)
+    _, s.lr = imgui.input_float("learning rate", s.lr, 0.0, 0.0, "%.4g")
+    s.lr = min(1.0, max(1e-6, s.lr))
+    _prior_row(s)
     if imgui.tree_node("advanced"):
         imgui.set_next_item_width(120)
-        _, s.df_resolution = imgui.input_int("training px", s.df_resolution, 16, 32)
-        s.df_resolution = 0 if s.df_resolution < 16 else min(512, s.df_resolution)
+        _, s.resolution = imgui.input_int("training px", s.resolution, 16, 32)
+        s.resolution = 0 if s.resolution < 16 else min(512, s.resolution)
         tooltip("render size of the training views; 0: the prior's own resolution (at most 64)")
         imgui.set_next_item_width(120)
-        _, s.df_seed = imgui.input_int("seed", s.df_seed)
+        _, s.seed = imgui.input_int("seed", s.seed)
         imgui.set_next_item_width(120)
-        _, s.df_fps_cap = imgui.slider_float("GUI fps while training", s.df_fps_cap, 2.0, 60.0, "%.0f")
+        _, s.fps_cap = imgui.slider_float("GUI fps while training", s.fps_cap, 2.0, 60.0, "%.0f")
         tooltip("the viewer's frame-rate cap while the optimiser runs (it is lifted while you drag the camera)")
         imgui.tree_pop()
 
     running = worker is not None and worker.training
     imgui.begin_disabled(running)
     if imgui.button("Start"):
-        app.df_start()
+        scene.start()
     imgui.end_disabled()
     tooltip("start a new object, continue it after Stop, or resume after Pause")
     imgui.same_line()
     imgui.begin_disabled(not running)
     if imgui.button("Pause"):
-        app.df_pause()
+        scene.pause()
     imgui.end_disabled()
     imgui.same_line()
     imgui.begin_disabled(worker is None or not worker.alive)
     if imgui.button("Stop"):
-        app.df_stop()
+        scene.stop()
     imgui.end_disabled()
     imgui.same_line()
     imgui.begin_disabled(sess is None)
     if imgui.button("Reset"):
-        app.df_reset()
+        scene.reset()
     imgui.end_disabled()
     tooltip("drop the object and its plot; the next Start uses the settings above")
 
-    if sess is not None:
-        draw_status(app, sess)
-    if s.df_note:
+    if sess is not None and not worker.error:  # one state at a time: the status, or the error below
+        draw_status(sess)
+    if s.note:
         imgui.push_style_color(imgui.Col_.text, AMBER)
-        imgui.text_wrapped(s.df_note)
+        imgui.text_wrapped(s.note)
         imgui.pop_style_color()
     if sess is not None and worker.error:
-        app.df_drawn_error = f"DreamFusion failed: {worker.error}"
-        error_text(app.df_drawn_error)
-    if app.df_changed():
+        scene.services.probes.df_drawn_error = f"DreamFusion failed: {worker.error}"
+        error_text(scene.services.probes.df_drawn_error)
+    if scene.changed():
         imgui.text_colored(DIM, "changed settings apply after Reset")
     imgui.text_colored(DIM, "loss plot: the Training tab below")
 
 
-def _prior_row(app) -> None:
-    s = app.state
+def _prior_row(s) -> None:
     imgui.set_next_item_width(-110)
-    _, s.df_prior_path = imgui.input_text("prior folder", s.df_prior_path)
+    _, s.prior_path = imgui.input_text("prior folder", s.prior_path)
     tooltip("a diffusion prior folder on disk (diffusers layout: model_index.json, unet/, text_encoder/, ...)")
     has_dialog = _dialog_available()
     imgui.begin_disabled(not has_dialog)
     if imgui.button("Choose folder..."):
         from imgui_bundle import portable_file_dialogs as pfd
 
-        _dialog["pending"] = pfd.select_folder("Choose a diffusion prior folder", s.df_prior_path or ".")
+        _dialog["pending"] = pfd.select_folder("Choose a diffusion prior folder", s.prior_path or ".")
     imgui.end_disabled()
     if not has_dialog:
         tooltip("no system file dialog (zenity / kdialog) found: type the folder's path")
@@ -126,20 +125,20 @@ def _prior_row(app) -> None:
         _dialog["pending"] = None
         folder = pending.result()
         if folder:
-            s.df_prior_path = folder
-    if not s.df_prior_path.strip():
+            s.prior_path = folder
+    if not s.prior_path.strip():
         imgui.same_line()
         imgui.push_text_wrap_pos(0.0)
         imgui.text_colored(AMBER, NO_PRIOR_MESSAGE)
         imgui.pop_text_wrap_pos()
 
 
-def draw_status(app, sess) -> None:
+def draw_status(sess) -> None:
     w = sess.worker
     state = w.state
     step, total = sess.step_count, w.total
     if state == "starting":
-        imgui.text("loading the prior and building the object...")
+        imgui.text_wrapped("loading the prior and building the object...")
         return
     color = GREEN if state == "running" else DIM
     hold = " (holding: camera moving)" if state == "running" and w.holding else ""

@@ -16,8 +16,8 @@ _INTERP_LABELS = {"slerp_z": "slerp in z", "lerp_w": "lerp in w"}
 _COND_LABELS = {"frontal": "frontal camera", "view": "same as view"}
 
 
-def draw(app) -> None:
-    s = app.state
+def draw(s, scene) -> None:
+    """s: Eg3dState; scene: Eg3dScene (the model's number of ws)."""
     imgui.set_next_item_width(120)
     _, s.seed_a = imgui.input_int("seed A", s.seed_a)
     imgui.same_line()
@@ -39,7 +39,7 @@ def draw(app) -> None:
     imgui.separator()
     _, s.psi = imgui.slider_float("truncation psi", s.psi, 0.0, 1.5)
     tooltip("psi = 0: every seed gives the average w (the same image)")
-    _, s.cutoff = imgui.slider_int("truncation cutoff", s.cutoff, 0, app.engine.num_ws)
+    _, s.cutoff = imgui.slider_int("truncation cutoff", s.cutoff, 0, scene.engine.num_ws)
     tooltip("truncate the first N ws only; 0 = all")
     s.cond = combo("conditioning", s.cond, COND_MODES, _COND_LABELS)
     tooltip("the camera label fed to the mapping network; 'same as view' re-synthesises the planes on camera moves")

@@ -1,4 +1,5 @@
-"""Model panel: which generator is on screen; open another (path field, file dialog, drag-and-drop)."""
+"""Model panel (Eg3dState, Eg3dScene): which generator is on screen; open another (path field, file dialog,
+drag-and-drop)."""
 
 from __future__ import annotations
 
@@ -23,11 +24,10 @@ def _dialog_available() -> bool:
     return _dialog["available"]
 
 
-def draw(app) -> None:
-    s = app.state
-    eng = app.engine
-    imgui.text(f"model: {s.model_name or '?'}")
-    G = eng.G
+def draw(s, scene) -> None:
+    """s: Eg3dState; scene: Eg3dScene (open_model, engine)."""
+    imgui.text_wrapped(f"model: {s.model_name or '?'}")
+    G = scene.engine.G
     imgui.text_colored(
         DIM,
         f"z {G.z_dim}, w {G.w_dim}, {G.num_ws} ws, planes 3x{G.plane_channels}x"
@@ -40,7 +40,7 @@ def draw(app) -> None:
     _, s.model_path = imgui.input_text("##path", s.model_path)
     imgui.same_line()
     if imgui.button("Load"):
-        app.open_model(s.model_path)
+        scene.open_model(s.model_path)
     tooltip(
         "load the model at this path: an official EG3D .pkl, a tristudio model folder, or a diffusers folder "
         "(model_index.json: becomes the DreamFusion panel's prior)"
@@ -78,10 +78,10 @@ def draw(app) -> None:
 
                 chosen = str(Path(chosen).parent)
             s.model_path = chosen
-            app.open_model(chosen)
+            scene.open_model(chosen)
     if s.prior_loaded:
         imgui.text_colored(DIM, f"diffusion prior: {s.prior_loaded} (DreamFusion panel)")
-    if s.model_loading:
-        imgui.text("loading...")
-    if s.model_error:
+    if s.model_error:  # one state at a time: the error, or the loading note
         error_text(s.model_error)
+    elif s.model_loading:
+        imgui.text("loading...")

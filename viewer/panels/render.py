@@ -8,7 +8,8 @@ from imgui_bundle import imgui
 
 from ..dreamfusion import SHOW_MODES
 from ..images import BACKGROUNDS, OUTPUT_LABELS, OUTPUTS
-from .widgets import DIM, combo, tooltip
+from ..state import DreamFusionState
+from .widgets import DIM, combo, error_text, tooltip
 
 TITLE = "Render"
 DOCK = "SideLow"
@@ -23,27 +24,25 @@ _SHOW_LABELS = {
 }
 
 
-def draw(app) -> None:
-    s = app.state
-    if s.scene == "dreamfusion":
-        _draw_dreamfusion(app)
+def draw(s, scene) -> None:
+    """s: the on-screen scene's state (Eg3dState or DreamFusionState); scene: that scene."""
+    if isinstance(s, DreamFusionState):
+        _draw_dreamfusion(s)
     else:
-        _draw_eg3d(app)
-    _draw_camera(app)
+        _draw_eg3d(s, scene)
+    _draw_camera(s.camera)
 
 
-def _draw_dreamfusion(app) -> None:
-    s = app.state
+def _draw_dreamfusion(s) -> None:
     imgui.text_colored(DIM, "scene: the DreamFusion object")
-    s.df_show = combo("show", s.df_show, SHOW_MODES, _SHOW_LABELS)
-    _, s.df_view_resolution = imgui.slider_int("view resolution", s.df_view_resolution, 32, 512)
+    s.show = combo("show", s.show, SHOW_MODES, _SHOW_LABELS)
+    _, s.view_resolution = imgui.slider_int("view resolution", s.view_resolution, 32, 512)
     tooltip("rays per side for the viewport at rest (smaller while the camera moves)")
-    _, s.df_refresh_s = imgui.slider_float("refresh while training (s)", s.df_refresh_s, 0.1, 5.0, "%.1f")
+    _, s.refresh_s = imgui.slider_float("refresh while training (s)", s.refresh_s, 0.1, 5.0, "%.1f")
     tooltip("re-render the view from the latest weights at most this often while the optimiser runs")
 
 
-def _draw_eg3d(app) -> None:
-    s = app.state
+def _draw_eg3d(s, scene) -> None:
     s.output = combo("output", s.output, OUTPUTS, OUTPUT_LABELS)
     _, s.resolution = imgui.slider_int("neural resolution", s.resolution, 16, 512)
     tooltip("rays per side for the volume render (the super-resolved image has the model's own size)")
@@ -66,21 +65,20 @@ def _draw_eg3d(app) -> None:
         _, s.target_ms = imgui.slider_float("target frame ms", s.target_ms, 20.0, 500.0)
         if s.fast_path == "grid":
             _, s.grid_resolution = imgui.slider_int("grid resolution", s.grid_resolution, 32, 160)
-            rm = app.raymarcher
-            if app.gl_error:
-                imgui.text_colored(imgui.ImVec4(1, 0.4, 0.4, 1), app.gl_error)
-            elif rm is not None and rm.grid_key is not None and rm.grid_key[0] == s.latent_spec(app.view_label()):
-                imgui.text_colored(DIM, f"grid {rm.grid_resolution}^3 baked in {getattr(app, 'bake_ms', 0):.0f} ms")
+            rm = scene.raymarcher
+            if scene.gl_error:
+                error_text(scene.gl_error)
+            elif scene.grid_ready():
+                imgui.text_colored(DIM, f"grid {rm.grid_resolution}^3 baked in {scene.bake_ms:.0f} ms")
             else:
-                imgui.text_colored(DIM, f"baking grid... {100 * app.render_worker.bake_progress:.0f}%")
+                progress = scene.services.render_worker.bake_progress
+                imgui.text_colored(DIM, f"baking grid... {100 * progress:.0f}%")
         else:
-            imgui.text_colored(DIM, f"interactive resolution {app.dynres.current} px (floor {app.dynres.minimum})")
+            imgui.text_colored(DIM, f"interactive resolution {scene.dynres.current} px (floor {scene.dynres.minimum})")
 
 
-def _draw_camera(app) -> None:
-    s = app.state
+def _draw_camera(cam) -> None:
     imgui.separator()
-    cam = s.camera
     yaw_deg, pitch_deg = math.degrees(cam.yaw), math.degrees(cam.pitch)
     ch, yaw_deg = imgui.slider_float("yaw", yaw_deg, -180.0, 180.0)
     if ch:
@@ -88,8 +86,12 @@ def _draw_camera(app) -> None:
     ch, pitch_deg = imgui.slider_float("pitch", pitch_deg, -85.0, 85.0)
     if ch:
         cam.pitch = math.radians(pitch_deg)
-    _, cam.radius = imgui.slider_float("radius", cam.radius, 0.5, 20.0)
+    lo, hi = cam.radius_range
+    _, cam.radius = imgui.slider_float("radius", cam.radius, lo, hi)
+    tooltip("distance to the pivot, within the range where the model renders")
     _, cam.fov_deg = imgui.slider_float("fov (deg)", cam.fov_deg, 5.0, 60.0)
     if imgui.button("reset camera (R)"):
         cam.reset()
-    imgui.text_colored(DIM, "left-drag orbit, right-drag pan, wheel zoom, double-click reset")
+    imgui.push_style_color(imgui.Col_.text, DIM)
+    imgui.text_wrapped("left-drag orbit (full width = 180 deg), right-drag pan, wheel zoom, double-click reset")
+    imgui.pop_style_color()

@@ -15,14 +15,16 @@ DOCK = "SideLow"
 MAX_PLOT_POINTS = 1500  # longer histories are decimated for drawing
 
 
-def draw(app) -> None:
-    sess = app.df_session
+def draw(s, scene) -> None:
+    """s: DreamFusionState; scene: DreamFusionScene (its session, probes)."""
+    sess = scene.session
     if sess is None:
         imgui.text_colored(DIM, "no DreamFusion optimisation: press Start in the DreamFusion panel")
         return
-    draw_status(app, sess)
-    if sess.worker.error:
+    if sess.worker.error:  # one state at a time: the error replaces the status line
         error_text(f"DreamFusion failed: {sess.worker.error}")
+    else:
+        draw_status(sess)
     xs, loss, gnorm = sess.worker.series("step", "loss", "guidance_grad_norm")
     if len(xs) > MAX_PLOT_POINTS:
         k = int(np.ceil(len(xs) / MAX_PLOT_POINTS))
@@ -40,5 +42,5 @@ def draw(app) -> None:
             implot.plot_line("loss", xs, loss)
             implot.set_axes(implot.ImAxis_.x1, implot.ImAxis_.y2)
             implot.plot_line("grad norm", xs, gnorm)
-            app.df_plotted = len(xs)
+            scene.services.probes.df_plotted = len(xs)
         implot.end_plot()

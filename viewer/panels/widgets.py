@@ -10,10 +10,15 @@ DIM = imgui.ImVec4(0.7, 0.7, 0.7, 1.0)
 AMBER = imgui.ImVec4(1.0, 0.75, 0.2, 1.0)
 
 
-def error_text(text: str) -> None:
-    imgui.push_style_color(imgui.Col_.text, RED)
+def wrapped_text(text: str, color) -> None:
+    """Coloured text wrapped at the window's edge (imgui.text_colored does not wrap)."""
+    imgui.push_style_color(imgui.Col_.text, color)
     imgui.text_wrapped(text)
     imgui.pop_style_color()
+
+
+def error_text(text: str) -> None:
+    wrapped_text(text, RED)
 
 
 def combo(label: str, value: str, options, labels: dict | None = None) -> str:
