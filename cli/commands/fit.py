@@ -12,6 +12,9 @@ from pathlib import Path
 
 import typer
 
+from tristudio.cli.options import threads_option
+from tristudio.core.threads import apply_threads
+
 
 def fit(
     scene: str = typer.Argument(..., help="object:SEED | object:SHAPE/COLOR/MATERIAL | head:SEED"),
@@ -31,11 +34,10 @@ def fit(
     eval_every: int = typer.Option(0, help="held-out evaluation every N steps (0: only at the end)"),
     ckpt_every: int = typer.Option(500),
     resume: bool = typer.Option(False, help="continue from RUN_DIR/checkpoint"),
-    threads: int = typer.Option(0, help="torch intra-op threads (0: torch's default)"),
+    threads: str = threads_option(),
     seed: int = typer.Option(0),
 ) -> None:
     """Fit a NeRF MLP, a dense feature grid or tri-planes to one procedural scene and evaluate it on held-out views."""
-    import torch
     from PIL import Image
 
     from tristudio.core.fitting.evaluate import to_uint8_grid
@@ -44,8 +46,7 @@ def fit(
     from tristudio.core.fitting.views import render_views
     from tristudio.core.io.atomic import atomic_path, atomic_write_text
 
-    if threads > 0:
-        torch.set_num_threads(threads)
+    apply_threads(threads)
     field_kw = {}
     if representation in ("grid", "triplane"):
         if field_resolution is not None:

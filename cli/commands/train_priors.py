@@ -10,6 +10,9 @@ from pathlib import Path
 
 import typer
 
+from tristudio.cli.options import threads_option
+from tristudio.core.threads import apply_threads
+
 app = typer.Typer(help="Train models.", no_args_is_help=True)
 
 
@@ -67,11 +70,8 @@ def _resume_point(work: Path, kind: str, resume: bool, steps: int | None, defaul
     return start, total or default
 
 
-def _threads(threads: int) -> None:
-    if threads > 0:
-        import torch
-
-        torch.set_num_threads(threads)
+def _threads(threads: str) -> None:
+    apply_threads(threads)
 
 
 @app.command("clip")
@@ -87,7 +87,7 @@ def clip(
     resume: bool = typer.Option(False, "--resume", help="continue from WORK/checkpoint"),
     ckpt_every: int = typer.Option(100, help="checkpoint every N steps"),
     eval_every: int = typer.Option(250, help="export + retrieval report every N steps"),
-    threads: int = typer.Option(0, help="torch CPU threads (0: torch's default)"),
+    threads: str = threads_option(),
     seed: int = typer.Option(0),
 ) -> None:
     """Train the small-world CLIP (contrastive, symmetric InfoNCE) and export a transformers CLIPModel folder."""
@@ -128,7 +128,7 @@ def prior(
     resume: bool = typer.Option(False, "--resume", help="continue from WORK/checkpoint"),
     ckpt_every: int = typer.Option(100, help="checkpoint every N steps"),
     sample_every: int = typer.Option(500, help="export + sample grid every N steps"),
-    threads: int = typer.Option(0, help="torch CPU threads (0: torch's default)"),
+    threads: str = threads_option(),
     seed: int = typer.Option(0),
 ) -> None:
     """Train the small-world text-to-image prior (pixel-space UNet, frozen CLIP text tower, CFG dropout)."""
@@ -169,7 +169,7 @@ def features(
     per_source: int = typer.Option(4000, help="images taken from each source (the first N)"),
     steps: int = typer.Option(2000, help="autoencoder steps"),
     batch: int = typer.Option(64, help="batch size"),
-    threads: int = typer.Option(0, help="torch CPU threads (0: torch's default)"),
+    threads: str = threads_option(),
     seed: int = typer.Option(0),
 ) -> None:
     """Train the small-world feature extractor for FID-sw / KID-sw (an autoencoder's encoder) on renders."""
