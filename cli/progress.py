@@ -2,7 +2,7 @@
 
 rich's own speed (`Task.speed`) averages the last 30 s of updates and counts nothing before the first one; a run
 resumed at step 400 of 1000, or one whose steps take minutes, then shows a rate that is not what the clock says. Here
-the rate is (completed - start) / elapsed, with `start` the step the bar began at (a resumed run's step) and elapsed
+the rate is (completed - first) / elapsed, with `first` the step the bar began at (a resumed run's step) and elapsed
 from rich's clock (`Progress(get_time=...)`, which tests replace by a fake one); the ETA divides what is left by it.
 """
 
@@ -22,11 +22,11 @@ __all__ = ["true_rate", "RateColumn", "EtaColumn", "step_progress"]
 
 
 def true_rate(task: Task) -> float | None:
-    """Steps per second since the bar started: (completed - fields["start"]) / elapsed; None before any time passed."""
+    """Steps per second since the bar started: (completed - fields["first"]) / elapsed; None before any time passed."""
     elapsed = task.elapsed
     if not elapsed or elapsed <= 0:
         return None
-    return (task.completed - float(task.fields.get("start", 0))) / elapsed
+    return (task.completed - float(task.fields.get("first", 0))) / elapsed
 
 
 class RateColumn(ProgressColumn):
@@ -60,7 +60,7 @@ class EtaColumn(ProgressColumn):
 def step_progress(console=None, *extra: ProgressColumn, get_time=None, unit: str = "steps") -> Progress:
     """A Progress with description, bar, n/total, the caller's extra columns, the true rate and its ETA.
 
-    Add tasks with `start=<first step>` among the fields (0 for a fresh run)."""
+    Add tasks with `first=<first step>` among the fields (0 for a fresh run)."""
     kwargs = {"get_time": get_time} if get_time is not None else {}
     return Progress(
         TextColumn("[bold]{task.description}"),

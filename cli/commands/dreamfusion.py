@@ -195,7 +195,7 @@ def _run(
 
     with step_progress(console, TextColumn("loss {task.fields[loss]:>9.4g}")) as progress:
         task = progress.add_task(
-            df.cfg.guidance, total=steps, completed=df.step_count, start=df.step_count, loss=float("nan")
+            df.cfg.guidance, total=steps, completed=df.step_count, first=df.step_count, loss=float("nan")
         )
 
         def on_step(m: dict) -> None:

@@ -49,7 +49,7 @@ def generate(
         dev = resolve_device(device)
         G = load_generator(model, device=dev).eval()
     except (ValueError, OSError, RuntimeError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
         raise typer.Exit(1) from None
 
     out.mkdir(parents=True, exist_ok=True)

@@ -75,8 +75,8 @@ class DreamFusionConfig:
     t_range: tuple[float, float] = (0.02, 0.98)  # guidance timesteps U[t_min, t_max] * T at step 0
     t_max_final: float = 0.98  # t_max anneals linearly to this over t_anneal_steps (schedules.annealed_t_range)
     t_anneal_steps: int = 0
-    lr_final_ratio: float = 1.0  # lr decays exponentially to lr * lr_final_ratio at lr_decay_steps (schedules.py)
-    lr_decay_steps: int = 0
+    lr_final_ratio: float | None = None  # lr decays exponentially to lr * lr_final_ratio at lr_decay_steps
+    lr_decay_steps: int | None = None  # (schedules.lr_factor); None: the prior's profile (small world: 0.03 at 1000)
     albedo_warmup: float = 0.1  # fraction of the steps rendered with albedo only
     p_albedo: float = 0.2  # after the warm-up: P(albedo); P(textureless); the rest lambertian
     p_textureless: float = 0.3
@@ -101,17 +101,30 @@ class DreamFusionConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "DreamFusionConfig":
-        d = dict(d)
+        """From asdict() output (a checkpoint's model.json). Settings a checkpoint predates take the value that
+        leaves them off, so an older run resumes as it ran."""
+        d = {**_OFF_WHEN_ABSENT, **d}
         d["views"] = ViewRanges(**{k: tuple(v) for k, v in d.get("views", {}).items()})
         if "t_range" in d:
             d["t_range"] = tuple(d["t_range"])
         return cls(**d)
 
 
+# settings added after checkpoints were first written, with the value that reproduces the runs written before them
+_OFF_WHEN_ABSENT = {
+    "t_max_final": 0.98,
+    "t_anneal_steps": 0,
+    "lr_final_ratio": 1.0,
+    "lr_decay_steps": 0,
+    "lambda_sparsity": 0.0,
+}
+
+
 def resolve_for_prior(cfg: DreamFusionConfig, prior) -> DreamFusionConfig:
     """Fill the config's "auto" / None settings from the prior's profile (profiles.py; in place; returns cfg).
 
-    The small-world prior: background white, the worlds' light, ambient 0.35, its own 32 px, SDS at scale 5. Any other
+    The small-world prior: background white, the worlds' light, ambient 0.35, its own 32 px, SDS at scale 5, the lr
+    decayed to 3% by step 1000 (it drifts from its best shape otherwise). Any other
     prior (Stable Diffusion, DeepFloyd IF): DreamFusion's MLP background, camera light, ambient 0.1, 64 px renders
     (resized to the prior's input as DreamFusion does). Tri-planes: one texel per training pixel unless set."""
     profile = profile_for(prior)
@@ -125,6 +138,10 @@ def resolve_for_prior(cfg: DreamFusionConfig, prior) -> DreamFusionConfig:
         cfg.resolution = min(int(getattr(prior, "resolution", profile.max_resolution)), profile.max_resolution)
     if cfg.guidance_scale is None:
         cfg.guidance_scale = default_guidance_scale(cfg.guidance, prior)
+    if cfg.lr_final_ratio is None:
+        cfg.lr_final_ratio = profile.lr_final_ratio
+    if cfg.lr_decay_steps is None:
+        cfg.lr_decay_steps = profile.lr_decay_steps
     if cfg.plane_resolution is None:  # finer planes than the supervision grow noise the prior cannot see
         cfg.plane_resolution = int(cfg.render_resolution or cfg.resolution)
     return cfg
