@@ -224,7 +224,7 @@ def evaluate_over_steps(
     **config,
 ) -> dict:
     """One run per object prompt to max(marks) with the default config (plus `config` overrides), measured at each
-    mark. Resumable: out/<method>/<i>/checkpoint and marks.json hold each prompt's state and measurements."""
+    mark. Resumable: out/<method>/<prompt>/checkpoint and marks.json hold each prompt's state and measurements."""
     from ..io.atomic import atomic_write_text
     from ..io.images import make_grid, save_png, to_uint8
 
@@ -234,8 +234,8 @@ def evaluate_over_steps(
     candidates += [p for p in object_prompts if p not in candidates]
     out = Path(out)
     runs = []
-    for i, prompt in enumerate(object_prompts):
-        folder = out / method / f"{i:02d}"
+    for prompt in object_prompts:
+        folder = out / method / prompt.replace(" ", "_")
         done_path = folder / "marks.json"
         done = json.loads(done_path.read_text()) if done_path.is_file() else {}
         if all(str(m) in done for m in marks):
