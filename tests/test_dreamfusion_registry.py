@@ -90,3 +90,18 @@ def test_negative_prompt_is_a_declared_field(prior):
     torch.testing.assert_close(emb.negative[0], prior.encode_prompt(["a sphere"]).cond[0])
     plain = DreamFusion(DreamFusionConfig(prompt="a cube", **CFG), prior)._embeddings(["a cube"])
     assert plain.negative is None
+
+
+def test_readme_guidance_table_follows_the_registry():
+    from pathlib import Path
+
+    from tristudio.core.dreamfusion.profiles import PROFILES
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    rows = [line for line in readme.splitlines() if line.startswith("| `") and "(w(t)" not in line]
+    for name, m in METHODS.items():
+        overrides = [f"{p.title}: {p.guidance_scales[name]:g}" for p in PROFILES.values() if name in p.guidance_scales]
+        scale = f"{m.default_scale:g}" + (f" ({'; '.join(overrides)})" if overrides else "")
+        row = next((r for r in rows if r.startswith(f"| `{name}` {m.label} |")), None)
+        assert row is not None, f"README has no guidance row for {name}"
+        assert row.endswith(f"| {scale} |"), row
