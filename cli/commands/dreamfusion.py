@@ -11,14 +11,14 @@ Run folder (--out):
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import typer
 
 from tristudio.cli.errors import esc as escape
-
-GUIDANCE = ("sds", "csd", "vsd")
+from tristudio.cli.options import threads_option
+from tristudio.core.dreamfusion.methods import METHODS, methods_help
+from tristudio.core.threads import apply_threads
 
 
 def shipped_prior_path() -> Path:
@@ -57,12 +57,12 @@ def _plot(out: Path) -> None:
 
 def dreamfusion(
     prompt: str = typer.Argument(..., help='what to make, e.g. "a red sphere"'),
-    guidance: str = typer.Option("sds", "--guidance", help="sds | csd | vsd"),
+    guidance: str = typer.Option("sds", "--guidance", help=methods_help()),
     steps: int = typer.Option(1000, "--steps", help="total optimisation steps (counting resumed ones)"),
     out: Path = typer.Option(Path("runs/dreamfusion"), "--out", help="run folder"),
     prior: Path = typer.Option(None, "--prior", help="diffusers prior folder (default: the shipped small-world prior)"),
     guidance_scale: float = typer.Option(
-        None, "--guidance-scale", help="default: SDS 100 (5 with the small-world prior), CSD 10, VSD 7.5"
+        None, "--guidance-scale", help="default: the method's scale for the prior (see --guidance)"
     ),
     lr: float = typer.Option(1e-2, "--lr"),
     resolution: int = typer.Option(
@@ -81,7 +81,7 @@ def dreamfusion(
     render_every: int = typer.Option(100, "--render-every", help="4-view PNG every N steps (0: never)"),
     checkpoint_every: int = typer.Option(100, "--checkpoint-every"),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
-    threads: int = typer.Option(None, "--threads", help="torch CPU threads (1 is fastest on a busy machine)"),
+    threads: str = threads_option(),
 ) -> None:
     """Optimise a 3D scene for a text prompt with SDS, CSD or VSD; export video and mesh."""
     from rich.console import Console
@@ -98,10 +98,7 @@ def dreamfusion(
         at_least(value, low, name)
     out_folder(out)
     console = Console(highlight=False)
-    if threads:
-        import torch
-
-        torch.set_num_threads(max(1, threads))
+    apply_threads(threads)
     try:
         with run_lock(out, warn=lambda line: console.print(escape(line), soft_wrap=True)):
             _run(
@@ -156,8 +153,8 @@ def _run(
     from tristudio.core.dreamfusion.prompts import check_prompt
 
     prompt = check_prompt(prompt)  # before any heavy import
-    if guidance not in GUIDANCE:
-        raise _Fail(f"unknown --guidance {guidance!r}; expected one of {', '.join(GUIDANCE)}")
+    if guidance not in METHODS:
+        raise _Fail(f"unknown --guidance {guidance!r}; expected one of {', '.join(METHODS)}")
     if mesh_format not in ("glb", "ply", "obj"):
         raise _Fail(f"unknown --mesh-format {mesh_format!r}; expected glb, ply or obj")
     if steps < 0 or (resolution is not None and resolution < 8):
@@ -172,8 +169,9 @@ def _run(
     elif not Path(prior_path).is_dir():
         raise _Fail(f"prior folder not found: {prior_path} (expected a diffusers folder with model_index.json)")
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import TextColumn
 
+    from tristudio.cli.progress import step_progress
     from tristudio.core.dreamfusion.export import export_mesh, preview_grid, write_orbit_video
     from tristudio.core.dreamfusion.optimize import DreamFusion, DreamFusionConfig, field_is_finite
     from tristudio.core.io.images import save_png
@@ -211,25 +209,14 @@ def _run(
         console.print(escape(df.prompt_note), soft_wrap=True)
     console.print(escape(f"{df.cfg.guidance.upper()} on {prompt!r} with {prior!r}"), soft_wrap=True)
 
-    columns = [
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:>9.4g}"),
-        TextColumn("{task.fields[rate]:.2f} steps/s"),
-        TimeRemainingColumn(),
-    ]
-    t_last, n_last = [time.perf_counter()], [df.step_count]
-    with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task(df.cfg.guidance, total=steps, completed=df.step_count, loss=float("nan"), rate=0.0)
+    with step_progress(console, TextColumn("loss {task.fields[loss]:>9.4g}")) as progress:
+        task = progress.add_task(
+            df.cfg.guidance, total=steps, completed=df.step_count, first=df.step_count, loss=float("nan")
+        )
 
         def on_step(m: dict) -> None:
             s = m["step"] + 1
-            now = time.perf_counter()
-            rate = (s - n_last[0]) / max(now - t_last[0], 1e-9)
-            progress.update(task, completed=s, loss=m["loss"], rate=rate)
-            if now - t_last[0] > 5.0:
-                t_last[0], n_last[0] = now, s
+            progress.update(task, completed=s, loss=m["loss"])
             if render_every and (s % render_every == 0 or s == steps):
                 save_png(out / "renders" / f"step_{s:06d}.png", preview_grid(df, 64))
             if s % 50 == 0 or s == steps:

@@ -12,6 +12,9 @@ from pathlib import Path
 
 import typer
 
+from tristudio.cli.options import threads_option
+from tristudio.core.threads import apply_threads
+
 
 def fit(
     scene: str = typer.Argument(..., help="object:SEED | object:SHAPE/COLOR/MATERIAL | head:SEED"),
@@ -30,12 +33,11 @@ def fit(
     log_every: int = typer.Option(25),
     eval_every: int = typer.Option(0, help="held-out evaluation every N steps (0: only at the end)"),
     ckpt_every: int = typer.Option(500),
-    resume: bool = typer.Option(False, help="continue from RUN_DIR/checkpoints (the latest)"),
-    threads: int = typer.Option(0, help="torch intra-op threads (0: torch's default)"),
+    resume: bool = typer.Option(False, help="continue from RUN_DIR/checkpoint"),
+    threads: str = threads_option(),
     seed: int = typer.Option(0),
 ) -> None:
     """Fit a NeRF MLP, a dense feature grid or tri-planes to one procedural scene and evaluate it on held-out views."""
-    import torch
     from PIL import Image
 
     from tristudio.cli.errors import at_least, clean_errors, out_folder
@@ -58,15 +60,13 @@ def fit(
         (log_every, 1, "--log-every"),
         (eval_every, 0, "--eval-every"),
         (ckpt_every, 0, "--ckpt-every"),
-        (threads, 0, "--threads"),
     ):
         at_least(value, low, name)
     for value, name in ((lr, "--lr"), (feature_lr, "--feature-lr")):
         if value is not None and not at_least(value, 0, name) > 0:
             raise typer.BadParameter(f"{value} is not a positive learning rate", param_hint=name)
     out_folder(out)
-    if threads > 0:
-        torch.set_num_threads(threads)
+    apply_threads(threads)
     field_kw = {}
     if representation in ("grid", "triplane"):
         if field_resolution is not None:

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import typer
 
+from tristudio.cli.options import threads_option
+from tristudio.core.threads import apply_threads
+
 
 def generate(
     model: Path = typer.Option(None, help="EG3D network pickle or tristudio model folder (default: the shipped model)"),
@@ -23,6 +26,7 @@ def generate(
     frames: int = typer.Option(120, help="video frames"),
     fps: int = typer.Option(30, help="video frame rate"),
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
+    threads: str = threads_option(),
 ) -> None:
     """Generate a PNG grid, per-seed images and depth maps (and optionally tri-planes and orbit videos)."""
     from rich.console import Console
@@ -45,10 +49,11 @@ def generate(
     out_folder(out)
     console = Console()
     try:
-        from tristudio.core.bench.common import resolve_device
+        from tristudio.core.device import resolve_device
         from tristudio.core.eg3d.load import load_generator
         from tristudio.core.eg3d.sampling import parse_seeds
 
+        apply_threads(threads)
         seed_list = parse_seeds(seeds)
         dev = resolve_device(device)
         G = load_generator(model, device=dev).eval()

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import typer
 
+from tristudio.cli.options import threads_option
+from tristudio.core.threads import apply_threads
+
 
 def sample(
     prompts: list[str] = typer.Argument(..., help='one or more prompts, e.g. "a red cube, side view"'),
@@ -24,11 +27,13 @@ def sample(
     out: Path = typer.Option(Path("samples"), help="output folder"),
     scale: int = typer.Option(4, help="nearest-neighbour upscale of the written PNGs"),
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
+    threads: str = threads_option(),
 ) -> None:
     """Sample images with DDIM (eta 1 by default) + classifier-free guidance; one PNG per image and a grid."""
     import re
 
     from tristudio.cli.errors import at_least, clean_errors, finite, out_folder
+    from tristudio.core.device import DeviceError
     from tristudio.core.io.images import save_png, to_uint8
     from tristudio.core.priors import PriorLoadError, load_prior
     from tristudio.core.priors.sampling import sample_images, save_sample_grid, shipped_prior_path
@@ -43,9 +48,13 @@ def sample(
     out_folder(out)
     if not any(p.strip() for p in prompts):
         raise typer.BadParameter("empty prompt: give a text description, e.g. 'a red cube'", param_hint="PROMPTS")
+    apply_threads(threads)
     path = prior or shipped_prior_path()
     try:
         model = load_prior(path, device=device)
+    except DeviceError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
     except PriorLoadError as exc:
         raise typer.BadParameter(str(exc), param_hint="--prior") from None
     guidance = model.sampling_guidance if guidance is None else guidance

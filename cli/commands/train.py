@@ -3,9 +3,13 @@ trainers add their own commands to this group."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
+
+from tristudio.cli.options import threads_option
+from tristudio.core.threads import resolve_threads
 
 app = typer.Typer(help="Train models: eg3d (tri-plane GAN from posed images).", no_args_is_help=True)
 
@@ -38,12 +42,11 @@ def eg3d(
     sample_every: int = typer.Option(50, "--sample-every", help="sample grid every N steps"),
     keep: int = typer.Option(3, "--keep", help="checkpoints kept"),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
-    threads: int = typer.Option(None, "--threads", help="torch CPU threads per process"),
+    threads: str = threads_option(),
 ) -> None:
     """Train an EG3D tri-plane GAN on posed images (torchrun --nproc_per_node K tristudio train eg3d ... for K
     processes)."""
     import contextlib
-    import os
 
     from rich.console import Console
 
@@ -105,7 +108,7 @@ def eg3d(
         sample_every=sample_every,
         keep=keep,
         device=device,
-        threads=threads,
+        threads=resolve_threads(threads, processes=int(os.environ.get("WORLD_SIZE", "1"))),  # per process
         loss=loss,
     )
     console = Console(highlight=False)

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import typer
 
+from tristudio.cli.options import threads_option
+from tristudio.core.threads import apply_threads
+
 app = typer.Typer(help="Train models.", no_args_is_help=True)
 
 
@@ -70,7 +73,7 @@ def _resume_point(work: Path, kind: str, resume: bool, steps: int | None, defaul
     return start, total or default
 
 
-def _check_common(work: Path, data, resume: bool, steps, batch: int, lr: float, ckpt_every: int, threads: int) -> None:
+def _check_common(work: Path, data, resume: bool, steps, batch: int, lr: float, ckpt_every: int) -> None:
     """The checks `train clip` and `train prior` share: one typer.BadParameter line naming the option."""
     from tristudio.cli.errors import at_least, out_folder
 
@@ -82,7 +85,7 @@ def _check_common(work: Path, data, resume: bool, steps, batch: int, lr: float, 
     for d in data or []:
         if not (d / "renders.json").is_file():
             raise typer.BadParameter(
-                f"{d} is not a render-set folder (no renders.json; see python -m tristudio.core.priors.renders)",
+                f"{d} is not a render-set folder (no renders.json; make one with tristudio renders make)",
                 param_hint="--data",
             )
     at_least(steps, 1, "--steps")
@@ -90,14 +93,10 @@ def _check_common(work: Path, data, resume: bool, steps, batch: int, lr: float, 
     if not lr > 0 or lr == float("inf"):
         raise typer.BadParameter(f"{lr} is not a positive learning rate", param_hint="--lr")
     at_least(ckpt_every, 1, "--ckpt-every")
-    at_least(threads, 0, "--threads")
 
 
-def _threads(threads: int) -> None:
-    if threads > 0:
-        import torch
-
-        torch.set_num_threads(threads)
+def _threads(threads: str) -> None:
+    apply_threads(threads)
 
 
 @app.command("clip")
@@ -113,7 +112,7 @@ def clip(
     resume: bool = typer.Option(False, "--resume", help="continue from the latest of WORK/checkpoints"),
     ckpt_every: int = typer.Option(100, help="checkpoint every N steps"),
     eval_every: int = typer.Option(250, help="export + retrieval report every N steps"),
-    threads: int = typer.Option(0, help="torch CPU threads (0: torch's default)"),
+    threads: str = threads_option(),
     seed: int = typer.Option(0),
 ) -> None:
     """Train the small-world CLIP (contrastive, symmetric InfoNCE) and export a transformers CLIPModel folder."""
@@ -121,7 +120,7 @@ def clip(
     from tristudio.core.io.runlock import run_lock
     from tristudio.core.priors.train_clip import ClipConfig, run_clip_training
 
-    _check_common(work, data, resume, steps, batch, lr, ckpt_every, threads)
+    _check_common(work, data, resume, steps, batch, lr, ckpt_every)
     at_least(eval_every, 0, "--eval-every")
     at_least(image_size, 8, "--image-size")
     _threads(threads)
@@ -160,7 +159,7 @@ def prior(
     resume: bool = typer.Option(False, "--resume", help="continue from the latest of WORK/checkpoints"),
     ckpt_every: int = typer.Option(100, help="checkpoint every N steps"),
     sample_every: int = typer.Option(500, help="export + sample grid every N steps"),
-    threads: int = typer.Option(0, help="torch CPU threads (0: torch's default)"),
+    threads: str = threads_option(),
     seed: int = typer.Option(0),
 ) -> None:
     """Train the small-world text-to-image prior (pixel-space UNet, frozen CLIP text tower, CFG dropout)."""
@@ -168,7 +167,7 @@ def prior(
     from tristudio.core.io.runlock import run_lock
     from tristudio.core.priors.train_prior import PriorConfig, run_prior_training
 
-    _check_common(work, data, resume, steps, batch, lr, ckpt_every, threads)
+    _check_common(work, data, resume, steps, batch, lr, ckpt_every)
     if not resume and clip_path is None:
         raise typer.BadParameter(
             "the prior needs a small-world CLIP folder (tristudio train clip)", param_hint="--clip"
@@ -224,7 +223,7 @@ def features(
     per_source: int = typer.Option(4000, help="images taken from each source (the first N)"),
     steps: int = typer.Option(2000, help="autoencoder steps"),
     batch: int = typer.Option(64, help="batch size"),
-    threads: int = typer.Option(0, help="torch CPU threads (0: torch's default)"),
+    threads: str = threads_option(),
     seed: int = typer.Option(0),
 ) -> None:
     """Train the small-world feature extractor for FID-sw / KID-sw (an autoencoder's encoder) on renders."""

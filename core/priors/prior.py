@@ -27,6 +27,7 @@ DEFAULT_SAMPLING_GUIDANCE = 7.5  # diffusers' StableDiffusionPipeline default
 class PromptEmbeddings:
     cond: Tensor  # (N, L, D) text-encoder hidden states for the prompts
     uncond: Tensor  # (N, L, D) the same for the negative prompts ("" when none)
+    negative: Tensor | None = None  # (N, L, D) the negative prompt as a condition (CSD's negative term), if any
 
 
 class NoisePrediction(NamedTuple):
