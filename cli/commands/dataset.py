@@ -13,25 +13,41 @@ app = typer.Typer(
 )
 
 
+class Cameras(str, Enum):
+    ffhq = "ffhq"
+    rebalanced = "rebalanced"
+
+
 class World(str, Enum):
     heads = "heads"
+    heads2 = "heads2"
     objects = "objects"
 
 
 @app.command()
 def make(
-    world: World = typer.Option(..., help="heads (FFHQ-like cameras) or objects (uniform orbits, captioned)"),
+    world: World = typer.Option(
+        ...,
+        help="heads (v1, the shipped model's world), heads2 (v2: richer identities, centred, identity parameters in "
+        "captions.json) or objects (uniform orbits, captioned)",
+    ),
     count: int = typer.Option(..., min=1, help="number of images"),
     resolution: int = typer.Option(64, min=4, help="image size in pixels (square)"),
     out: Path = typer.Option(..., help="output folder, or a .zip file"),
     seed: int = typer.Option(0, help="dataset seed (item i uses seeds derived from (seed, i))"),
     supersample: int = typer.Option(2, min=1, help="anti-aliasing: s x s sub-pixel rays at edges"),
+    cameras: Cameras = typer.Option(
+        "ffhq", help="heads worlds: ffhq (EG3D's FFHQ spread) or rebalanced (half the views at uniform |yaw| <= 80)"
+    ),
 ) -> None:
     """Render a dataset. Interrupted? Rerun the same command: finished chunks are kept (see core/data/make.py)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from tristudio.core.data.make import make_dataset, work_dir
 
+    if cameras.value != "ffhq" and world.value == "objects":
+        typer.echo(f"error: --cameras {cameras.value} applies to the heads worlds only", err=True)
+        raise typer.Exit(2)
     if work_dir(out).exists():
         typer.echo(f"resuming from {work_dir(out)}")
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
@@ -44,6 +60,7 @@ def make(
             out,
             seed=seed,
             supersample=supersample,
+            cameras=cameras.value,
             progress=lambda done, total: bar.update(task, completed=done),
         )
     typer.echo(f"wrote {out}")

@@ -23,6 +23,7 @@ import torch
 from ..io.atomic import atomic_write_text
 from ..worlds.captions import view_word
 from ..worlds.heads import sample_heads
+from ..worlds.heads2 import sample_heads2
 from ..worlds.objects import sample_objects
 from ..worlds.render import render
 from ..worlds.sampling import camera_yaw_pitch, head_cameras, object_cameras
@@ -30,7 +31,7 @@ from .eg3d import CAPTIONS_FILE, LABELS_FILE, _labels_json, encode_png, image_na
 
 __all__ = ["WORLDS", "make_dataset", "work_dir", "item_seed", "render_items"]
 
-WORLDS = ("heads", "objects")
+WORLDS = ("heads", "heads2", "objects")  # heads: v1, the shipped model's world (kept as is); heads2: v2, centred
 FORMAT_VERSION = 1
 
 
@@ -51,10 +52,16 @@ def work_dir(out: str | Path) -> Path:
     return out.parent / f".{out.name}.partial"
 
 
-def render_items(world: str, seeds: list[int], resolution: int, supersample: int = 2):
-    """Render items: (uint8 images (n, R, R, 3), labels (n, 25), caption records)."""
+def render_items(world: str, seeds: list[int], resolution: int, supersample: int = 2, cameras: str = "ffhq"):
+    """Render items: (uint8 images (n, R, R, 3), labels (n, 25), caption records). `cameras`: the heads worlds'
+    camera distribution (ffhq | rebalanced, core/worlds/sampling.py). heads2 records carry the identity
+    (Identity.to_json(): parameters, hair style, glasses, colour words)."""
+    if cameras != "ffhq" and world == "objects":
+        raise ValueError(f"--cameras {cameras} applies to the heads worlds only")
     if world == "heads":
-        batch, cams = sample_heads(seeds), head_cameras(seeds)
+        batch, cams = sample_heads(seeds), head_cameras(seeds, cameras)
+    elif world == "heads2":
+        batch, cams = sample_heads2(seeds), head_cameras(seeds, cameras)
     elif world == "objects":
         batch, cams = sample_objects(seeds), object_cameras(seeds)
     else:
@@ -67,8 +74,10 @@ def render_items(world: str, seeds: list[int], resolution: int, supersample: int
     records = []
     for i in range(len(seeds)):
         rec = {"caption": plain[i], "caption_view": with_view[i], "view": views[i]}
-        if world == "heads":
+        if world in ("heads", "heads2"):
             rec.update(hair=batch.hair[i], skin=batch.skin[i])
+        if world == "heads2":
+            rec.update(identity=batch.identities[i].to_json())
         else:
             rec.update(shape=batch.shape[i], color=batch.color[i], material=batch.material[i])
         rec.update(yaw_deg=round(math.degrees(float(yaw[i])), 3), pitch_deg=round(math.degrees(float(pitch[i])), 3))
@@ -97,6 +106,7 @@ def make_dataset(
     seed: int = 0,
     supersample: int = 2,
     chunk: int = 32,
+    cameras: str = "ffhq",
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Render `count` items of `world` at `resolution` into the EG3D dataset `out` (folder, or zip if .zip).
@@ -118,6 +128,8 @@ def make_dataset(
         supersample=supersample,
         chunk=chunk,
     )
+    if cameras != "ffhq":  # only then, so the params (and resumability) of existing ffhq runs are unchanged
+        params["cameras"] = cameras
     params_file = work / "params.json"
     if work.exists():
         try:
@@ -138,7 +150,7 @@ def make_dataset(
         data = _chunk_done(work, k, names)
         if data is None:
             seeds = [item_seed(seed, i) for i in range(start, start + len(names))]
-            images, labels, records = render_items(world, seeds, resolution, supersample)
+            images, labels, records = render_items(world, seeds, resolution, supersample, cameras)
             for name, image in zip(names, images, strict=True):
                 target = work / name
                 target.parent.mkdir(parents=True, exist_ok=True)
