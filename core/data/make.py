@@ -76,8 +76,8 @@ def render_items(world: str, seeds: list[int], resolution: int, supersample: int
         rec = {"caption": plain[i], "caption_view": with_view[i], "view": views[i]}
         if world in ("heads", "heads2"):
             rec.update(hair=batch.hair[i], skin=batch.skin[i])
-        if world == "heads2":
-            rec.update(identity=batch.identities[i].to_json())
+            if world == "heads2":
+                rec.update(identity=batch.identities[i].to_json())
         else:
             rec.update(shape=batch.shape[i], color=batch.color[i], material=batch.material[i])
         rec.update(yaw_deg=round(math.degrees(float(yaw[i])), 3), pitch_deg=round(math.degrees(float(pitch[i])), 3))
