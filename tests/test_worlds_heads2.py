@@ -159,7 +159,7 @@ def test_rebalanced_cameras_have_more_side_views():
 def test_make_heads2_dataset_records_identities(tmp_path):
     from tristudio.core.data.make import make_dataset
 
-    out = make_dataset("heads2", 3, 16, tmp_path / "h2", seed=0, supersample=1, cameras="rebalanced")
+    out = make_dataset("heads2", 3, 16, tmp_path / "h2", seed=0, supersample=1, cameras="rebalanced", ground_truth=True)
     caps = json.loads((out / "captions.json").read_text())
     labels = json.loads((out / "dataset.json").read_text())["labels"]
     assert len(caps) == 3 and len(labels) == 3
@@ -167,5 +167,22 @@ def test_make_heads2_dataset_records_identities(tmp_path):
         idt = head2_scene(i)[1]
         assert rec["identity"] == json.loads(json.dumps(idt.to_json()))
         assert rec["hair"] == idt.hair and rec["skin"] == idt.skin
+    # ground truth beside each image: the reference renderer's depth / normals / mask for that item's camera
+    import numpy as np
+
+    from tristudio.core.data.make import gt_name
+
+    cams = head_cameras([0, 1, 2], "rebalanced")
+    ref = render(sample_heads2([0, 1, 2]).scene, cams, 16)
+    for i, name in enumerate(sorted(caps)):
+        gt = np.load(out / gt_name(name))
+        assert np.array_equal(gt["mask"], ref.mask[i].numpy())
+        m = gt["mask"]
+        assert np.allclose(gt["depth"][m].astype(np.float32), ref.depth[i].numpy()[m], rtol=1e-3)
+        assert np.isinf(gt["depth"][~m]).all()
+        n = gt["normals"][m].astype(np.float32) / 127
+        assert np.abs(n - ref.normals[i].numpy()[m]).max() < 0.01
+    labels_cams = torch.tensor([lab[1] for lab in labels])
+    torch.testing.assert_close(labels_cams, cams.label())
     with pytest.raises(ValueError, match="heads worlds only"):
         make_dataset("objects", 1, 16, tmp_path / "o", cameras="rebalanced")

@@ -39,6 +39,9 @@ def make(
     cameras: Cameras = typer.Option(
         "ffhq", help="heads worlds: ffhq (EG3D's FFHQ spread) or rebalanced (half the views at uniform |yaw| <= 80)"
     ),
+    ground_truth: bool = typer.Option(
+        False, "--ground-truth", help="also store gt/<image>.npz: depth, normals, mask of every render"
+    ),
 ) -> None:
     """Render a dataset. Interrupted? Rerun the same command: finished chunks are kept (see core/data/make.py)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -61,6 +64,7 @@ def make(
             seed=seed,
             supersample=supersample,
             cameras=cameras.value,
+            ground_truth=ground_truth,
             progress=lambda done, total: bar.update(task, completed=done),
         )
     typer.echo(f"wrote {out}")

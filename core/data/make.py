@@ -85,6 +85,37 @@ def render_items(world: str, seeds: list[int], resolution: int, supersample: int
     return images, cams.label(), records
 
 
+def gt_name(name: str) -> str:
+    """Ground-truth file of image `name`: "00000/img00000000.png" -> "gt/00000/img00000000.npz"."""
+    return "gt/" + name.rsplit(".", 1)[0] + ".npz"
+
+
+def render_ground_truth(world: str, seeds: list[int], resolution: int, cameras: str = "ffhq") -> list[bytes]:
+    """Per item, the bytes of an .npz with the pixel-centre ground truth of its render (core/worlds/render.py):
+    depth (R, R) float16 ray distance (inf where the ray misses), normals (R, R, 3) int8 = round(127 n) (unit
+    world-space normals, 0 where missed), mask (R, R) bool."""
+    import io
+
+    if world == "heads":
+        batch, cams = sample_heads(seeds), head_cameras(seeds, cameras)
+    elif world == "heads2":
+        batch, cams = sample_heads2(seeds), head_cameras(seeds, cameras)
+    else:
+        batch, cams = sample_objects(seeds), object_cameras(seeds)
+    out = render(batch.scene, cams, resolution)
+    blobs = []
+    for i in range(len(seeds)):
+        buf = io.BytesIO()
+        np.savez_compressed(
+            buf,
+            depth=out.depth[i].numpy().astype(np.float16),
+            normals=(out.normals[i] * 127).round().to(torch.int8).numpy(),
+            mask=out.mask[i].numpy(),
+        )
+        blobs.append(buf.getvalue())
+    return blobs
+
+
 def _chunk_done(work: Path, k: int, names: list[str]) -> dict | None:
     record = work / "chunks" / f"{k:06d}.json"
     if not record.is_file():
@@ -107,6 +138,7 @@ def make_dataset(
     supersample: int = 2,
     chunk: int = 32,
     cameras: str = "ffhq",
+    ground_truth: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Render `count` items of `world` at `resolution` into the EG3D dataset `out` (folder, or zip if .zip).
@@ -130,6 +162,8 @@ def make_dataset(
     )
     if cameras != "ffhq":  # only then, so the params (and resumability) of existing ffhq runs are unchanged
         params["cameras"] = cameras
+    if ground_truth:
+        params["ground_truth"] = True
     params_file = work / "params.json"
     if work.exists():
         try:
@@ -148,6 +182,8 @@ def make_dataset(
     for k, start in enumerate(range(0, count, chunk)):
         names = names_all[start : start + chunk]
         data = _chunk_done(work, k, names)
+        if data is not None and ground_truth and not all((work / gt_name(n)).is_file() for n in names):
+            data = None
         if data is None:
             seeds = [item_seed(seed, i) for i in range(start, start + len(names))]
             images, labels, records = render_items(world, seeds, resolution, supersample, cameras)
@@ -155,6 +191,11 @@ def make_dataset(
                 target = work / name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(encode_png(np.ascontiguousarray(image)))
+            if ground_truth:
+                for name, blob in zip(names, render_ground_truth(world, seeds, resolution, cameras), strict=True):
+                    target = work / gt_name(name)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(blob)
             items = [
                 {"name": n, "label": [float(x) for x in lab], "caption": rec}
                 for n, lab, rec in zip(names, labels.tolist(), records, strict=True)
@@ -172,9 +213,10 @@ def make_dataset(
         LABELS_FILE: _labels_json(names_all, torch.tensor(labels_all)).encode(),
         CAPTIONS_FILE: json.dumps(captions, indent=1).encode(),
     }
+    files = names_all + ([gt_name(n) for n in names_all] if ground_truth else [])
     if out.suffix.lower() == ".zip":
-        write_files(out, ((n, (work / n).read_bytes()) for n in names_all), extra)
+        write_files(out, ((n, (work / n).read_bytes()) for n in files), extra)
     else:
-        write_files(out, ((n, work / n) for n in names_all), extra)
+        write_files(out, ((n, work / n) for n in files), extra)
     shutil.rmtree(work, ignore_errors=True)
     return out
