@@ -13,14 +13,24 @@ app = typer.Typer(
 )
 
 
+class Cameras(str, Enum):
+    ffhq = "ffhq"
+    rebalanced = "rebalanced"
+
+
 class World(str, Enum):
     heads = "heads"
+    heads2 = "heads2"
     objects = "objects"
 
 
 @app.command()
 def make(
-    world: World = typer.Option(..., help="heads (FFHQ-like cameras) or objects (uniform orbits, captioned)"),
+    world: World = typer.Option(
+        ...,
+        help="heads (v1, the shipped model's world), heads2 (v2: richer identities, centred, identity parameters in "
+        "captions.json) or objects (uniform orbits, captioned)",
+    ),
     count: int = typer.Option(..., min=1, help="number of images"),
     resolution: int = typer.Option(64, min=4, help="image size in pixels (square)"),
     out: Path = typer.Option(..., help="output folder, or a .zip file"),
@@ -28,6 +38,12 @@ def make(
     supersample: int = typer.Option(2, min=1, help="anti-aliasing: s x s sub-pixel rays at edges"),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="replace --out even when it holds files that are not a tristudio dataset"
+    ),
+    cameras: Cameras = typer.Option(
+        "ffhq", help="heads worlds: ffhq (EG3D's FFHQ spread) or rebalanced (half the views at uniform |yaw| <= 80)"
+    ),
+    ground_truth: bool = typer.Option(
+        False, "--ground-truth", help="also store gt/<image>.npz: depth, normals, mask of every render"
     ),
 ) -> None:
     """Render a dataset. Interrupted? Rerun the same command: finished chunks are kept (see core/data/make.py)."""
@@ -37,6 +53,8 @@ def make(
     from tristudio.core.data.make import check_output, make_dataset, work_dir
     from tristudio.core.io.runlock import run_lock
 
+    if cameras.value != "ffhq" and world.value == "objects":
+        raise typer.BadParameter(f"--cameras {cameras.value} applies to the heads worlds only", param_hint="--cameras")
     with clean_errors():
         check_output(out, overwrite)  # before anything is rendered
         if work_dir(out).exists():
@@ -51,6 +69,8 @@ def make(
                 out,
                 seed=seed,
                 supersample=supersample,
+                cameras=cameras.value,
+                ground_truth=ground_truth,
                 progress=lambda done, total: bar.update(task, completed=done),
                 overwrite=overwrite,
             )

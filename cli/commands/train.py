@@ -17,7 +17,7 @@ app = typer.Typer(help="Train models: eg3d (tri-plane GAN from posed images).", 
 @app.command("eg3d")
 def eg3d(
     data: Path = typer.Option(..., "--data", help="EG3D dataset folder or zip (dataset.json + images)"),
-    preset: str = typer.Option("small", "--preset", help="tiny | small | ffhq512 (must match the image size)"),
+    preset: str = typer.Option("small", "--preset", help="tiny | small | medium | ffhq512 (must match the image size)"),
     out: Path = typer.Option(..., "--out", help="run folder: checkpoints, samples, log.jsonl, model/"),
     kimg: float = typer.Option(100.0, "--kimg", help="training length in thousands of real images"),
     batch: int = typer.Option(4, "--batch", help="global batch (split across torchrun processes)"),
@@ -34,6 +34,13 @@ def eg3d(
     blur_sigma: float = typer.Option(10.0, "--blur-sigma", help="initial blur sigma in pixels (EG3D: 10)"),
     nrr: int = typer.Option(None, "--neural-res", help="neural rendering resolution (default: the preset's)"),
     nrr_final: int = typer.Option(None, "--neural-res-final", help="fade the neural resolution to this"),
+    nrr_fade_start: float = typer.Option(
+        None, "--neural-res-fade-start-kimg", help="two-stage: hold --neural-res until here, then fade"
+    ),
+    nrr_fade: float = typer.Option(None, "--neural-res-fade-kimg", help="length of the neural-resolution fade"),
+    schedule: str = typer.Option(
+        None, "--schedule", help="named schedule (core/eg3d/presets.py TRAIN_SCHEDULES, e.g. medium-two-stage)"
+    ),
     depth_samples: int = typer.Option(None, "--depth-samples", help="coarse samples per ray"),
     importance_samples: int = typer.Option(None, "--importance-samples", help="importance samples per ray"),
     augment_p: float = typer.Option(0.0, "--augment-p", help="fixed ADA-style augmentation probability"),
@@ -78,7 +85,7 @@ def eg3d(
         at_least(value, 1, name)
     out_folder(out)
 
-    loss = {
+    flags = {
         "r1_gamma": gamma,
         "r1_interval": r1_interval,
         "density_reg": density_reg,
@@ -87,6 +94,28 @@ def eg3d(
         "blur_fade_kimg": blur_fade_kimg,
         "blur_init_sigma": blur_sigma,
     }
+    defaults = {
+        "r1_gamma": 1.0,
+        "r1_interval": 16,
+        "density_reg": 0.25,
+        "density_reg_interval": 4,
+        "gpc_reg_prob": 0.5,
+        "blur_fade_kimg": 200.0,
+        "blur_init_sigma": 10.0,
+    }
+    loss = dict(flags)
+    if schedule:  # the schedule's values replace the flags' defaults; a flag given another value still wins
+        from tristudio.core.eg3d.presets import TRAIN_SCHEDULES
+
+        if schedule not in TRAIN_SCHEDULES:
+            typer.echo(f"error: unknown --schedule {schedule!r}; choose one of {sorted(TRAIN_SCHEDULES)}", err=True)
+            raise typer.Exit(2)
+        loss.update(TRAIN_SCHEDULES[schedule])
+        loss.update({k: v for k, v in flags.items() if v != defaults[k]})
+    if nrr_fade_start is not None:
+        loss["neural_rendering_resolution_fade_start_kimg"] = nrr_fade_start
+    if nrr_fade is not None:
+        loss["neural_rendering_resolution_fade_kimg"] = nrr_fade
     if nrr:
         loss["neural_rendering_resolution_initial"] = nrr
     if nrr_final:

@@ -25,6 +25,7 @@ import torch
 from ..io.atomic import atomic_write_text
 from ..worlds.captions import view_word
 from ..worlds.heads import sample_heads
+from ..worlds.heads2 import sample_heads2
 from ..worlds.objects import sample_objects
 from ..worlds.render import render
 from ..worlds.sampling import camera_yaw_pitch, head_cameras, object_cameras
@@ -32,7 +33,7 @@ from .eg3d import CAPTIONS_FILE, LABELS_FILE, _labels_json, encode_png, image_na
 
 __all__ = ["WORLDS", "check_output", "make_dataset", "work_dir", "item_seed", "render_items"]
 
-WORLDS = ("heads", "objects")
+WORLDS = ("heads", "heads2", "objects")  # heads: v1, the shipped model's world (kept as is); heads2: v2, centred
 FORMAT_VERSION = 1
 
 
@@ -53,10 +54,16 @@ def work_dir(out: str | Path) -> Path:
     return out.parent / f".{out.name}.partial"
 
 
-def render_items(world: str, seeds: list[int], resolution: int, supersample: int = 2):
-    """Render items: (uint8 images (n, R, R, 3), labels (n, 25), caption records)."""
+def render_items(world: str, seeds: list[int], resolution: int, supersample: int = 2, cameras: str = "ffhq"):
+    """Render items: (uint8 images (n, R, R, 3), labels (n, 25), caption records). `cameras`: the heads worlds'
+    camera distribution (ffhq | rebalanced, core/worlds/sampling.py). heads2 records carry the identity
+    (Identity.to_json(): parameters, hair style, glasses, colour words)."""
+    if cameras != "ffhq" and world == "objects":
+        raise ValueError(f"--cameras {cameras} applies to the heads worlds only")
     if world == "heads":
-        batch, cams = sample_heads(seeds), head_cameras(seeds)
+        batch, cams = sample_heads(seeds), head_cameras(seeds, cameras)
+    elif world == "heads2":
+        batch, cams = sample_heads2(seeds), head_cameras(seeds, cameras)
     elif world == "objects":
         batch, cams = sample_objects(seeds), object_cameras(seeds)
     else:
@@ -69,13 +76,46 @@ def render_items(world: str, seeds: list[int], resolution: int, supersample: int
     records = []
     for i in range(len(seeds)):
         rec = {"caption": plain[i], "caption_view": with_view[i], "view": views[i]}
-        if world == "heads":
+        if world in ("heads", "heads2"):
             rec.update(hair=batch.hair[i], skin=batch.skin[i])
+            if world == "heads2":
+                rec.update(identity=batch.identities[i].to_json())
         else:
             rec.update(shape=batch.shape[i], color=batch.color[i], material=batch.material[i])
         rec.update(yaw_deg=round(math.degrees(float(yaw[i])), 3), pitch_deg=round(math.degrees(float(pitch[i])), 3))
         records.append(rec)
     return images, cams.label(), records
+
+
+def gt_name(name: str) -> str:
+    """Ground-truth file of image `name`: "00000/img00000000.png" -> "gt/00000/img00000000.npz"."""
+    return "gt/" + name.rsplit(".", 1)[0] + ".npz"
+
+
+def render_ground_truth(world: str, seeds: list[int], resolution: int, cameras: str = "ffhq") -> list[bytes]:
+    """Per item, the bytes of an .npz with the pixel-centre ground truth of its render (core/worlds/render.py):
+    depth (R, R) float16 ray distance (inf where the ray misses), normals (R, R, 3) int8 = round(127 n) (unit
+    world-space normals, 0 where missed), mask (R, R) bool."""
+    import io
+
+    if world == "heads":
+        batch, cams = sample_heads(seeds), head_cameras(seeds, cameras)
+    elif world == "heads2":
+        batch, cams = sample_heads2(seeds), head_cameras(seeds, cameras)
+    else:
+        batch, cams = sample_objects(seeds), object_cameras(seeds)
+    out = render(batch.scene, cams, resolution)
+    blobs = []
+    for i in range(len(seeds)):
+        buf = io.BytesIO()
+        np.savez_compressed(
+            buf,
+            depth=out.depth[i].numpy().astype(np.float16),
+            normals=(out.normals[i] * 127).round().to(torch.int8).numpy(),
+            mask=out.mask[i].numpy(),
+        )
+        blobs.append(buf.getvalue())
+    return blobs
 
 
 def _chunk_done(work: Path, k: int, names: list[str]) -> dict | None:
@@ -145,6 +185,8 @@ def make_dataset(
     seed: int = 0,
     supersample: int = 2,
     chunk: int = 32,
+    cameras: str = "ffhq",
+    ground_truth: bool = False,
     progress: Callable[[int, int], None] | None = None,
     overwrite: bool = False,
 ) -> Path:
@@ -169,6 +211,10 @@ def make_dataset(
         supersample=supersample,
         chunk=chunk,
     )
+    if cameras != "ffhq":  # only then, so the params (and resumability) of existing ffhq runs are unchanged
+        params["cameras"] = cameras
+    if ground_truth:
+        params["ground_truth"] = True
     params_file = work / "params.json"
     if work.exists():
         try:
@@ -187,13 +233,20 @@ def make_dataset(
     for k, start in enumerate(range(0, count, chunk)):
         names = names_all[start : start + chunk]
         data = _chunk_done(work, k, names)
+        if data is not None and ground_truth and not all((work / gt_name(n)).is_file() for n in names):
+            data = None
         if data is None:
             seeds = [item_seed(seed, i) for i in range(start, start + len(names))]
-            images, labels, records = render_items(world, seeds, resolution, supersample)
+            images, labels, records = render_items(world, seeds, resolution, supersample, cameras)
             for name, image in zip(names, images, strict=True):
                 target = work / name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(encode_png(np.ascontiguousarray(image)))
+            if ground_truth:
+                for name, blob in zip(names, render_ground_truth(world, seeds, resolution, cameras), strict=True):
+                    target = work / gt_name(name)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(blob)
             items = [
                 {"name": n, "label": [float(x) for x in lab], "caption": rec}
                 for n, lab, rec in zip(names, labels.tolist(), records, strict=True)
@@ -211,9 +264,10 @@ def make_dataset(
         LABELS_FILE: _labels_json(names_all, torch.tensor(labels_all)).encode(),
         CAPTIONS_FILE: json.dumps(captions, indent=1).encode(),
     }
+    files = names_all + ([gt_name(n) for n in names_all] if ground_truth else [])
     if out.suffix.lower() == ".zip":
-        write_files(out, ((n, (work / n).read_bytes()) for n in names_all), extra)
+        write_files(out, ((n, (work / n).read_bytes()) for n in files), extra)
     else:
-        write_files(out, ((n, work / n) for n in names_all), extra)
+        write_files(out, ((n, work / n) for n in files), extra)
     shutil.rmtree(work, ignore_errors=True)
     return out
