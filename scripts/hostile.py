@@ -3,7 +3,7 @@
     PYTHONPATH=. python3 scripts/hostile.py [--json out.json]
 
 Every case runs the CLI as a subprocess (tiny sizes, one thread) and is classified:
-  clear error     exit code != 0, no traceback, an 'error: ...' line or typer's 'Invalid value for ...' naming it
+  clear error     exit code != 0, no traceback, an 'error: ...' / 'problem: ...' line or typer's 'Invalid value for ...'
   handled         a case that must succeed did, with the expected output (brackets printed verbatim, a stale lock taken
                   over, a long prompt warned about)
   traceback       'Traceback' in the output
@@ -71,7 +71,7 @@ def expect_error(t: Tally, name: str, args: list, needle: str = "", keep: list[P
         t.add(name, "traceback", out.strip().splitlines()[-1])
     elif code == 0:
         t.add(name, "silent wrong", "exit code 0")
-    elif ("error" not in text.lower() and "Invalid value" not in text) or needle not in text:
+    elif not any(w in text for w in ("error", "Error", "Invalid value", "problem:")) or needle not in text:
         t.add(name, "silent wrong", f"rc {code} but no clear line naming {needle!r}: {text[-200:]}")
     else:
         t.add(name, "clear error")
