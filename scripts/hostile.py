@@ -267,7 +267,7 @@ def runs_and_locks(t: Tally, fx: dict) -> None:
 
 def trainers(fx: dict) -> dict[str, list]:
     tmp, r, p = fx["tmp"], fx["renders"], fx["prior"]
-    clip_export = tmp / "kill_clip_straight" / "export"
+    clip_export = tmp / "kill_train_clip_straight" / "export"  # the "train clip" straight run, made first
     return {
         "fit": lambda out: ["fit", "object:0", "--repr", "grid", "--views", "4", "--steps", "6", "--resolution", "12",
                             "--test-views", "1", "--rays", "32", "--samples", "6", "--field-resolution", "8",
