@@ -48,10 +48,20 @@ def _message(exc: BaseException) -> str:
 def _expected() -> tuple[type[BaseException], ...]:
     from safetensors import SafetensorError
 
+    from tristudio.core.data.eg3d import DatasetError
     from tristudio.core.io.checkpoint import CheckpointError
     from tristudio.core.io.runlock import RunLockedError
 
-    return (CheckpointError, RunLockedError, OSError, ValueError, KeyError, FloatingPointError, SafetensorError)
+    return (
+        CheckpointError,
+        DatasetError,
+        RunLockedError,
+        OSError,
+        ValueError,
+        KeyError,
+        FloatingPointError,
+        SafetensorError,
+    )
 
 
 @contextlib.contextmanager

@@ -393,6 +393,10 @@ def test_bad_model_folders(tmp_path, G):
     tensors = load_file(str(folder / "model.safetensors"))
     tensors["decoder.net.0.bias"][0] = float("nan")
     save_file(tensors, str(folder / "model.safetensors"))
+    with pytest.raises(CheckpointError, match="does not match the hash"):  # model.json's hash sees the edit
+        load_generator(folder)
+    meta.pop("safetensors_sha256")  # a folder without a hash (older tristudio): the NaN itself is caught
+    (folder / "model.json").write_text(json.dumps(meta))
     with pytest.raises(GeneratorLoadError, match="'decoder.net.0.bias' holds NaN or Inf"):
         load_generator(folder)
     (folder / "model.safetensors").write_bytes(b"garbage")

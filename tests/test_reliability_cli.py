@@ -149,6 +149,7 @@ BAD_INPUTS = {
     ),
     "train clip --resume of nothing": (["train", "clip", "{tmp}/w", "--resume"], "no run to resume"),
     "fit --steps 0": (["fit", "object:0", "--out", "{tmp}/f", "--steps", "0"], "--steps"),
+    "train features --data missing": (["train", "features", "{tmp}/feat", "--data", "{tmp}/missing"], "missing"),
     "dreamfusion --lr nan": (["dreamfusion", "a cube", "--out", "{tmp}/d", "--lr", "nan"], "--lr"),
 }
 

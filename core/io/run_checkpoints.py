@@ -33,6 +33,11 @@ from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 __all__ = ["Loaded", "checkpoint_steps", "clean_orphans", "latest_step", "load_latest", "save_step", "step_folder"]
 
+# Fault injection for scripts/hostile.py: "N:rename" or "N:commit" SIGKILLs this process inside its N-th save, just
+# before the step folder's rename or just before the `latest` pointer is written.
+FAULT_ENV = "TRISTUDIO_FAULT_KILL_IN_SAVE"
+_saves = 0
+
 FOLDER = "checkpoints"
 POINTER = "latest"
 NAME = "model"
@@ -88,6 +93,8 @@ def save_step(
     check_finite: bool = True,
 ) -> Path:
     """Write checkpoint `step` of the run as one unit (see the module doc); returns its folder."""
+    global _saves
+    _saves += 1
     root = Path(run_dir) / FOLDER
     root.mkdir(parents=True, exist_ok=True)
     final = step_folder(run_dir, step)
@@ -95,15 +102,25 @@ def save_step(
     try:
         os.chmod(tmp, umask_mode(is_dir=True))
         save_checkpoint(tmp, tensors, {**meta, "step": int(step)}, name=NAME, check_finite=check_finite)
+        _fault("rename")
         replace_path(tmp, final)  # the step folder appears whole or not at all
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     fsync_dir(root)
+    _fault("commit")
     atomic_write_text(root / POINTER, final.name + "\n")  # commit
     fsync_dir(root)
     _prune(root, int(step), keep)
     return final
+
+
+def _fault(where: str) -> None:
+    spec = os.environ.get(FAULT_ENV)
+    if spec and spec == f"{_saves}:{where}":
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _prune(root: Path, committed: int, keep: int) -> None:
