@@ -136,3 +136,29 @@ def test_replace_path_moves_a_file_over_the_target(tmp_path):
     dst.write_bytes(b"2")
     replace_path(src, dst)
     assert dst.read_bytes() == b"1" and not src.exists()
+
+
+def test_folder_swap_interrupted_between_its_two_renames_loses_no_bytes(tmp_path, monkeypatch):
+    """A folder target is renamed aside, then the new folder renamed in: a failure between the two must not have
+    deleted the previous folder (its bytes are still on disk, next to the target), and the new folder is cleaned up."""
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "a.txt").write_bytes(OLD)
+    real_replace = os.replace
+    calls = []
+
+    def second_fails(src, dst):
+        calls.append((Path(src).name, Path(dst).name))
+        if len(calls) == 2:
+            raise OSError("killed between the renames")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(atomic.os, "replace", second_fails)
+    with pytest.raises(OSError, match="between the renames"):
+        with atomic_path(folder, is_dir=True) as tmp:
+            (Path(tmp) / "b.txt").write_bytes(b"new")
+    monkeypatch.undo()
+    assert len(calls) == 2
+    kept = [p for p in tmp_path.rglob("a.txt") if p.read_bytes() == OLD]
+    assert kept, f"the previous folder's content is gone: {sorted(p.name for p in tmp_path.iterdir())}"
+    assert not list(tmp_path.rglob("b.txt"))  # the unfinished new folder was removed

@@ -29,7 +29,8 @@ def _labels(n=2) -> torch.Tensor:
 
 
 def test_ffhq512_state_dict_matches_official_list():
-    """Names, order and shapes of the 176 entries of EG3D's FFHQ-512 G_ema (notes, Appendix A)."""
+    """Names, order and shapes of the 176 entries of EG3D's FFHQ-512 G_ema (notes, Appendix A; the list equals the
+    official TriPlaneGenerator's, checked by scripts/eg3d_parity_reference.py)."""
     lines = [ln for ln in (DATA / "eg3d_ffhq512_state_dict.txt").read_text().splitlines() if not ln.startswith("#")]
     assert len(lines) == 176
     with torch.device("meta"):
@@ -64,7 +65,8 @@ def test_presets_build_and_errors_are_clear():
 
 
 def test_parity_with_official_small_reference():
-    """Outputs of NVlabs' TriPlaneGenerator (reduced config, deterministic renderer) on the same weights."""
+    """Outputs of NVlabs' TriPlaneGenerator (reduced config, deterministic renderer) on the same weights: the reference
+    is regenerated / re-checked from the official code by scripts/eg3d_parity_reference.py (see its README)."""
     folder = DATA / "eg3d_parity_small"
     meta = json.loads((folder / "model.json").read_text())
     t = load_file(str(folder / "model.safetensors"))

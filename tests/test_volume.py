@@ -87,6 +87,24 @@ def test_white_background_fills_empty_rays():
     out = render_rays(_constant_field(0.0), o, d, opts)
     assert torch.allclose(out.features, torch.ones_like(out.features))
     assert torch.all(out.opacity == 0)
+    # a half-transparent medium: colour * opacity + white * transmittance
+    half = render_rays(_constant_field(0.5, color=(0.2, 0.4, 0.6)), o, d, opts)
+    assert 0.2 < float(half.opacity.min()) and float(half.opacity.max()) < 0.9
+    expect = half.opacity * torch.tensor([0.2, 0.4, 0.6]) + (1 - half.opacity)
+    torch.testing.assert_close(half.features, expect, atol=1e-5, rtol=0)
+
+
+def test_deterministic_importance_samples_are_the_mid_quantiles():
+    """Inverse-CDF sampling of a piecewise-constant pdf at u = (k + 0.5) / K: uniform weights give the mid-quantiles
+    of the whole range, weight on one bin gives the mid-quantiles of that bin."""
+    bins = torch.linspace(0.0, 1.0, 9)[None]  # 8 bins
+    flat = sample_pdf(bins, torch.ones(1, 8), 4, deterministic=True)
+    torch.testing.assert_close(flat, torch.tensor([[0.125, 0.375, 0.625, 0.875]]), atol=1e-6, rtol=0)
+    one = torch.zeros(1, 8)
+    one[0, 5] = 1.0  # all the mass on [0.625, 0.75]
+    got = sample_pdf(bins, one, 4, deterministic=True)
+    expect = 0.625 + 0.125 * (torch.arange(4) + 0.5) / 4
+    torch.testing.assert_close(got, expect[None], atol=2e-4, rtol=0)  # eps = 1e-5 spreads a little mass
 
 
 def _sphere_depth(o, d, radius):
