@@ -30,6 +30,8 @@ _COMMANDS = [
     ("train_priors", "app", "train"),  # `tristudio train clip|prior` join the same group
     ("evaluate", "app", "eval"),
     ("eval_rprecision", "app", "eval"),
+    ("acceptance", "app", "eval"),  # eval eg3d-acceptance | prior-acceptance
+    ("renders", "app", "renders"),
     ("dreamfusion", "dreamfusion", None),
     ("sample", "sample", None),
 ]
@@ -52,6 +54,23 @@ def _register() -> None:
         else:
             groups[group] = obj
             app.add_typer(obj, name=group)
+    for grp in groups.values():
+        grp.info.help = group_help(grp)
+
+
+def command_names(group: typer.Typer) -> list[str]:
+    """The names a group's registered commands are called by (typer's rule: the function name, _ -> -)."""
+    return [c.name or c.callback.__name__.replace("_", "-") for c in group.registered_commands]
+
+
+def group_help(group: typer.Typer) -> str:
+    """A group's one-line help, built from what is registered: '<summary>: <command>, <command>, ...'.
+
+    The summary is the group's own help up to its first ':' or '.', so a module that adds commands to a group
+    (train_priors adds `clip` and `prior` to `train`) shows in the top-level help without editing another module."""
+    own = str(group.info.help or "").strip()
+    summary = own.split(":")[0].split(".")[0].strip() or "Commands"
+    return f"{summary}: {', '.join(command_names(group))}."
 
 
 _register()

@@ -5,9 +5,10 @@ vertices from a colour function, save by file extension (.ply / .obj / .glb) wit
     save_mesh(mesh, "out/model.glb")
 
 density_fn / color_fn take world points (1, P, 3) and return (1, P, 1) densities / (1, P, 3) colours in [0, 1].
-The grid uses core/eg3d/bake.py's layout ((R, R, R, 4) [z][y][x], voxel centres ((i + 0.5) / R - 1/2) * 2 bound) and
-its marching cubes (`mesh_from_grid`, which pads the grid so the surface closes at the box's faces): one marching
-cubes in the code base for EG3D and DreamFusion alike.
+Grids are (R, R, R, 4) float32 [z][y][x] with the raw density in channel 3 and voxel centres at
+((i + 0.5) / R - 1/2) * box side (`voxel_centres`), the layout core/eg3d/bake.py bakes tri-planes into.
+`mesh_from_grid` is the one marching cubes of the code base (EG3D and DreamFusion alike): it pads the grid so the
+surface closes at the box's faces.
 """
 
 from __future__ import annotations
@@ -18,15 +19,42 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from jaxtyping import Float
 from torch import Tensor
 
-from .eg3d.bake import mesh_from_grid, voxel_centres
 from .io.atomic import atomic_path
 
-__all__ = ["density_grid", "extract_mesh", "save_mesh", "MESH_FORMATS"]
+__all__ = ["density_grid", "extract_mesh", "mesh_from_grid", "save_mesh", "voxel_centres", "MESH_FORMATS"]
 
 MESH_FORMATS = (".ply", ".obj", ".glb")
 PointFn = Callable[[Tensor], Tensor]
+
+
+def voxel_centres(resolution: int, box_warp: float = 1.0) -> Float[Tensor, "r"]:
+    """World coordinates of the voxel centres along one axis."""
+    return ((torch.arange(resolution, dtype=torch.float32) + 0.5) / resolution - 0.5) * box_warp
+
+
+def mesh_from_grid(grid: Tensor | np.ndarray, level: float, box_warp: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Marching cubes on the raw density channel at `level` (EG3D's shape extraction uses 10).
+
+    Returns world-space vertices (V, 3) float32 and faces (F, 3) int64. Raises ValueError with the density range if
+    the level is never crossed."""
+    from skimage import measure
+
+    sigma = np.asarray(grid[..., 3], dtype=np.float32)  # [z][y][x]
+    lo, hi = float(sigma.min()), float(sigma.max())
+    if not lo < level < hi:
+        raise ValueError(
+            f"mesh: density level {level:g} is outside the field's range [{lo:.3g}, {hi:.3g}]; pick a level inside it"
+        )
+    # Pad with a low value so the surface closes at the box's faces.
+    padded = np.pad(sigma, 1, mode="constant", constant_values=min(lo, level - 1.0))
+    verts_zyx, faces, _, _ = measure.marching_cubes(padded, level=level)
+    r = sigma.shape[0]
+    verts = ((verts_zyx[:, ::-1] - 1.0 + 0.5) / r - 0.5) * box_warp  # padded index -> voxel centre -> world
+    # (skimage's winding already gives outward normals, positive volume, after the (z, y, x) -> (x, y, z) swap.)
+    return verts.astype(np.float32), faces.astype(np.int64)
 
 
 @torch.no_grad()

@@ -46,6 +46,7 @@ def main() -> int:
     import tempfile
 
     from imgui_bundle.immapp import testing
+
     from tristudio.viewer.app import ViewerApp
     from tristudio.viewer.dreamfusion import default_prior_path
     from tristudio.viewer.state import CaptureState, DreamFusionState, Eg3dState, ViewerState

@@ -1,6 +1,9 @@
 """Test-wide guards and fixtures.
 
-- No test may open a network socket to a non-loopback address (tristudio must never touch the network).
+- No test may reach the network: every socket operation that could send a packet off the machine is refused before
+  anything is sent (TCP `connect` / `connect_ex`, UDP `sendto` / `sendmsg`, IPv4 and IPv6) unless the address is a
+  loopback address, and name resolution (`getaddrinfo`, `gethostbyname`, `gethostbyname_ex`) is refused for anything
+  but loopback names and literal loopback addresses (a DNS query is itself a packet). Unix sockets stay allowed.
 - Hugging Face libraries run offline.
 """
 
@@ -16,42 +19,106 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
+_LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback", ""}
+
 
 class NetworkAccessError(RuntimeError):
     pass
 
 
-def _is_loopback(address) -> bool:
-    if isinstance(address, (tuple, list)) and address:
-        host = address[0]
-    else:
-        return True  # AF_UNIX paths and the like are local
-    if host in ("localhost", ""):
+def _is_loopback_host(host) -> bool:
+    """True for a loopback name or a literal loopback address (IPv4, IPv6, IPv4-mapped IPv6); False otherwise,
+    host names included (resolving one would need DNS)."""
+    if host is None:
+        return True  # getaddrinfo(None, port): the local wildcard / loopback, no resolution
+    if isinstance(host, bytes):
+        host = host.decode("ascii", "replace")
+    host = str(host).split("%", 1)[0]  # drop an IPv6 zone id
+    if host.lower() in _LOOPBACK_NAMES:
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        ip = ipaddress.ip_address(host)
     except ValueError:
-        return False  # a host name other than localhost would need DNS: refuse
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return ip.is_loopback or (mapped is not None and mapped.is_loopback)
 
 
-_real_connect = socket.socket.connect
-_real_connect_ex = socket.socket.connect_ex
+def _is_loopback(address) -> bool:
+    if isinstance(address, (tuple, list)) and address:
+        return _is_loopback_host(address[0])
+    return False
+
+
+def _check(sock: socket.socket, address, what: str) -> None:
+    if sock.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address):
+        raise NetworkAccessError(f"test tried to {what} {address!r}")
+
+
+_real = {
+    "connect": socket.socket.connect,
+    "connect_ex": socket.socket.connect_ex,
+    "sendto": socket.socket.sendto,
+    "sendmsg": socket.socket.sendmsg,
+    "getaddrinfo": socket.getaddrinfo,
+    "gethostbyname": socket.gethostbyname,
+    "gethostbyname_ex": socket.gethostbyname_ex,
+}
 
 
 def _guarded_connect(self, address):
-    if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address):
-        raise NetworkAccessError(f"test tried to open a network connection to {address!r}")
-    return _real_connect(self, address)
+    _check(self, address, "open a network connection to")
+    return _real["connect"](self, address)
 
 
 def _guarded_connect_ex(self, address):
-    if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address):
-        raise NetworkAccessError(f"test tried to open a network connection to {address!r}")
-    return _real_connect_ex(self, address)
+    _check(self, address, "open a network connection to")
+    return _real["connect_ex"](self, address)
+
+
+def _guarded_sendto(self, data, *args):
+    address = args[-1]  # sendto(data, address) or sendto(data, flags, address)
+    _check(self, address, "send a datagram to")
+    return _real["sendto"](self, data, *args)
+
+
+def _guarded_sendmsg(self, buffers, ancdata=(), flags=0, address=None):
+    if address is not None:
+        _check(self, address, "send a message to")
+        return _real["sendmsg"](self, buffers, ancdata, flags, address)
+    return _real["sendmsg"](self, buffers, ancdata, flags)
+
+
+def _guarded_getaddrinfo(host, *args, **kwargs):
+    if not _is_loopback_host(host):
+        raise NetworkAccessError(f"test tried to resolve the host name {host!r}")
+    return _real["getaddrinfo"](host, *args, **kwargs)
+
+
+def _guarded_gethostbyname(host):
+    if not _is_loopback_host(host):
+        raise NetworkAccessError(f"test tried to resolve the host name {host!r}")
+    return _real["gethostbyname"](host)
+
+
+def _guarded_gethostbyname_ex(host):
+    if not _is_loopback_host(host):
+        raise NetworkAccessError(f"test tried to resolve the host name {host!r}")
+    return _real["gethostbyname_ex"](host)
+
+
+def install_network_guard(monkeypatch) -> None:
+    """Patch the socket module for the duration of one test (see the module docstring)."""
+    monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", _guarded_connect_ex)
+    monkeypatch.setattr(socket.socket, "sendto", _guarded_sendto)
+    monkeypatch.setattr(socket.socket, "sendmsg", _guarded_sendmsg)
+    monkeypatch.setattr(socket, "getaddrinfo", _guarded_getaddrinfo)
+    monkeypatch.setattr(socket, "gethostbyname", _guarded_gethostbyname)
+    monkeypatch.setattr(socket, "gethostbyname_ex", _guarded_gethostbyname_ex)
 
 
 @pytest.fixture(autouse=True)
 def _no_network(monkeypatch):
-    monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
-    monkeypatch.setattr(socket.socket, "connect_ex", _guarded_connect_ex)
+    install_network_guard(monkeypatch)
     yield

@@ -154,11 +154,11 @@ def test_interrupted_make_leaves_no_output_and_resumes(tmp_path, monkeypatch, su
     real = make_mod.render_items
     calls, armed = [], [True]
 
-    def flaky(world, seeds, resolution, supersample=2):
+    def flaky(world, seeds, resolution, *args):
         calls.append(seeds[0])
         if armed[0] and len(calls) == 2:
             raise KeyboardInterrupt  # killed while rendering the second chunk
-        return real(world, seeds, resolution, supersample)
+        return real(world, seeds, resolution, *args)
 
     monkeypatch.setattr(make_mod, "render_items", flaky)
     with pytest.raises(KeyboardInterrupt):

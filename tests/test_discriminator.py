@@ -14,7 +14,7 @@ from tristudio.core.eg3d.discriminator import (
     discriminator_kwargs,
 )
 
-# shared/notes/eg3d-format.md, Appendix B: the official D state dict for FFHQ-512 (name (shape), in order).
+# The official D state dict, FFHQ-512 config (NVlabs/eg3d `training/dual_discriminator.py`): name (shape), in order.
 FFHQ512_D_KEYS = """
 resample_filter (4, 4)
 b512.resample_filter (4, 4)
@@ -207,17 +207,48 @@ def test_minibatch_stddev_groups_are_strided():
         MinibatchStdLayer(group_size=4)(torch.randn(6, 6, 4, 4))
 
 
-def test_downsampling_conv_is_blur_then_stride():
+def _blur_then_stride(x, weight, kernel_size, down=2):
+    """Direct reference: zero-pad, depthwise 4x4 low-pass [1,3,3,1] x [1,3,3,1] / 64, then the conv with stride 2
+    (3x3: pad 2 each side, so the strided conv lands on H / 2; 1x1: pad 1, decimate, then the 1x1 conv)."""
+    f1 = torch.tensor([1.0, 3.0, 3.0, 1.0])
+    f = (f1[:, None] * f1[None, :]) / f1.sum() ** 2
+    c = x.shape[1]
+    fk = f.expand(c, 1, 4, 4)
+    w = weight / math.sqrt(weight.shape[1] * kernel_size**2)
+    if kernel_size == 3:
+        blurred = torch.nn.functional.conv2d(torch.nn.functional.pad(x, (2, 2, 2, 2)), fk, groups=c)
+        return torch.nn.functional.conv2d(blurred, w, stride=down)
+    blurred = torch.nn.functional.conv2d(torch.nn.functional.pad(x, (1, 1, 1, 1)), fk, groups=c)
+    return torch.nn.functional.conv2d(blurred[..., ::down, ::down], w)
+
+
+@pytest.mark.parametrize("kernel_size", [3, 1])
+def test_downsampling_conv_is_blur_then_stride(kernel_size):
+    torch.manual_seed(0)
+    conv = Conv2dLayer(3, 5, kernel_size, bias=False, down=2)
+    x = torch.randn(2, 3, 16, 16)
+    y = conv(x)
+    assert y.shape == (2, 5, 8, 8)
+    torch.testing.assert_close(y, _blur_then_stride(x, conv.weight.detach(), kernel_size), atol=1e-5, rtol=1e-5)
+    # a plain strided conv (no low-pass) is far from it on random input
+    w = conv.weight.detach() / math.sqrt(3 * kernel_size**2)
+    plain = torch.nn.functional.conv2d(x, w, stride=2, padding=kernel_size // 2)
+    assert (plain - y).abs().mean() > 0.1 * y.abs().mean()
+
+
+def test_downsampling_removes_a_checkerboard():
+    """The highest frequency is exactly in the stop band of [1,3,3,1]: away from the border the output is 0, where
+    a strided identity tap without the low-pass would return +-1."""
     conv = Conv2dLayer(1, 1, 3, bias=False, down=2)
     with torch.no_grad():
         conv.weight.zero_()
         conv.weight[0, 0, 1, 1] = 3.0  # identity tap, times 1 / weight_gain = sqrt(9)
-    x = torch.ones(1, 1, 16, 16)
-    y = conv(x)
-    assert y.shape == (1, 1, 8, 8)
-    torch.testing.assert_close(y[..., 1:-1, 1:-1], torch.ones(1, 1, 6, 6))  # a low-pass keeps a constant
-    skip = Conv2dLayer(4, 8, 1, bias=False, down=2)
-    assert skip(torch.randn(2, 4, 16, 16)).shape == (2, 8, 8, 8)
+    i = torch.arange(16)
+    board = ((i[:, None] + i[None, :]) % 2 * 2 - 1).float()[None, None]
+    y = conv(board)
+    torch.testing.assert_close(y[..., 1:-1, 1:-1], torch.zeros(1, 1, 6, 6), atol=1e-6, rtol=0)
+    torch.testing.assert_close(conv(torch.ones(1, 1, 16, 16))[..., 1:-1, 1:-1], torch.ones(1, 1, 6, 6))
+    torch.testing.assert_close(y, _blur_then_stride(board, conv.weight.detach(), 3), atol=1e-6, rtol=0)
 
 
 def test_shape_errors_are_clear():

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from tristudio.cli.app import app
 from tristudio.cli.commands.dreamfusion import shipped_prior_path
 from tristudio.core.dreamfusion.optimize import DreamFusion, DreamFusionConfig
-from tristudio.core.io.checkpoint import load_checkpoint, save_checkpoint
+from tristudio.core.io.run_checkpoints import latest_step, load_latest, save_step
 from tristudio.core.priors import load_prior
 from tristudio.core.priors.testing import build_tiny_pixel_prior
 
@@ -64,15 +64,14 @@ def test_resume_after_sigkill_is_bit_identical(prior_dir, tmp_path):
         *TINY,
     ]
     proc = _cli(*args)
-    meta = out / "checkpoint" / "model.json"
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
-        if meta.is_file() and json.loads(meta.read_text())["step"] >= 2:
+        if (latest_step(out) or 0) >= 2:
             proc.send_signal(signal.SIGKILL)
             break
         time.sleep(0.02)
     proc.wait()
-    killed_at = json.loads(meta.read_text())["step"]
+    killed_at = latest_step(out)
     assert proc.returncode == -signal.SIGKILL and killed_at < steps, proc.stdout.read().decode()
     resumed = _cli(*args, "--resume")
     log = resumed.communicate()[0].decode()
@@ -82,9 +81,10 @@ def test_resume_after_sigkill_is_bit_identical(prior_dir, tmp_path):
     # the same run without interruption, in process
     ref = DreamFusion(DreamFusionConfig(prompt="a red cube", steps=steps, **TINY_CFG), load_prior(prior_dir, "cpu"))
     ref.run(steps)
-    got, _ = load_checkpoint(out / "checkpoint")
+    loaded = load_latest(out)
+    got = loaded.tensors
     want, meta_ref = ref.state_tensors()
-    assert json.loads(meta.read_text())["step"] == steps == meta_ref["step"]
+    assert loaded.meta["step"] == steps == meta_ref["step"]
     assert set(got) == set(want)
     for k in want:
         assert torch.equal(got[k], want[k].cpu()), k
@@ -126,7 +126,7 @@ def test_nan_field_is_refused(prior_dir, tmp_path):
         df.step()
     # a run folder whose checkpoint holds NaN: one line, exit 1
     tensors, meta = df.state_tensors()
-    save_checkpoint(tmp_path / "run" / "checkpoint", tensors, meta, check_finite=False)
+    save_step(tmp_path / "run", meta["step"], tensors, meta, check_finite=False)
     code, lines = _run(
         [
             "dreamfusion",

@@ -53,3 +53,31 @@ def test_named_shape_takes_the_longest_shape_word():
     assert named_shape("a pink capsule") == "capsule"
     with pytest.raises(ValueError, match="names none"):
         named_shape("a red teapot")
+
+
+def test_stability_summary_and_verdict():
+    from tristudio.core.dreamfusion.evaluate import stable_over_steps, summarise_marks
+
+    def rec(hits, chamfer, nearest):
+        return {"hits": hits, "chamfer": chamfer, "nearest": nearest}
+
+    runs = [
+        {
+            "prompt": "a yellow cube",
+            "marks": {"300": rec([1, 1, 0, 1], 0.08, "cube"), "1000": rec([1] * 4, 0.06, "cube")},
+        },
+        {
+            "prompt": "a cyan torus",
+            "marks": {"300": rec([0, 0, 1, 1], 0.10, "capsule"), "1000": rec([1, 0] * 2, None, None)},
+        },
+    ]
+    s = summarise_marks(runs, [300, 1000])
+    assert s["300"] == {"r_precision": 5 / 8, "chamfer_mean": pytest.approx(0.09), "named_nearest": 1, "prompts": 2}
+    assert s["1000"]["r_precision"] == 6 / 8
+    assert s["1000"]["chamfer_mean"] == pytest.approx((0.06 + 0.5) / 2)  # no mesh counts as the box's half side
+    assert not stable_over_steps(s)  # the chamfer got worse
+    assert stable_over_steps(s, chamfer_tol=0.2)
+    s["1000"]["chamfer_mean"] = 0.05
+    assert stable_over_steps(s)
+    s["1000"]["r_precision"] = 0.5
+    assert not stable_over_steps(s) and stable_over_steps(s, rp_tol=0.125)

@@ -10,12 +10,12 @@ import torch
 import torch.nn.functional as F
 
 from tristudio.core.dreamfusion.field import DensityAlbedoField
-from tristudio.core.dreamfusion.occupancy import DensityGrid, render_with_grid
 from tristudio.core.dreamfusion.optimize import DreamFusion, DreamFusionConfig
 from tristudio.core.dreamfusion.shading import shade
 from tristudio.core.dreamfusion.views import orbit_views
 from tristudio.core.priors import load_prior
 from tristudio.core.priors.testing import build_tiny_pixel_prior
+from tristudio.core.render.occupancy import DensityGrid, OccupancyGridSampler
 from tristudio.core.render.volume import RenderOptions, render_rays
 
 
@@ -115,7 +115,9 @@ def test_grid_sampler_matches_the_dense_renderer_on_a_blob():
     grid.update(f.density, torch.Generator().manual_seed(0))
     rays = orbit_views(2).rays(24)
     with torch.no_grad():
-        fast = render_with_grid(f.field_fn(), grid, rays.origins, rays.directions, n_samples=48, deterministic=True)
+        grid_opts = RenderOptions(density_activation="identity", signed_output=False, deterministic=True)
+        sampler = OccupancyGridSampler(grid, n_samples=48)
+        fast = render_rays(f.field_fn(), rays.origins, rays.directions, grid_opts, sampler)
         ref = render_rays(
             f.field_fn(),
             rays.origins,

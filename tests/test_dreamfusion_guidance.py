@@ -152,3 +152,76 @@ def test_vsd_lora_prediction_is_eps_for_a_v_prediction_prior(tmp_path):
             rtol=1e-4,
             atol=1e-5,
         )
+
+
+def test_csd_negative_prompt_term_matches_formula(pixel_prior):
+    """G = w(t) [ s_c (eps_c - eps_u) - s_n (eps_neg - eps_u) ], every UNet output computed here directly.
+    Scales are passed explicitly (the test does not depend on the method's default)."""
+    prior = pixel_prior
+    images, t, _ = _setup(prior, 2, prior.resolution, seed=4)
+    noise = torch.randn(2, 3, prior.resolution, prior.resolution, generator=torch.Generator().manual_seed(6))
+    emb = prior.encode_prompt(["a red cube", "a green torus"])
+    emb.negative = prior.encode_prompt(["a blue sphere", "a yellow cone"]).cond
+    s_c, s_n = 3.0, 1.7
+    out = CSD(prior, guidance_scale=s_c, negative_scale=s_n)(
+        images, emb, torch.Generator().manual_seed(0), t=t, noise=noise
+    )
+    a = prior.alphas_cumprod[t].view(-1, 1, 1, 1)
+    z_t = a.sqrt() * (2 * images.detach() - 1) + (1 - a).sqrt() * noise
+    with torch.no_grad():
+        eps_u = _unet(prior, z_t, t, emb.uncond)
+        eps_c = _unet(prior, z_t, t, emb.cond)
+        eps_n = _unet(prior, z_t, t, emb.negative)
+    G = (1 - a) * (s_c * (eps_c - eps_u) - s_n * (eps_n - eps_u))
+    torch.testing.assert_close(out.grad, G, rtol=1e-4, atol=1e-5)
+    without = (1 - a) * s_c * (eps_c - eps_u)
+    assert (G - without).abs().max() > 100 * 1e-5  # the negative term is a real part of the answer
+    # a zero negative scale ignores the negative embedding
+    plain = CSD(prior, guidance_scale=s_c, negative_scale=0.0)(
+        images, emb, torch.Generator().manual_seed(0), t=t, noise=noise
+    )
+    torch.testing.assert_close(plain.grad, without, rtol=1e-4, atol=1e-5)
+
+
+def test_vsd_converts_a_sample_prediction_to_eps(tmp_path):
+    """A prior whose UNet predicts x0 ('sample'): eps = (z_t - sqrt(abar) x0) / sqrt(1 - abar), for the prior's own
+    prediction and for VSD's LoRA prediction, and VSD's gradient is w(t) (eps_hat - eps_lora) with both converted."""
+    prior = load_prior(build_tiny_pixel_prior(tmp_path / "x0", prediction_type="sample"), device="cpu")
+    assert prior.prediction_type == "sample"
+    scale = 4.0
+    vsd = VSD(prior, guidance_scale=scale)
+    _perturb_vsd(vsd)
+    g = torch.Generator().manual_seed(0)
+    n, r = 2, prior.resolution
+    images = torch.rand(n, 3, r, r, generator=g)
+    noise = torch.randn(n, 3, r, r, generator=g)
+    cams = torch.randn(n, 16, generator=g)
+    t = torch.tensor([150, 700])
+    emb = prior.encode_prompt(["a red cube", "a blue torus"])
+    a = prior.alphas_cumprod[t].view(-1, 1, 1, 1)
+    z_t = a.sqrt() * (2 * images - 1) + (1 - a).sqrt() * noise
+    unet = prior.unet
+
+    def to_eps(x0):
+        return (z_t - a.sqrt() * x0) / (1 - a).sqrt()
+
+    with torch.no_grad():
+        eps_u = to_eps(_unet(prior, z_t, t, emb.uncond))
+        eps_c = to_eps(_unet(prior, z_t, t, emb.cond))
+        unet.enable_adapters()
+        unet.class_embedding = vsd.camera_embedding
+        try:
+            x0_lora = unet(z_t, t, encoder_hidden_states=emb.cond, class_labels=cams).sample[:, :3]
+        finally:
+            unet.class_embedding = None
+            unet.disable_adapters()
+        eps_l = to_eps(x0_lora)
+        torch.testing.assert_close(prior.predict_noise(z_t, t, emb.cond), eps_c, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(vsd.eps_lora(z_t, t, emb.cond, cams), eps_l, rtol=1e-4, atol=1e-4)
+        assert (eps_l - eps_c).abs().max() > 1e-2  # the LoRA path is live
+    try:
+        out = vsd(images, emb, torch.Generator().manual_seed(1), cameras=cams, t=t, noise=noise)
+        G = (1 - a) * (eps_u + scale * (eps_c - eps_u) - eps_l)
+        torch.testing.assert_close(out.grad, G, rtol=1e-4, atol=1e-4)
+    finally:
+        unet.delete_adapters(vsd.adapter_name)

@@ -94,8 +94,10 @@ def test_generate_cli_writes_grid_depth_planes_and_video(tiny_G, tmp_path):
     tensors, meta = load_checkpoint(out, name="seed0002_planes")
     G = load_generator(model)
     c = view_label(G, 0.0, 0.0)
+    from tristudio.core.cameras import Cameras
+
     with torch.no_grad():
-        img = G.render_planes(tensors["planes"], tensors["ws"], c, deterministic=True)["image"]
+        img = G.render_planes(tensors["planes"], tensors["ws"], Cameras.from_label(c), deterministic=True)["image"]
     from tristudio.core.io.images import to_uint8
 
     assert np.abs(to_uint8(img)[0].astype(int) - load_png(out / "seed0002.png").astype(int)).max() <= 1

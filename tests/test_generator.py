@@ -94,16 +94,16 @@ def test_rerendering_cached_planes_equals_full_forward():
         full = G.synthesis(ws, c, deterministic=True, return_planes=True)
         planes = G.synthesis_planes(ws)
         assert torch.equal(planes, full["planes"])
-        again = G.render_planes(planes, ws, c, deterministic=True)
+        again = G.render_planes(planes, ws, Cameras.from_label(c), deterministic=True)
         for key in ("image", "image_raw", "image_depth"):
             assert torch.equal(again[key], full[key]), key
         # a new camera from cached planes == a full forward with that camera
-        moved = G.render_planes(planes, ws, c_new, deterministic=True)
+        moved = G.render_planes(planes, ws, Cameras.from_label(c_new), deterministic=True)
         ref = G.synthesis(ws, c_new, deterministic=True)
         for key in ("image", "image_raw", "image_depth"):
             assert torch.equal(moved[key], ref[key]), key
         assert not torch.allclose(moved["image_raw"], full["image_raw"])
-        raw_only = G.render_planes(planes, None, c, deterministic=True, run_superres=False)
+        raw_only = G.render_planes(planes, None, Cameras.from_label(c), deterministic=True, run_superres=False)
         assert "image" not in raw_only and torch.equal(raw_only["image_raw"], full["image_raw"])
     assert planes.shape == (2, 3, 8, 32, 32)
 
@@ -149,16 +149,16 @@ def test_white_back_and_density_noise():
     with torch.no_grad():
         ws = G.mapping(z, c)
         planes = G.synthesis_planes(ws)
-        a = G.render_planes(planes, ws, c, deterministic=True)
-        w = Gw.render_planes(planes, ws, c, deterministic=True)
+        a = G.render_planes(planes, ws, Cameras.from_label(c), deterministic=True)
+        w = Gw.render_planes(planes, ws, Cameras.from_label(c), deterministic=True)
         # white background adds 2 * (1 - opacity) after the [-1, 1] mapping
         torch.testing.assert_close(w["image_raw"], a["image_raw"] + 2 * (1 - a["image_opacity"]), atol=1e-5, rtol=1e-5)
     Gn = _tiny(rendering_kwargs={**rk, "density_noise": 1.0})
     Gn.load_state_dict(G.state_dict())
     with torch.no_grad():
-        n1 = Gn.render_planes(planes, ws, c, deterministic=False)["image_raw"]
+        n1 = Gn.render_planes(planes, ws, Cameras.from_label(c), deterministic=False)["image_raw"]
         torch.manual_seed(123)
-        n2 = Gn.render_planes(planes, ws, c, deterministic=False)["image_raw"]
+        n2 = Gn.render_planes(planes, ws, Cameras.from_label(c), deterministic=False)["image_raw"]
         assert not torch.equal(n1, n2)
 
 

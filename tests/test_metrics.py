@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -121,19 +122,41 @@ def test_consistency_of_an_analytic_sphere_and_of_a_perturbed_depth():
     assert worse["depth_error"] > 0.01 and worse["normal_error_deg"] > 2 * gt["normal_error_deg"]
 
 
-def test_small_world_extractor_trains_and_reloads(tmp_path):
-    from tristudio.core.metrics.smallworld import load_small_world_extractor, train_small_world_extractor
+def test_small_world_extractor_trains_and_reloads_the_trained_weights(tmp_path, monkeypatch):
+    from tristudio.core.metrics import smallworld
 
+    made = []
+
+    class Recorded(smallworld.SmallWorldEncoder):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            made.append(self)
+
+    monkeypatch.setattr(smallworld, "SmallWorldEncoder", Recorded)
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        imgs = torch.rand(8, 3, 32, 32)
-        train_small_world_extractor(imgs, tmp_path / "sw", steps=3, batch=4)
-        net = load_small_world_extractor(tmp_path / "sw")
+        imgs = torch.rand(8, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+        torch.manual_seed(0)
+        init = {k: v.clone() for k, v in smallworld.SmallWorldEncoder().state_dict().items()}  # = the run's init
+        made.clear()
+        smallworld.train_small_world_extractor(imgs, tmp_path / "sw", steps=3, batch=4, seed=0)
+        trained = made[0]
+        net = smallworld.load_small_world_extractor(tmp_path / "sw")
+        assert net is not trained
         f = net(imgs)
+        with torch.no_grad():
+            f_trained = trained.eval()(imgs)
     finally:
         torch.set_num_threads(n)
-    assert f.shape == (8, 256) and torch.isfinite(f).all()
+    loaded = net.state_dict()
+    assert set(loaded) == set(trained.state_dict())
+    moved = 0
+    for k, v in trained.state_dict().items():
+        assert torch.equal(loaded[k], v), k  # every tensor reloads bit for bit
+        moved += int(not torch.equal(v, init[k]))
+    assert moved > 5  # and training changed them (so the comparison is not with the initial weights)
+    assert f.shape == (8, 256) and torch.equal(f, f_trained)
 
 
 def test_shipped_small_world_extractor_tells_the_worlds_apart():
@@ -161,3 +184,67 @@ def test_shipped_small_world_extractor_tells_the_worlds_apart():
         torch.set_num_threads(n)
     assert other > 10 * max(same, 1e-4)
     assert shifted > 3 * max(same, 1e-4)
+
+
+# ----------------------------------------------------------------------------------------------- numpy references
+
+
+def _np_fid(a, b):
+    """FID by the textbook: np.cov (N - 1), tr sqrt(S1 S2) from the eigenvalues of S1 S2."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    mu1, mu2 = a.mean(0), b.mean(0)
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    tr_sqrt = np.sqrt(np.clip(np.linalg.eigvals(s1 @ s2).real, 0, None)).sum()
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * tr_sqrt)
+
+
+def _np_mmd2_unbiased(x, y):
+    """Unbiased MMD^2 with k(x, y) = (x.y / d + 1)^3, for sets of any sizes n, m."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    d = x.shape[1]
+    k = lambda a, b: (a @ b.T / d + 1) ** 3  # noqa: E731
+    kxx, kyy, kxy = k(x, x), k(y, y), k(x, y)
+    n, m = len(x), len(y)
+    return float(
+        (kxx.sum() - np.trace(kxx)) / (n * (n - 1)) + (kyy.sum() - np.trace(kyy)) / (m * (m - 1)) - 2 * kxy.mean()
+    )
+
+
+def _two_gaussians(n1=40, n2=90, d=5, seed=0):
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(n1, d)) @ (rng.normal(size=(d, d)) / np.sqrt(d)) + 0.3
+    b = rng.normal(size=(n2, d)) @ (0.5 * rng.normal(size=(d, d)) / np.sqrt(d)) - 0.2
+    return a, b
+
+
+def test_fid_matches_numpy_with_unequal_covariances_and_sizes():
+    a, b = _two_gaussians()
+    ref = _np_fid(a, b)
+    got = fid_from_features(torch.as_tensor(a), torch.as_tensor(b))
+    assert math.isclose(got, ref, rel_tol=1e-9)
+    # the same with ddof = 0 differs clearly at these sizes: the test can tell N from N - 1
+    biased = frechet_distance(a.mean(0), np.cov(a, rowvar=False, ddof=0), b.mean(0), np.cov(b, rowvar=False, ddof=0))
+    assert abs(biased - ref) > 1e-3 * abs(ref)
+
+
+def test_kid_subset_estimate_is_the_unbiased_mmd_against_numpy():
+    a, b = _two_gaussians(n1=30, n2=30, seed=1)
+    # equal sizes, subset = the whole sets: every subset is a permutation, the estimate is exact
+    mean, std = kernel_inception_distance(torch.as_tensor(a), torch.as_tensor(b), num_subsets=3, max_subset_size=30)
+    assert math.isclose(mean, _np_mmd2_unbiased(a, b), rel_tol=1e-9) and std < 1e-9 * abs(mean)
+    # unequal sizes (subsets of 40 out of 120): the subsets' mean estimates the full-set unbiased MMD^2
+    a, b = _two_gaussians(n1=40, n2=120, seed=2)
+    k = 200
+    full = _np_mmd2_unbiased(a, b)
+    mean, std = kernel_inception_distance(torch.as_tensor(a), torch.as_tensor(b), num_subsets=k, max_subset_size=40)
+    tol = 4 * std / math.sqrt(k)
+    assert abs(mean - full) < tol
+    # a biased (diagonal-keeping) estimator would sit (mean k(x,x) - mean k(x,x')) / m higher per set: far outside
+    d = a.shape[1]
+
+    def excess(x):
+        kxx = (x @ x.T / d + 1) ** 3
+        off = (kxx.sum() - np.trace(kxx)) / (len(x) * (len(x) - 1))
+        return (np.trace(kxx) / len(x) - off) / 40
+
+    assert excess(a) + excess(b) > 3 * tol

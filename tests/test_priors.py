@@ -430,10 +430,19 @@ def test_r_precision_ties_count_against_and_bad_inputs_raise():
         r_precision_from_similarity(sim, [0])
 
 
-def test_r_precision_with_real_tiny_clip_is_a_fraction(clip):
+def test_r_precision_with_real_tiny_clip_known_partial_answer(clip):
+    """Real (tiny) CLIP embeddings; the true prompt of images 0-2 is their most similar prompt and of images 3-5 their
+    least similar one (of 3), from similarities computed here: R@1 = R@2 = 0.5 exactly, R@3 = 1."""
     prompts = ["a red cube", "a blue ball", "a green cone"]
-    images = torch.rand(6, 3, 32, 32)
-    score = clip_r_precision(clip, images, [0, 1, 2, 0, 1, 2], prompts, k=3)
-    assert score == 1.0  # k = number of prompts: always retrieved
-    score1 = clip_r_precision(clip, images, [0, 1, 2, 0, 1, 2], prompts, k=1)
-    assert score1 in {i / 6 for i in range(7)}
+    images = torch.rand(6, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        img = torch.nn.functional.normalize(clip.embed_images(images).float(), dim=-1)
+        txt = torch.nn.functional.normalize(clip.embed_text(prompts).float(), dim=-1)
+    sim = img @ txt.T  # (6, 3)
+    srt = sim.sort(dim=1).values
+    assert ((srt[:, 1:] - srt[:, :-1]) > 1e-6).all(), "no near-ties: the ranks are well defined"
+    index = sim.argmax(1)[:3].tolist() + sim.argmin(1)[3:].tolist()
+    assert clip_r_precision(clip, images, index, prompts, k=1) == pytest.approx(0.5)
+    assert clip_r_precision(clip, images, index, prompts, k=2) == pytest.approx(0.5)
+    assert clip_r_precision(clip, images, index, prompts, k=3) == pytest.approx(1.0)
+    assert clip_r_precision(clip, images, sim.argmax(1).tolist(), prompts, k=1) == pytest.approx(1.0)

@@ -137,11 +137,29 @@ def test_demodulation_makes_output_independent_of_style_scale():
     c = modulated_conv2d(x, weight, styles, padding=1, demodulate=False)
     d = modulated_conv2d(x, weight, styles * 7, padding=1, demodulate=False)
     torch.testing.assert_close(d, 7 * c, atol=1e-4, rtol=1e-4)
-    # the demodulated per-sample weights have unit L2 norm per output channel, whatever the style scale
-    for scale in (0.01, 1.0, 100.0):
-        w = weight[None] * (styles * scale)[:, None, :, None, None]
-        w = w * (w.square().sum(dim=[2, 3, 4], keepdim=True) + 1e-8).rsqrt()
-        assert torch.allclose(w.square().sum(dim=[2, 3, 4]), torch.ones(2, 5), atol=1e-4)
+    # the effective per-sample weights, read back by probing the layer with unit impulses, are the modulated
+    # weights scaled to unit L2 norm per output channel, whatever the style scale
+    for fused in (True, False):
+        for scale in (0.01, 1.0, 100.0):
+            w_eff = _probe_weights(x.shape[1], weight, styles[0] * scale, fused)  # (O, I, 3, 3)
+            norms = w_eff.square().sum(dim=(1, 2, 3))
+            modulated = weight.double() * (styles[0] * scale).double()[None, :, None, None]
+            m2 = modulated.square().sum(dim=(1, 2, 3))
+            torch.testing.assert_close(norms, m2 / (m2 + 1e-8), atol=1e-7, rtol=0)  # 1 but for StyleGAN2's eps
+            assert (norms - 1).abs().max() < 1e-5
+            ratio = w_eff / modulated  # one positive factor per output channel
+            torch.testing.assert_close(ratio, ratio[:, :1, :1, :1].expand_as(ratio), atol=1e-6, rtol=1e-6)
+            assert (ratio > 0).all()
+
+
+def _probe_weights(in_channels, weight, style, fused):
+    """The weights one sample's modulated conv applies: the response to a unit impulse in each input channel at the
+    centre of a 5 x 5 image (padding 1: output (2 - dy, 2 - dx) sees weight tap (1 + dy, 1 + dx))."""
+    x = torch.zeros(in_channels, in_channels, 5, 5, dtype=torch.float64)
+    x[torch.arange(in_channels), torch.arange(in_channels), 2, 2] = 1.0
+    styles = style.double()[None].expand(in_channels, -1)
+    y = modulated_conv2d(x, weight.double(), styles, padding=1, fused_modconv=fused)  # (I, O, 5, 5)
+    return y[:, :, 1:4, 1:4].flip([2, 3]).permute(1, 0, 2, 3)  # (O, I, 3, 3)
 
 
 def test_mapping_truncation_and_w_avg():

@@ -3,6 +3,8 @@ outputs, CFG dropout happens at the configured rate, and a resumed run continues
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -207,12 +209,10 @@ def test_sample_images_shape_range_and_seed(tmp_path):
 
 
 def test_clip_bpe_tokenizer_ids_match_openai_clip():
-    from tristudio.core.priors.tokenizer import clip_bpe_tokenizer, find_bpe_source
+    from tristudio.core.priors.tokenizer import clip_bpe_tokenizer
 
-    source = find_bpe_source()
-    if source is None:
-        pytest.skip("no CLIP BPE file (pip download open-clip-torch --no-deps -d /tmp/oc)")
-    tok = clip_bpe_tokenizer(source)
+    # OpenAI CLIP's merges file ships with the tests (tests/data/clip_bpe/README.md: provenance, sha256, MIT licence)
+    tok = clip_bpe_tokenizer(Path(__file__).parent / "data" / "clip_bpe" / "bpe_simple_vocab_16e6.txt.gz")
     assert len(tok) == 49408
     assert tok("a photo of a cat").input_ids == [49406, 320, 1125, 539, 320, 2368, 49407]
 
@@ -304,8 +304,8 @@ def test_cli_resume_keeps_the_runs_own_total_steps(tmp_path, kind, default):
 
     from tristudio.cli.commands.train_priors import _resume_point
 
-    (tmp_path / "checkpoint").mkdir()
-    (tmp_path / "checkpoint" / "model.json").write_text(json.dumps({"step": 2500}))
+    (tmp_path / "checkpoints" / "step-00002500").mkdir(parents=True)
+    (tmp_path / "checkpoints" / "latest").write_text("step-00002500\n")
     (tmp_path / "config.json").write_text(json.dumps({"kind": kind, kind: {"steps": 3000}}))
     assert _resume_point(tmp_path, kind, True, None, default) == (2500, 3000)
     assert _resume_point(tmp_path, kind, True, 5000, default) == (2500, 5000)  # an explicit new total wins
@@ -328,3 +328,20 @@ def test_sampling_guidance_defaults_to_stable_diffusions_without_a_recommendatio
         (folder / "training.json").write_text(bad)
         with pytest.raises(ValueError, match="training.json"):
             _ = prior.sampling_guidance
+
+
+def test_renders_make_command_writes_the_render_set_of_render_objects(tmp_path):
+    """`tristudio renders make` writes exactly what core's render_objects / render_heads return for those seeds."""
+    from typer.testing import CliRunner
+
+    from tristudio.cli.app import app
+    from tristudio.core.priors.renders import render_heads
+
+    for world, fn in (("objects", render_objects), ("heads", render_heads)):
+        out = tmp_path / world
+        args = ["renders", "make", str(out), "--start", "3", "--count", "2", "--resolution", "16", "--world", world]
+        res = CliRunner().invoke(app, args)
+        assert res.exit_code == 0, res.output
+        got, want = load_render_set(out), fn([3, 4], 16)
+        assert torch.equal(got.images, want.images)
+        assert got.seeds == [3, 4] and got.shape == want.shape and got.color == want.color

@@ -129,8 +129,8 @@ def test_sigkill_then_resume_is_bit_identical_to_an_uninterrupted_run(dataset, t
     straight = tmp_path / "straight"
     T.train(_config(dataset, straight))
 
-    a, meta_a = load_checkpoint(T.latest_checkpoint(killed), name="checkpoint")
-    b, meta_b = load_checkpoint(T.latest_checkpoint(straight), name="checkpoint")
+    a, meta_a = load_checkpoint(T.latest_checkpoint(killed), name="model")
+    b, meta_b = load_checkpoint(T.latest_checkpoint(straight), name="model")
     assert meta_a["step"] == meta_b["step"] == STEPS
     assert set(a) == set(b)
     assert any(k.startswith("opt_D.") for k in a) and any(k.startswith("G_ema.") for k in a)
@@ -160,7 +160,7 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(dataset
         T.train(cfg)
     last = T.latest_checkpoint(out)
     assert last is not None and last.name == "step-00000002"
-    tensors, meta = load_checkpoint(last, name="checkpoint")  # finite (load_checkpoint checks)
+    tensors, meta = load_checkpoint(last, name="model")  # finite (load_checkpoint checks)
     assert meta["step"] == 2
 
 
@@ -214,7 +214,9 @@ def test_loss_plot_and_sample_grid(tmp_path):
     from tristudio.core.eg3d.presets import preset
 
     recs = [{"step": i, "loss_G": 1.0 / (i + 1), "loss_D": 0.5 + 0.1 * i} for i in range(20)]
-    path = T.plot_losses(recs, tmp_path / "losses.png")
+    from tristudio.core.io.plots import plot_losses
+
+    path = plot_losses(recs, tmp_path / "losses.png")
     img = Image.open(path)
     assert img.size == (640, 400)  # two panels (keys present)
     assert len(img.getcolors(maxcolors=1 << 20)) > 2  # something was drawn

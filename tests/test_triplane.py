@@ -2,7 +2,13 @@
 
 import torch
 
-from tristudio.core.render.triplane import PLANE_AXES, OSGDecoder, project_onto_planes, sample_from_planes
+from tristudio.core.render.triplane import (
+    PLANE_AXES,
+    OSGDecoder,
+    project_onto_planes,
+    sample_from_planes,
+    triplane_field,
+)
 
 
 def test_projection_matches_eg3d_inverse_plane_axes():
@@ -62,3 +68,40 @@ def test_decoder_averages_planes_and_bounds_features():
     assert torch.allclose(dec(mean_only)["sigma"], out["sigma"], atol=1e-5)
     # state-dict names as EG3D's decoder
     assert set(dec.state_dict()) == {"net.0.weight", "net.0.bias", "net.2.weight", "net.2.bias"}
+
+
+def test_decoder_is_its_mlp_on_the_plane_mean_with_one_plane_nonzero():
+    """One plane non-zero: the mean is a third of it (a sum, max or first-plane aggregation would differ)."""
+    torch.manual_seed(0)
+    dec = OSGDecoder(n_features=8, hidden_dim=16, out_features=5)
+    sampled = torch.zeros(2, 3, 10, 8)
+    sampled[:, 1] = torch.randn(2, 10, 8) * 3
+    out = dec(sampled)
+    with torch.no_grad():
+        x = dec.net(sampled[:, 1] / 3)
+    torch.testing.assert_close(out["sigma"], x[..., :1])
+    torch.testing.assert_close(out["rgb"], torch.sigmoid(x[..., 1:]) * 1.002 - 0.001)
+    assert not torch.allclose(dec.net(sampled[:, 1])[..., :1], out["sigma"], atol=1e-3)
+
+
+def test_triplane_field_feeds_the_decoder_a_third_of_a_lone_constant_plane():
+    """Planes 1 and 2 zero, plane 0 constant v: inside the box every point's aggregated feature is v / 3."""
+    torch.manual_seed(1)
+    v = torch.randn(4)
+    planes = torch.zeros(1, 3, 4, 8, 8)
+    planes[0, 0] = v[:, None, None]
+    seen = []
+
+    class Spy(torch.nn.Module):
+        def forward(self, sampled):
+            seen.append(sampled.mean(dim=1))
+            return OSGDecoder.forward(dec, sampled)
+
+    dec = OSGDecoder(n_features=4, hidden_dim=8, out_features=3)
+    field = triplane_field(planes, Spy(), box_warp=2.0)
+    pts = (torch.rand(1, 20, 3) * 2 - 1) * 0.8  # well inside [-1, 1]^3 (box_warp 2)
+    out = field(pts, torch.zeros_like(pts))
+    torch.testing.assert_close(seen[0], (v / 3).expand(1, 20, 4))
+    with torch.no_grad():
+        ref = dec.net((v / 3).expand(1, 20, 4))
+    torch.testing.assert_close(out["sigma"], ref[..., :1])

@@ -140,7 +140,7 @@ def direct_render(G, seed, camera, psi=0.7, z=None, output="image"):
     ws = G.mapping(z, frontal_label(), truncation_psi=psi)
     planes = G.synthesis_planes(ws)
     cam = Cameras.orbit(camera.yaw, camera.pitch, camera.radius, camera.fov_deg, camera.pivot)
-    out = G.render_planes(planes, ws, cam.label(), deterministic=True)
+    out = G.render_planes(planes, ws, cam, deterministic=True)
     img = ((out[output][0].clamp(-1, 1) + 1) / 2 * 255 + 0.5).clamp(0, 255).to(torch.uint8)
     return img.permute(1, 2, 0).numpy()
 

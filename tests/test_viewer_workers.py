@@ -95,7 +95,7 @@ def test_job_progress_cancel_and_error():
 def test_mesh_from_grid_sphere_is_watertight_and_in_world_units():
     import trimesh
 
-    from tristudio.core.eg3d.bake import mesh_from_grid, voxel_centres
+    from tristudio.core.mesh import mesh_from_grid, voxel_centres
 
     r = 40
     ax = voxel_centres(r, 1.0)
@@ -113,7 +113,8 @@ def test_mesh_from_grid_sphere_is_watertight_and_in_world_units():
 
 
 def test_bake_matches_the_field_at_voxel_centres():
-    from tristudio.core.eg3d.bake import bake_grid, voxel_centres
+    from tristudio.core.eg3d.bake import bake_grid
+    from tristudio.core.mesh import voxel_centres
     from tristudio.core.render.triplane import triplane_field
     from tristudio.viewer.model import random_model
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from tristudio.core.cameras import Cameras
-from tristudio.core.render.volume import RenderOptions, ray_box_limits, render_rays, sample_pdf
+from tristudio.core.render.samplers import ray_box_limits, sample_pdf
+from tristudio.core.render.volume import RenderOptions, render_rays
 
 
 def _constant_field(sigma: float, color=(0.2, 0.4, 0.6)):
@@ -144,8 +145,8 @@ def test_importance_samples_concentrate_where_the_weights_are():
 
 
 def test_fine_samples_land_near_the_surface():
-    # through the renderer: with an opaque sphere most importance samples fall within two coarse spacings of the hit
-    from tristudio.core.render import volume as V
+    # EG3D's sampler: with an opaque sphere most importance samples fall within two coarse spacings of the hit
+    from tristudio.core.render.samplers import StratifiedImportanceSampler
 
     opts = RenderOptions(
         ray_start=2.0,
@@ -157,10 +158,8 @@ def test_fine_samples_land_near_the_surface():
     )
     o, d = _rays(32)
     field = _sphere_field(0.3)
-    start = torch.full_like(o[..., :1], 2.0)
-    depths = V.sample_stratified(start, start + 1.4, 48, True)
-    colors, dens = V._decode(field, depths, o, d)
-    fine = V._importance_depths(depths, V._marcher_weights(dens, depths, opts), 48, True)[..., 0]
+    samples = StratifiedImportanceSampler()(field, o, d, opts)
+    depths, fine = samples.coarse[0], samples.depths[..., 0]
     hit = _sphere_depth(o, d, 0.3)[..., None]
     spacing = 1.4 / 47
     frac = ((fine - hit).abs() < 2 * spacing).float().mean()

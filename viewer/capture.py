@@ -91,7 +91,9 @@ def orbit_video(
 def export_mesh(job: Job, engine: Engine, spec, resolution: int, level: float, path: Path) -> str:
     """Marching cubes on a baked density grid, vertex colours from the field; .ply or .glb by the path's suffix."""
     import trimesh
-    from tristudio.core.eg3d.bake import field_colors, mesh_from_grid
+
+    from tristudio.core.eg3d.bake import field_colors
+    from tristudio.core.mesh import mesh_from_grid
 
     grid = None
     for frac, g in engine.bake_iter(spec, resolution):

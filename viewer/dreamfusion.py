@@ -18,6 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from tristudio.core.dreamfusion.guidance import GUIDANCES as _GUIDANCE_CLASSES
+from tristudio.core.dreamfusion.guidance import default_guidance_scale
+
 from .engine import Frame
 from .images import depth_image, rgba_u8
 from .orbit import OrbitCamera
@@ -39,26 +42,15 @@ __all__ = [
     "export_mesh",
 ]
 
-GUIDANCES = ("sds", "csd", "vsd")
-GUIDANCE_LABELS = {"sds": "SDS (score distillation)", "csd": "CSD (classifier score)", "vsd": "VSD (variational, LoRA)"}
+GUIDANCES = tuple(_GUIDANCE_CLASSES)  # names, labels and default scales: core.dreamfusion.guidance.GUIDANCES
+GUIDANCE_LABELS = {name: cls.label for name, cls in _GUIDANCE_CLASSES.items()}
 SHOW_MODES = ("shaded", "albedo", "textureless", "depth", "normals", "opacity")
 NO_PRIOR_MESSAGE = "no shipped prior yet: choose a prior folder (a diffusers folder with model_index.json)"
 
 
 def default_scale(guidance: str, prior_path: str = "") -> float:
-    """The guidance method's default scale for the prior folder (the small-world prior has its own SDS default):
-    core.dreamfusion.guidance.default_guidance_scale, so the viewer restates no number."""
-    from tristudio.core.dreamfusion.guidance import default_guidance_scale
-
-    layout = None
-    if prior_path.strip():
-        try:
-            from tristudio.core.priors.layout import detect_layout
-
-            layout = detect_layout(Path(prior_path.strip()).expanduser()).name
-        except Exception:  # not a prior folder (yet): the panel says so when Start is pressed
-            layout = None
-    return float(default_guidance_scale(guidance, layout))
+    """The guidance method's default scale for the prior folder (its profile may override the method's default)."""
+    return float(default_guidance_scale(guidance, prior_path.strip() or None))
 
 
 def shipped_prior_path() -> Path:

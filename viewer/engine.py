@@ -176,7 +176,7 @@ class Engine:
         out = self.G.render_planes(
             planes,
             ws,
-            cams.label().to(self.device),
+            cams.to(self.device),
             res,
             deterministic=True,
             run_superres=settings.output == "final",

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import typer
 
+from tristudio.cli.options import threads_option
+from tristudio.core.threads import apply_threads
+
 app = typer.Typer(help="Measure speed: prints a table and writes JSON (default bench/NAME.json).", no_args_is_help=True)
 
 
@@ -16,16 +19,18 @@ def _make_command(name: str):
         device: str = typer.Option("auto", help="auto | cpu | cuda"),
         quick: bool = typer.Option(False, help="fewer repeats and sizes (a smoke run)"),
         out: Path = typer.Option(None, help="JSON output path (default bench/<name>.json)"),
-        threads: int = typer.Option(0, help="torch CPU threads (0 = torch's default); 1 is faster on a busy machine"),
+        threads: str = threads_option(),
     ) -> None:
-        import torch
+        from tristudio.core.bench.common import report
+        from tristudio.core.device import DeviceError, resolve_device
 
-        from tristudio.core.bench.common import report, resolve_device
-
-        if threads > 0:
-            torch.set_num_threads(threads)
+        apply_threads(threads)
+        try:
+            dev = resolve_device(device)
+        except DeviceError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
         mod = importlib.import_module(f"tristudio.core.bench.{name}")
-        dev = resolve_device(device)
         rows = mod.run(device=str(dev), quick=quick)
         path = report(name, mod.TITLE, rows, dev, out or Path("bench") / f"{name}.json")
         typer.echo(f"wrote {path}")

@@ -1,7 +1,8 @@
 """`tristudio dreamfusion "a red cube"`: text-to-3D by score distillation through a frozen diffusion prior.
 
 Run folder (--out):
-    checkpoint/model.safetensors + model.json   atomic, every --checkpoint-every steps and at the end (--resume)
+    checkpoints/step-N/model.*, checkpoints/latest  every --checkpoint-every steps and at the end (--resume);
+                                                one step = one folder renamed into place (core/io/run_checkpoints)
     log.jsonl                                   one line per step (loss terms, timestep, shading, view prompt)
     loss.png                                    loss curves (PIL)
     renders/step_000100.png                     4 views (shaded above, normals below) every --render-every steps
@@ -10,12 +11,14 @@ Run folder (--out):
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import typer
 
-GUIDANCE = ("sds", "csd", "vsd")
+from tristudio.cli.errors import esc as escape
+from tristudio.cli.options import threads_option
+from tristudio.core.dreamfusion.methods import METHODS, methods_help
+from tristudio.core.threads import apply_threads
 
 
 def shipped_prior_path() -> Path:
@@ -41,7 +44,7 @@ class _Fail(Exception):
 def _plot(out: Path) -> None:
     import json
 
-    from tristudio.core.eg3d.train import plot_losses
+    from tristudio.core.io.plots import plot_losses
 
     records = []
     for line in (out / "log.jsonl").read_text().splitlines():
@@ -54,12 +57,12 @@ def _plot(out: Path) -> None:
 
 def dreamfusion(
     prompt: str = typer.Argument(..., help='what to make, e.g. "a red sphere"'),
-    guidance: str = typer.Option("sds", "--guidance", help="sds | csd | vsd"),
+    guidance: str = typer.Option("sds", "--guidance", help=methods_help()),
     steps: int = typer.Option(1000, "--steps", help="total optimisation steps (counting resumed ones)"),
     out: Path = typer.Option(Path("runs/dreamfusion"), "--out", help="run folder"),
     prior: Path = typer.Option(None, "--prior", help="diffusers prior folder (default: the shipped small-world prior)"),
     guidance_scale: float = typer.Option(
-        None, "--guidance-scale", help="default: SDS 100 (5 with the small-world prior), CSD 10, VSD 7.5"
+        None, "--guidance-scale", help="default: the method's scale for the prior (see --guidance)"
     ),
     lr: float = typer.Option(1e-2, "--lr"),
     resolution: int = typer.Option(
@@ -78,41 +81,50 @@ def dreamfusion(
     render_every: int = typer.Option(100, "--render-every", help="4-view PNG every N steps (0: never)"),
     checkpoint_every: int = typer.Option(100, "--checkpoint-every"),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
-    threads: int = typer.Option(None, "--threads", help="torch CPU threads (1 is fastest on a busy machine)"),
+    threads: str = threads_option(),
 ) -> None:
     """Optimise a 3D scene for a text prompt with SDS, CSD or VSD; export video and mesh."""
     from rich.console import Console
 
-    console = Console(highlight=False)
-    if threads:
-        import torch
+    from tristudio.cli.errors import at_least, out_folder
+    from tristudio.core.io.runlock import RunLockedError, run_lock
 
-        torch.set_num_threads(max(1, threads))
+    for value, name in ((guidance_scale, "--guidance-scale"), (lr, "--lr")):
+        if value is not None and not at_least(value, 0, name) > 0:
+            raise typer.BadParameter(f"{value} is not a positive number", param_hint=name)
+    for value, low, name in ((render_resolution, 8, "--render-resolution"), (mesh_resolution, 8, "--mesh-resolution")):
+        at_least(value, low, name)
+    for value, low, name in ((render_every, 0, "--render-every"), (checkpoint_every, 1, "--checkpoint-every")):
+        at_least(value, low, name)
+    out_folder(out)
+    console = Console(highlight=False)
+    apply_threads(threads)
     try:
-        _run(
-            console,
-            prompt,
-            guidance,
-            steps,
-            out,
-            prior,
-            guidance_scale,
-            lr,
-            resolution,
-            render_resolution,
-            seed,
-            resume,
-            not no_view_dependent,
-            video,
-            mesh,
-            mesh_format,
-            mesh_resolution,
-            render_every,
-            checkpoint_every,
-            device,
-        )
-    except (_Fail, ValueError, OSError, FloatingPointError) as exc:
-        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+        with run_lock(out, warn=lambda line: console.print(escape(line), soft_wrap=True)):
+            _run(
+                console,
+                prompt,
+                guidance,
+                steps,
+                out,
+                prior,
+                guidance_scale,
+                lr,
+                resolution,
+                render_resolution,
+                seed,
+                resume,
+                not no_view_dependent,
+                video,
+                mesh,
+                mesh_format,
+                mesh_resolution,
+                render_every,
+                checkpoint_every,
+                device,
+            )
+    except (_Fail, ValueError, OSError, FloatingPointError, RunLockedError) as exc:
+        console.print(f"[red]error:[/red] {escape(exc)}", soft_wrap=True)
         raise typer.Exit(1) from None
 
 
@@ -141,8 +153,8 @@ def _run(
     from tristudio.core.dreamfusion.prompts import check_prompt
 
     prompt = check_prompt(prompt)  # before any heavy import
-    if guidance not in GUIDANCE:
-        raise _Fail(f"unknown --guidance {guidance!r}; expected one of {', '.join(GUIDANCE)}")
+    if guidance not in METHODS:
+        raise _Fail(f"unknown --guidance {guidance!r}; expected one of {', '.join(METHODS)}")
     if mesh_format not in ("glb", "ply", "obj"):
         raise _Fail(f"unknown --mesh-format {mesh_format!r}; expected glb, ply or obj")
     if steps < 0 or (resolution is not None and resolution < 8):
@@ -157,8 +169,9 @@ def _run(
     elif not Path(prior_path).is_dir():
         raise _Fail(f"prior folder not found: {prior_path} (expected a diffusers folder with model_index.json)")
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import TextColumn
 
+    from tristudio.cli.progress import step_progress
     from tristudio.core.dreamfusion.export import export_mesh, preview_grid, write_orbit_video
     from tristudio.core.dreamfusion.optimize import DreamFusion, DreamFusionConfig, field_is_finite
     from tristudio.core.io.images import save_png
@@ -167,15 +180,15 @@ def _run(
     _quiet_loaders()
     prior = load_prior(prior_path, device=device)
     out = Path(out)
-    ckpt = out / "checkpoint"
+    ckpt = out
     if DreamFusion.has_checkpoint(ckpt):
         if not resume:
             raise _Fail(f"{out} already holds a run; pass --resume to continue it or choose another --out")
-        df = DreamFusion.load(ckpt, prior)
+        df = DreamFusion.load(ckpt, prior, warn=lambda line: console.print(escape(line), soft_wrap=True))
         if df.cfg.prompt != prompt:
             raise _Fail(f"{out} is a run for {df.cfg.prompt!r}, not {prompt!r}")
         df.cfg.steps = steps
-        console.print(f"resuming {out} at step {df.step_count}", soft_wrap=True)
+        console.print(f"resuming {escape(out)} at step {df.step_count}", soft_wrap=True)
     else:
         cfg = DreamFusionConfig(
             prompt=prompt,
@@ -192,27 +205,18 @@ def _run(
     if not field_is_finite(df):
         raise _Fail("the field holds NaN or Inf values")
     out.mkdir(parents=True, exist_ok=True)
-    console.print(f"{df.cfg.guidance.upper()} on {prompt!r} with {prior!r}", soft_wrap=True)
+    if df.prompt_note:
+        console.print(escape(df.prompt_note), soft_wrap=True)
+    console.print(escape(f"{df.cfg.guidance.upper()} on {prompt!r} with {prior!r}"), soft_wrap=True)
 
-    columns = [
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:>9.4g}"),
-        TextColumn("{task.fields[rate]:.2f} steps/s"),
-        TimeRemainingColumn(),
-    ]
-    t_last, n_last = [time.perf_counter()], [df.step_count]
-    with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task(df.cfg.guidance, total=steps, completed=df.step_count, loss=float("nan"), rate=0.0)
+    with step_progress(console, TextColumn("loss {task.fields[loss]:>9.4g}")) as progress:
+        task = progress.add_task(
+            df.cfg.guidance, total=steps, completed=df.step_count, first=df.step_count, loss=float("nan")
+        )
 
         def on_step(m: dict) -> None:
             s = m["step"] + 1
-            now = time.perf_counter()
-            rate = (s - n_last[0]) / max(now - t_last[0], 1e-9)
-            progress.update(task, completed=s, loss=m["loss"], rate=rate)
-            if now - t_last[0] > 5.0:
-                t_last[0], n_last[0] = now, s
+            progress.update(task, completed=s, loss=m["loss"])
             if render_every and (s % render_every == 0 or s == steps):
                 save_png(out / "renders" / f"step_{s:06d}.png", preview_grid(df, 64))
             if s % 50 == 0 or s == steps:
@@ -227,8 +231,8 @@ def _run(
         _plot(out)
     if video:
         path = write_orbit_video(df, out / "orbit.mp4")
-        console.print(f"video: {path}")
+        console.print(f"video: {escape(path)}")
     if mesh:
         m = export_mesh(df, out / f"mesh.{mesh_format}", resolution=mesh_resolution)
-        console.print(f"mesh: {out / f'mesh.{mesh_format}'} ({len(m.vertices)} vertices, {len(m.faces)} faces)")
-    console.print(f"done: {out}", soft_wrap=True)
+        console.print(escape(f"mesh: {out / f'mesh.{mesh_format}'} ({len(m.vertices)} vertices, {len(m.faces)} faces)"))
+    console.print(f"done: {escape(out)}", soft_wrap=True)

@@ -21,6 +21,8 @@ def rprecision(
     """Retrieve each render's prompt among the prompt set with CLIP; print R-Precision@k."""
     from rich.console import Console
 
+    from tristudio.cli.errors import esc, fail
+
     console = Console()
     try:
         from tristudio.core.priors import load_clip
@@ -34,6 +36,7 @@ def rprecision(
         images, index, prompt_set, _ = read_render_set(renders, prompts, key)
         score = clip_r_precision(model, images.to(model.device), index, prompt_set, k=k)
     except (ValueError, OSError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
-    console.print(f"CLIP R-Precision@{k}: {score:.3f} ({len(images)} renders, {len(prompt_set)} prompts, CLIP {clip})")
+        fail(str(exc))
+    console.print(
+        f"CLIP R-Precision@{k}: {score:.3f} ({len(images)} renders, {len(prompt_set)} prompts, CLIP {esc(clip)})"
+    )

@@ -1,4 +1,5 @@
-"""`tristudio eval fid|kid|consistency`: image-quality and geometry metrics of a trained EG3D model (thin CLI layer)."""
+"""`tristudio eval fid|kid|consistency|pose|floaters|id-sw|id-sw-train|arcface-id`: image-quality, geometry and
+identity metrics of a trained EG3D model (thin CLI layer)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from pathlib import Path
 import typer
 
 app = typer.Typer(
-    help="Evaluate models: fid, kid (Inception or small-world features), consistency.", no_args_is_help=True
+    help="Evaluate models: fid, kid (Inception or small-world), consistency, pose, floaters, id-sw, arcface-id",
+    no_args_is_help=True,
 )
 
 _MODEL = typer.Option(..., "--model", help="model folder / run's model/ / EG3D pickle")
@@ -20,10 +22,9 @@ _EXTRACTOR = typer.Option(
 
 
 def _fail(msg: str) -> None:
-    from rich.console import Console
+    from tristudio.cli.errors import fail
 
-    Console(highlight=False).print(f"[red]error:[/red] {msg}", soft_wrap=True)
-    raise typer.Exit(1)
+    fail(msg)
 
 
 def _features(model: Path, data: Path, num: int, features: str, inception: Path | None, extractor: Path | None):
@@ -93,3 +94,108 @@ def consistency(
     except LOAD_ERRORS as exc:
         _fail(str(exc))
     typer.echo(json.dumps(generator_consistency(G, list(range(num)), resolution=resolution)))
+
+
+_WORLD = typer.Option("heads", "--world", help="the heads world the model was trained on: heads (v1) | heads2")
+
+
+def _generator(model: Path):
+    from tristudio.core.eg3d.load import LOAD_ERRORS, load_generator
+
+    try:
+        return load_generator(model)
+    except LOAD_ERRORS as exc:
+        _fail(str(exc))
+
+
+@app.command("pose")
+def pose(
+    model: Path = _MODEL,
+    num: int = typer.Option(4, "--num", help="seeds"),
+    world: str = _WORLD,
+    floor: bool = typer.Option(False, "--floor", help="also measure the floor on ground-truth world renders"),
+) -> None:
+    """Pose error (deg): re-estimate each generated view's camera from its depth against the world's heads."""
+    from tristudio.core.metrics.pose import generator_pose_error, world_pose_floor
+
+    if world not in ("heads", "heads2"):
+        _fail(f"--world must be heads or heads2, not {world!r}")
+    G = _generator(model)
+    report = {"model": generator_pose_error(G, list(range(num)), world=world)}
+    if floor:
+        report["ground_truth_floor"] = world_pose_floor(world)
+    typer.echo(json.dumps(report))
+
+
+@app.command("floaters")
+def floaters(
+    model: Path = _MODEL,
+    num: int = typer.Option(1000, "--num", help="samples (seed i with the FFHQ camera of seed i)"),
+    seconds: float = typer.Option(None, "--seconds", help="stop after this long (reports how many were done)"),
+    threshold: float = typer.Option(0.05, "--threshold", help="opacity counted as a floater"),
+    psi: float = typer.Option(1.0, "--psi", help="truncation"),
+) -> None:
+    """Floater fraction: background pixels (outside the dilated head silhouette) with opacity > threshold."""
+    from tristudio.core.metrics.floaters import generator_floaters
+
+    G = _generator(model)
+    typer.echo(json.dumps(generator_floaters(G, num, truncation_psi=psi, threshold=threshold, time_budget_s=seconds)))
+
+
+@app.command("id-sw")
+def id_sw(
+    model: Path = _MODEL,
+    num: int = typer.Option(16, "--num", help="seeds"),
+    world: str = _WORLD,
+    id_net: Path = typer.Option(None, "--id-net", help="ID-sw net folder (default: the shipped one for --world)"),
+    psi: float = typer.Option(0.7, "--psi", help="truncation"),
+) -> None:
+    """ID-sw: mean cosine (small-world identity net) of each seed's frontal view with its views at +-20..60 deg."""
+    from tristudio.core.io.checkpoint import CheckpointError
+    from tristudio.core.metrics.identity import generator_id_sw, load_identity_net, world_id_sw
+
+    try:
+        net, meta = load_identity_net(id_net, world)
+    except (FileNotFoundError, ValueError, CheckpointError) as exc:
+        _fail(str(exc))
+    G = _generator(model)
+    report = {
+        "model": generator_id_sw(G, net, list(range(num)), truncation_psi=psi),
+        "ground_truth": world_id_sw(net, meta.get("world", world), list(range(800_000, 800_000 + num))),
+    }
+    typer.echo(json.dumps(report))
+
+
+@app.command("id-sw-train")
+def id_sw_train(
+    out: Path = typer.Option(..., "--out", help="folder for the ID-sw net"),
+    world: str = _WORLD,
+    identities: int = typer.Option(160, "--identities"),
+    steps: int = typer.Option(600, "--steps"),
+) -> None:
+    """Train the small-world identity embedding (InfoNCE over views of the world's heads)."""
+    from tristudio.core.metrics.identity import train_identity_net
+
+    if world not in ("heads", "heads2"):
+        _fail(f"--world must be heads or heads2, not {world!r}")
+    typer.echo(str(train_identity_net(world, out, identities=identities, steps=steps, log=typer.echo)))
+
+
+@app.command("arcface-id")
+def arcface_id(
+    model: Path = _MODEL,
+    arcface: Path = typer.Option(None, "--arcface", help="ArcFace weights: insightface .onnx or iresnet .pth"),
+    num: int = typer.Option(16, "--num", help="seeds"),
+    psi: float = typer.Option(0.7, "--psi", help="truncation"),
+) -> None:
+    """EG3D's ID metric with a user's ArcFace: frontal vs +-20..60 deg views of each seed, mean cosine."""
+    from tristudio.core.metrics.arcface import ArcFaceError, load_arcface
+    from tristudio.core.metrics.identity import generator_id_sw
+
+    try:
+        net = load_arcface(arcface)
+    except ArcFaceError as exc:
+        _fail(str(exc))
+    G = _generator(model)
+    r = generator_id_sw(G, net, list(range(num)), truncation_psi=psi)
+    typer.echo(json.dumps({"ID": r["ID"], "ID_by_view": r["ID_by_view"], "ID_chance": r["ID_chance"], "num": num}))

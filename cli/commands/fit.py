@@ -1,6 +1,6 @@
 """`tristudio fit SCENE --repr mlp|grid|triplane`: fit one procedural scene from posed reference renders.
 
-Writes RUN_DIR/log.jsonl (one JSON record per log step / evaluation), RUN_DIR/checkpoint/ (tristudio's safetensors +
+Writes RUN_DIR/log.jsonl (one JSON record per log step / evaluation), RUN_DIR/checkpoints/ (tristudio's safetensors +
 JSON checkpoint, atomic: field, Adam state, RNG states), RUN_DIR/eval.json (final held-out metrics) and
 RUN_DIR/eval.png (rows: reference, prediction, reference depth, predicted depth, |depth error| x 10).
 """
@@ -12,13 +12,16 @@ from pathlib import Path
 
 import typer
 
+from tristudio.cli.options import threads_option
+from tristudio.core.threads import apply_threads
+
 
 def fit(
     scene: str = typer.Argument(..., help="object:SEED | object:SHAPE/COLOR/MATERIAL | head:SEED"),
     representation: str = typer.Option("triplane", "--repr", help="mlp | grid | triplane"),
     views: int = typer.Option(24, help="number of training views"),
     steps: int = typer.Option(1000, help="optimisation steps"),
-    out: Path = typer.Option(..., "--out", help="run folder (log.jsonl, checkpoint/, eval.json, eval.png)"),
+    out: Path = typer.Option(..., "--out", help="run folder (log.jsonl, checkpoints/, eval.json, eval.png)"),
     resolution: int = typer.Option(64, help="training and held-out image resolution"),
     test_views: int = typer.Option(4, help="held-out views (camera seeds disjoint from the training ones)"),
     rays: int = typer.Option(128, help="rays per step"),
@@ -31,21 +34,39 @@ def fit(
     eval_every: int = typer.Option(0, help="held-out evaluation every N steps (0: only at the end)"),
     ckpt_every: int = typer.Option(500),
     resume: bool = typer.Option(False, help="continue from RUN_DIR/checkpoint"),
-    threads: int = typer.Option(0, help="torch intra-op threads (0: torch's default)"),
+    threads: str = threads_option(),
     seed: int = typer.Option(0),
 ) -> None:
     """Fit a NeRF MLP, a dense feature grid or tri-planes to one procedural scene and evaluate it on held-out views."""
-    import torch
     from PIL import Image
 
+    from tristudio.cli.errors import at_least, clean_errors, out_folder
     from tristudio.core.fitting.evaluate import to_uint8_grid
     from tristudio.core.fitting.loop import FitConfig
     from tristudio.core.fitting.loop import fit as run_fit
     from tristudio.core.fitting.views import render_views
     from tristudio.core.io.atomic import atomic_path, atomic_write_text
+    from tristudio.core.io.runlock import run_lock
 
-    if threads > 0:
-        torch.set_num_threads(threads)
+    for value, low, name in (
+        (views, 1, "--views"),
+        (steps, 1, "--steps"),
+        (resolution, 4, "--resolution"),
+        (test_views, 1, "--test-views"),
+        (rays, 1, "--rays"),
+        (samples, 1, "--samples"),
+        (field_resolution, 2, "--field-resolution"),
+        (channels, 1, "--channels"),
+        (log_every, 1, "--log-every"),
+        (eval_every, 0, "--eval-every"),
+        (ckpt_every, 0, "--ckpt-every"),
+    ):
+        at_least(value, low, name)
+    for value, name in ((lr, "--lr"), (feature_lr, "--feature-lr")):
+        if value is not None and not at_least(value, 0, name) > 0:
+            raise typer.BadParameter(f"{value} is not a positive learning rate", param_hint=name)
+    out_folder(out)
+    apply_threads(threads)
     field_kw = {}
     if representation in ("grid", "triplane"):
         if field_resolution is not None:
@@ -71,17 +92,18 @@ def fit(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     typer.echo(f"{scene}: {views} training views, {test_views} held-out, {resolution}^2; {representation}")
-    fitter, final = run_fit(
-        config,
-        train,
-        test,
-        out,
-        log_every=log_every,
-        eval_every=eval_every,
-        ckpt_every=ckpt_every,
-        resume=resume,
-        echo=typer.echo,
-    )
+    with clean_errors(), run_lock(out, warn=typer.echo):
+        fitter, final = run_fit(
+            config,
+            train,
+            test,
+            out,
+            log_every=log_every,
+            eval_every=eval_every,
+            ckpt_every=ckpt_every,
+            resume=resume,
+            echo=typer.echo,
+        )
     metrics = {k: v for k, v in final.items() if k != "images"}
     summary = {
         "scene": scene,

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import typer
 
+from tristudio.cli.options import threads_option
+from tristudio.core.threads import apply_threads
+
 
 def generate(
     model: Path = typer.Option(None, help="EG3D network pickle or tristudio model folder (default: the shipped model)"),
@@ -23,29 +26,57 @@ def generate(
     frames: int = typer.Option(120, help="video frames"),
     fps: int = typer.Option(30, help="video frame rate"),
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
+    threads: str = threads_option(),
 ) -> None:
     """Generate a PNG grid, per-seed images and depth maps (and optionally tri-planes and orbit videos)."""
     from rich.console import Console
     from rich.progress import Progress
 
+    from tristudio.cli.errors import at_least, clean_errors, esc, fail, finite, out_folder
+
+    finite(trunc, "--trunc")
+    finite(yaw, "--yaw")
+    finite(pitch, "--pitch")
+    at_least(trunc_cutoff, 0, "--trunc-cutoff")
+    finite(fov, "--fov")
+    if not 0 < fov < 180:
+        raise typer.BadParameter(f"{fov} is not a field of view in (0, 180) degrees", param_hint="--fov")
+    at_least(resolution, 8, "--resolution")
+    if resolution is not None and resolution > 512:
+        raise typer.BadParameter(f"{resolution} is above the maximum 512", param_hint="--resolution")
+    at_least(frames, 1, "--frames")
+    at_least(fps, 1, "--fps")
+    out_folder(out)
     console = Console()
     try:
-        import torch
-
-        from tristudio.core.bench.common import resolve_device
+        from tristudio.core.device import resolve_device
         from tristudio.core.eg3d.load import load_generator
-        from tristudio.core.eg3d.sampling import generate as run_generate
-        from tristudio.core.eg3d.sampling import orbit_frames, parse_seeds
-        from tristudio.core.io.checkpoint import save_checkpoint
-        from tristudio.core.io.images import depth_to_uint8, make_grid, save_png, to_uint8
-        from tristudio.core.io.video import write_video
+        from tristudio.core.eg3d.sampling import parse_seeds
 
+        apply_threads(threads)
         seed_list = parse_seeds(seeds)
         dev = resolve_device(device)
         G = load_generator(model, device=dev).eval()
     except (ValueError, OSError, RuntimeError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
+        fail(str(exc))
+
+    with clean_errors():
+        results = _write(
+            console, Progress, G, seed_list, dev, trunc, trunc_cutoff, yaw, pitch, fov, resolution, out, planes
+        )
+    if video:
+        with clean_errors(), Progress(console=console) as progress:
+            _videos(G, progress, results, seed_list, frames, fps, fov, resolution, dev, out)
+        console.print(f"wrote {len(seed_list)} orbit videos to {esc(out)}")
+
+
+def _write(console, Progress, G, seed_list, dev, trunc, trunc_cutoff, yaw, pitch, fov, resolution, out, planes):
+    import torch
+
+    from tristudio.cli.errors import esc
+    from tristudio.core.eg3d.sampling import generate as run_generate
+    from tristudio.core.io.checkpoint import save_checkpoint
+    from tristudio.core.io.images import depth_to_uint8, make_grid, save_png, to_uint8
 
     out.mkdir(parents=True, exist_ok=True)
     with Progress(console=console) as progress:
@@ -79,16 +110,19 @@ def generate(
             )
     save_png(out / "grid.png", make_grid(img_u8))
     save_png(out / "depth_grid.png", make_grid(depth_u8))
-    console.print(f"wrote {len(seed_list)} images, depth maps and grids to {out}")
-    if video:
-        with Progress(console=console) as progress:
-            for i, s in enumerate(seed_list):
-                task = progress.add_task(f"orbit seed {s}", total=frames)
-                p = results[i]["planes"].to(dev)
-                w = results[i]["ws"].to(dev)
-                orbit = orbit_frames(G, p, w, frames, fov, neural_rendering_resolution=resolution)
-                stream = (to_uint8(f)[0] for f in orbit)
-                write_video(
-                    out / f"seed{s:04d}_orbit.mp4", stream, fps=fps, on_frame=lambda _i, t=task: progress.advance(t)
-                )
-        console.print(f"wrote {len(seed_list)} orbit videos to {out}")
+    console.print(f"wrote {len(seed_list)} images, depth maps and grids to {esc(out)}")
+    return results
+
+
+def _videos(G, progress, results, seed_list, frames, fps, fov, resolution, dev, out):
+    from tristudio.core.eg3d.sampling import orbit_frames
+    from tristudio.core.io.images import to_uint8
+    from tristudio.core.io.video import write_video
+
+    for i, s in enumerate(seed_list):
+        task = progress.add_task(f"orbit seed {s}", total=frames)
+        p = results[i]["planes"].to(dev)
+        w = results[i]["ws"].to(dev)
+        orbit = orbit_frames(G, p, w, frames, fov, neural_rendering_resolution=resolution)
+        stream = (to_uint8(f)[0] for f in orbit)
+        write_video(out / f"seed{s:04d}_orbit.mp4", stream, fps=fps, on_frame=lambda _i, t=task: progress.advance(t))

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import typer
 
+from tristudio.cli.options import threads_option
+from tristudio.core.threads import apply_threads
+
 
 def sample(
     prompts: list[str] = typer.Argument(..., help='one or more prompts, e.g. "a red cube, side view"'),
@@ -24,29 +27,51 @@ def sample(
     out: Path = typer.Option(Path("samples"), help="output folder"),
     scale: int = typer.Option(4, help="nearest-neighbour upscale of the written PNGs"),
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
+    threads: str = threads_option(),
 ) -> None:
     """Sample images with DDIM (eta 1 by default) + classifier-free guidance; one PNG per image and a grid."""
     import re
 
+    from tristudio.cli.errors import at_least, clean_errors, finite, out_folder
+    from tristudio.core.device import DeviceError
     from tristudio.core.io.images import save_png, to_uint8
     from tristudio.core.priors import PriorLoadError, load_prior
     from tristudio.core.priors.sampling import sample_images, save_sample_grid, shipped_prior_path
 
+    at_least(num, 1, "--num")
+    at_least(steps, 1, "--steps")
+    at_least(scale, 1, "--scale")
+    if guidance is not None and not at_least(guidance, 0, "--guidance") > 0:
+        raise typer.BadParameter(f"{guidance} is not a positive scale", param_hint="--guidance")
+    if not 0 <= finite(eta, "--eta") <= 1:
+        raise typer.BadParameter(f"{eta} is not in [0, 1]", param_hint="--eta")
+    out_folder(out)
+    if not any(p.strip() for p in prompts):
+        raise typer.BadParameter("empty prompt: give a text description, e.g. 'a red cube'", param_hint="PROMPTS")
+    apply_threads(threads)
     path = prior or shipped_prior_path()
     try:
         model = load_prior(path, device=device)
+    except DeviceError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
     except PriorLoadError as exc:
         raise typer.BadParameter(str(exc), param_hint="--prior") from None
     guidance = model.sampling_guidance if guidance is None else guidance
+    for p in [*prompts, negative]:
+        if model.truncated(p):
+            n = len(model.prompt_token_ids(p))
+            typer.echo(f"warning: {p[:40]!r}... is {n} tokens; the prior reads the first {model.prompt_budget()}")
     expanded = [p for p in prompts for _ in range(num)]
-    images = sample_images(model, expanded, steps=steps, guidance=guidance, seed=seed, negative=negative, eta=eta)
-    out.mkdir(parents=True, exist_ok=True)
-    if scale > 1:
-        images = images.repeat_interleave(scale, 2).repeat_interleave(scale, 3)
-    for i, (prompt, image) in enumerate(zip(expanded, to_uint8(images, (0.0, 1.0)), strict=True)):
-        slug = re.sub(r"[^a-z0-9]+", "_", prompt.lower()).strip("_")[:60] or "empty"
-        save_png(out / f"{i:03d}_{slug}_seed{seed}.png", image)
-    grid = save_sample_grid(out / f"grid_seed{seed}.png", images, cols=num)
+    with clean_errors():
+        images = sample_images(model, expanded, steps=steps, guidance=guidance, seed=seed, negative=negative, eta=eta)
+        out.mkdir(parents=True, exist_ok=True)
+        if scale > 1:
+            images = images.repeat_interleave(scale, 2).repeat_interleave(scale, 3)
+        for i, (prompt, image) in enumerate(zip(expanded, to_uint8(images, (0.0, 1.0)), strict=True)):
+            slug = re.sub(r"[^a-z0-9]+", "_", prompt.lower()).strip("_")[:60] or "empty"
+            save_png(out / f"{i:03d}_{slug}_seed{seed}.png", image)
+        grid = save_sample_grid(out / f"grid_seed{seed}.png", images, cols=num)
     typer.echo(
         f"wrote {len(expanded)} images and {grid} ({model.resolution} px, {steps} DDIM steps, eta {eta}, "
         f"CFG {guidance})"

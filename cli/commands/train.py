@@ -3,9 +3,13 @@ trainers add their own commands to this group."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
+
+from tristudio.cli.options import threads_option
+from tristudio.core.threads import resolve_threads
 
 app = typer.Typer(help="Train models: eg3d (tri-plane GAN from posed images).", no_args_is_help=True)
 
@@ -13,7 +17,7 @@ app = typer.Typer(help="Train models: eg3d (tri-plane GAN from posed images).", 
 @app.command("eg3d")
 def eg3d(
     data: Path = typer.Option(..., "--data", help="EG3D dataset folder or zip (dataset.json + images)"),
-    preset: str = typer.Option("small", "--preset", help="tiny | small | ffhq512 (must match the image size)"),
+    preset: str = typer.Option("small", "--preset", help="tiny | small | medium | ffhq512 (must match the image size)"),
     out: Path = typer.Option(..., "--out", help="run folder: checkpoints, samples, log.jsonl, model/"),
     kimg: float = typer.Option(100.0, "--kimg", help="training length in thousands of real images"),
     batch: int = typer.Option(4, "--batch", help="global batch (split across torchrun processes)"),
@@ -30,6 +34,13 @@ def eg3d(
     blur_sigma: float = typer.Option(10.0, "--blur-sigma", help="initial blur sigma in pixels (EG3D: 10)"),
     nrr: int = typer.Option(None, "--neural-res", help="neural rendering resolution (default: the preset's)"),
     nrr_final: int = typer.Option(None, "--neural-res-final", help="fade the neural resolution to this"),
+    nrr_fade_start: float = typer.Option(
+        None, "--neural-res-fade-start-kimg", help="two-stage: hold --neural-res until here, then fade"
+    ),
+    nrr_fade: float = typer.Option(None, "--neural-res-fade-kimg", help="length of the neural-resolution fade"),
+    schedule: str = typer.Option(
+        None, "--schedule", help="named schedule (core/eg3d/presets.py TRAIN_SCHEDULES, e.g. medium-two-stage)"
+    ),
     depth_samples: int = typer.Option(None, "--depth-samples", help="coarse samples per ray"),
     importance_samples: int = typer.Option(None, "--importance-samples", help="importance samples per ray"),
     augment_p: float = typer.Option(0.0, "--augment-p", help="fixed ADA-style augmentation probability"),
@@ -38,15 +49,43 @@ def eg3d(
     sample_every: int = typer.Option(50, "--sample-every", help="sample grid every N steps"),
     keep: int = typer.Option(3, "--keep", help="checkpoints kept"),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
-    threads: int = typer.Option(None, "--threads", help="torch CPU threads per process"),
+    threads: str = threads_option(),
 ) -> None:
     """Train an EG3D tri-plane GAN on posed images (torchrun --nproc_per_node K tristudio train eg3d ... for K
     processes)."""
+    import contextlib
+
     from rich.console import Console
 
+    from tristudio.cli.errors import at_least, clean_errors, esc, fail, finite, out_folder
     from tristudio.core.eg3d.train import TrainConfig, TrainingError, train
+    from tristudio.core.io.runlock import run_lock
 
-    loss = {
+    if not kimg > 0 or not finite(kimg, "--kimg"):
+        raise typer.BadParameter(f"{kimg} is not a positive training length", param_hint="--kimg")
+    at_least(batch, 1, "--batch")
+    for value, name in ((glr, "--glr"), (dlr, "--dlr")):
+        if not value > 0 or not finite(value, name):
+            raise typer.BadParameter(f"{value} is not a positive learning rate", param_hint=name)
+    for value, name in ((gamma, "--gamma"), (density_reg, "--density-reg"), (blur_fade_kimg, "--blur-fade-kimg")):
+        at_least(value, 0, name)
+    at_least(blur_sigma, 0, "--blur-sigma")
+    for value, name in ((r1_interval, "--r1-interval"), (density_reg_interval, "--density-reg-interval")):
+        at_least(value, 1, name)
+    for value, name in ((snap, "--snap"), (keep, "--keep")):
+        at_least(value, 1, name)
+    at_least(sample_every, 0, "--sample-every")
+    for value, name in ((gpc_prob, "--gpc-prob"), (augment_p, "--augment-p"), (ada_target, "--ada-target")):
+        if value is not None and not 0 <= finite(value, name) <= 1:
+            raise typer.BadParameter(f"{value} is not a probability in [0, 1]", param_hint=name)
+    for value, name in ((nrr, "--neural-res"), (nrr_final, "--neural-res-final")):
+        if value is not None and not 8 <= value <= 512:
+            raise typer.BadParameter(f"{value} is not a resolution in [8, 512]", param_hint=name)
+    for value, name in ((depth_samples, "--depth-samples"), (importance_samples, "--importance-samples")):
+        at_least(value, 1, name)
+    out_folder(out)
+
+    flags = {
         "r1_gamma": gamma,
         "r1_interval": r1_interval,
         "density_reg": density_reg,
@@ -55,6 +94,28 @@ def eg3d(
         "blur_fade_kimg": blur_fade_kimg,
         "blur_init_sigma": blur_sigma,
     }
+    defaults = {
+        "r1_gamma": 1.0,
+        "r1_interval": 16,
+        "density_reg": 0.25,
+        "density_reg_interval": 4,
+        "gpc_reg_prob": 0.5,
+        "blur_fade_kimg": 200.0,
+        "blur_init_sigma": 10.0,
+    }
+    loss = dict(flags)
+    if schedule:  # the schedule's values replace the flags' defaults; a flag given another value still wins
+        from tristudio.core.eg3d.presets import TRAIN_SCHEDULES
+
+        if schedule not in TRAIN_SCHEDULES:
+            typer.echo(f"error: unknown --schedule {schedule!r}; choose one of {sorted(TRAIN_SCHEDULES)}", err=True)
+            raise typer.Exit(2)
+        loss.update(TRAIN_SCHEDULES[schedule])
+        loss.update({k: v for k, v in flags.items() if v != defaults[k]})
+    if nrr_fade_start is not None:
+        loss["neural_rendering_resolution_fade_start_kimg"] = nrr_fade_start
+    if nrr_fade is not None:
+        loss["neural_rendering_resolution_fade_kimg"] = nrr_fade
     if nrr:
         loss["neural_rendering_resolution_initial"] = nrr
     if nrr_final:
@@ -76,15 +137,14 @@ def eg3d(
         sample_every=sample_every,
         keep=keep,
         device=device,
-        threads=threads,
+        threads=resolve_threads(threads, processes=int(os.environ.get("WORLD_SIZE", "1"))),  # per process
         loss=loss,
     )
     console = Console(highlight=False)
+    main = int(os.environ.get("RANK", "0")) == 0  # under torchrun, rank 0 holds the run folder's lock
+    lock = run_lock(out, warn=lambda line: console.print(esc(line))) if main else contextlib.nullcontext()
     try:
-        train(cfg, resume=resume, console=console)
+        with clean_errors(), lock:
+            train(cfg, resume=resume, console=console)
     except TrainingError as exc:
-        console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
-    except ValueError as exc:  # e.g. an unknown preset
-        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
-        raise typer.Exit(2) from None
+        fail(str(exc))

@@ -1,7 +1,7 @@
 """`tristudio train clip` / `tristudio train prior`: train the small-world CLIP and text-to-image prior on captioned
-renders of the objects world (resumable: checkpoints in WORK/checkpoint, --resume continues from the last one).
+renders of the objects world (resumable: checkpoints in WORK/checkpoints, --resume continues from the last one).
 
-Renders: `python -m tristudio.core.priors.renders OUT START COUNT [RES]` writes a render-set folder (seeds START..).
+Renders: `tristudio renders make OUT --start START --count COUNT [--resolution RES]` writes a render-set folder.
 """
 
 from __future__ import annotations
@@ -9,6 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+
+from tristudio.cli.options import threads_option
+from tristudio.core.threads import apply_threads
 
 app = typer.Typer(help="Train models.", no_args_is_help=True)
 
@@ -59,24 +62,46 @@ def _resume_point(work: Path, kind: str, resume: bool, steps: int | None, defaul
 
     if not resume:
         return 0, steps or default
-    start, total = 0, steps
-    if (work / "checkpoint" / "model.json").exists():
-        start = json.loads((work / "checkpoint" / "model.json").read_text())["step"]
+    from tristudio.core.io.run_checkpoints import latest_step
+
+    start, total = latest_step(work) or 0, steps
     if total is None and (work / "config.json").exists():
-        total = json.loads((work / "config.json").read_text())[kind]["steps"]
+        try:
+            total = json.loads((work / "config.json").read_text())[kind]["steps"]
+        except (ValueError, KeyError, TypeError):
+            raise ValueError(f"{work / 'config.json'} is not a `train {kind}` configuration") from None
     return start, total or default
 
 
-def _threads(threads: int) -> None:
-    if threads > 0:
-        import torch
+def _check_common(work: Path, data, resume: bool, steps, batch: int, lr: float, ckpt_every: int) -> None:
+    """The checks `train clip` and `train prior` share: one typer.BadParameter line naming the option."""
+    from tristudio.cli.errors import at_least, out_folder
 
-        torch.set_num_threads(threads)
+    out_folder(work, "WORK")
+    if resume and not (work / "config.json").is_file():
+        raise typer.BadParameter(f"{work} holds no run to resume (no config.json)", param_hint="--resume")
+    if not resume and not data:
+        raise typer.BadParameter("no training data: pass render-set folder(s)", param_hint="--data")
+    for d in data or []:
+        if not (d / "renders.json").is_file():
+            raise typer.BadParameter(
+                f"{d} is not a render-set folder (no renders.json; make one with tristudio renders make)",
+                param_hint="--data",
+            )
+    at_least(steps, 1, "--steps")
+    at_least(batch, 1, "--batch")
+    if not lr > 0 or lr == float("inf"):
+        raise typer.BadParameter(f"{lr} is not a positive learning rate", param_hint="--lr")
+    at_least(ckpt_every, 1, "--ckpt-every")
+
+
+def _threads(threads: str) -> None:
+    apply_threads(threads)
 
 
 @app.command("clip")
 def clip(
-    work: Path = typer.Argument(..., help="work folder (config, checkpoint/, log.jsonl, export/); outside the repo"),
+    work: Path = typer.Argument(..., help="work folder (config, checkpoints/, log.jsonl, export/); outside the repo"),
     data: list[Path] = typer.Option(None, "--data", help="render-set folder(s) to train on"),
     held_out: Path = typer.Option(None, help="render-set folder for the retrieval report"),
     steps: int = typer.Option(None, help="total steps [default: 1500; with --resume: the run's own total]"),
@@ -84,38 +109,44 @@ def clip(
     lr: float = typer.Option(1e-3, help="peak learning rate (AdamW, warm-up + cosine)"),
     image_size: int = typer.Option(32, help="vision tower input side (renders are box-downsampled to it)"),
     vocab: Path = typer.Option(None, help="CLIP BPE: bpe_simple_vocab_16e6.txt.gz or the open-clip-torch wheel"),
-    resume: bool = typer.Option(False, "--resume", help="continue from WORK/checkpoint"),
+    resume: bool = typer.Option(False, "--resume", help="continue from the latest of WORK/checkpoints"),
     ckpt_every: int = typer.Option(100, help="checkpoint every N steps"),
     eval_every: int = typer.Option(250, help="export + retrieval report every N steps"),
-    threads: int = typer.Option(0, help="torch CPU threads (0: torch's default)"),
+    threads: str = threads_option(),
     seed: int = typer.Option(0),
 ) -> None:
     """Train the small-world CLIP (contrastive, symmetric InfoNCE) and export a transformers CLIPModel folder."""
+    from tristudio.cli.errors import at_least, clean_errors
+    from tristudio.core.io.runlock import run_lock
     from tristudio.core.priors.train_clip import ClipConfig, run_clip_training
 
+    _check_common(work, data, resume, steps, batch, lr, ckpt_every)
+    at_least(eval_every, 0, "--eval-every")
+    at_least(image_size, 8, "--image-size")
     _threads(threads)
-    given, (start, steps) = steps, _resume_point(work, "clip", resume, steps, 1500)
-    cfg = ClipConfig(batch_size=batch, lr=lr, steps=steps, image_size=image_size, seed=seed)
-    progress, callback = _progress(steps, start, 50)
-    with progress:
-        report = run_clip_training(
-            work,
-            cfg,
-            [str(d) for d in data or []],
-            str(held_out) if held_out else None,
-            vocab,
-            resume,
-            given if resume else None,
-            ckpt_every,
-            eval_every,
-            callback=callback,
-        )
+    with clean_errors(), run_lock(work, warn=typer.echo):
+        given, (start, steps) = steps, _resume_point(work, "clip", resume, steps, 1500)
+        cfg = ClipConfig(batch_size=batch, lr=lr, steps=steps, image_size=image_size, seed=seed)
+        progress, callback = _progress(steps, start, 50)
+        with progress:
+            report = run_clip_training(
+                work,
+                cfg,
+                [str(d) for d in data or []],
+                str(held_out) if held_out else None,
+                vocab,
+                resume,
+                given if resume else None,
+                ckpt_every,
+                eval_every,
+                callback=callback,
+            )
     typer.echo(f"exported {work / 'export'}" + (f"; held-out retrieval {report['eval']}" if report else ""))
 
 
 @app.command("prior")
 def prior(
-    work: Path = typer.Argument(..., help="work folder (config, checkpoint/, log.jsonl, samples/, export/)"),
+    work: Path = typer.Argument(..., help="work folder (config, checkpoints/, log.jsonl, samples/, export/)"),
     clip_path: Path = typer.Option(None, "--clip", help="small-world CLIP folder whose frozen text tower conditions"),
     data: list[Path] = typer.Option(None, "--data", help="render-set folder(s) to train on"),
     steps: int = typer.Option(None, help="total steps [default: 20000; with --resume: the run's own total]"),
@@ -125,40 +156,63 @@ def prior(
     channels: str = typer.Option("32,64,64", help="UNet block_out_channels"),
     warmup: int = typer.Option(100, help="linear learning-rate warm-up steps"),
     ema_decay: float = typer.Option(0.995, help="decay of the exported EMA of the UNet weights"),
-    resume: bool = typer.Option(False, "--resume", help="continue from WORK/checkpoint"),
+    resume: bool = typer.Option(False, "--resume", help="continue from the latest of WORK/checkpoints"),
     ckpt_every: int = typer.Option(100, help="checkpoint every N steps"),
     sample_every: int = typer.Option(500, help="export + sample grid every N steps"),
-    threads: int = typer.Option(0, help="torch CPU threads (0: torch's default)"),
+    threads: str = threads_option(),
     seed: int = typer.Option(0),
 ) -> None:
     """Train the small-world text-to-image prior (pixel-space UNet, frozen CLIP text tower, CFG dropout)."""
+    from tristudio.cli.errors import at_least, clean_errors
+    from tristudio.core.io.runlock import run_lock
     from tristudio.core.priors.train_prior import PriorConfig, run_prior_training
 
-    _threads(threads)
-    given, (start, steps) = steps, _resume_point(work, "prior", resume, steps, 20000)
-    cfg = PriorConfig(
-        batch_size=batch,
-        lr=lr,
-        steps=steps,
-        resolution=resolution,
-        seed=seed,
-        warmup=warmup,
-        ema_decay=ema_decay,
-        block_out_channels=tuple(int(c) for c in channels.split(",")),
-    )
-    progress, callback = _progress(steps, start, 50)
-    with progress:
-        run_prior_training(
-            work,
-            cfg,
-            str(clip_path) if clip_path else None,
-            [str(d) for d in data or []],
-            resume,
-            given if resume else None,
-            ckpt_every,
-            sample_every,
-            callback=callback,
+    _check_common(work, data, resume, steps, batch, lr, ckpt_every)
+    if not resume and clip_path is None:
+        raise typer.BadParameter(
+            "the prior needs a small-world CLIP folder (tristudio train clip)", param_hint="--clip"
         )
+    if clip_path is not None and not clip_path.is_dir():
+        raise typer.BadParameter(f"{clip_path} is not a folder", param_hint="--clip")
+    try:
+        block_out_channels = tuple(int(c) for c in channels.split(","))
+    except ValueError:
+        raise typer.BadParameter(
+            f"{channels!r} is not a comma-separated list of integers", param_hint="--channels"
+        ) from None
+    if not block_out_channels or min(block_out_channels) < 1 or max(block_out_channels) > 4096:
+        raise typer.BadParameter(f"{channels!r}: channel counts must be in [1, 4096]", param_hint="--channels")
+    at_least(resolution, 8, "--resolution")
+    at_least(warmup, 0, "--warmup")
+    at_least(sample_every, 0, "--sample-every")
+    if not 0 <= at_least(ema_decay, 0, "--ema-decay") < 1:
+        raise typer.BadParameter(f"{ema_decay} is not a decay in [0, 1)", param_hint="--ema-decay")
+    _threads(threads)
+    with clean_errors(), run_lock(work, warn=typer.echo):
+        given, (start, steps) = steps, _resume_point(work, "prior", resume, steps, 20000)
+        cfg = PriorConfig(
+            batch_size=batch,
+            lr=lr,
+            steps=steps,
+            resolution=resolution,
+            seed=seed,
+            warmup=warmup,
+            ema_decay=ema_decay,
+            block_out_channels=block_out_channels,
+        )
+        progress, callback = _progress(steps, start, 50)
+        with progress:
+            run_prior_training(
+                work,
+                cfg,
+                str(clip_path) if clip_path else None,
+                [str(d) for d in data or []],
+                resume,
+                given if resume else None,
+                ckpt_every,
+                sample_every,
+                callback=callback,
+            )
     typer.echo(f"exported {work / 'export'} (samples in {work / 'samples'})")
 
 
@@ -169,17 +223,22 @@ def features(
     per_source: int = typer.Option(4000, help="images taken from each source (the first N)"),
     steps: int = typer.Option(2000, help="autoencoder steps"),
     batch: int = typer.Option(64, help="batch size"),
-    threads: int = typer.Option(0, help="torch CPU threads (0: torch's default)"),
+    threads: str = threads_option(),
     seed: int = typer.Option(0),
 ) -> None:
     """Train the small-world feature extractor for FID-sw / KID-sw (an autoencoder's encoder) on renders."""
     from rich.console import Console
 
+    from tristudio.cli.errors import at_least, clean_errors, out_folder
     from tristudio.core.metrics.smallworld import load_training_images, train_small_world_extractor
 
+    out_folder(out, "OUT")
+    for value, name in ((per_source, "--per-source"), (steps, "--steps"), (batch, "--batch")):
+        at_least(value, 1, name)
     _threads(threads)
     console = Console(highlight=False)
-    images = load_training_images([str(d) for d in data], per_source)
-    console.print(f"{len(images)} images from {len(data)} source(s)")
-    train_small_world_extractor(images, out, steps=steps, batch=batch, seed=seed, log=console.log)
+    with clean_errors():
+        images = load_training_images([str(d) for d in data], per_source)
+        console.print(f"{len(images)} images from {len(data)} source(s)")
+        train_small_world_extractor(images, out, steps=steps, batch=batch, seed=seed, log=console.log)
     typer.echo(f"wrote {out}")

@@ -11,18 +11,10 @@ from pathlib import Path
 
 import torch
 
+from ..device import resolve_device
 from ..io.atomic import atomic_write_text
 
 __all__ = ["resolve_device", "time_call", "report", "machine_info"]
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("bench: --device cuda asked for, but torch sees no CUDA device")
-    return dev
 
 
 def _sync(device: torch.device) -> None:

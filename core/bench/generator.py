@@ -17,7 +17,8 @@ def _rows_for(dev: torch.device, quick: bool) -> list[dict]:
     torch.manual_seed(0)
     G = TriPlaneGenerator(**preset("ffhq512")).eval().requires_grad_(False).to(dev)
     z = torch.randn(1, G.z_dim, device=dev)
-    c = Cameras.orbit(0.3, 0.1, pivot=(0.0, 0.0, 0.2)).label().to(dev)  # (1, 25) EG3D label
+    cams = Cameras.orbit(0.3, 0.1, pivot=(0.0, 0.0, 0.2)).to(dev)
+    c = cams.label()  # (1, 25) EG3D label
     warmup, repeat = (0, 1) if quick else (1, 3)
     rows = []
     with torch.no_grad():
@@ -26,8 +27,10 @@ def _rows_for(dev: torch.device, quick: bool) -> list[dict]:
         t_map = time_call(lambda: G.mapping(z, c), dev, warmup=1, repeat=repeat)
         t_syn = time_call(lambda: G.synthesis_planes(ws), dev, warmup=warmup, repeat=repeat)
         for res in (64, 128):
-            feats = G.render_planes(planes, ws, c, res, run_superres=False)["image_features"]
-            t_ren = time_call(lambda r=res: G.render_planes(planes, ws, c, r, run_superres=False), dev, warmup, repeat)
+            feats = G.render_planes(planes, ws, cams, res, run_superres=False)["image_features"]
+            t_ren = time_call(
+                lambda r=res: G.render_planes(planes, ws, cams, r, run_superres=False), dev, warmup, repeat
+            )
             t_sr = time_call(lambda f=feats: G.superresolution(f[:, :3], f, ws, noise_mode="none"), dev, warmup, repeat)
             t_full = time_call(lambda r=res: G(z, c, neural_rendering_resolution=r), dev, warmup, repeat)
             rows.append(

@@ -160,7 +160,7 @@ def run(device: str = "auto", quick: bool = False) -> list[dict]:
         @torch.no_grad()
         def fn():
             state["yaw"] += 0.05  # a new camera each call: nothing cached but the planes
-            cam = Cameras.orbit(state["yaw"], 0.1, radius, 18.837, pivot).label().to(dev)
+            cam = Cameras.orbit(state["yaw"], 0.1, radius, 18.837, pivot).to(dev)
             out = G.render_planes(state["planes"], state["ws"], cam, res, deterministic=True, run_superres=run_superres)
             key = "image" if run_superres else "image_raw"
             ((out[key][0].clamp(-1, 1) + 1) * 127.5).to(torch.uint8).permute(1, 2, 0).cpu().numpy()

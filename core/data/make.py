@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,14 +25,15 @@ import torch
 from ..io.atomic import atomic_write_text
 from ..worlds.captions import view_word
 from ..worlds.heads import sample_heads
+from ..worlds.heads2 import sample_heads2
 from ..worlds.objects import sample_objects
 from ..worlds.render import render
 from ..worlds.sampling import camera_yaw_pitch, head_cameras, object_cameras
 from .eg3d import CAPTIONS_FILE, LABELS_FILE, _labels_json, encode_png, image_name, write_files
 
-__all__ = ["WORLDS", "make_dataset", "work_dir", "item_seed", "render_items"]
+__all__ = ["WORLDS", "check_output", "make_dataset", "work_dir", "item_seed", "render_items"]
 
-WORLDS = ("heads", "objects")
+WORLDS = ("heads", "heads2", "objects")  # heads: v1, the shipped model's world (kept as is); heads2: v2, centred
 FORMAT_VERSION = 1
 
 
@@ -51,10 +54,16 @@ def work_dir(out: str | Path) -> Path:
     return out.parent / f".{out.name}.partial"
 
 
-def render_items(world: str, seeds: list[int], resolution: int, supersample: int = 2):
-    """Render items: (uint8 images (n, R, R, 3), labels (n, 25), caption records)."""
+def render_items(world: str, seeds: list[int], resolution: int, supersample: int = 2, cameras: str = "ffhq"):
+    """Render items: (uint8 images (n, R, R, 3), labels (n, 25), caption records). `cameras`: the heads worlds'
+    camera distribution (ffhq | rebalanced, core/worlds/sampling.py). heads2 records carry the identity
+    (Identity.to_json(): parameters, hair style, glasses, colour words)."""
+    if cameras != "ffhq" and world == "objects":
+        raise ValueError(f"--cameras {cameras} applies to the heads worlds only")
     if world == "heads":
-        batch, cams = sample_heads(seeds), head_cameras(seeds)
+        batch, cams = sample_heads(seeds), head_cameras(seeds, cameras)
+    elif world == "heads2":
+        batch, cams = sample_heads2(seeds), head_cameras(seeds, cameras)
     elif world == "objects":
         batch, cams = sample_objects(seeds), object_cameras(seeds)
     else:
@@ -67,13 +76,46 @@ def render_items(world: str, seeds: list[int], resolution: int, supersample: int
     records = []
     for i in range(len(seeds)):
         rec = {"caption": plain[i], "caption_view": with_view[i], "view": views[i]}
-        if world == "heads":
+        if world in ("heads", "heads2"):
             rec.update(hair=batch.hair[i], skin=batch.skin[i])
+            if world == "heads2":
+                rec.update(identity=batch.identities[i].to_json())
         else:
             rec.update(shape=batch.shape[i], color=batch.color[i], material=batch.material[i])
         rec.update(yaw_deg=round(math.degrees(float(yaw[i])), 3), pitch_deg=round(math.degrees(float(pitch[i])), 3))
         records.append(rec)
     return images, cams.label(), records
+
+
+def gt_name(name: str) -> str:
+    """Ground-truth file of image `name`: "00000/img00000000.png" -> "gt/00000/img00000000.npz"."""
+    return "gt/" + name.rsplit(".", 1)[0] + ".npz"
+
+
+def render_ground_truth(world: str, seeds: list[int], resolution: int, cameras: str = "ffhq") -> list[bytes]:
+    """Per item, the bytes of an .npz with the pixel-centre ground truth of its render (core/worlds/render.py):
+    depth (R, R) float16 ray distance (inf where the ray misses), normals (R, R, 3) int8 = round(127 n) (unit
+    world-space normals, 0 where missed), mask (R, R) bool."""
+    import io
+
+    if world == "heads":
+        batch, cams = sample_heads(seeds), head_cameras(seeds, cameras)
+    elif world == "heads2":
+        batch, cams = sample_heads2(seeds), head_cameras(seeds, cameras)
+    else:
+        batch, cams = sample_objects(seeds), object_cameras(seeds)
+    out = render(batch.scene, cams, resolution)
+    blobs = []
+    for i in range(len(seeds)):
+        buf = io.BytesIO()
+        np.savez_compressed(
+            buf,
+            depth=out.depth[i].numpy().astype(np.float16),
+            normals=(out.normals[i] * 127).round().to(torch.int8).numpy(),
+            mask=out.mask[i].numpy(),
+        )
+        blobs.append(buf.getvalue())
+    return blobs
 
 
 def _chunk_done(work: Path, k: int, names: list[str]) -> dict | None:
@@ -89,6 +131,52 @@ def _chunk_done(work: Path, k: int, names: list[str]) -> dict | None:
     return data
 
 
+_DATASET_NAME = re.compile(r"^(\d{5}/(img\d{8}\.png)?|\d{5}/?|dataset\.json|captions\.json)$")
+
+
+def _foreign(names: list[str]) -> list[str]:
+    """Entries that a tristudio-made EG3D dataset would not hold (someone else's files)."""
+    return sorted(n for n in names if not _DATASET_NAME.match(n))
+
+
+def check_output(out: str | Path, overwrite: bool = False) -> None:
+    """Refuse to replace what is not a dataset made by tristudio: a non-empty folder or a file holding anything but
+    `NNNNN/imgNNNNNNNN.png`, dataset.json and captions.json (FileExistsError naming a few of the files). An existing
+    dataset of that form is replaced (atomically, at the end); `overwrite` replaces anything."""
+    out = Path(out)
+    for p in out.parents:
+        if p.exists() and not p.is_dir():
+            raise NotADirectoryError(f"--out {out}: {p} is a file, not a folder")
+    if not out.exists() and not out.is_symlink() or overwrite:
+        return
+    zipped = out.suffix.lower() == ".zip"
+    if out.is_dir() and not zipped:
+        names = [p.relative_to(out).as_posix() + ("/" if p.is_dir() else "") for p in out.rglob("*")]
+    elif out.is_file() and zipped:
+        try:
+            with zipfile.ZipFile(out) as zf:
+                names = zf.namelist()
+        except (zipfile.BadZipFile, OSError):
+            raise FileExistsError(
+                f"--out {out} exists and is not a zip dataset; pass --overwrite to replace it"
+            ) from None
+        if not names:
+            return
+    else:
+        kind = "folder" if out.is_dir() else "file"
+        raise FileExistsError(
+            f"--out {out} is an existing {kind}; a dataset is a folder, or a file ending in .zip (pass --overwrite to "
+            "replace it)"
+        )
+    foreign = _foreign(names)
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise FileExistsError(
+            f"--out {out} holds files that are not part of a tristudio dataset ({shown}); choose an empty or new "
+            "folder, or pass --overwrite to replace it"
+        )
+
+
 def make_dataset(
     world: str,
     count: int,
@@ -97,17 +185,22 @@ def make_dataset(
     seed: int = 0,
     supersample: int = 2,
     chunk: int = 32,
+    cameras: str = "ffhq",
+    ground_truth: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Render `count` items of `world` at `resolution` into the EG3D dataset `out` (folder, or zip if .zip).
 
-    `progress(done, total)` is called as items finish (resumed items count as done at once). Returns `out`.
+    `progress(done, total)` is called as items finish (resumed items count as done at once). Returns `out`. An
+    existing `out` that is not a tristudio dataset is refused (check_output) unless `overwrite`.
     """
     if world not in WORLDS:
         raise ValueError(f"unknown world {world!r}; expected one of {', '.join(WORLDS)}")
     if count < 1 or resolution < 4:
         raise ValueError(f"need count >= 1 and resolution >= 4, got count={count}, resolution={resolution}")
     out = Path(out)
+    check_output(out, overwrite)
     work = work_dir(out)
     params = dict(
         version=FORMAT_VERSION,
@@ -118,6 +211,10 @@ def make_dataset(
         supersample=supersample,
         chunk=chunk,
     )
+    if cameras != "ffhq":  # only then, so the params (and resumability) of existing ffhq runs are unchanged
+        params["cameras"] = cameras
+    if ground_truth:
+        params["ground_truth"] = True
     params_file = work / "params.json"
     if work.exists():
         try:
@@ -136,13 +233,20 @@ def make_dataset(
     for k, start in enumerate(range(0, count, chunk)):
         names = names_all[start : start + chunk]
         data = _chunk_done(work, k, names)
+        if data is not None and ground_truth and not all((work / gt_name(n)).is_file() for n in names):
+            data = None
         if data is None:
             seeds = [item_seed(seed, i) for i in range(start, start + len(names))]
-            images, labels, records = render_items(world, seeds, resolution, supersample)
+            images, labels, records = render_items(world, seeds, resolution, supersample, cameras)
             for name, image in zip(names, images, strict=True):
                 target = work / name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(encode_png(np.ascontiguousarray(image)))
+            if ground_truth:
+                for name, blob in zip(names, render_ground_truth(world, seeds, resolution, cameras), strict=True):
+                    target = work / gt_name(name)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(blob)
             items = [
                 {"name": n, "label": [float(x) for x in lab], "caption": rec}
                 for n, lab, rec in zip(names, labels.tolist(), records, strict=True)
@@ -160,9 +264,10 @@ def make_dataset(
         LABELS_FILE: _labels_json(names_all, torch.tensor(labels_all)).encode(),
         CAPTIONS_FILE: json.dumps(captions, indent=1).encode(),
     }
+    files = names_all + ([gt_name(n) for n in names_all] if ground_truth else [])
     if out.suffix.lower() == ".zip":
-        write_files(out, ((n, (work / n).read_bytes()) for n in names_all), extra)
+        write_files(out, ((n, (work / n).read_bytes()) for n in files), extra)
     else:
-        write_files(out, ((n, work / n) for n in names_all), extra)
+        write_files(out, ((n, work / n) for n in files), extra)
     shutil.rmtree(work, ignore_errors=True)
     return out

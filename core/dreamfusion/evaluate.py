@@ -1,6 +1,7 @@
 """Acceptance of DreamFusion in the small world: held-out shape x colour prompts and head prompts, per method.
 
     python -m tristudio.core.dreamfusion.evaluate --steps 300 --methods sds csd vsd --out runs/df_eval
+    python -m tristudio.core.dreamfusion.evaluate --marks 300 1000 2000 --methods sds --out runs/df_stability
 
 Measures, after a fixed step budget per prompt:
   * CLIP R-Precision (small-world CLIP) of orbit renders: each render retrieves among *all* 77 "a <colour> <shape>"
@@ -11,6 +12,11 @@ Measures, after a fixed step budget per prompt:
     above the other view words for the *back* view (yaw 180 deg) - a second face on the back of the head; and, to
     read that number, whether the *front* view is seen as a front view at all (a face formed).
 Writes results.json (every run) and a summary; the run folders hold the orbit renders.
+
+Stability (--marks): one run per object prompt to the last mark, measured at every mark (R-Precision over all the
+prompts' orbit renders, chamfer to the named primitive per prompt, their mean); `stable_over_steps` accepts when no
+later mark is worse than the first on either (R-Precision not lower, mean chamfer not higher, within a tolerance).
+Each prompt's checkpoint and measurements are kept in the out folder, so a killed evaluation resumes.
 """
 
 from __future__ import annotations
@@ -38,6 +44,9 @@ __all__ = [
     "nearest_primitive",
     "evaluate",
     "HOLDOUT_PROMPTS",
+    "evaluate_over_steps",
+    "summarise_marks",
+    "stable_over_steps",
 ]
 
 # the prior's held-out (shape, colour) pairs (core/priors/train_prior.py DEFAULT_HOLDOUT): one colour per shape
@@ -189,6 +198,104 @@ def evaluate(
     return results
 
 
+def _measure(df, clip, prompt: str, candidates: list[str]) -> dict:
+    """Orbit renders (8 lambertian views, 64 px), per-view CLIP top-1 hit, and chamfer to the named primitive."""
+    orbit = render_orbit(df, 8, 64, shading="lambertian")
+    sim = clip.similarity(orbit["image"], candidates)  # (8, P)
+    rec = {"hits": [bool(h) for h in (sim.argmax(dim=1) == candidates.index(prompt)).tolist()]}
+    try:
+        d = nearest_primitive(export_mesh(df, resolution=64))
+        rec.update(chamfer=d[named_shape(prompt)], nearest=min(d, key=d.get))
+    except ValueError as exc:  # no iso-surface
+        rec.update(chamfer=None, nearest=None, error=str(exc))
+    rec["opacity"] = float(orbit["opacity"].mean())
+    return rec, orbit["image"]
+
+
+def evaluate_over_steps(
+    prior,
+    clip,
+    out: Path,
+    marks=(300, 1000, 2000),
+    method: str = "sds",
+    object_prompts=None,
+    seed: int = 0,
+    log=print,
+    **config,
+) -> dict:
+    """One run per object prompt to max(marks) with the default config (plus `config` overrides), measured at each
+    mark. Resumable: out/<method>/<prompt>/checkpoint and marks.json hold each prompt's state and measurements."""
+    from ..io.atomic import atomic_write_text
+    from ..io.images import make_grid, save_png, to_uint8
+
+    object_prompts = list(HOLDOUT_PROMPTS if object_prompts is None else object_prompts)
+    marks = sorted(int(m) for m in marks)
+    candidates = [object_caption(s, c) for s in SHAPES for c in COLORS]
+    candidates += [p for p in object_prompts if p not in candidates]
+    out = Path(out)
+    runs = []
+    for prompt in object_prompts:
+        folder = out / method / prompt.replace(" ", "_")
+        done_path = folder / "marks.json"
+        done = json.loads(done_path.read_text()) if done_path.is_file() else {}
+        if all(str(m) in done for m in marks):
+            runs.append({"prompt": prompt, "marks": done})
+            continue
+        ckpt = folder / "checkpoint"
+        if DreamFusion.has_checkpoint(ckpt):
+            df = DreamFusion.load(ckpt, prior)
+        else:
+            cfg = DreamFusionConfig(prompt=prompt, guidance=method, steps=marks[-1], seed=seed, **config)
+            df = DreamFusion(cfg, prior)
+        t0 = time.perf_counter()
+        for m in marks:
+            if str(m) in done:
+                continue
+            df.run(m)
+            rec, images = _measure(df, clip, prompt, candidates)
+            rec["seconds"] = time.perf_counter() - t0
+            done[str(m)] = rec
+            save_png(folder / f"orbit_{m:05d}.png", make_grid(to_uint8(images, (0, 1)), cols=8))
+            df.save(ckpt)
+            atomic_write_text(done_path, json.dumps(done, indent=2))
+            log(json.dumps({"method": method, "prompt": prompt, "step": m, **rec}))
+        runs.append({"prompt": prompt, "marks": done})
+    results = {"method": method, "marks": marks, "runs": runs, "summary": summarise_marks(runs, marks)}
+    results["stable"] = stable_over_steps(results["summary"])
+    atomic_write_text(out / method / "stability.json", json.dumps(results, indent=2))
+    return results
+
+
+def summarise_marks(runs: list[dict], marks) -> dict:
+    """Per mark: R-Precision (fraction of all the prompts' views CLIP retrieves right), mean chamfer to the named
+    primitive (a mesh-less run counts as 0.5, the box's half side), and how many meshes are nearest their shape."""
+    summary = {}
+    for m in marks:
+        pairs = [(r["prompt"], r["marks"][str(m)]) for r in runs if str(m) in r["marks"]]
+        recs = [rec for _, rec in pairs]
+        hits = [h for rec in recs for h in rec["hits"]]
+        chamfers = [rec["chamfer"] if rec.get("chamfer") is not None else 0.5 for rec in recs]
+        summary[str(m)] = {
+            "r_precision": float(np.mean(hits)) if hits else None,
+            "chamfer_mean": float(np.mean(chamfers)) if chamfers else None,
+            "named_nearest": int(sum(rec.get("nearest") == named_shape(prompt) for prompt, rec in pairs)),
+            "prompts": len(recs),
+        }
+    return summary
+
+
+def stable_over_steps(summary: dict, rp_tol: float = 0.0, chamfer_tol: float = 0.0) -> bool:
+    """True when no later mark is worse than the first: R-Precision >= first - rp_tol and mean chamfer <= first +
+    chamfer_tol at every mark."""
+    keys = sorted(summary, key=int)
+    first = summary[keys[0]]
+    return all(
+        summary[k]["r_precision"] >= first["r_precision"] - rp_tol
+        and summary[k]["chamfer_mean"] <= first["chamfer_mean"] + chamfer_tol
+        for k in keys[1:]
+    )
+
+
 def main(argv=None) -> None:
     from ..priors import load_clip, load_prior
 
@@ -202,8 +309,19 @@ def main(argv=None) -> None:
     ap.add_argument("--objects", type=int, default=None, help="evaluate the first N held-out object prompts")
     ap.add_argument("--heads", type=int, default=None, help="evaluate the first N head prompts")
     ap.add_argument("--out", default="runs/dreamfusion_eval")
+    ap.add_argument("--marks", type=int, nargs="+", default=None, help="stability: measure one run at these steps")
+    ap.add_argument("--first-object", type=int, default=0, help="stability: start at this held-out prompt")
+    ap.add_argument("--threads", default="auto", help="torch CPU threads (core/threads.py; 0 / auto: automatic)")
     a = ap.parse_args(argv)
+    from ..threads import apply_threads
+
+    apply_threads(a.threads)
     prior, clip = load_prior(a.prior, "cpu"), load_clip(a.clip, "cpu")
+    if a.marks:
+        prompts = HOLDOUT_PROMPTS[a.first_object : (a.first_object + a.objects) if a.objects else None]
+        res = evaluate_over_steps(prior, clip, Path(a.out), a.marks, a.methods[0], prompts)
+        print(json.dumps({"summary": res["summary"], "stable": res["stable"]}, indent=2))
+        return
     res = evaluate(
         prior,
         clip,

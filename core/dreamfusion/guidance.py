@@ -7,9 +7,9 @@ latent priors, 2x - 1 for pixel priors), noised at t ~ U[t_min, t_max] * T,
 
 and each method gives a gradient G on z with no UNet Jacobian (the UNet outputs are constants):
 
-    SDS (DreamFusion):  G = w(t) (eps_hat(z_t; y, t) - eps),  eps_hat = eps_u + s (eps_c - eps_u)   (CFG, s = 100)
+    SDS (DreamFusion):  G = w(t) (eps_hat(z_t; y, t) - eps),  eps_hat = eps_u + s (eps_c - eps_u)   (CFG scale s)
     CSD (Yu et al.):    G = w(t) [ s_c (eps_c - eps_u) - s_n (eps_neg - eps_u) ]     (s_n = 0 without a negative)
-    VSD (ProlificDreamer): G = w(t) (eps_hat(z_t; y, t) - eps_lora(z_t; y, t, camera))  (CFG 7.5); the LoRA
+    VSD (ProlificDreamer): G = w(t) (eps_hat(z_t; y, t) - eps_lora(z_t; y, t, camera)); the LoRA
                         eps_lora is trained on the (detached) renders with the diffusion loss |eps_lora - eps|^2.
 
 with w(t) = 1 - abar_t. The surrogate loss L = sum(G * z) / N has dL/dz = G / N, so backpropagation carries G
@@ -24,32 +24,21 @@ import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
+from ..io.checkpoint import optimizer_state_from_tensors, optimizer_state_to_tensors
+from .methods import METHODS
+
 __all__ = [
     "GuidanceOutput",
     "ScoreDistillation",
     "SDS",
     "CSD",
     "VSD",
-    "make_guidance",
+    "GUIDANCES",
     "GUIDANCE_DEFAULTS",
-    "SMALL_WORLD_GUIDANCE_DEFAULTS",
+    "guidance_class",
+    "make_guidance",
     "default_guidance_scale",
 ]
-
-# Default guidance scales per method (DreamFusion: 100 for SDS; ProlificDreamer: 7.5 for VSD; CSD: 1 = the bare
-# classifier score, scaled like a guidance weight).
-GUIDANCE_DEFAULTS = {"sds": 100.0, "csd": 10.0, "vsd": 7.5}
-# tristudio's small-world prior (layout "pixel-clip") samples best at CFG ~2 and, under SDS at 100, grows any object
-# until it fills the scene box ("a red cube" becomes the box); at 5 the shapes hold (measured on held-out prompts).
-SMALL_WORLD_GUIDANCE_DEFAULTS = {"sds": 5.0}
-
-
-def default_guidance_scale(name: str, layout: str | None = None) -> float:
-    """The method's default scale, for a prior of `layout` (core/priors/layout.py)."""
-    name = name.lower()
-    if layout == "pixel-clip" and name in SMALL_WORLD_GUIDANCE_DEFAULTS:
-        return SMALL_WORLD_GUIDANCE_DEFAULTS[name]
-    return GUIDANCE_DEFAULTS[name]
 
 
 @dataclass
@@ -63,9 +52,15 @@ class GuidanceOutput:
 
 
 class ScoreDistillation(nn.Module):
-    """Common machinery: model space, timestep and noise sampling, the surrogate loss."""
+    """Common machinery: model space, timestep and noise sampling, the surrogate loss, and the hooks the optimiser
+    calls (after_step, extra_state / load_extra_state) so it never asks which method it holds.
+
+    Subclasses set `name`, `label` (for menus) and `default_scale` (the paper's guidance scale) from methods.METHODS
+    (a prior may override the scale through its profile, profiles.py) and implement `gradient`."""
 
     name = "base"
+    label = ""
+    default_scale = 1.0
 
     def __init__(self, prior, guidance_scale: float, t_range: tuple[float, float] = (0.02, 0.98)):
         super().__init__()
@@ -113,9 +108,21 @@ class ScoreDistillation(nn.Module):
         metrics = {"grad_norm": float(g.flatten(1).norm(dim=1).mean()), **metrics}
         return GuidanceOutput(loss=loss, grad=g, t=t, noise=noise, latents=z, metrics=metrics)
 
+    # ---- hooks the optimiser calls ------------------------------------------------------------------------------
+    def after_step(self, out: GuidanceOutput, emb, cameras: Tensor | None, gen: torch.Generator) -> dict:
+        """Called once per optimisation step after the scene's update; returns extra scalar metrics."""
+        return {}
+
+    def extra_state(self) -> tuple[dict[str, Tensor], dict]:
+        """(tensors, JSON metadata) of the method's own trainable state, stored in the scene's checkpoint."""
+        return {}, {}
+
+    def load_extra_state(self, tensors: dict[str, Tensor], meta: dict) -> None:
+        """Restore what extra_state wrote (tensors / meta: the whole checkpoint's)."""
+
 
 class SDS(ScoreDistillation):
-    name = "sds"
+    name, label, default_scale = "sds", METHODS["sds"].label, METHODS["sds"].default_scale
 
     def gradient(self, z_t, t, noise, emb, cameras):
         eps_hat = self.prior.predict_noise(z_t, t, emb.cond, emb.uncond, guidance_scale=self.guidance_scale)
@@ -126,20 +133,18 @@ class CSD(ScoreDistillation):
     """Classifier score distillation: the classifier part of CFG alone, eps_c - eps_u (no -eps term). With a
     negative prompt embedding (emb.negative) and `negative_scale` > 0, the negative classifier score is subtracted."""
 
-    name = "csd"
+    name, label, default_scale = "csd", METHODS["csd"].label, METHODS["csd"].default_scale
 
-    def __init__(
-        self, prior, guidance_scale: float = GUIDANCE_DEFAULTS["csd"], negative_scale: float = 0.0, t_range=(0.02, 0.98)
-    ):
+    def __init__(self, prior, guidance_scale: float | None = None, negative_scale: float = 0.0, t_range=(0.02, 0.98)):
+        guidance_scale = self.default_scale if guidance_scale is None else guidance_scale
         super().__init__(prior, guidance_scale, t_range)
         self.negative_scale = float(negative_scale)
 
     def gradient(self, z_t, t, noise, emb, cameras):
         parts = self.prior.predict_noise(z_t, t, emb.cond, emb.uncond, guidance_scale=1.0, return_parts=True)
         g = self.guidance_scale * (parts.eps_cond - parts.eps_uncond)
-        negative = getattr(emb, "negative", None)
-        if self.negative_scale > 0 and negative is not None:
-            eps_neg = self.prior.predict_noise(z_t, t, negative)
+        if self.negative_scale > 0 and emb.negative is not None:
+            eps_neg = self.prior.predict_noise(z_t, t, emb.negative)
             g = g - self.negative_scale * (eps_neg - parts.eps_uncond)
         return g, {}
 
@@ -161,16 +166,17 @@ class CameraEmbedding(nn.Module):
 class VSD(ScoreDistillation):
     """Variational score distillation with a LoRA (peft) on the prior's UNet, conditioned on the camera."""
 
-    name = "vsd"
+    name, label, default_scale = "vsd", METHODS["vsd"].label, METHODS["vsd"].default_scale
 
     def __init__(
         self,
         prior,
-        guidance_scale: float = GUIDANCE_DEFAULTS["vsd"],
+        guidance_scale: float | None = None,
         t_range=(0.02, 0.98),
         lora_rank: int = 4,
         lora_lr: float = 1e-3,
     ):
+        guidance_scale = self.default_scale if guidance_scale is None else guidance_scale
         super().__init__(prior, guidance_scale, t_range)
         from peft import LoraConfig
 
@@ -231,6 +237,20 @@ class VSD(ScoreDistillation):
             self.optimizer.step()
         return float(loss.detach())
 
+    def after_step(self, out, emb, cameras, gen):
+        """The LoRA learns the step's (detached) renders."""
+        return {"lora_loss": self.lora_step(out.latents, emb, cameras, gen)}
+
+    def extra_state(self):
+        tensors = {f"vsd.{k}": v for k, v in self.trainable_state().items()}
+        opt_tensors, opt_meta = optimizer_state_to_tensors(self.optimizer, "vsd_optimizer")
+        tensors.update(opt_tensors)
+        return tensors, {"vsd_optimizer": opt_meta}
+
+    def load_extra_state(self, tensors, meta):
+        self.load_trainable_state({k[4:]: v for k, v in tensors.items() if k.startswith("vsd.")})
+        optimizer_state_from_tensors(self.optimizer, tensors, meta["vsd_optimizer"], "vsd_optimizer")
+
     def trainable_state(self) -> dict[str, Tensor]:
         state = {f"lora.{n}": p.detach() for n, p in self.prior.unet.named_parameters() if "lora" in n}
         state.update({f"camera_embedding.{k}": v for k, v in self.camera_embedding.state_dict().items()})
@@ -247,10 +267,30 @@ class VSD(ScoreDistillation):
         )
 
 
+# The methods by name (methods.METHODS states their labels and default scales; CLI help, viewer menu and README read it)
+GUIDANCES: dict[str, type[ScoreDistillation]] = {cls.name: cls for cls in (SDS, CSD, VSD)}
+if list(GUIDANCES) != list(METHODS):
+    raise RuntimeError("guidance.GUIDANCES and methods.METHODS must name the same methods")
+GUIDANCE_DEFAULTS = {name: cls.default_scale for name, cls in GUIDANCES.items()}  # derived, for reading
+
+
+def guidance_class(name: str) -> type[ScoreDistillation]:
+    cls = GUIDANCES.get(str(name).lower())
+    if cls is None:
+        raise ValueError(f"unknown guidance {name!r}; expected one of {', '.join(GUIDANCES)}")
+    return cls
+
+
+def default_guidance_scale(name: str, prior=None) -> float:
+    """The method's default scale for `prior` (a Prior, a prior folder, a layout name or None): the prior's profile
+    override if it has one (profiles.py), else the method's own default_scale."""
+    from .profiles import profile_for
+
+    cls = guidance_class(name)
+    return profile_for(prior).guidance_scales.get(cls.name, cls.default_scale)
+
+
 def make_guidance(name: str, prior, guidance_scale: float | None = None, **kwargs) -> ScoreDistillation:
-    name = name.lower()
-    classes = {"sds": SDS, "csd": CSD, "vsd": VSD}
-    if name not in classes:
-        raise ValueError(f"unknown guidance {name!r}; expected one of {', '.join(classes)}")
-    scale = default_guidance_scale(name, getattr(prior, "layout", None)) if guidance_scale is None else guidance_scale
-    return classes[name](prior, guidance_scale=scale, **kwargs)
+    cls = guidance_class(name)
+    scale = default_guidance_scale(cls.name, prior) if guidance_scale is None else guidance_scale
+    return cls(prior, guidance_scale=scale, **kwargs)

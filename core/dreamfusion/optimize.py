@@ -26,20 +26,21 @@ from torch import Tensor
 
 from ..cameras import Cameras
 from ..io.checkpoint import (
-    checkpoint_exists,
     generator_state_from_tensor,
     generator_state_to_tensor,
-    load_checkpoint,
     optimizer_state_from_tensors,
     optimizer_state_to_tensors,
-    save_checkpoint,
 )
+from ..io.run_checkpoints import latest_step, load_latest, save_step
+from ..render.occupancy import DensityGrid, OccupancyGridSampler
 from ..render.volume import RenderOptions, render_rays
 from ..worlds.captions import VIEW_WORDS, view_word
 from .field import DensityAlbedoField, DirectionBackground
-from .guidance import VSD, make_guidance
-from .occupancy import DensityGrid, render_with_grid
-from .prompts import check_prompt
+from .guidance import default_guidance_scale, make_guidance
+from .profiles import AMBIENT, profile_for
+from .prompts import check_prompt, fit_view_prompts
+from .regularisers import entropy_loss, opacity_loss, orientation_loss, sparsity_loss
+from .schedules import annealed_t_range, lr_factor
 from .shading import shade
 from .views import ViewRanges, sample_views
 
@@ -52,8 +53,8 @@ FORMAT = "tristudio-dreamfusion"
 class DreamFusionConfig:
     prompt: str
     negative_prompt: str = ""
-    guidance: str = "sds"  # sds | csd | vsd
-    guidance_scale: float | None = None  # None: the method's default (SDS 100, CSD 10, VSD 7.5)
+    guidance: str = "sds"  # a key of guidance.GUIDANCES
+    guidance_scale: float | None = None  # None: the method's default for this prior (guidance.default_guidance_scale)
     steps: int = 1000
     lr: float = 1e-2
     batch_size: int = 1
@@ -69,7 +70,11 @@ class DreamFusionConfig:
     proposal_samples: int = 64  # grid lookups per ray
     min_ray_opacity: float = 1e-2  # rays the grid sees as more transparent than this are not sampled
     view_dependent: bool = True
-    t_range: tuple[float, float] = (0.02, 0.98)
+    t_range: tuple[float, float] = (0.02, 0.98)  # guidance timesteps U[t_min, t_max] * T at step 0
+    t_max_final: float = 0.98  # t_max anneals linearly to this over t_anneal_steps (schedules.annealed_t_range)
+    t_anneal_steps: int = 0
+    lr_final_ratio: float | None = None  # lr decays exponentially to lr * lr_final_ratio at lr_decay_steps
+    lr_decay_steps: int | None = None  # (schedules.lr_factor); None: the prior's profile (small world: 0.03 at 1000)
     albedo_warmup: float = 0.1  # fraction of the steps rendered with albedo only
     p_albedo: float = 0.2  # after the warm-up: P(albedo); P(textureless); the rest lambertian
     p_textureless: float = 0.3
@@ -79,6 +84,7 @@ class DreamFusionConfig:
     lambda_orient: float = 1e-2
     lambda_entropy: float = 1e-3
     lambda_opacity: float = 0.0
+    lambda_sparsity: float = 0.0  # regularisers.sparsity_loss
     background: str = "auto"  # "mlp": DreamFusion's MLP of the ray direction | "white": fixed white (the small world)
     background_aug: float = 0.0  # P(a step's background is a random solid colour instead): the object cannot hide
     #                              its colour in the background (threestudio's random_aug)
@@ -93,36 +99,47 @@ class DreamFusionConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "DreamFusionConfig":
-        d = dict(d)
+        """From asdict() output (a checkpoint's model.json). Settings a checkpoint predates take the value that
+        leaves them off, so an older run resumes as it ran."""
+        d = {**_OFF_WHEN_ABSENT, **d}
         d["views"] = ViewRanges(**{k: tuple(v) for k, v in d.get("views", {}).items()})
         if "t_range" in d:
             d["t_range"] = tuple(d["t_range"])
         return cls(**d)
 
 
+# settings added after checkpoints were first written, with the value that reproduces the runs written before them
+_OFF_WHEN_ABSENT = {
+    "t_max_final": 0.98,
+    "t_anneal_steps": 0,
+    "lr_final_ratio": 1.0,
+    "lr_decay_steps": 0,
+    "lambda_sparsity": 0.0,
+}
+
+
 def resolve_for_prior(cfg: DreamFusionConfig, prior) -> DreamFusionConfig:
-    """Fill the config's "auto" / None settings for this prior (in place; returns cfg).
+    """Fill the config's "auto" / None settings from the prior's profile (profiles.py; in place; returns cfg).
 
-    tristudio's small-world prior (the "pixel-clip" layout) only ever saw the worlds' renders: white background, the
-    fixed light from above (Shading.light_dir, ambient 0.35), 32 px. Rendered otherwise (a coloured MLP background, a
-    light at the camera, 64 px of which it sees a 2x2 average) an object can hide its colour in the background and
-    grow noise the prior cannot see. So for it: background white, light world, ambient 0.35, the prior's resolution,
-    and SDS at guidance 5 (at DreamFusion's 100 it fills the scene box; guidance.SMALL_WORLD_GUIDANCE_DEFAULTS).
-    Any other prior (Stable Diffusion, DeepFloyd IF): DreamFusion's MLP background, camera light, ambient 0.1, 64 px
-    renders (resized to the prior's input as DreamFusion does). Tri-planes: one texel per training pixel unless set."""
-    small_world = getattr(prior, "layout", "") == "pixel-clip"
+    The small-world prior: background white, the worlds' light, ambient 0.35, its own 32 px, SDS at scale 5, the lr
+    decayed to 3% by step 1000 (it drifts from its best shape otherwise). Any other
+    prior (Stable Diffusion, DeepFloyd IF): DreamFusion's MLP background, camera light, ambient 0.1, 64 px renders
+    (resized to the prior's input as DreamFusion does). Tri-planes: one texel per training pixel unless set."""
+    profile = profile_for(prior)
     if cfg.background == "auto":
-        cfg.background = "white" if small_world else "mlp"
+        cfg.background = profile.background
     if cfg.light == "auto":
-        cfg.light = "world" if small_world else "camera"
+        cfg.light = profile.light
     if cfg.ambient is None:
-        cfg.ambient = 0.35 if cfg.light == "world" else 0.1
+        cfg.ambient = AMBIENT.get(cfg.light, AMBIENT["camera"])
     if cfg.resolution is None:
-        cfg.resolution = min(int(getattr(prior, "resolution", 64)), 64)
+        cfg.resolution = min(int(getattr(prior, "resolution", profile.max_resolution)), profile.max_resolution)
     if cfg.guidance_scale is None:
-        from .guidance import default_guidance_scale
-
-        cfg.guidance_scale = default_guidance_scale(cfg.guidance, getattr(prior, "layout", None))
+        cfg.guidance_scale = default_guidance_scale(cfg.guidance, prior)
+    if cfg.lr_final_ratio is None:
+        cfg.lr_final_ratio = profile.lr_final_ratio
+    if cfg.lr_decay_steps is None:
+        cfg.lr_decay_steps = profile.lr_decay_steps
     if cfg.plane_resolution is None:  # finer planes than the supervision grow noise the prior cannot see
         cfg.plane_resolution = int(cfg.render_resolution or cfg.resolution)
     return cfg
@@ -160,7 +177,9 @@ class DreamFusion:
     # ------------------------------------------------------------------------------------------------ prompts
     def _embed_prompts(self) -> None:
         words = list(VIEW_WORDS) if self.cfg.view_dependent else []
-        texts = [self.cfg.prompt] + [f"{self.cfg.prompt}, {w}" for w in words]
+        base, self._view_texts, self.prompt_note = fit_view_prompts(self.cfg.prompt, words, self.prior)
+        texts = [base, *self._view_texts.values()]
+        self._base_text = base
         emb = self.prior.encode_prompt(texts, self.cfg.negative_prompt or None)
         self._cond = {t: emb.cond[i : i + 1] for i, t in enumerate(texts)}
         self._uncond = emb.uncond[:1]
@@ -168,19 +187,19 @@ class DreamFusion:
 
     def prompts_for(self, yaw: Tensor, pitch: Tensor) -> list[str]:
         if not self.cfg.view_dependent:
-            return [self.cfg.prompt] * yaw.shape[0]
+            return [self._base_text] * yaw.shape[0]
         words = view_word(yaw, pitch)
-        return [f"{self.cfg.prompt}, {w}" for w in words]
+        return [self._view_texts[w] for w in words]
 
     def _embeddings(self, prompts: list[str]):
         from ..priors.prior import PromptEmbeddings
 
-        emb = PromptEmbeddings(
-            cond=torch.cat([self._cond[p] for p in prompts]), uncond=self._uncond.expand(len(prompts), -1, -1)
+        n = len(prompts)
+        return PromptEmbeddings(
+            cond=torch.cat([self._cond[p] for p in prompts]),
+            uncond=self._uncond.expand(n, -1, -1),
+            negative=self._negative.expand(n, -1, -1) if self._negative is not None else None,
         )
-        if self._negative is not None:
-            emb.negative = self._negative.expand(len(prompts), -1, -1)
-        return emb
 
     # ------------------------------------------------------------------------------------------------ rendering
     def render_options(self) -> RenderOptions:
@@ -212,27 +231,15 @@ class DreamFusion:
         (N, 3) tensor of solid colours."""
         cameras = cameras.to(self.device)
         rays = cameras.rays(resolution)
+        sampler = None  # "uniform": the renderer's stratified + importance passes
         if self.cfg.sampler == "grid":
             self.ensure_grid()
-            out = render_with_grid(
-                self.field.field_fn(),
-                self.grid,
-                rays.origins,
-                rays.directions,
-                self.cfg.samples,
-                self.cfg.proposal_samples,
-                self.cfg.min_ray_opacity,
-                deterministic,
+            sampler = OccupancyGridSampler(
+                self.grid, self.cfg.samples, self.cfg.proposal_samples, self.cfg.min_ray_opacity
             )
-            active = out.active  # (n, m) rays the field was sampled on
-        else:
-            out = render_rays(
-                self.field.field_fn(),
-                rays.origins,
-                rays.directions,
-                self.render_options().replace(deterministic=deterministic),
-            )
-            active = torch.ones(rays.origins.shape[:2], dtype=torch.bool, device=self.device)
+        opts = self.render_options().replace(deterministic=deterministic)
+        out = render_rays(self.field.field_fn(), rays.origins, rays.directions, opts, sampler)
+        active = out.active if out.active is not None else torch.ones_like(out.opacity[..., 0], dtype=torch.bool)
         albedo, depth, opacity = out.features, out.depth, out.opacity  # (n, m, 3), (n, m, 1), (n, m, 1)
         # the shading point: each ray's expected surface (no gradient through its position), on sampled rays only
         surface = rays.origins + depth.detach() * rays.directions  # (n, m, 3)
@@ -305,6 +312,10 @@ class DreamFusion:
             torch.manual_seed(step_seed)
             if cfg.sampler == "grid" and (self.step_count % cfg.grid_every == 0 or not self._grid_ready):
                 self.update_grid(self.gen)
+            t_range, lr = self.schedule(self.step_count)
+            self.guidance.t_range = t_range
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
             cams, yaw, pitch = sample_views(cfg.batch_size, cfg.views, self.gen)
             mode = self._shading_mode()
             lights = self._light_positions(cams) if cfg.light == "camera" else None
@@ -323,11 +334,17 @@ class DreamFusion:
             cam_cond = cams.cam2world.reshape(len(cams), 16).to(self.device)
             g = self.guidance(image, emb, self.gen, cameras=cam_cond)
             o = out["_opacity"].clamp(1e-5, 1 - 1e-5)
-            n_dot_d = (out["_normals"] * out["_rays"]).sum(-1, keepdim=True)
-            orient = (o.detach() * F.relu(n_dot_d) ** 2).mean()  # normals facing away from the camera
-            entropy = (-(o * o.log() + (1 - o) * (1 - o).log())).mean()
-            opacity = o.mean()
-            loss = g.loss + cfg.lambda_orient * orient + cfg.lambda_entropy * entropy + cfg.lambda_opacity * opacity
+            orient = orientation_loss(o, out["_normals"], out["_rays"])  # normals facing away from the camera
+            entropy = entropy_loss(o)
+            opacity = opacity_loss(o)
+            sparsity = sparsity_loss(out["_opacity"])
+            loss = (
+                g.loss
+                + cfg.lambda_orient * orient
+                + cfg.lambda_entropy * entropy
+                + cfg.lambda_opacity * opacity
+                + cfg.lambda_sparsity * sparsity
+            )
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"DreamFusion: non-finite loss at step {self.step_count}")
             self.optimizer.zero_grad(set_to_none=True)
@@ -341,14 +358,22 @@ class DreamFusion:
                 "orient": float(orient.detach()),
                 "entropy": float(entropy.detach()),
                 "opacity": float(opacity.detach()),
+                "sparsity": float(sparsity.detach()),
                 "t": int(g.t[0]),
+                "t_max": t_range[1],
+                "lr": lr,
                 "shading": mode,
                 "prompt": prompts[0],
             }
-            if isinstance(self.guidance, VSD):
-                metrics["lora_loss"] = self.guidance.lora_step(g.latents, emb, cam_cond, self.gen)
+            metrics.update(self.guidance.after_step(g, emb, cam_cond, self.gen))
             self.step_count += 1
         return metrics
+
+    def schedule(self, k: int) -> tuple[tuple[float, float], float]:
+        """The guidance's (t_min, t_max) and the field's learning rate at step k (schedules.py)."""
+        cfg = self.cfg
+        t_range = annealed_t_range(k, cfg.t_range, cfg.t_max_final, cfg.t_anneal_steps)
+        return t_range, cfg.lr * lr_factor(k, cfg.lr_final_ratio, cfg.lr_decay_steps)
 
     def _check_finite(self) -> None:
         if not field_is_finite(self):
@@ -382,7 +407,7 @@ class DreamFusion:
                 if on_step is not None:
                     on_step(m)
                 if out is not None and (self.step_count % checkpoint_every == 0 or self.step_count == steps):
-                    self.save(out / "checkpoint")
+                    self.save(out)
         finally:
             if log is not None:
                 log.close()
@@ -404,21 +429,24 @@ class DreamFusion:
             "config": asdict(self.cfg),
             "optimizer": opt_meta,
         }
-        if isinstance(self.guidance, VSD):
-            tensors.update({f"vsd.{k}": v for k, v in self.guidance.trainable_state().items()})
-            lt, lm = optimizer_state_to_tensors(self.guidance.optimizer, "vsd_optimizer")
-            tensors.update(lt)
-            meta["vsd_optimizer"] = lm
+        extra_tensors, extra_meta = self.guidance.extra_state()  # the method's own state (VSD: LoRA + its Adam)
+        tensors.update(extra_tensors)
+        meta.update(extra_meta)
         return tensors, meta
 
-    def save(self, folder: str | Path) -> Path:
+    def save(self, run_dir: str | Path) -> Path:
+        """Checkpoint RUN_DIR/checkpoints/step-N (one atomic unit, core/io/run_checkpoints.py); returns its folder."""
         with self.lock:
             tensors, meta = self.state_tensors()
-            return save_checkpoint(folder, tensors, meta)
+            return save_step(run_dir, self.step_count, tensors, meta)
 
     @classmethod
-    def load(cls, folder: str | Path, prior, device=None) -> "DreamFusion":
-        tensors, meta = load_checkpoint(folder)
+    def load(cls, run_dir: str | Path, prior, device=None, warn=print) -> "DreamFusion":
+        """The run's newest readable checkpoint (an older one, with a warning, when the newest is corrupt)."""
+        loaded = load_latest(run_dir, warn=warn)
+        if loaded is None:
+            raise FileNotFoundError(f"{run_dir} holds no DreamFusion checkpoint")
+        tensors, meta, folder = loaded.tensors, loaded.meta, loaded.folder
         if meta.get("format") != FORMAT:
             raise ValueError(f"{folder} is not a DreamFusion checkpoint (format {meta.get('format')!r})")
         df = cls(DreamFusionConfig.from_dict(meta["config"]), prior, device)
@@ -429,15 +457,13 @@ class DreamFusion:
         if "density_grid" in tensors:
             df.grid.load(tensors["density_grid"])
             df._grid_ready = True
-        if isinstance(df.guidance, VSD):
-            df.guidance.load_trainable_state({k[4:]: v for k, v in tensors.items() if k.startswith("vsd.")})
-            optimizer_state_from_tensors(df.guidance.optimizer, tensors, meta["vsd_optimizer"], "vsd_optimizer")
+        df.guidance.load_extra_state(tensors, meta)
         df.step_count = int(meta["step"])
         return df
 
     @staticmethod
-    def has_checkpoint(folder: str | Path) -> bool:
-        return checkpoint_exists(folder)
+    def has_checkpoint(run_dir: str | Path) -> bool:
+        return latest_step(run_dir) is not None
 
 
 def _truncate_log(path: Path, step: int) -> None:

@@ -10,7 +10,7 @@ from torch import Tensor
 
 from ..worlds.captions import VIEW_WORDS, view_word
 
-__all__ = ["view_prompts", "all_view_prompts", "check_prompt"]
+__all__ = ["view_prompts", "all_view_prompts", "check_prompt", "fit_view_prompts"]
 
 
 def check_prompt(prompt: str) -> str:
@@ -30,3 +30,32 @@ def view_prompts(prompt: str, yaw: Tensor, pitch: Tensor) -> list[str]:
 def all_view_prompts(prompt: str) -> dict[str, str]:
     """The four view-dependent variants of a prompt (embedded once, looked up per step)."""
     return {w: f"{prompt}, {w}" for w in VIEW_WORDS}
+
+
+def fit_view_prompts(prompt: str, words: list[str], prior) -> tuple[str, dict[str, str], str | None]:
+    """The prompt and its view variants as the prior's text encoder will read them, view words kept.
+
+    A text encoder reads a fixed number of tokens (77 for CLIP) and cuts the rest; '<long prompt>, back view' would
+    lose its view words and all views would look the same to the prior. When the longest variant does not fit, the
+    prompt is cut (by tokens) so that every '<prompt>, <view word>' fits. Returns (prompt, {word: text}, note) with
+    note a one-line warning when something was cut (None otherwise).
+    """
+    budget = prior.prompt_budget()
+    ids = prior.prompt_token_ids(prompt)
+    suffix = max((len(prior.prompt_token_ids(f"{prompt}, {w}")) - len(ids) for w in words), default=0)
+    if len(ids) + suffix <= budget:
+        return prompt, {w: f"{prompt}, {w}" for w in words}, None
+    keep = budget - suffix
+    if keep < 1:
+        raise ValueError(f"the prior reads only {budget} prompt tokens: no room for the prompt and a view word")
+    while keep > 0:
+        base = prior.tokenizer.decode(ids[:keep], skip_special_tokens=True).strip()
+        texts = {w: f"{base}, {w}" for w in words}
+        if all(len(prior.prompt_token_ids(t)) <= budget for t in [base, *texts.values()]):
+            break
+        keep -= 1
+    note = (
+        f"warning: the prompt is {len(ids)} tokens but the prior reads {budget}; it is cut to its first {keep} tokens"
+        + (" so the view words stay" if words else "")
+    )
+    return base, texts, note

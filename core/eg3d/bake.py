@@ -1,4 +1,4 @@
-"""Baking a tri-plane field into a dense voxel grid (for the viewer's GL ray-marcher and for mesh export).
+"""Baking a tri-plane field into a dense voxel grid (for the viewer's GL ray-marcher and for mesh export, core/mesh.py).
 
 Grid layout: (R, R, R, 4) float32 indexed [z][y][x] (x fastest, as a GL 3D texture's s, t, r), voxel centres at
 world (i + 0.5) / R - 1/2 scaled by box_warp on each axis, i.e. covering the field's box [-box_warp/2, box_warp/2]^3.
@@ -15,14 +15,10 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from ..mesh import voxel_centres
 from ..render.triplane import triplane_field
 
-__all__ = ["voxel_centres", "iter_bake_grid", "bake_grid", "field_colors", "mesh_from_grid"]
-
-
-def voxel_centres(resolution: int, box_warp: float = 1.0) -> Float[Tensor, "r"]:
-    """World coordinates of the voxel centres along one axis."""
-    return ((torch.arange(resolution, dtype=torch.float32) + 0.5) / resolution - 0.5) * box_warp
+__all__ = ["iter_bake_grid", "bake_grid", "field_colors"]
 
 
 @torch.no_grad()
@@ -78,25 +74,3 @@ def field_colors(planes, decoder, points: np.ndarray, box_warp: float = 1.0, chu
         p = pts[None, i : i + chunk]
         out.append(field(p, torch.zeros_like(p))["rgb"][0, :, :3].clamp(0, 1).float().cpu())
     return (torch.cat(out).numpy() if out else np.zeros((0, 3), np.float32)).astype(np.float32)
-
-
-def mesh_from_grid(grid: Tensor | np.ndarray, level: float, box_warp: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """Marching cubes on the raw density channel at `level` (EG3D's shape extraction uses 10).
-
-    Returns world-space vertices (V, 3) float32 and faces (F, 3) int64. Raises ValueError with the density range if
-    the level is never crossed."""
-    from skimage import measure
-
-    sigma = np.asarray(grid[..., 3], dtype=np.float32)  # [z][y][x]
-    lo, hi = float(sigma.min()), float(sigma.max())
-    if not lo < level < hi:
-        raise ValueError(
-            f"mesh: density level {level:g} is outside the field's range [{lo:.3g}, {hi:.3g}]; pick a level inside it"
-        )
-    # Pad with a low value so the surface closes at the box's faces.
-    padded = np.pad(sigma, 1, mode="constant", constant_values=min(lo, level - 1.0))
-    verts_zyx, faces, _, _ = measure.marching_cubes(padded, level=level)
-    r = sigma.shape[0]
-    verts = ((verts_zyx[:, ::-1] - 1.0 + 0.5) / r - 0.5) * box_warp  # padded index -> voxel centre -> world
-    # (skimage's winding already gives outward normals, positive volume, after the (z, y, x) -> (x, y, z) swap.)
-    return verts.astype(np.float32), faces.astype(np.int64)

@@ -2,7 +2,8 @@
 together, conditioned on the camera through a projection (cmap) of the 25-float label.
 
 Written from the StyleGAN2 paper (Karras et al. 2020, ResNet D, minibatch standard deviation), the EG3D paper (Chan
-et al. 2022, §4 "dual discrimination", camera-conditioned D) and shared/notes/eg3d-format.md §2.10 / Appendix B.
+et al. 2022, §4 "dual discrimination", camera-conditioned D) and the official
+`training/dual_discriminator.py` (NVlabs/eg3d).
 Module and parameter names equal NVlabs' so official state dicts load as is (92 entries for FFHQ-512).
 
     x_in   = cat(image (N,3,S,S), resize(image_raw (N,3,R,R) -> S, bilinear antialiased))        (N, 6, S, S)

@@ -1,6 +1,6 @@
 """Acceptance of a trained EG3D model in the small world (the shipped heads model, core/assets/eg3d_heads).
 
-    python -m tristudio.core.eg3d.evaluate MODEL --train TRAIN_DATASET --held-out HELD_OUT_DATASET --out DIR
+    tristudio eval eg3d-acceptance MODEL --train TRAIN_DATASET --held-out HELD_OUT_DATASET --out DIR
 
 Measures, all with the shipped small-world feature extractor (FID-sw / KID-sw: not comparable with published FID):
   * the model's FID-sw / KID-sw against held-out renders (poses drawn from the held-out labels, psi = 1);
@@ -15,7 +15,6 @@ Writes DIR/acceptance.json and DIR/yaw_grid.png.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import time
@@ -131,22 +130,3 @@ def evaluate_model(
     report["seconds"] = round(time.time() - t0, 1)
     (out_dir / "acceptance.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
-
-
-def _main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("model")
-    ap.add_argument("--train", required=True, help="the training dataset (for the PCA baseline and the floor)")
-    ap.add_argument("--held-out", required=True, help="a dataset of renders never trained on")
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--num", type=int, default=1000)
-    ap.add_argument("--pca-k", type=int, default=64)
-    ap.add_argument("--threads", type=int, default=0)
-    args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    evaluate_model(args.model, args.train, args.held_out, args.out, args.num, args.pca_k)
-
-
-if __name__ == "__main__":
-    _main()

@@ -2,8 +2,9 @@
 
     ws     = G.mapping(z, c)                          (N, num_ws, w_dim)       c: 25-float EG3D camera labels
     planes = G.synthesis_planes(ws)                   (N, 3, 32, 256, 256)     backbone image (N, 96, 256, 256) split
-    out    = G.render_planes(planes, ws, c)           image_raw (N, 3, R, R), image_depth (N, 1, R, R) [ray distance t],
-                                                      image_features (N, 32, R, R), image (N, 3, S, S) after SR
+    out    = G.render_planes(planes, ws, cams)        image_raw (N, 3, R, R), image_depth (N, 1, R, R) [ray distance t],
+                                                      image_features (N, 32, R, R), image (N, 3, S, S) after SR;
+                                                      cams: a `Cameras` batch (Cameras.from_label(c))
 
 `G.synthesis(ws, c)` runs the last two; `G(z, c)` all three. Images are roughly in [-1, 1]. The constructor takes
 EG3D's own `_init_kwargs` (z_dim, c_dim, w_dim, img_resolution, img_channels, sr_num_fp16_res, mapping_kwargs,
@@ -173,7 +174,8 @@ class TriPlaneGenerator(nn.Module):
         if neural_rendering_resolution is not None:
             self.neural_rendering_resolution = int(neural_rendering_resolution)
         planes = self.synthesis_planes(ws, noise_mode=noise_mode, update_emas=update_emas, **block_kwargs)
-        out = self.render_planes(planes, ws, c, deterministic=deterministic, **block_kwargs)
+        cameras = Cameras.from_label(torch.as_tensor(c).to(planes.device, torch.float32))
+        out = self.render_planes(planes, ws, cameras, deterministic=deterministic, **block_kwargs)
         if return_planes:
             out["planes"] = planes
         return out
@@ -208,7 +210,7 @@ class TriPlaneGenerator(nn.Module):
         self,
         planes: Float[Tensor, "n 3 c p p"],
         ws: Float[Tensor, "n num_ws w"] | None,
-        c: Float[Tensor, "n 25"],
+        cameras: Cameras,
         neural_rendering_resolution: int | None = None,
         deterministic: bool = False,
         run_superres: bool = True,
@@ -216,26 +218,27 @@ class TriPlaneGenerator(nn.Module):
         options: dict | None = None,
         **block_kwargs,
     ) -> dict[str, Tensor]:
-        """Render cached planes from the cameras in `c` (EG3D labels), then super-resolve with the last w.
+        """Render cached planes from a `Cameras` batch (one camera per plane set), then super-resolve
+        with the last w. (EG3D labels: `Cameras.from_label(c)`.)
 
         Returns image_raw (N, 3, R, R), image_features (N, 32, R, R), image_depth (N, 1, R, R) (ray distance),
         image_opacity (N, 1, R, R) and, with run_superres (needs ws), image (N, 3, S, S). `chunk`: rays per renderer
-        batch (default: RenderOptions.chunk). Does not change
-        `self.neural_rendering_resolution`. `deterministic`: mid-interval coarse depths, fixed importance quantiles
-        and no density noise (EG3D always jitters). `options`: RenderOptions overrides for this call (the viewer's
-        samples per ray and ray interval).
+        batch (default: RenderOptions.chunk); `options`: RenderOptions overrides for this call (the viewer's samples
+        per ray and ray interval). Does not change `self.neural_rendering_resolution`. `deterministic`: mid-interval
+        coarse depths, fixed importance quantiles and no density noise (EG3D always jitters).
         """
+        if not isinstance(cameras, Cameras):
+            raise TypeError(
+                f"render_planes takes a Cameras batch, got {type(cameras).__name__} "
+                "(for (N, 25) EG3D labels use Cameras.from_label(c))"
+            )
         res = int(neural_rendering_resolution or self.neural_rendering_resolution)
-        c = torch.as_tensor(c)
-        if c.ndim != 2 or c.shape[1] != 25:
-            raise ValueError(f"render_planes: c must be (N, 25) EG3D camera labels, got {tuple(c.shape)}")
-        if c.shape[0] != planes.shape[0]:
-            raise ValueError(f"render_planes: {planes.shape[0]} plane sets but {c.shape[0]} cameras")
+        if len(cameras) != planes.shape[0]:
+            raise ValueError(f"render_planes: {planes.shape[0]} plane sets but {len(cameras)} cameras")
         overrides = {} if chunk is None else {"chunk": chunk}
         opts = self.render_options(deterministic=deterministic, **overrides, **(options or {}))
         density_noise = 0.0 if deterministic else float(self.rendering_kwargs.get("density_noise", 0) or 0)
-        cams = Cameras.from_label(c.to(planes.device, torch.float32))
-        r = render_triplanes(planes, self.decoder, cams, res, opts, density_noise=density_noise)
+        r = render_triplanes(planes, self.decoder, cameras, res, opts, density_noise=density_noise)
         feature_image = r["features"]  # (n, 32, R, R), in [-1, 1]
         out = {
             "image_raw": feature_image[:, :3],

@@ -163,12 +163,55 @@ def _check_state(expected: dict, got: dict, source) -> None:
         )
 
 
+# Bounds on the sizes a model's settings may ask for (far above any EG3D: ffhq512 has img_resolution 512, planes 256,
+# w_dim 512, channel_base 32768, 48 + 48 ray samples); a field outside them is a corrupt or hostile file, refused
+# before anything is allocated. (field path, low, high, power of two)
+SIZE_BOUNDS = [
+    (("img_resolution",), 4, 4096, True),
+    (("plane_resolution",), 4, 2048, True),
+    (("neural_rendering_resolution",), 4, 4096, False),
+    (("plane_channels",), 1, 1024, False),
+    (("img_channels",), 1, 4, False),
+    (("z_dim",), 1, 4096, False),
+    (("w_dim",), 1, 4096, False),
+    (("c_dim",), 0, 4096, False),
+    (("channel_base",), 1, 1 << 17, False),
+    (("channel_max",), 1, 4096, False),
+    (("sr_num_fp16_res",), 0, 16, False),
+    (("num_fp16_res",), 0, 16, False),
+    (("mapping_kwargs", "num_layers"), 0, 64, False),
+    (("rendering_kwargs", "image_resolution"), 4, 4096, True),
+    (("rendering_kwargs", "depth_resolution"), 1, 1024, False),
+    (("rendering_kwargs", "depth_resolution_importance"), 0, 1024, False),
+]
+
+
+def check_sizes(init_kwargs: dict, source) -> None:
+    """One line naming the file and the field when a size setting is missing-typed or out of bounds."""
+    for path, low, high, pow2 in SIZE_BOUNDS:
+        value = init_kwargs
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is None:
+            continue
+        name = ".".join(("init_kwargs", *path))
+        if type(value) is not int or not low <= value <= high or (pow2 and value & (value - 1)):
+            kind = "a power of two" if pow2 else "an integer"
+            raise GeneratorLoadError(f"{source}: {name} is {value!r}; expected {kind} in [{low}, {high}]")
+    channels = init_kwargs.get("sr_kwargs", {}).get("block_channels") if isinstance(init_kwargs, dict) else None
+    if channels is not None and (
+        not isinstance(channels, list) or not all(type(c) is int and 1 <= c <= 4096 for c in channels)
+    ):
+        raise GeneratorLoadError(f"{source}: init_kwargs.sr_kwargs.block_channels is {channels!r}; expected ints")
+
+
 def build_generator(init_kwargs: dict, state_dict: dict, neural_rendering_resolution=None, source="<memory>"):
     """TriPlaneGenerator(**init_kwargs) with `state_dict` loaded strictly, after checking names, shapes and
     finiteness. `neural_rendering_resolution` (EG3D keeps it as an attribute) overrides the kwargs' value."""
     from .generator import TriPlaneGenerator
 
     kwargs = dict(init_kwargs)
+    check_sizes(kwargs, source)
     if neural_rendering_resolution is not None:
         nrr = neural_rendering_resolution
         if type(nrr) is not int or not 1 <= nrr <= 4096:

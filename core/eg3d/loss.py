@@ -74,6 +74,7 @@ class LossConfig:
     neural_rendering_resolution_initial: int | None = None  # None: the generator's own
     neural_rendering_resolution_final: int | None = None  # None: constant
     neural_rendering_resolution_fade_kimg: float = 1000.0
+    neural_rendering_resolution_fade_start_kimg: float = 0.0  # two-stage: hold `initial` until here, then fade
     noise_mode: str = "random"  # synthesis noise during training ('const' for exact tests)
     deterministic_render: bool = False  # mid-interval / fixed-quantile ray samples (exact tests)
 
@@ -147,7 +148,9 @@ def neural_rendering_resolution_at(cur_nimg: float, cfg: LossConfig, default: in
     final = cfg.neural_rendering_resolution_final
     if final is None:
         return int(initial)
-    alpha = min(cur_nimg / (cfg.neural_rendering_resolution_fade_kimg * 1e3), 1.0)
+    start = cfg.neural_rendering_resolution_fade_start_kimg * 1e3
+    fade = cfg.neural_rendering_resolution_fade_kimg * 1e3
+    alpha = 1.0 if fade <= 0 and cur_nimg >= start else min(max((cur_nimg - start) / max(fade, 1e-9), 0.0), 1.0)
     return int(np.rint(initial * (1 - alpha) + final * alpha))
 
 

@@ -5,6 +5,13 @@
 | ffhq512 | 512    | 128        | 3 x 32 x 256^2 | 48 + 48 | 512 (<=64), 256, 128 | Hybrid8XDC (256, 128)   | 30.7 M |
 | small   | 64     | 32         | 3 x 32 x 64^2  | 16 + 16 | 64                   | Hybrid2X (64, 32) 32->64| 0.96 M |
 | tiny    | 32     | 16         | 3 x 8 x 32^2   | 8 + 8   | 32                   | Hybrid2X (16, 16) 16->32| 0.09 M |
+| medium  | 128    | 64         | 3 x 32 x 128^2 | 24 + 24 | 128 (<=32), 64       | Hybrid2X (64, 32) 64->128| ~3 M |
+
+`medium` is the sharper heads model of issue 18 (128 px from 64 px neural rendering), meant for a GPU session and
+trained with EG3D's two-stage schedule, `TRAIN_SCHEDULES["medium-two-stage"]` (`tristudio train eg3d --preset medium
+--schedule medium-two-stage`): stage 1 renders at 32 px neural resolution, stage 2 (from `fade_start` kimg) fades it
+linearly to 64 px over `fade` kimg. The resolution is a function of the images shown (cur_nimg), which checkpoints
+store, so a run resumed in another session continues on the same schedule.
 
 ffhq512 is EG3D's `train.py --cfg=ffhq --gen_pose_cond=True` generator at 512 px, fine-tuned to neural rendering
 resolution 128 (the released ffhq512-128 model); its kwargs are exactly the official `_init_kwargs`.
@@ -19,7 +26,17 @@ from __future__ import annotations
 
 import copy
 
-__all__ = ["PRESETS", "preset", "ffhq512", "small", "tiny", "FFHQ_RENDERING_KWARGS"]
+__all__ = [
+    "PRESETS",
+    "TRAIN_SCHEDULES",
+    "preset",
+    "schedule",
+    "ffhq512",
+    "small",
+    "tiny",
+    "medium",
+    "FFHQ_RENDERING_KWARGS",
+]
 
 FFHQ_RENDERING_KWARGS = {
     "image_resolution": 512,
@@ -127,7 +144,58 @@ def tiny() -> dict:
     }
 
 
-PRESETS = {"ffhq512": ffhq512, "small": small, "tiny": tiny}
+def medium() -> dict:
+    """128 px output from 64 px neural rendering (the next shipped heads model; GPU training)."""
+    rk = copy.deepcopy(FFHQ_RENDERING_KWARGS)
+    rk.update(
+        image_resolution=128,
+        superresolution_module="SuperresolutionHybrid2X",
+        depth_resolution=24,
+        depth_resolution_importance=24,
+        white_back=True,
+    )
+    return {
+        "z_dim": 256,
+        "c_dim": 25,
+        "w_dim": 256,
+        "img_resolution": 128,
+        "img_channels": 3,
+        "sr_num_fp16_res": 0,
+        "mapping_kwargs": {"num_layers": 2},
+        "rendering_kwargs": rk,
+        "sr_kwargs": {"block_channels": [64, 32], "fused_modconv_default": "inference_only"},
+        "channel_base": 4096,
+        "channel_max": 128,
+        "fused_modconv_default": "inference_only",
+        "num_fp16_res": 0,
+        "conv_clamp": None,
+        "plane_resolution": 128,
+        "plane_channels": 32,
+        "neural_rendering_resolution": 64,
+    }
+
+
+PRESETS = {"ffhq512": ffhq512, "small": small, "tiny": tiny, "medium": medium}
+
+# LossConfig overrides of named training schedules (`tristudio train eg3d --schedule NAME`; explicit flags win).
+TRAIN_SCHEDULES: dict[str, dict] = {
+    "medium-two-stage": {
+        "neural_rendering_resolution_initial": 32,
+        "neural_rendering_resolution_final": 64,
+        "neural_rendering_resolution_fade_start_kimg": 2000.0,
+        "neural_rendering_resolution_fade_kimg": 500.0,
+        "density_reg": 0.5,  # twice EG3D's FFHQ weight: the shipped 64 px model's floaters
+        "density_reg_interval": 4,
+        "blur_init_sigma": 10.0,
+        "blur_fade_kimg": 200.0,
+    },
+}
+
+
+def schedule(name: str) -> dict:
+    if name not in TRAIN_SCHEDULES:
+        raise ValueError(f"unknown training schedule {name!r}; choose one of {sorted(TRAIN_SCHEDULES)}")
+    return copy.deepcopy(TRAIN_SCHEDULES[name])
 
 
 def preset(name: str) -> dict:

@@ -96,7 +96,11 @@ def generate(
     planes = G.synthesis_planes(ws)
     c_view = view_label(G, yaw, pitch, fov_deg).expand(len(seeds), 25).to(device)
     out = G.render_planes(
-        planes, ws, c_view, neural_rendering_resolution=neural_rendering_resolution, deterministic=deterministic
+        planes,
+        ws,
+        Cameras.from_label(c_view),
+        neural_rendering_resolution=neural_rendering_resolution,
+        deterministic=deterministic,
     )
     result = {k: out[k].cpu() for k in ("image", "image_raw", "image_depth")}
     result["planes"], result["ws"] = planes.cpu(), ws.cpu()
@@ -128,5 +132,9 @@ def orbit_frames(
     for yaw, pitch in orbit_angles(n_frames, yaw_range, pitch_range):
         c = view_label(G, yaw, pitch, fov_deg).expand(n, 25).to(planes.device)
         yield G.render_planes(
-            planes, ws, c, neural_rendering_resolution=neural_rendering_resolution, deterministic=deterministic
+            planes,
+            ws,
+            Cameras.from_label(c),
+            neural_rendering_resolution=neural_rendering_resolution,
+            deterministic=deterministic,
         )["image"]

@@ -1,7 +1,8 @@
 """StyleGAN2 generator networks as EG3D uses them (mapping, modulated convolution, FIR resampling, synthesis).
 
 Written from the StyleGAN2 paper (Karras et al. 2020, "Analyzing and Improving the Image Quality of StyleGAN") and the
-facts in shared/notes/eg3d-format.md §3. Module and parameter names equal NVlabs' so official state dicts load as is.
+official code's layer definitions (NVlabs/eg3d `training/networks_stylegan2.py`, `torch_utils/ops/upfirdn2d.py`,
+`conv2d_resample.py`, `bias_act.py`). Module and parameter names equal NVlabs' so official state dicts load as is.
 
 Images are NCHW float32. A block at resolution R maps features (N, C_in, R/2, R/2) to (N, C_out, R, R) and
 accumulates the skip-architecture image (N, img_channels, R, R). Everything runs in float32 (EG3D's fp16 blocks

@@ -18,8 +18,9 @@ from its last checkpoint reaches the same weights as an uninterrupted one (bit f
 
 Run folder:
     RUN_DIR/config.json                  the resolved TrainConfig
-    RUN_DIR/checkpoints/step-XXXXXXXX/   checkpoint.safetensors + checkpoint.json (G, D, G_ema, Adam states, RNG,
-                                         step, data position), written atomically; the last `keep` are kept
+    RUN_DIR/checkpoints/step-XXXXXXXX/   model.safetensors + model.json (G, D, G_ema, Adam states, RNG, step, data
+                                         position); one folder renamed into place, then checkpoints/latest
+                                         (core/io/run_checkpoints.py); the last `keep` are kept
     RUN_DIR/model/                       G_ema as a tristudio model folder (load_generator / `--model`)
     RUN_DIR/log.jsonl                    one JSON line per logged step
     RUN_DIR/samples/step-XXXXXXXX.png    G_ema grid: rows = fixed seeds, columns = fixed yaws
@@ -32,17 +33,18 @@ import json
 import math
 import os
 import random
-import re
-import shutil
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 import torch
+from rich.markup import escape
 
 from ..io.atomic import atomic_write_text
-from ..io.checkpoint import CheckpointError, checkpoint_exists, load_checkpoint, save_checkpoint
+from ..io.checkpoint import CheckpointError, save_checkpoint
+from ..io.plots import plot_losses
+from ..io.run_checkpoints import Loaded, latest_step, load_latest, save_step, step_folder
 from . import loss as L
 from .augment import AdaTuner, AugmentPipe
 from .ddp import DistInfo, all_reduce_grads, all_reduce_mean, average_buffers, barrier, init_distributed
@@ -57,12 +59,10 @@ __all__ = [
     "train",
     "latest_checkpoint",
     "sample_grid",
-    "plot_losses",
     "data_index_stream",
 ]
 
 CKPT_FORMAT = "tristudio-eg3d-train"
-CKPT_NAME = "checkpoint"
 
 
 class TrainingError(RuntimeError):
@@ -394,21 +394,12 @@ class Trainer:
             "augment_p": self.augment.p if self.augment is not None else None,
             "ada_signs": list(self.ada.signs) if self.ada is not None else None,
         }
-        folder = Path(self.cfg.out) / "checkpoints" / f"step-{self.step_idx:08d}"
-        if folder.exists():
-            shutil.rmtree(folder)
-        save_checkpoint(folder, tensors, meta, name=CKPT_NAME)
-        self._prune()
+        folder = save_step(self.cfg.out, self.step_idx, tensors, meta, keep=self.cfg.keep)
         barrier(self.dist.world_size)
         return folder
 
-    def _prune(self) -> None:
-        ckpts = _complete_checkpoints(Path(self.cfg.out))
-        for old in ckpts[: max(len(ckpts) - max(self.cfg.keep, 1), 0)]:
-            shutil.rmtree(old, ignore_errors=True)
-
-    def load(self, folder: Path) -> None:
-        tensors, meta = load_checkpoint(folder, name=CKPT_NAME)
+    def load(self, loaded: Loaded) -> None:
+        tensors, meta, folder = loaded.tensors, loaded.meta, loaded.folder
         if meta.get("format") != CKPT_FORMAT:
             raise CheckpointError(f"{folder} is not a tristudio EG3D training checkpoint")
         old = meta["config"]
@@ -503,21 +494,10 @@ def _set_py_state(s: list) -> None:
     random.setstate((s[0], tuple(s[1]), s[2]))
 
 
-_STEP_RE = re.compile(r"^step-(\d{8})$")
-
-
-def _complete_checkpoints(out: Path) -> list[Path]:
-    root = out / "checkpoints"
-    if not root.is_dir():
-        return []
-    found = [p for p in root.iterdir() if _STEP_RE.match(p.name) and checkpoint_exists(p, CKPT_NAME)]
-    return sorted(found, key=lambda p: int(_STEP_RE.match(p.name).group(1)))
-
-
 def latest_checkpoint(out: str | os.PathLike) -> Path | None:
-    """The newest complete checkpoint folder of a run (its JSON written last marks completion), or None."""
-    ckpts = _complete_checkpoints(Path(out))
-    return ckpts[-1] if ckpts else None
+    """The run's committed checkpoint folder (named by checkpoints/latest), or None."""
+    step = latest_step(out)
+    return None if step is None else step_folder(out, step)
 
 
 # ----------------------------------------------------------------------------------------------- pictures
@@ -555,52 +535,6 @@ def sample_grid(G, seeds: list[int], yaws: list[float], pitch: float = 0.0) -> n
     G.train(was_training)
     grid = torch.cat(rows, dim=1)  # (3, rows * S, cols * S)
     return ((grid.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-
-
-def plot_losses(
-    records: list[dict], path: str | os.PathLike, keys=("loss_G", "loss_D", "loss_r1", "loss_density"), size=(640, 200)
-) -> Path:
-    """Loss curves against step, one panel per key, drawn with PIL (no matplotlib). Written atomically as PNG."""
-    from PIL import Image, ImageDraw
-
-    w, h = size
-    keys = [k for k in keys if any(k in r for r in records)]
-    canvas = Image.new("RGB", (w, max(1, len(keys)) * h), "white")
-    draw = ImageDraw.Draw(canvas)
-    colors = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189)]
-    for pi, key in enumerate(keys):
-        pts = [(r["step"], r[key]) for r in records if key in r and math.isfinite(r[key])]
-        top = pi * h
-        left, right, y0, y1 = 60, w - 10, top + 20, top + h - 25
-        draw.rectangle([left, y0, right, y1], outline=(0, 0, 0))
-        draw.text((left, top + 4), key, fill=(0, 0, 0))
-        if not pts:
-            continue
-        xs = np.array([p[0] for p in pts], dtype=np.float64)
-        ys = np.array([p[1] for p in pts], dtype=np.float64)
-        lo, hi = float(ys.min()), float(ys.max())
-        if hi - lo < 1e-12:
-            lo, hi = lo - 0.5, hi + 0.5
-        x_lo, x_hi = float(xs.min()), float(max(xs.max(), xs.min() + 1))
-        px = left + (xs - x_lo) / (x_hi - x_lo) * (right - left)
-        py = y1 - (ys - lo) / (hi - lo) * (y1 - y0)
-        if len(px) > 1:
-            draw.line(list(zip(px.tolist(), py.tolist(), strict=True)), fill=colors[pi % 4], width=1)
-        else:
-            draw.ellipse([px[0] - 2, py[0] - 2, px[0] + 2, py[0] + 2], fill=colors[pi % 4])
-        draw.text((2, y0 - 4), f"{hi:.3g}", fill=(0, 0, 0))
-        draw.text((2, y1 - 8), f"{lo:.3g}", fill=(0, 0, 0))
-        draw.text((left, y1 + 4), f"step {int(x_lo)}", fill=(0, 0, 0))
-        draw.text((right - 70, y1 + 4), f"step {int(x_hi)}", fill=(0, 0, 0))
-    path = Path(path)
-    import io
-
-    buf = io.BytesIO()
-    canvas.save(buf, format="PNG")
-    from ..io.atomic import atomic_write_bytes
-
-    atomic_write_bytes(path, buf.getvalue())
-    return path
 
 
 def _save_png(array: np.ndarray, path: Path) -> None:
@@ -648,7 +582,7 @@ def train(
 
     def say(msg: str) -> None:
         if di.is_main:
-            console.print(msg)
+            console.print(escape(msg))  # paths and dataset names may hold "[...]"
 
     if not cfg.out:
         raise TrainingError("train: --out RUN_DIR is required")
@@ -666,8 +600,10 @@ def train(
         atomic_write_text(out / "config.json", json.dumps(cfg.to_dict(), indent=2))
 
     trainer = Trainer(cfg, dataset, di, log=say)
-    if resume and last is not None:
-        trainer.load(last)
+    loaded = load_latest(out, warn=say) if resume and last is not None else None
+    if loaded is not None:
+        trainer.load(loaded)
+        last = loaded.folder
         say(f"resumed from {last} (step {trainer.step_idx}, {trainer.cur_nimg / 1000:.3f} kimg)")
     elif resume:
         say(f"--resume: no checkpoint in {out} yet; starting from scratch")

@@ -24,7 +24,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from ..fields import count_parameters, make_field, parameter_groups
-from ..io.checkpoint import checkpoint_exists, load_checkpoint, save_checkpoint
+from ..io.run_checkpoints import latest_step, load_latest, save_step
 from ..render.volume import RenderOptions, render_rays
 from .evaluate import evaluate, psnr
 from .views import Views
@@ -165,6 +165,21 @@ class Fitter:
         self.train_cpu = float(meta.get("train_cpu_s", 0.0))
 
 
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop records of steps after the resumed checkpoint (a killed run logged past it) and cut-off lines."""
+    if not path.is_file():
+        return
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if int(record.get("step", 0)) <= step and record.get("event") != "final":
+            keep.append(line)
+    path.write_text("".join(k + "\n" for k in keep))
+
+
 def _jsonable(metrics: dict) -> dict:
     return {k: v for k, v in metrics.items() if k != "images"}
 
@@ -180,17 +195,19 @@ def fit(
     resume: bool = False,
     echo=print,
 ) -> tuple[Fitter, dict]:
-    """Fit, logging to RUN_DIR/log.jsonl and checkpointing to RUN_DIR/checkpoint/ (atomic). Returns the fitter and
+    """Fit, logging to RUN_DIR/log.jsonl and checkpointing to RUN_DIR/checkpoints/ (core/io/run_checkpoints: one step
+    folder renamed into place, `latest` written last). Returns the fitter and
     the final held-out metrics (with images). `eval_every` = 0: evaluate the held-out views only at the end."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     fitter = Fitter(config, train)
-    ckpt = run_dir / "checkpoint"
-    if resume and checkpoint_exists(ckpt):
-        fitter.load_state(*load_checkpoint(ckpt))
-        echo(f"resumed from {ckpt} at step {fitter.step_count}")
-    elif checkpoint_exists(ckpt) and not resume:
-        raise FileExistsError(f"{ckpt} already holds a checkpoint: pass resume=True (--resume) or use another RUN_DIR")
+    if latest_step(run_dir) is not None and not resume:
+        raise FileExistsError(f"{run_dir} already holds a run: pass resume=True (--resume) or use another RUN_DIR")
+    loaded = load_latest(run_dir, warn=echo) if resume else None
+    if loaded is not None:
+        fitter.load_state(loaded.tensors, loaded.meta)
+        _truncate_log(run_dir / "log.jsonl", fitter.step_count)
+        echo(f"resumed from {loaded.folder} at step {fitter.step_count}")
     log_path = run_dir / "log.jsonl"
     with open(log_path, "a") as log:
 
@@ -220,8 +237,9 @@ def fit(
                 write({"step": s, "time_s": round(fitter.train_time, 4), "eval": ev})
                 echo(f"  held-out PSNR {ev['psnr']:.2f} dB, depth MAE {ev['depth_mae']:.4f}")
             if ckpt_every and s % ckpt_every == 0:
-                save_checkpoint(ckpt, *fitter.state())
-        save_checkpoint(ckpt, *fitter.state())
+                save_step(run_dir, s, *fitter.state())
+        if latest_step(run_dir) != fitter.step_count:
+            save_step(run_dir, fitter.step_count, *fitter.state())
         final = fitter.evaluate(test)
         write(
             {

@@ -11,7 +11,28 @@ import shutil
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "replace_path"]
+__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "fsync_dir", "replace_path", "umask_mode"]
+
+
+def umask_mode(is_dir: bool = False) -> int:
+    """The mode a plain open()/mkdir() would give under the current umask (tempfile's 0600/0700 would not)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return (0o777 if is_dir else 0o666) & ~mask
+
+
+def fsync_dir(folder: str | os.PathLike) -> None:
+    """Flush a folder's entries (a rename inside it) to disk; a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def replace_path(tmp: Path, target: Path) -> None:
@@ -37,15 +58,18 @@ def atomic_path(target: str | os.PathLike, is_dir: bool = False, suffix: str = "
     target.parent.mkdir(parents=True, exist_ok=True)
     if is_dir:
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent))
+        os.chmod(tmp, umask_mode(is_dir=True))
     else:  # `suffix` lets writers that infer the format from the file name (ffmpeg) see the right extension
         fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
         os.close(fd)
         tmp = Path(name)
+        os.chmod(tmp, umask_mode())
     try:
         yield tmp
         if not is_dir:
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
+            os.chmod(tmp, umask_mode())  # writers that recreate the file (safetensors) leave 0600
         replace_path(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)

@@ -4,11 +4,15 @@
     tensors, meta = load_checkpoint(folder)
 
 Both files are written atomically (temp + rename), tensors first, JSON last: the JSON's presence marks a complete
-checkpoint. Non-tensor state (step counters, RNG states as lists of ints, configs) goes in the JSON.
+checkpoint, and the JSON holds the tensor file's SHA-256 (`safetensors_sha256`, checked on load), so a folder caught
+between the two renames (new tensors beside old JSON) is reported as corrupt, never loaded silently. Non-tensor state
+(step counters, RNG states as lists of ints, configs) goes in the JSON. Training runs keep a series of such folders
+through core/io/run_checkpoints.py (one step = one folder renamed into place).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -20,7 +24,7 @@ from safetensors.torch import load_file, save_file
 
 from .atomic import atomic_path, atomic_write_text
 
-__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "checkpoint_exists"]
+__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "checkpoint_exists", "file_sha256"]
 
 
 class CheckpointError(ValueError):
@@ -41,9 +45,33 @@ def save_checkpoint(
             raise CheckpointError(f"save_checkpoint: tensor {key!r} holds NaN or Inf; refusing to write {folder}")
         clean[key] = t
     with atomic_path(folder / f"{name}.safetensors") as tmp:
-        save_file(clean, str(tmp))
-    atomic_write_text(folder / f"{name}.json", json.dumps(meta, indent=2, sort_keys=False, default=_json_default))
+        try:
+            save_file(clean, str(tmp))
+        except (SafetensorError, OSError) as exc:  # ENOSPC comes back as a SafetensorError
+            raise CheckpointError(f"cannot write {folder / (name + '.safetensors')}: {_short(exc)}") from None
+        digest = file_sha256(tmp)
+    meta = {**meta, HASH_KEY: digest}
+    try:
+        atomic_write_text(folder / f"{name}.json", json.dumps(meta, indent=2, sort_keys=False, default=_json_default))
+    except OSError as exc:
+        raise CheckpointError(f"cannot write {folder / (name + '.json')}: {_short(exc)}") from None
     return folder
+
+
+HASH_KEY = "safetensors_sha256"
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[-1] if text else type(exc).__name__
 
 
 def _json_default(obj):
@@ -73,8 +101,15 @@ def load_checkpoint(
             raise CheckpointError(f"incomplete checkpoint: {p} is missing")
     try:
         meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as exc:
+    except (ValueError, OSError) as exc:
         raise CheckpointError(f"corrupt checkpoint metadata {meta_path}: {exc}") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"corrupt checkpoint metadata {meta_path}: not a JSON object")
+    expected = meta.pop(HASH_KEY, None)
+    if expected is not None and file_sha256(tensor_path) != expected:
+        raise CheckpointError(
+            f"corrupt checkpoint: {tensor_path} does not match the hash in {meta_path.name} (interrupted write?)"
+        )
     try:
         tensors = load_file(str(tensor_path), device=str(device))
     except (SafetensorError, OSError, ValueError) as exc:

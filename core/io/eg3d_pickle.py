@@ -2,8 +2,8 @@
 
 An EG3D snapshot is executable: each persistent network carries the source text of its Python module, which the
 official loader `exec`s. This reader never does. It is a restricted unpickler whose allow-list holds exactly the
-globals such a file needs (shared/notes/eg3d-format.md §1.4-1.5), each mapped to an inert stand-in that checks its
-arguments and builds plain data:
+globals such a file needs (read from NVlabs/eg3d `torch_utils/persistence.py`, `legacy.py` and `dnnlib/util.py`),
+each mapped to an inert stand-in that checks its arguments and builds plain data:
 
     torch._utils._rebuild_tensor_v2 / _rebuild_parameter  -> tensors copied out of a validated storage view
     torch.storage._load_from_bytes                        -> our own parser of the legacy torch.save stream (never

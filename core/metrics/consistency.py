@@ -136,7 +136,7 @@ def generator_consistency(
         r = G.render_planes(
             planes.expand(len(yaws), -1, -1, -1, -1),
             None,
-            cams.label().to(dev),
+            cams.to(dev),
             neural_rendering_resolution=resolution,
             deterministic=True,
             run_superres=False,

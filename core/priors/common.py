@@ -11,6 +11,8 @@ from pathlib import Path
 
 import torch
 
+from ..device import resolve_device  # noqa: F401  (re-exported: the loaders' device choice)
+
 __all__ = ["PriorLoadError", "go_offline", "require_folder", "require_file", "resolve_device", "resolve_dtype"]
 
 
@@ -43,13 +45,6 @@ def require_file(folder: Path, name: str, layout: str) -> Path:
         kind = "subfolder" if "." not in name else "file"
         raise PriorLoadError(f"missing {kind} {target} (needed by the {layout} layout)")
     return target
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """'auto' -> CUDA if available else CPU; anything else is passed to torch.device."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def resolve_dtype(dtype: torch.dtype | str | None, device: torch.device) -> torch.dtype:

@@ -11,7 +11,7 @@ evaluate_prior(prior, clip, ...) -> dict
                          caption first among the 25 head captions (chance 1/25); hair_top1 / skin_top1 alone
   head_view_top1         the view test on head prompts (a back view shows hair, a front view a face)
 
-python -m tristudio.core.priors.evaluate PRIOR CLIP [--per-prompt N --steps S --guidance G --renders FOLDER]
+tristudio eval prior-acceptance PRIOR CLIP [--per-prompt N --steps S --guidance G --renders FOLDER]
 (--guidance defaults to the prior's own CFG scale, Prior.sampling_guidance)
 """
 
@@ -154,52 +154,3 @@ def _heads_report(prior, clip, per_prompt: int, steps: int, guidance: float, see
         "head_view_top1": sum(v_best[k] == v_truth[k] for k in range(len(v_truth))) / len(v_truth),
         "head_back_prompt_seen_as_front": sum(VIEW_WORDS[v_best[k]] == "front view" for k in backs) / len(backs),
     }
-
-
-def _main() -> None:
-    import argparse
-
-    from .clip import load_clip
-    from .load import load_prior
-
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("prior")
-    ap.add_argument("clip")
-    ap.add_argument("--per-prompt", type=int, default=1)
-    ap.add_argument("--steps", type=int, default=50)
-    ap.add_argument("--guidance", type=float, default=None, help="CFG scale (default: the prior's own)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--eta", type=float, default=1.0, help="DDIM eta (1: DDPM-like stochastic steps, 0: DDIM)")
-    ap.add_argument("--pair-stride", type=int, default=1, help="sample every k-th shape x colour pair (+ held-out)")
-    ap.add_argument("--view-pairs", type=int, default=len(VIEW_PAIRS), help="shape x colour pairs for the view test")
-    ap.add_argument("--renders", help="held-out render-set folder: also report the CLIP's own view accuracy on it")
-    ap.add_argument("--out", help="write the report JSON and sample grids here")
-    args = ap.parse_args()
-    prior = load_prior(args.prior, device="cpu")
-    clip = load_clip(args.clip, device="cpu")
-    report = evaluate_prior(
-        prior,
-        clip,
-        args.per_prompt,
-        args.steps,
-        args.guidance,
-        args.seed,
-        VIEW_PAIRS[: args.view_pairs],
-        holdout_pairs_of(args.prior),
-        Path(args.out) if args.out else None,
-        args.pair_stride,
-        eta=args.eta,
-    )
-    if args.renders:
-        from .renders import load_render_sets
-        from .train_clip import retrieval_report
-
-        report["clip_on_renders"] = retrieval_report(clip, load_render_sets([args.renders]))
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        (Path(args.out) / "acceptance.json").write_text(text + "\n")
-
-
-if __name__ == "__main__":
-    _main()

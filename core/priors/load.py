@@ -58,6 +58,15 @@ def _tokenizer(folder: Path, layout: PriorLayout):
         raise PriorLoadError(f"cannot load tokenizer {sub} ({layout.description}): {first}{hint}") from exc
 
 
+def _check_finite(module, where: Path, layout: PriorLayout) -> None:
+    """NaN / Inf weights make black samples and zero SDS gradients without any error: refuse them on load."""
+    for key, t in list(module.named_parameters()) + list(module.named_buffers()):
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise PriorLoadError(
+                f"{where}: weight {key} holds NaN or Inf ({layout.description}); the folder is corrupt"
+            )
+
+
 def load_prior(
     path: str | os.PathLike, device: str | torch.device = "auto", dtype: torch.dtype | str | None = None
 ) -> Prior:
@@ -97,8 +106,9 @@ def load_prior(
     if layout.latent:
         vae = _load_component("vae", AutoencoderKL.from_pretrained, folder, layout, torch_dtype=dtype)
     tokenizer = _tokenizer(folder, layout)
-    for module in (unet, text_encoder, vae):
+    for name, module in (("unet", unet), ("text_encoder", text_encoder), ("vae", vae)):
         if module is not None:
+            _check_finite(module, folder / name, layout)
             module.to(device)  # already in `dtype` (cast on load)
     return Prior(
         unet=unet,

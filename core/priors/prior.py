@@ -27,6 +27,7 @@ DEFAULT_SAMPLING_GUIDANCE = 7.5  # diffusers' StableDiffusionPipeline default
 class PromptEmbeddings:
     cond: Tensor  # (N, L, D) text-encoder hidden states for the prompts
     uncond: Tensor  # (N, L, D) the same for the negative prompts ("" when none)
+    negative: Tensor | None = None  # (N, L, D) the negative prompt as a condition (CSD's negative term), if any
 
 
 class NoisePrediction(NamedTuple):
@@ -97,10 +98,27 @@ class Prior:
         return self.vae is not None
 
     # ---- text -------------------------------------------------------------------------------------------------
+    @property
+    def max_prompt_tokens(self) -> int:
+        """Tokens the text encoder reads, specials included (IF pads T5 prompts to 77 like its pipeline; CLIP
+        tokenizers carry their own length, 77). Longer prompts are cut at the end."""
+        return 77 if self.layout == "if" else min(int(self.tokenizer.model_max_length), 512)
+
+    def prompt_token_ids(self, text: str) -> list[int]:
+        """The token ids of `text` without specials and without truncation (for length checks)."""
+        return list(self.tokenizer(text, add_special_tokens=False, truncation=False).input_ids)
+
+    def prompt_budget(self) -> int:
+        """Tokens left for the text itself once the tokenizer's specials (start / end) are counted."""
+        return self.max_prompt_tokens - len(self.tokenizer("", truncation=False).input_ids)
+
+    def truncated(self, text: str) -> bool:
+        """Whether `text` is longer than the text encoder reads (its end would be cut)."""
+        return len(self.prompt_token_ids(text)) > self.prompt_budget()
+
     @torch.no_grad()
     def _embed(self, texts: list[str]) -> Tensor:
-        # IF pads T5 prompts to 77 tokens like its pipeline; CLIP tokenizers carry their own length (77).
-        max_length = 77 if self.layout == "if" else min(int(self.tokenizer.model_max_length), 512)
+        max_length = self.max_prompt_tokens
         tokens = self.tokenizer(
             texts, padding="max_length", max_length=max_length, truncation=True, return_tensors="pt"
         )

@@ -175,26 +175,6 @@ def render_heads(seeds: Sequence[int], resolution: int = 64, supersample: int = 
     return _render_world("heads", seeds, resolution, supersample, chunk)
 
 
-def _main() -> None:  # python -m tristudio.core.priors.renders OUT START COUNT [RES] [SS] [objects|heads]
-    import sys
-    import time
-
-    out, start, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    res = int(sys.argv[4]) if len(sys.argv) > 4 else 64
-    ss = int(sys.argv[5]) if len(sys.argv) > 5 else 1
-    world = sys.argv[6] if len(sys.argv) > 6 else "objects"
-    if world not in ("objects", "heads"):
-        raise SystemExit(f"unknown world {world!r}: objects or heads")
-    t0 = time.time()
-    rs = _render_world(world, range(start, start + count), res, ss, 64 if world == "objects" else 32)
-    rs.save(out)
-    print(f"rendered {count} {world} at {res}px (ss {ss}) in {time.time() - t0:.0f} s -> {out}", flush=True)
-
-
-if __name__ == "__main__":
-    _main()
-
-
 def concat_render_sets(sets: Sequence[RenderSet]) -> RenderSet:
     if not sets:
         raise ValueError("no render sets to concatenate")

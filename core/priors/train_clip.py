@@ -336,7 +336,7 @@ def run_clip_training(
     """Train (or resume) a small-world CLIP in `work`; export to work/export and evaluate on `held_out` renders
     every eval_every steps and at the end. callback(record) sees every step's record. Returns the last report."""
     from .renders import load_render_sets
-    from .trainloop import append_log, load_train_state, read_config, save_train_state, write_config
+    from .trainloop import append_log, has_run, load_train_state, read_config, save_train_state, write_config
 
     work = Path(work)
     if resume:
@@ -344,10 +344,10 @@ def run_clip_training(
         cfg = ClipConfig.from_dict(saved["clip"])
         data, held_out = saved["data"], saved.get("held_out")
     else:
-        if (work / "checkpoint" / "model.json").exists():
+        if has_run(work):
             raise FileExistsError(f"{work} already holds a run: pass --resume to continue it, or pick a new folder")
         if not data:
-            raise ValueError("no training data: pass render-set folders (python -m tristudio.core.priors.renders)")
+            raise ValueError("no training data: pass render-set folders (tristudio renders make)")
         cfg = cfg or ClipConfig()
     if steps is not None:
         cfg.steps = steps
@@ -366,8 +366,8 @@ def run_clip_training(
     renders = load_render_sets(data)
     held = load_render_sets([held_out]) if held_out else None
     trainer = ClipTrainer(cfg, tokenizer, renders)
-    if resume:
-        load_train_state(work, trainer.state)
+    if resume and load_train_state(work, trainer.state) is None:
+        print(f"--resume: no checkpoint in {work} yet; starting from step 0")
     report: dict = {}
 
     def evaluate() -> dict:

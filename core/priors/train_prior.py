@@ -314,14 +314,14 @@ def run_prior_training(
     from .load import load_prior
     from .renders import load_render_sets
     from .sampling import sample_images, save_sample_grid
-    from .trainloop import append_log, load_train_state, read_config, save_train_state, write_config
+    from .trainloop import append_log, has_run, load_train_state, read_config, save_train_state, write_config
 
     work = Path(work)
     if resume:
         saved = read_config(work)
         cfg, clip, data = PriorConfig.from_dict(saved["prior"]), saved["clip"], saved["data"]
     else:
-        if (work / "checkpoint" / "model.json").exists():
+        if has_run(work):
             raise FileExistsError(f"{work} already holds a run: pass --resume to continue it, or pick a new folder")
         if not clip or not data:
             raise ValueError("the prior needs --clip (a small-world CLIP folder) and --data (render-set folders)")
@@ -332,8 +332,8 @@ def run_prior_training(
     clip_model, tokenizer = _load_clip_model(clip)
     trainer = PriorTrainer(cfg, text_encoder_from_clip(clip_model), tokenizer, load_render_sets(data))
     del clip_model
-    if resume:
-        load_train_state(work, trainer.state)
+    if resume and load_train_state(work, trainer.state) is None:
+        print(f"--resume: no checkpoint in {work} yet; starting from step 0")
     (work / "samples").mkdir(parents=True, exist_ok=True)
 
     def snapshot() -> None:
@@ -362,9 +362,10 @@ def run_prior_training(
 def export_from_checkpoint(
     work: str | os.PathLike, folder: str | os.PathLike, use_ema: bool = True, text_dtype: torch.dtype = torch.float16
 ) -> Path:
-    """Export a prior folder from work/checkpoint without loading the training data (e.g. to ship a running job's
-    latest state). text_dtype float16 halves the text encoder (lossless when the CLIP was itself saved in fp16)."""
-    from ..io.checkpoint import load_checkpoint
+    """Export a prior folder from the run's latest checkpoint without loading the training data (e.g. to ship a
+    running job's latest state). text_dtype float16 halves the text encoder (lossless when the CLIP was itself saved
+    in fp16)."""
+    from ..io.run_checkpoints import load_latest
     from .trainloop import read_config
 
     work = Path(work)
@@ -372,7 +373,10 @@ def export_from_checkpoint(
     cfg = PriorConfig.from_dict(saved["prior"])
     clip_model, tokenizer = _load_clip_model(saved["clip"])
     text = text_encoder_from_clip(clip_model)
-    tensors, meta = load_checkpoint(work / "checkpoint")
+    loaded = load_latest(work)
+    if loaded is None:
+        raise FileNotFoundError(f"{work} holds no checkpoint yet")
+    tensors, meta = loaded.tensors, loaded.meta
     prefix = "ema." if use_ema else "unet."
     unet = build_unet(cfg, int(text.config.hidden_size))
     unet.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})

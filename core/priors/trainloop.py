@@ -3,7 +3,8 @@ log, learning-rate schedule.
 
 A work folder holds:
     config.json              the run's configuration (written once; --resume reads it back)
-    checkpoint/model.*       latest full state: weights, optimiser moments, RNG states, step (atomic, JSON last)
+    checkpoints/step-*/      full state: weights, optimiser moments, RNG states, step (core/io/run_checkpoints.py:
+                             one step folder renamed into place, `checkpoints/latest` written last; 3 kept)
     log.jsonl                one JSON line per logged step (loss, lr, ...) and per evaluation
     samples/                 periodic sample grids / retrieval reports
     export/                  the latest exported model folder (transformers / diffusers layout)
@@ -21,12 +22,13 @@ import torch
 from torch import nn
 
 from ..io.atomic import atomic_write_text
-from ..io.checkpoint import checkpoint_exists, load_checkpoint, save_checkpoint
+from ..io.run_checkpoints import latest_step, load_latest, save_step
 
 __all__ = [
     "TrainState",
     "append_log",
     "cosine_lr",
+    "has_run",
     "load_train_state",
     "read_config",
     "save_train_state",
@@ -76,8 +78,8 @@ def _load_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]
     opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
 
 
-def save_train_state(folder: str | os.PathLike, state: TrainState, extra: dict | None = None) -> Path:
-    """Write the full state to folder/checkpoint (atomic; the JSON's presence marks a complete checkpoint)."""
+def save_train_state(folder: str | os.PathLike, state: TrainState, extra: dict | None = None, keep: int = 3) -> Path:
+    """Write the full state as checkpoint folder/checkpoints/step-N (one atomic unit, see core/io/run_checkpoints)."""
     tensors = {}
     for name, module in state.modules.items():
         tensors.update({f"{name}.{k}": v for k, v in module.state_dict().items()})
@@ -92,15 +94,21 @@ def save_train_state(folder: str | os.PathLike, state: TrainState, extra: dict |
         "python_rng": [version, list(internal), gauss],
         **(extra or {}),
     }
-    return save_checkpoint(Path(folder) / "checkpoint", tensors, meta)
+    return save_step(folder, state.step, tensors, meta, keep=keep)
 
 
-def load_train_state(folder: str | os.PathLike, state: TrainState) -> dict:
-    """Restore state in place from folder/checkpoint; returns the checkpoint's JSON metadata."""
-    ckpt = Path(folder) / "checkpoint"
-    if not checkpoint_exists(ckpt):
-        raise FileNotFoundError(f"no checkpoint to resume from in {ckpt} (model.json + model.safetensors)")
-    tensors, meta = load_checkpoint(ckpt)
+def has_run(folder: str | os.PathLike) -> bool:
+    """Whether `folder` already holds a run (a config or a checkpoint): a new run there needs --resume."""
+    return (Path(folder) / "config.json").is_file() or latest_step(folder) is not None
+
+
+def load_train_state(folder: str | os.PathLike, state: TrainState, warn=print) -> dict | None:
+    """Restore state in place from the newest readable checkpoint of `folder` (None, state untouched: no checkpoint
+    yet) and drop log lines written after it; returns the checkpoint's JSON metadata."""
+    loaded = load_latest(folder, warn=warn)
+    if loaded is None:
+        return None
+    tensors, meta = loaded.tensors, loaded.meta
     for name, module in state.modules.items():
         prefix = name + "."
         module.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
@@ -109,7 +117,24 @@ def load_train_state(folder: str | os.PathLike, state: TrainState) -> dict:
     version, internal, gauss = meta["python_rng"]
     state.rng.setstate((version, tuple(internal), gauss))
     state.step = int(meta["step"])
+    truncate_log(folder, state.step)
     return meta
+
+
+def truncate_log(folder: str | os.PathLike, step: int) -> None:
+    """Drop log.jsonl records of steps after `step` (a killed run logged past its last checkpoint)."""
+    path = Path(folder) / "log.jsonl"
+    if not path.is_file():
+        return
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # a line cut by the kill
+        if int(record.get("step", 0)) <= step:
+            keep.append(line)
+    atomic_write_text(path, "".join(k + "\n" for k in keep))
 
 
 def write_config(folder: str | os.PathLike, config: dict) -> None:
@@ -121,7 +146,13 @@ def read_config(folder: str | os.PathLike) -> dict:
     path = Path(folder) / "config.json"
     if not path.is_file():
         raise FileNotFoundError(f"no {path}: --resume needs a work folder started by the same command")
-    return json.loads(path.read_text())
+    try:
+        config = json.loads(path.read_text())
+    except ValueError as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc})") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path} is not a run configuration")
+    return config
 
 
 def append_log(folder: str | os.PathLike, record: dict) -> None:

@@ -2,7 +2,7 @@
 sphere-tracing renderer (RGB, depth, normals, mask), captions and camera distributions.
 
     from tristudio.core.worlds import sample_heads, head_cameras, render
-    heads = sample_heads(range(8))
+    heads = sample_heads(range(8))                 # v1 (the shipped model's world); sample_heads2: v2, centred
     out = render(heads.scene, head_cameras(range(8)), 64, supersample=2)   # out.rgb (8, 64, 64, 3)
 """
 
@@ -18,6 +18,7 @@ from .captions import (
     view_word,
 )
 from .heads import HeadBatch, head_scene, sample_heads
+from .heads2 import HAIR_STYLES, IDENTITY_PARAMS, Head2Batch, Identity, head2_scene, identity_vector, sample_heads2
 from .objects import ObjectBatch, object_scene, sample_objects
 from .render import RenderOutput, Shading, render, sphere_trace
 from .sampling import camera_yaw_pitch, head_cameras, object_cameras
@@ -34,6 +35,13 @@ __all__ = [
     "object_caption",
     "view_word",
     "HeadBatch",
+    "HAIR_STYLES",
+    "IDENTITY_PARAMS",
+    "Head2Batch",
+    "Identity",
+    "head2_scene",
+    "identity_vector",
+    "sample_heads2",
     "head_scene",
     "sample_heads",
     "ObjectBatch",

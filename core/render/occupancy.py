@@ -6,12 +6,12 @@ The grid holds, per cell of an R^3 lattice over the box [-bound, bound]^3 (index
 
     D <- max(decay * D, sigma(cell centre + U(-1/2, 1/2)^3 * cell size))            (every `grid_every` steps)
 
-Rendering a ray with the grid (`render_with_grid`):
+Sampling a ray with the grid (`OccupancyGridSampler`, a sampler of core/render/volume.py's renderer):
   1. S_p proposal depths, evenly spaced over the ray's segment in the box; densities from the max-pooled (dilated)
      grid by trilinear interpolation; the midpoint marcher's weights w_p of those densities;
   2. rays whose proposal opacity sum(w_p) < min_opacity are *skipped* (no field evaluation; they show background);
-  3. on the others, K depths drawn by inverse CDF from w_p (blurred, plus a floor), the field evaluated there (with
-     gradients) and composited by core/render/volume.py's marcher.
+  3. on the others, K depths drawn by inverse CDF from w_p (blurred, plus a floor), where the renderer evaluates the
+     field (with gradients) and composites.
 So the field runs on K points of the rays that can hit something, instead of coarse + fine points of every ray.
 """
 
@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from jaxtyping import Bool, Float
+from jaxtyping import Float
 from torch import Tensor
 
-from ..render.volume import RenderOptions, composite, ray_box_limits, sample_pdf, sample_stratified
+from .compositing import marcher_weights
+from .field import Field
+from .samplers import RaySamples, ray_box_limits, sample_pdf, sample_stratified
 
-__all__ = ["DensityGrid", "GridRender", "render_with_grid"]
+__all__ = ["DensityGrid", "OccupancyGridSampler"]
 
 
 class DensityGrid:
@@ -69,58 +71,24 @@ class DensityGrid:
         return out.reshape(*shape, 1)
 
 
-class GridRender:
-    """Per-ray results (N, M, .) of `render_with_grid`; rays not in `active` carry zeros (depth: the ray's exit)."""
+class OccupancyGridSampler:
+    """K field samples per ray placed by a `DensityGrid` (see the module docstring); empty rays are skipped.
 
-    def __init__(self, features, depth, opacity, active):
-        self.features: Float[Tensor, "n m c"] = features
-        self.depth: Float[Tensor, "n m 1"] = depth
-        self.opacity: Float[Tensor, "n m 1"] = opacity
-        self.active: Bool[Tensor, "n m"] = active
+    The grid's box is [-bound, bound]^3; `opts.density_activation` must be "identity" (the grid holds sigma)."""
 
+    def __init__(self, grid: DensityGrid, n_samples: int = 24, n_proposal: int = 64, min_opacity: float = 1e-2):
+        self.grid, self.n_samples, self.n_proposal, self.min_opacity = grid, n_samples, n_proposal, min_opacity
 
-def render_with_grid(
-    field,
-    grid: DensityGrid,
-    origins: Float[Tensor, "n m 3"],
-    dirs: Float[Tensor, "n m 3"],
-    n_samples: int = 24,
-    n_proposal: int = 64,
-    min_opacity: float = 1e-2,
-    deterministic: bool = False,
-) -> GridRender:
-    """Render rays through `field` (the renderer's field interface) with samples placed by the density grid."""
-    n, m, _ = origins.shape
-    opts = RenderOptions(density_activation="identity", signed_output=False, white_back=False)
-    with torch.no_grad():
-        start, end, hit = ray_box_limits(origins, dirs, 2 * grid.bound)  # (n, m, 1) each
+    @torch.no_grad()
+    def __call__(self, field: Field, origins: Float[Tensor, "n m 3"], dirs: Float[Tensor, "n m 3"], opts) -> RaySamples:
+        start, end, hit = ray_box_limits(origins, dirs, 2 * self.grid.bound)  # (n, m, 1) each
         end = torch.where(hit, end, start + 1e-3)
-        z = sample_stratified(start, end, n_proposal, deterministic=True)  # (n, m, S_p, 1), mid-interval depths
-        sig = grid.query(origins[:, :, None] + z * dirs[:, :, None])  # (n, m, S_p, 1)
-        _, _, w = composite(torch.zeros_like(z), sig, z, opts)  # w: (n, m, S_p - 1, 1)
-        active = (w.sum(dim=(2, 3)) > min_opacity) & hit[..., 0]  # (n, m)
+        z = sample_stratified(start, end, self.n_proposal, deterministic=True)  # (n, m, S_p, 1), mid-interval depths
+        sig = self.grid.query(origins[:, :, None] + z * dirs[:, :, None])  # (n, m, S_p, 1)
+        w = marcher_weights(sig, z, "identity")  # (n, m, S_p - 1, 1)
+        active = (w.sum(dim=(2, 3)) > self.min_opacity) & hit[..., 0]  # (n, m)
         za, wa = z[active][..., 0], w[active][..., 0]  # (r, S_p), (r, S_p - 1)
         wa = F.max_pool1d(wa[:, None], 3, stride=1, padding=1)[:, 0]  # blur: sample a little around each peak
         wa = wa + 1e-3 * wa.sum(-1, keepdim=True) + 1e-6  # a floor: some samples everywhere along the ray
-        depths = sample_pdf(za, wa, n_samples, deterministic).sort(dim=-1).values  # (r, K)
-    r = depths.shape[0]
-    if r == 0:  # nothing to hit: every ray shows the background
-        return GridRender(origins.new_zeros(n, m, 3), end.clone(), origins.new_zeros(n, m, 1), active)
-    o_a, d_a = origins[active], dirs[active]  # (r, 3)
-    depths = depths[None, :, :, None]  # (1, r, K, 1)
-    pts = (o_a[:, None] + depths[0] * d_a[:, None]).reshape(1, r * n_samples, 3)
-    out = field(pts, d_a[:, None].expand(r, n_samples, 3).reshape(1, r * n_samples, 3))
-    colors = out["rgb"].reshape(1, r, n_samples, -1)
-    sigma = out["sigma"].reshape(1, r, n_samples, 1)
-    rgb, depth, weights = composite(colors, sigma, depths, opts)  # (1, r, C), (1, r, 1), (1, r, K - 1, 1)
-    opacity = weights.sum(dim=2)  # (1, r, 1)
-    depth = torch.minimum(torch.nan_to_num(depth, float("inf")), end[active][None])
-
-    c = colors.shape[-1]
-    features = origins.new_zeros(n, m, c)
-    features[active] = rgb[0]
-    full_opacity = origins.new_zeros(n, m, 1)
-    full_opacity[active] = opacity[0]
-    full_depth = end.clone()
-    full_depth[active] = depth[0]
-    return GridRender(features, full_depth, full_opacity, active)
+        depths = sample_pdf(za, wa, self.n_samples, opts.deterministic).sort(dim=-1).values  # (r, K)
+        return RaySamples(depths[None, :, :, None], active=active, far=end)

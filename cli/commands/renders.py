@@ -1,0 +1,48 @@
+"""`tristudio renders make`: render sets, the training data of the small-world CLIP and prior.
+
+The renders themselves are core/priors/renders.py's."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(help="Make render sets (images + per-image shape/colour/material/pose) for the CLIP and the prior.")
+
+
+class World(str, Enum):
+    objects = "objects"
+    heads = "heads"
+
+
+@app.command("make")
+def make(
+    out: Path = typer.Argument(..., help="render-set folder to write (renders.safetensors + renders.json)"),
+    start: int = typer.Option(0, min=0, help="first seed"),
+    count: int = typer.Option(..., min=1, help="number of renders (seeds START .. START+COUNT-1)"),
+    resolution: int = typer.Option(64, min=8, max=1024, help="image side in pixels"),
+    supersample: int = typer.Option(1, min=1, max=8, help="rays per pixel side (anti-aliasing)"),
+    world: World = typer.Option(World.objects, help="objects (shape/colour/material, uniform orbit) or heads"),
+    threads: int = typer.Option(0, min=0, help="torch CPU threads (0 = torch's default)"),
+) -> None:
+    """Render one head or object per seed from one orbit camera per seed (backs of heads included)."""
+    import time
+
+    import torch
+    from rich.console import Console
+    from rich.markup import escape
+
+    from tristudio.core.priors.renders import render_heads, render_objects
+
+    if threads > 0:
+        torch.set_num_threads(threads)
+    t0 = time.time()
+    render_fn = render_heads if world is World.heads else render_objects
+    rs = render_fn(range(start, start + count), resolution, supersample)
+    rs.save(out)
+    Console().print(
+        f"rendered {count} {world.value} at {resolution}px (ss {supersample}) in {time.time() - t0:.0f} s "
+        f"-> {escape(str(out))}"
+    )

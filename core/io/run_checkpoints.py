@@ -1,0 +1,149 @@
+"""A training run's checkpoints: one step = one folder renamed into place, a `latest` pointer written last.
+
+    save_step(run_dir, step, tensors, meta, keep=3)       every trainer's checkpoint write
+    loaded = load_latest(run_dir)                          -> Loaded(tensors, meta, step, folder) or None
+
+Layout (RUN_DIR is the trainer's --out / work folder):
+
+    RUN_DIR/checkpoints/step-00000123/model.safetensors   weights, optimiser moments, RNG states (core/io/checkpoint.py)
+    RUN_DIR/checkpoints/step-00000123/model.json          metadata + the tensor file's SHA-256
+    RUN_DIR/checkpoints/latest                            "step-00000123": the commit point, written atomically last
+
+A step folder is assembled in a hidden temporary sibling (`.step-00000123.<random>`) and renamed into place in one
+`os.replace`; only then is `latest` rewritten. A kill at any moment therefore leaves either the previous committed
+checkpoint or the new one, never a mix. On load, temporary folders left by a kill are removed, step folders newer than
+`latest` (renamed but never committed) are removed, and a committed folder that fails to load (missing file, bad JSON,
+hash mismatch, NaN) is skipped for the previous one with a warning line. The newest `keep` committed folders are kept.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .atomic import atomic_write_text, fsync_dir, replace_path, umask_mode
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+
+__all__ = ["Loaded", "checkpoint_steps", "clean_orphans", "latest_step", "load_latest", "save_step", "step_folder"]
+
+FOLDER = "checkpoints"
+POINTER = "latest"
+NAME = "model"
+_STEP_RE = re.compile(r"^step-(\d{8,})$")
+
+
+@dataclass
+class Loaded:
+    tensors: dict[str, torch.Tensor]
+    meta: dict
+    step: int
+    folder: Path
+
+
+def step_folder(run_dir: str | os.PathLike, step: int) -> Path:
+    return Path(run_dir) / FOLDER / f"step-{int(step):08d}"
+
+
+def _steps(root: Path) -> list[int]:
+    if not root.is_dir():
+        return []
+    return sorted(int(m.group(1)) for p in root.iterdir() if (m := _STEP_RE.match(p.name)) and p.is_dir())
+
+
+def _pointer(root: Path) -> int | None:
+    try:
+        m = _STEP_RE.match((root / POINTER).read_text().strip())
+    except (OSError, UnicodeDecodeError):
+        return None
+    return int(m.group(1)) if m else None
+
+
+def checkpoint_steps(run_dir: str | os.PathLike) -> list[int]:
+    """Committed step numbers, oldest first (folders up to the `latest` pointer)."""
+    root = Path(run_dir) / FOLDER
+    committed = _pointer(root)
+    if committed is None:
+        return []
+    return [s for s in _steps(root) if s <= committed]
+
+
+def latest_step(run_dir: str | os.PathLike) -> int | None:
+    """The committed `latest` step without loading anything (None: no checkpoint yet)."""
+    return _pointer(Path(run_dir) / FOLDER)
+
+
+def save_step(
+    run_dir: str | os.PathLike,
+    step: int,
+    tensors: dict[str, torch.Tensor],
+    meta: dict,
+    keep: int = 3,
+    check_finite: bool = True,
+) -> Path:
+    """Write checkpoint `step` of the run as one unit (see the module doc); returns its folder."""
+    root = Path(run_dir) / FOLDER
+    root.mkdir(parents=True, exist_ok=True)
+    final = step_folder(run_dir, step)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=root))
+    try:
+        os.chmod(tmp, umask_mode(is_dir=True))
+        save_checkpoint(tmp, tensors, {**meta, "step": int(step)}, name=NAME, check_finite=check_finite)
+        replace_path(tmp, final)  # the step folder appears whole or not at all
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    fsync_dir(root)
+    atomic_write_text(root / POINTER, final.name + "\n")  # commit
+    fsync_dir(root)
+    _prune(root, int(step), keep)
+    return final
+
+
+def _prune(root: Path, committed: int, keep: int) -> None:
+    steps = [s for s in _steps(root) if s <= committed]
+    for s in steps[: max(len(steps) - max(keep, 1), 0)]:
+        shutil.rmtree(root / f"step-{s:08d}", ignore_errors=True)
+
+
+def clean_orphans(run_dir: str | os.PathLike, warn: Callable[[str], None] | None = None) -> None:
+    """Remove what a killed save left: hidden temporary folders and step folders newer than the `latest` pointer."""
+    root = Path(run_dir) / FOLDER
+    if not root.is_dir():
+        return
+    committed = _pointer(root)
+    for p in root.iterdir():
+        if p.name.startswith(".step-") or p.name.startswith(f".{POINTER}."):
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+        elif (m := _STEP_RE.match(p.name)) and p.is_dir() and (committed is None or int(m.group(1)) > committed):
+            if warn is not None:
+                warn(f"warning: removing {p}: written but never committed (the run was interrupted while saving)")
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def load_latest(
+    run_dir: str | os.PathLike, device="cpu", warn: Callable[[str], None] | None = print, check_finite: bool = True
+) -> Loaded | None:
+    """Clean orphans, then load the newest committed checkpoint that reads back whole (falling back, with a warning,
+    to older ones). None when the run has no checkpoint; CheckpointError when every one is corrupt."""
+    clean_orphans(run_dir, warn)
+    root = Path(run_dir) / FOLDER
+    steps = checkpoint_steps(run_dir)[::-1]  # newest first
+    for i, step in enumerate(steps):
+        folder = root / f"step-{step:08d}"
+        try:
+            tensors, meta = load_checkpoint(folder, name=NAME, device=device, check_finite=check_finite)
+        except CheckpointError as exc:
+            if i + 1 == len(steps):
+                raise
+            if warn is not None:
+                warn(f"warning: {exc}; falling back to step-{steps[i + 1]:08d}")
+            continue
+        return Loaded(tensors, meta, step, folder)
+    return None

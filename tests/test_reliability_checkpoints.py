@@ -1,0 +1,338 @@
+"""One checkpoint = one atomic unit, for every trainer (issue 15).
+
+The shared helper (core/io/run_checkpoints.py) is tested directly: a step folder appears whole or not at all, the
+`latest` pointer is the commit, orphans of a killed save are removed, a corrupt newest checkpoint falls back to the
+previous one, old ones are pruned. Then each trainer (fit, DreamFusion, train clip, train prior, train eg3d) is
+"killed" inside the save window by an injected failure (before the step folder's rename, and between that rename and
+the pointer write) and resumed: the resumed run must end bit-identical (torch.equal on every tensor) to an
+uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+import torch
+
+from tristudio.core.io import run_checkpoints as RC
+from tristudio.core.io.atomic import atomic_write_text
+from tristudio.core.io.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: not an Exception, so no trainer code catches it."""
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _tensors(step: int) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(step)
+    return {"w": torch.randn(4, 3, generator=g), "b": torch.arange(step, step + 5)}
+
+
+# ------------------------------------------------------------------------------------------- the shared helper
+
+
+def test_save_then_load_latest_roundtrips_and_keeps_only_the_newest(tmp_path):
+    for step in (10, 20, 30, 40):
+        RC.save_step(tmp_path, step, _tensors(step), {"note": f"s{step}"}, keep=2)
+    assert RC.checkpoint_steps(tmp_path) == [30, 40]
+    assert (tmp_path / "checkpoints" / "latest").read_text().strip() == "step-00000040"
+    loaded = RC.load_latest(tmp_path)
+    assert loaded.step == 40 and loaded.meta["note"] == "s40" and loaded.meta["step"] == 40
+    assert all(torch.equal(loaded.tensors[k], v) for k, v in _tensors(40).items())
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["latest", "step-00000030", "step-00000040"]
+
+
+def test_a_kill_before_the_folder_rename_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
+    RC.save_step(tmp_path, 1, _tensors(1), {})
+
+    def killed(tmp, target):  # a real kill leaves the temporary folder behind: keep a copy as the orphan
+        shutil.copytree(tmp, Path(tmp).with_name(Path(tmp).name + "-orphan"))
+        raise Killed
+
+    monkeypatch.setattr(RC, "replace_path", killed)
+    with pytest.raises(Killed):
+        RC.save_step(tmp_path, 2, _tensors(2), {})
+    monkeypatch.undo()
+    root = tmp_path / "checkpoints"
+    assert any(p.name.startswith(".step-00000002") for p in root.iterdir())  # the orphan a kill leaves
+    loaded = RC.load_latest(tmp_path)
+    assert loaded.step == 1 and torch.equal(loaded.tensors["w"], _tensors(1)["w"])
+    assert sorted(p.name for p in root.iterdir()) == ["latest", "step-00000001"]  # orphan cleaned
+
+
+def test_a_kill_between_the_rename_and_the_pointer_is_rolled_back(tmp_path, monkeypatch):
+    RC.save_step(tmp_path, 1, _tensors(1), {})
+
+    def killed(*a, **k):
+        raise Killed
+
+    monkeypatch.setattr(RC, "atomic_write_text", killed)
+    with pytest.raises(Killed):
+        RC.save_step(tmp_path, 2, _tensors(2), {})
+    monkeypatch.undo()
+    assert (tmp_path / "checkpoints" / "step-00000002" / "model.json").is_file()  # renamed, never committed
+    warnings = []
+    loaded = RC.load_latest(tmp_path, warn=warnings.append)
+    assert loaded.step == 1
+    assert not (tmp_path / "checkpoints" / "step-00000002").exists()
+    assert len(warnings) == 1 and "never committed" in warnings[0]
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "delete_json", "bad_json"])
+def test_a_corrupt_newest_checkpoint_falls_back_to_the_previous_with_a_warning(tmp_path, damage):
+    RC.save_step(tmp_path, 1, _tensors(1), {})
+    newest = RC.save_step(tmp_path, 2, _tensors(2), {})
+    tensors = newest / "model.safetensors"
+    if damage == "truncate":
+        tensors.write_bytes(tensors.read_bytes()[:-7])
+    elif damage == "flip":  # same length, one byte of data changed: only the hash can tell
+        data = bytearray(tensors.read_bytes())
+        data[-3] ^= 0xFF
+        tensors.write_bytes(bytes(data))
+    elif damage == "delete_json":
+        (newest / "model.json").unlink()
+    else:
+        (newest / "model.json").write_text("{not json")
+    warnings = []
+    loaded = RC.load_latest(tmp_path, warn=warnings.append)
+    assert loaded.step == 1 and torch.equal(loaded.tensors["w"], _tensors(1)["w"])
+    assert len(warnings) == 1 and "falling back to step-00000001" in warnings[0] and "step-00000002" in warnings[0]
+
+
+def test_every_checkpoint_corrupt_is_one_clear_error(tmp_path):
+    folder = RC.save_step(tmp_path, 3, _tensors(3), {})
+    (folder / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="step-00000003"):
+        RC.load_latest(tmp_path, warn=None)
+    assert RC.load_latest(tmp_path / "empty") is None
+
+
+def test_model_folder_caught_between_its_two_renames_is_reported_not_loaded(tmp_path):
+    """The old defect: new weights renamed beside the old model.json loaded silently. The JSON's hash catches it."""
+    save_checkpoint(tmp_path, _tensors(1), {"step": 1})
+    old_json = (tmp_path / "model.json").read_text()
+    save_checkpoint(tmp_path, _tensors(2), {"step": 2})
+    (tmp_path / "model.json").write_text(old_json)  # = killed after the tensors' rename, before the JSON's
+    with pytest.raises(CheckpointError, match="does not match the hash"):
+        load_checkpoint(tmp_path)
+
+
+def test_disk_full_is_a_checkpoint_error_and_keeps_the_previous(tmp_path, monkeypatch):
+    import tristudio.core.io.checkpoint as C
+
+    RC.save_step(tmp_path, 1, _tensors(1), {})
+
+    def full(tensors, path):
+        from safetensors import SafetensorError
+
+        Path(path).write_bytes(b"\0" * 8)
+        raise SafetensorError(
+            'Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: "No space left on device" })'
+        )
+
+    monkeypatch.setattr(C, "save_file", full)
+    with pytest.raises(CheckpointError, match="No space left on device"):
+        RC.save_step(tmp_path, 2, _tensors(2), {})
+    monkeypatch.undo()
+    assert [p.name for p in (tmp_path / "checkpoints").iterdir() if p.name.startswith(".")] == []
+    assert RC.load_latest(tmp_path).step == 1
+
+
+def test_written_files_follow_the_umask(tmp_path):
+    old = os.umask(0o027)
+    try:
+        folder = RC.save_step(tmp_path, 1, _tensors(1), {})
+        atomic_write_text(tmp_path / "note.txt", "x")
+    finally:
+        os.umask(old)
+    mode = lambda p: stat.S_IMODE(p.stat().st_mode)  # noqa: E731
+    assert mode(folder) == 0o750  # mkdtemp alone would give 0700
+    assert mode(folder / "model.safetensors") == 0o640  # mkstemp alone would give 0600
+    assert mode(tmp_path / "note.txt") == 0o640
+
+
+# ------------------------------------------------------------------------------ every trainer, killed and resumed
+
+
+def _kill_on(monkeypatch, save_number: int, where: str):
+    """Fail the `save_number`-th checkpoint save at `where`: 'rename' (before the step folder appears) or 'commit'
+    (after it appears, before `latest` names it)."""
+    calls = {"n": 0}
+    real_replace, real_write = RC.replace_path, RC.atomic_write_text
+
+    def replace(tmp, target):
+        calls["n"] += 1
+        if where == "rename" and calls["n"] == save_number:
+            raise Killed
+        return real_replace(tmp, target)
+
+    def write(path, text):
+        if where == "commit" and calls["n"] == save_number:
+            raise Killed
+        return real_write(path, text)
+
+    monkeypatch.setattr(RC, "replace_path", replace)
+    monkeypatch.setattr(RC, "atomic_write_text", write)
+
+
+def _assert_same(a: dict, b: dict):
+    assert a.keys() == b.keys()
+    different = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not different, f"{len(different)} tensors differ, e.g. {different[:4]}"
+
+
+WHERE = ["rename", "commit"]
+
+
+@pytest.mark.parametrize("where", WHERE)
+def test_fit_resumes_bit_identical_after_a_kill_in_the_save(tmp_path, monkeypatch, where):
+    from test_representations import sphere_views
+
+    from tristudio.core.fitting.loop import FitConfig, fit
+
+    views = sphere_views(4, 12)
+    config = FitConfig(
+        representation="grid",
+        steps=6,
+        rays_per_step=32,
+        depth_resolution=6,
+        depth_resolution_importance=6,
+        field={"resolution": 8, "channels": 4},
+    )
+    kw = dict(log_every=1, ckpt_every=2, echo=lambda s: None)
+    fit(config, views, views, tmp_path / "straight", **kw)
+    _kill_on(monkeypatch, 2, where)
+    with pytest.raises(Killed):
+        fit(config, views, views, tmp_path / "killed", **kw)
+    monkeypatch.undo()
+    assert RC.latest_step(tmp_path / "killed") == 2
+    fit(config, views, views, tmp_path / "killed", resume=True, **kw)
+    a, b = RC.load_latest(tmp_path / "straight"), RC.load_latest(tmp_path / "killed")
+    assert a.step == b.step == 6
+    _assert_same(a.tensors, b.tensors)
+    log = [json.loads(x) for x in (tmp_path / "killed" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if "step" in r and "eval" not in r] == [1, 2, 3, 4, 5, 6]  # no duplicates
+
+
+@pytest.mark.parametrize("where", WHERE)
+def test_dreamfusion_resumes_bit_identical_after_a_kill_in_the_save(tmp_path, monkeypatch, where):
+    from tristudio.core.dreamfusion.optimize import DreamFusion, DreamFusionConfig
+    from tristudio.core.priors import load_prior
+    from tristudio.core.priors.testing import build_tiny_pixel_prior
+
+    prior = load_prior(build_tiny_pixel_prior(tmp_path / "prior"), "cpu")
+    cfg = dict(prompt="a red cube", steps=6, resolution=16, grid_resolution=32, samples=24)
+    straight = DreamFusion(DreamFusionConfig(**cfg), prior)
+    straight.run(6, out_dir=tmp_path / "straight", checkpoint_every=2)
+    _kill_on(monkeypatch, 2, where)
+    with pytest.raises(Killed):
+        DreamFusion(DreamFusionConfig(**cfg), prior).run(6, out_dir=tmp_path / "killed", checkpoint_every=2)
+    monkeypatch.undo()
+    assert RC.latest_step(tmp_path / "killed") == 2
+    resumed = DreamFusion.load(tmp_path / "killed", prior, warn=lambda s: None)
+    assert resumed.step_count == 2
+    resumed.run(6, out_dir=tmp_path / "killed", checkpoint_every=2)
+    a, b = RC.load_latest(tmp_path / "straight"), RC.load_latest(tmp_path / "killed")
+    assert a.step == b.step == 6
+    _assert_same(a.tensors, b.tensors)
+
+
+@pytest.fixture(scope="module")
+def render_set(tmp_path_factory):
+    from tristudio.core.priors.renders import render_objects
+
+    folder = tmp_path_factory.mktemp("renders") / "set"
+    render_objects(range(16), resolution=16).save(folder)
+    return folder
+
+
+CLIP_CFG = dict(
+    image_size=16, patch_size=8, vision_width=16, vision_layers=1, text_width=16, text_layers=1, heads=2,
+    projection_dim=8, batch_size=8, warmup=1, steps=6, p_view=0.0, p_material=0.0,
+)  # fmt: skip
+
+
+def _run_clip(work, render_set, resume=False):
+    from tristudio.core.priors.train_clip import ClipConfig, run_clip_training
+
+    return run_clip_training(
+        work, ClipConfig(**CLIP_CFG), [str(render_set)], None, None, resume, None, ckpt_every=2, eval_every=0
+    )
+
+
+@pytest.mark.parametrize("where", WHERE)
+def test_train_clip_resumes_bit_identical_after_a_kill_in_the_save(tmp_path, monkeypatch, render_set, where):
+    _run_clip(tmp_path / "straight", render_set)
+    _kill_on(monkeypatch, 2, where)
+    with pytest.raises(Killed):
+        _run_clip(tmp_path / "killed", render_set)
+    monkeypatch.undo()
+    assert RC.latest_step(tmp_path / "killed") == 2
+    _run_clip(tmp_path / "killed", render_set, resume=True)
+    a, b = RC.load_latest(tmp_path / "straight"), RC.load_latest(tmp_path / "killed")
+    assert a.step == b.step == 6
+    _assert_same(a.tensors, b.tensors)
+
+
+@pytest.mark.parametrize("where", WHERE)
+def test_train_prior_resumes_bit_identical_after_a_kill_in_the_save(tmp_path, monkeypatch, render_set, where):
+    from tristudio.core.priors.train_prior import PriorConfig, run_prior_training
+
+    _run_clip(tmp_path / "clip", render_set)
+    cfg = dict(resolution=16, block_out_channels=(16, 32), attention_heads=2, batch_size=4, warmup=1, steps=6)
+
+    def run(work, resume=False):
+        return run_prior_training(
+            work, PriorConfig(**cfg, holdout_pairs=[]), str(tmp_path / "clip" / "export"), [str(render_set)],
+            resume, None, ckpt_every=2, sample_every=0, grid_steps=2,
+        )  # fmt: skip
+
+    run(tmp_path / "straight")
+    _kill_on(monkeypatch, 2, where)
+    with pytest.raises(Killed):
+        run(tmp_path / "killed")
+    monkeypatch.undo()
+    assert RC.latest_step(tmp_path / "killed") == 2
+    run(tmp_path / "killed", resume=True)
+    a, b = RC.load_latest(tmp_path / "straight"), RC.load_latest(tmp_path / "killed")
+    assert a.step == b.step == 6
+    _assert_same(a.tensors, b.tensors)
+
+
+@pytest.mark.parametrize("where", WHERE)
+def test_train_eg3d_resumes_bit_identical_after_a_kill_in_the_save(tmp_path, monkeypatch, where):
+    from test_train_run import _config, _make_dataset
+
+    from tristudio.core.eg3d import train as T
+
+    data = _make_dataset(tmp_path / "data", n=4)
+    steps = 3
+
+    def config(out):
+        cfg = _config(data, out)
+        cfg.kimg = steps * cfg.batch / 1000
+        return cfg
+
+    T.train(config(tmp_path / "straight"))
+    _kill_on(monkeypatch, 2, where)
+    with pytest.raises(Killed):
+        T.train(config(tmp_path / "killed"))
+    monkeypatch.undo()
+    assert RC.latest_step(tmp_path / "killed") == 1
+    T.train(config(tmp_path / "killed"), resume=True)
+    a, b = RC.load_latest(tmp_path / "straight"), RC.load_latest(tmp_path / "killed")
+    assert a.step == b.step == steps
+    _assert_same(a.tensors, b.tensors)

@@ -1,0 +1,317 @@
+"""Nothing lost, nothing silent (issue 15): every bad input of the hostile-user review gives one clear error (a
+typer.BadParameter naming the option, or an 'error: ...' line, exit code != 0, no traceback); outputs never destroy a
+user's files; user strings print verbatim through rich; run folders are locked; silent wrong results are refused."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+from typer.testing import CliRunner
+
+from tristudio.cli.app import app
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def run(*args: str):
+    """(exit code, output) of one in-process CLI call; a Python exception escaping the command fails the test."""
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise AssertionError(f"traceback instead of a clear error: {result.exception!r}\n{result.output}")
+    return result.exit_code, result.output
+
+
+def clear_error(code: int, output: str, *needles: str) -> None:
+    """One clear error: exit code != 0, no traceback, an error line that names the problem."""
+    assert code != 0, output
+    assert "Traceback" not in output, output
+    flat = " ".join(output.replace("│", " ").split())
+    assert "error" in flat.lower() or "Invalid value" in flat, output
+    for needle in needles:
+        assert needle in flat, (needle, output)
+
+
+@pytest.fixture(scope="module")
+def prior_dir(tmp_path_factory):
+    from tristudio.core.priors.testing import build_tiny_pixel_prior
+
+    return build_tiny_pixel_prior(tmp_path_factory.mktemp("pix") / "prior")
+
+
+@pytest.fixture(scope="module")
+def render_set(tmp_path_factory):
+    from tristudio.core.priors.renders import render_objects
+
+    folder = tmp_path_factory.mktemp("renders") / "set"
+    render_objects(range(8), resolution=16).save(folder)
+    return folder
+
+
+# ------------------------------------------------------------------------------------- dataset make output safety
+
+
+def test_dataset_make_never_deletes_a_users_folder(tmp_path):
+    out = tmp_path / "thesis"
+    (out / "sub").mkdir(parents=True)
+    (out / "thesis.txt").write_text("three years of work")
+    (out / "sub" / "data.csv").write_text("1,2,3")
+    code, output = run("dataset", "make", "--world", "objects", "--count", "2", "--resolution", "8", "--out", out)
+    clear_error(code, output, "thesis.txt", "--overwrite")
+    assert (out / "thesis.txt").read_text() == "three years of work" and (out / "sub" / "data.csv").is_file()
+    # a file (not .zip) as --out, and a zip that is not a dataset: refused, untouched
+    paper = tmp_path / "paper.pdf"
+    paper.write_bytes(b"%PDF")
+    clear_error(*run("dataset", "make", "--world", "objects", "--count", "1", "--resolution", "8", "--out", paper))
+    assert paper.read_bytes() == b"%PDF"
+    fake = tmp_path / "fake.zip"
+    fake.write_bytes(b"not a zip")
+    clear_error(*run("dataset", "make", "--world", "objects", "--count", "1", "--resolution", "8", "--out", fake))
+    assert fake.read_bytes() == b"not a zip"
+
+
+def test_dataset_make_replaces_its_own_dataset_and_overwrite_is_explicit(tmp_path):
+    import json
+
+    out = tmp_path / "ds"
+    args = ["dataset", "make", "--world", "objects", "--resolution", "8", "--out", out]
+    assert run(*args, "--count", "2")[0] == 0
+    code, output = run(*args, "--count", "3")  # a tristudio dataset: remade in place
+    assert code == 0, output
+    assert len(json.loads((out / "dataset.json").read_text())["labels"]) == 3
+    (out / "notes.txt").write_text("mine")
+    clear_error(*run(*args, "--count", "1"))
+    assert (out / "notes.txt").is_file()
+    code, output = run(*args, "--count", "1", "--overwrite")
+    assert code == 0 and not (out / "notes.txt").exists(), output
+
+
+# ---------------------------------------------------------------------------------------------- rich markup
+
+
+def test_square_brackets_in_paths_and_prompts_print_verbatim(tmp_path, prior_dir):
+    out = tmp_path / "a[/]b[bold]c"
+    code, output = run("generate", "--seeds", "0", "--out", out)
+    assert code == 0, output
+    assert str(out) in " ".join(output.split()) and (out / "seed0000.png").is_file()
+    # an error message holding a user path with markup: printed as typed, no MarkupError
+    missing = tmp_path / "[/]nope[bold]"
+    code, output = run("generate", "--model", missing, "--out", tmp_path / "g")
+    clear_error(code, output, "[/]nope[bold]")
+    code, output = run(
+        "dreamfusion", "a [bold]red[/] cube", "--prior", prior_dir, "--out", tmp_path / "df[/]", "--steps", "1",
+        "--resolution", "16", "--render-every", "0", "--threads", "1",
+    )  # fmt: skip
+    assert code == 0, output
+    assert "a [bold]red[/] cube" in output and str(tmp_path / "df[/]") in " ".join(output.split())
+
+
+def test_escape_helper_round_trips_through_rich():
+    from rich.console import Console
+
+    from tristudio.cli.errors import esc
+
+    console = Console(record=True, width=200)
+    text = "path [/] and [bold]x[/bold] \\[y]"
+    console.print(f"got {esc(text)}")
+    assert console.export_text().strip() == f"got {text}"
+
+
+# ---------------------------------------------------------------------------- tracebacks -> one clear line
+
+
+BAD_INPUTS = {
+    "generate --fov 0": (["generate", "--fov", "0"], "--fov"),
+    "generate --resolution -3": (["generate", "--resolution", "-3"], "--resolution"),
+    "sample -n 0": (["sample", "a cube", "-n", "0"], "--num"),
+    "sample --steps 0": (["sample", "a cube", "--steps", "0"], "--steps"),
+    "train eg3d --batch 0": (["train", "eg3d", "--data", "d", "--out", "o", "--batch", "0"], "--batch"),
+    "train eg3d --kimg -1": (["train", "eg3d", "--data", "d", "--out", "o", "--kimg", "-1"], "--kimg"),
+    "train clip without --data": (["train", "clip", "{tmp}/w"], "--data"),
+    "train prior without --clip": (["train", "prior", "{tmp}/w", "--data", "{renders}"], "--clip"),
+    "train clip --data missing": (["train", "clip", "{tmp}/w", "--data", "{tmp}/missing"], "--data"),
+    "train prior --data wrong": (["train", "prior", "{tmp}/w", "--data", "{tmp}", "--clip", "{tmp}"], "renders.json"),
+    "train prior --channels abc": (
+        ["train", "prior", "{tmp}/w", "--data", "{renders}", "--clip", "{tmp}", "--channels", "abc"],
+        "--channels",
+    ),
+    "train clip --resume of nothing": (["train", "clip", "{tmp}/w", "--resume"], "no run to resume"),
+    "fit --steps 0": (["fit", "object:0", "--out", "{tmp}/f", "--steps", "0"], "--steps"),
+    "dreamfusion --lr nan": (["dreamfusion", "a cube", "--out", "{tmp}/d", "--lr", "nan"], "--lr"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_numbers_and_folders_are_one_clear_error(case, tmp_path, render_set):
+    args, needle = BAD_INPUTS[case]
+    args = [a.format(tmp=tmp_path, renders=render_set) for a in args]
+    clear_error(*run(*args), needle)
+
+
+@pytest.mark.parametrize("command", ["generate", "sample", "fit", "dreamfusion"])
+def test_out_that_is_a_file_is_one_clear_error(command, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("keep me")
+    args = {
+        "generate": ["generate", "--out", blocker / "x"],
+        "sample": ["sample", "a cube", "--out", blocker],
+        "fit": ["fit", "object:0", "--out", blocker],
+        "dreamfusion": ["dreamfusion", "a cube", "--out", blocker],
+    }[command]
+    clear_error(*run(*args), "is a file")
+    assert blocker.read_text() == "keep me"
+
+
+def _tiny_clip(work: Path, render_set: Path, *extra: str):
+    return run(
+        "train", "clip", work, "--data", render_set, "--steps", "2", "--batch", "4", "--image-size", "16",
+        "--eval-every", "0", "--ckpt-every", "1", "--threads", "1", *extra,
+    )  # fmt: skip
+
+
+def test_train_clip_existing_run_and_resume_before_the_first_checkpoint(tmp_path, render_set):
+    work = tmp_path / "w"
+    work.mkdir()
+    config = {"kind": "clip", "clip": {"steps": 2, "batch_size": 4, "image_size": 16}, "data": [str(render_set)]}
+    (work / "config.json").write_text(json.dumps(config))
+    clear_error(*_tiny_clip(work, render_set), "already holds a run", "--resume")
+    code, output = _tiny_clip(work, render_set, "--resume")  # no checkpoint yet: starts from step 0, says so
+    assert code == 0, output
+    assert "no checkpoint" in output and (work / "checkpoints" / "latest").read_text().strip() == "step-00000002"
+
+
+def test_a_second_run_on_the_same_folder_names_the_lock_and_its_holder(tmp_path, render_set):
+    work = tmp_path / "w"
+    work.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (work / ".lock").write_text(f"{holder.pid} {os.uname().nodename}\n")
+        code, output = _tiny_clip(work, render_set)
+        clear_error(code, output, ".lock", f"pid {holder.pid}")
+        assert not (work / "config.json").exists()  # nothing of the second run was written
+    finally:
+        holder.kill()
+        holder.wait()
+    # the holder is gone: its lock is stale and taken over
+    code, output = _tiny_clip(work, render_set)
+    assert code == 0 and "stale lock" in output, output
+    assert not (work / ".lock").exists()
+
+
+def test_disk_full_is_one_line_and_keeps_the_last_checkpoint(tmp_path, monkeypatch, render_set):
+    import tristudio.core.io.checkpoint as C
+    from tristudio.core.io.run_checkpoints import latest_step
+
+    real = C.save_file
+    calls = {"n": 0}
+
+    def full(tensors, path, *a, **k):
+        calls["n"] += 1
+        if calls["n"] >= 2:
+            from safetensors import SafetensorError
+
+            raise SafetensorError("Error while serializing: IoError(No space left on device (os error 28))")
+        return real(tensors, path, *a, **k)
+
+    monkeypatch.setattr(C, "save_file", full)
+    code, output = _tiny_clip(tmp_path / "w", render_set)
+    clear_error(code, output, "No space left on device")
+    assert latest_step(tmp_path / "w") == 1
+
+
+# ------------------------------------------------------------------------------------------ silent wrong results
+
+
+@pytest.mark.parametrize("option, value", [("--trunc", "nan"), ("--yaw", "inf"), ("--pitch", "-inf")])
+def test_non_finite_view_numbers_are_refused_not_rendered_black(option, value, tmp_path):
+    out = tmp_path / "g"
+    clear_error(*run("generate", "--seeds", "0", option, value, "--out", out), option)
+    assert not out.exists()
+
+
+def _poison(prior_dir: Path, tmp_path: Path, component: str) -> Path:
+    import shutil
+
+    bad = tmp_path / "nan_prior"
+    shutil.copytree(prior_dir, bad)
+    path = next((bad / component).glob("*.safetensors"))
+    tensors = load_file(str(path))
+    key = sorted(k for k, v in tensors.items() if v.is_floating_point() and v.numel() > 4)[0]
+    tensors[key].view(-1)[3] = float("nan")
+    save_file(tensors, str(path))
+    return bad
+
+
+@pytest.mark.parametrize("component", ["unet", "text_encoder"])
+def test_a_prior_with_nan_weights_is_refused_on_load(prior_dir, tmp_path, component):
+    from tristudio.core.priors import PriorLoadError, load_prior
+
+    bad = _poison(prior_dir, tmp_path, component)
+    with pytest.raises(PriorLoadError, match=f"{component}.*NaN or Inf"):
+        load_prior(bad, "cpu")
+    clear_error(*run("sample", "a cube", "--prior", bad, "--out", tmp_path / "s", "--steps", "2"), "NaN")
+    code, output = run("dreamfusion", "a cube", "--prior", bad, "--out", tmp_path / "d", "--steps", "1")
+    clear_error(code, output, "NaN")
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_long_prompt_keeps_its_view_words_and_warns(prior_dir):
+    from tristudio.core.dreamfusion.optimize import DreamFusion, DreamFusionConfig
+    from tristudio.core.priors import load_prior
+
+    prior = load_prior(prior_dir, "cpu")
+    prompt = ("a red cube with a long story " * 400)[:10_000]
+    df = DreamFusion(DreamFusionConfig(prompt=prompt, resolution=16, grid_resolution=32, samples=24), prior)
+    assert df.prompt_note and "cut" in df.prompt_note
+    read = {}
+    for word in ("front view", "back view", "side view"):
+        text = df._view_texts[word]
+        assert not prior.truncated(text)  # the encoder reads all of it ...
+        read[word] = prior.tokenizer(text, truncation=True, max_length=prior.max_prompt_tokens).input_ids
+        assert text.endswith(word)  # ... view words included
+    assert read["front view"] != read["back view"] != read["side view"]
+    # what the encoder reads of the naive '<prompt>, <view>' is the same for every view: the defect this fixes
+    naive = [prior.tokenizer(f"{prompt}, {w}", truncation=True, max_length=77).input_ids for w in ("front", "back")]
+    assert naive[0] == naive[1]
+    # a short prompt is untouched
+    short = DreamFusion(DreamFusionConfig(prompt="a red cube", resolution=16, grid_resolution=32, samples=24), prior)
+    assert short.prompt_note is None and short._view_texts["back view"] == "a red cube, back view"
+
+
+def test_sample_warns_about_a_truncated_prompt(prior_dir, tmp_path):
+    code, output = run(
+        "sample", "a cube " * 200, "--prior", prior_dir, "--out", tmp_path / "s", "--steps", "1", "-n", "1"
+    )
+    assert code == 0 and "warning" in output and "tokens" in output, output
+
+
+def test_model_json_sizes_are_bounded_with_the_field_named(tmp_path):
+    import json
+    import shutil
+
+    from tristudio.core.eg3d.load import GeneratorLoadError, load_generator
+    from tristudio.core.io.checkpoint import HASH_KEY
+
+    shipped = Path(__file__).resolve().parent.parent / "core" / "assets" / "eg3d_heads"
+    for field, value in [("img_resolution", 2**20), ("plane_resolution", 3), ("w_dim", "512"), ("z_dim", 10**9)]:
+        folder = tmp_path / field
+        shutil.copytree(shipped, folder)
+        meta = json.loads((folder / "model.json").read_text())
+        meta["init_kwargs"][field] = value
+        meta.pop(HASH_KEY, None)
+        (folder / "model.json").write_text(json.dumps(meta))
+        with pytest.raises(GeneratorLoadError, match=rf"model.json: init_kwargs.{field} is"):
+            load_generator(folder)
+        clear_error(*run("generate", "--model", folder, "--out", tmp_path / "g"), f"init_kwargs.{field}")

@@ -1,0 +1,59 @@
+"""EG3D's two-stage neural-rendering-resolution schedule: closed form, and a resumed run stays on it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tristudio.core.data.eg3d import write_dataset
+from tristudio.core.eg3d import loss as L
+from tristudio.core.eg3d import train as T
+from tristudio.core.eg3d.presets import TRAIN_SCHEDULES, preset
+
+
+def test_two_stage_resolution_closed_form():
+    cfg = L.LossConfig.from_dict(
+        {k: v for k, v in TRAIN_SCHEDULES["medium-two-stage"].items() if k.startswith("neural")}
+    )
+    start, fade = cfg.neural_rendering_resolution_fade_start_kimg, cfg.neural_rendering_resolution_fade_kimg
+    at = lambda kimg: L.neural_rendering_resolution_at(kimg * 1e3, cfg, 64)  # noqa: E731
+    assert at(0) == 32 and at(start) == 32  # stage 1
+    assert at(start + fade / 2) == 48  # linear fade
+    assert at(start + fade) == 64 and at(10 * (start + fade)) == 64  # stage 2
+    assert L.neural_rendering_resolution_at(0, L.LossConfig(), 16) == 16  # no schedule: the generator's own
+    g = preset("medium")
+    assert g["img_resolution"] == 128 and g["neural_rendering_resolution"] == 64
+
+
+@pytest.mark.slow
+def test_resolution_switch_resumes_on_schedule(tmp_path):
+    from tristudio.core.worlds.sampling import head_cameras
+
+    torch.set_num_threads(1)
+    images = torch.randint(0, 256, (8, 32, 32, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    data = write_dataset(tmp_path / "d", images, head_cameras(list(range(8))).label())
+    loss = {
+        "neural_rendering_resolution_initial": 8,
+        "neural_rendering_resolution_final": 16,
+        "neural_rendering_resolution_fade_start_kimg": 0.004,  # after 2 steps of batch 2
+        "neural_rendering_resolution_fade_kimg": 0.004,
+        "r1_interval": 0,
+        "density_reg": 0.0,
+    }
+
+    def cfg(out):
+        return T.TrainConfig(data=str(data), out=str(out), preset="tiny", kimg=0.012, batch=2, seed=1, snap=1,
+                             sample_every=0, threads=1, device="cpu", loss=loss)  # fmt: skip
+
+    ds = T.open_training_set(str(data))
+    whole = T.Trainer(cfg(tmp_path / "a"), ds, log=lambda *_: None)
+    nrr_whole = [whole.step()["nrr"] for _ in range(6)]
+    assert nrr_whole == [8, 8, 8, 12, 16, 16]  # cur_nimg before each step: 0, 2, 4, 6, 8, 10
+    first = T.Trainer(cfg(tmp_path / "b"), ds, log=lambda *_: None)
+    nrr_b = [first.step()["nrr"] for _ in range(4)]
+    first.save()
+    resumed = T.Trainer(cfg(tmp_path / "b"), ds, log=lambda *_: None)
+    resumed.load(T.latest_checkpoint(tmp_path / "b"))
+    assert resumed.G_ema.neural_rendering_resolution == 12
+    nrr_b += [resumed.step()["nrr"] for _ in range(2)]
+    assert nrr_b == nrr_whole
