@@ -164,15 +164,3 @@ def test_background_replacement_of_a_white_back_model_matches_compositing_by_han
     a = to_rgba(plain, "raw", "model").astype(int)
     b = to_rgba(plain, "raw", "black").astype(int)
     assert abs(a - b).max() <= 1
-
-
-def test_auto_threads_takes_the_idle_cores_minus_the_reserve_and_never_below_one():
-    from tristudio.core.threads import auto_threads
-
-    assert auto_threads(cores=2, load=0.0) == 2
-    assert auto_threads(reserve=1, cores=2, load=0.0) == 1  # the viewer keeps one core for the GUI thread
-    assert auto_threads(cores=2, load=1.5) == 1  # issue 14: a busy 2-core machine gets one thread
-    assert auto_threads(cores=2, load=9.0) == 1
-    assert auto_threads(reserve=1, cores=16, load=4.2) == 10  # int(16 - 4.2) = 11 idle, one reserved
-    assert auto_threads(cores=4, load=-1.0) == 4  # a bogus negative load counts as idle
-    assert 1 <= auto_threads() <= (__import__("os").cpu_count() or 1)
