@@ -81,6 +81,7 @@ def main() -> int:
 
     def body(ctx):
         settle(ctx)
+        _wait(ctx, app.eg3d.grid_ready, args.timeout, "the baked grid of the GL fast path")
         ctx.item_drag_with_delta("//Viewport/##canvas", (-110, -12))  # a three-quarter view (~30 deg)
         settle(ctx)
         shot(ctx, "eg3d_orbit")
@@ -94,6 +95,7 @@ def main() -> int:
         ctx.window_focus("//Render")
         ctx.yield_()
         ctx.window_focus("//Capture")
+        ctx.scroll_to_bottom("//Capture")  # the job's message under the buttons
         settle(ctx)
         shot(ctx, "capture_panel")
         # DreamFusion: Start, let it train, orbit a little, shoot with the loss plot (Training tab) in view.

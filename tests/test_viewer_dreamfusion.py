@@ -189,6 +189,8 @@ def test_errors_are_shown_in_red_and_the_app_keeps_running(tiny_G, tmp_path, pri
         ctx.item_click("//DreamFusion/Start")
         wait(ctx, lambda: bool(app.probes.df_drawn_error), 30, "the prior error")
         seen["prior_error"] = app.probes.df_drawn_error
+        # one state at a time: no "loading the prior..." over the red error (viewport and panel)
+        seen["placeholder"] = app.dreamfusion.placeholder()
         # A good prior; then a step that raises in the training thread.
         ctx.item_input_value("//DreamFusion/prior folder", str(prior_dir))
         ctx.item_click("//DreamFusion/Start")
@@ -217,6 +219,7 @@ def test_errors_are_shown_in_red_and_the_app_keeps_running(tiny_G, tmp_path, pri
 
     run(app, body)
     assert "not_a_prior" in seen["prior_error"]
+    assert seen["placeholder"] == "", seen["placeholder"]
     assert "synthetic step failure" in seen["step_error"]
     assert any("synthetic step failure" in e for e in seen["viewport_errors"])
     assert not seen["thread_alive"]

@@ -446,3 +446,48 @@ def test_model_panel_opens_a_diffusers_folder_as_the_dreamfusion_prior(tiny_G, t
     assert "unet" in error and scene == "eg3d" and prior_path != str(broken)
     error, prior_path, model = seen["good"]
     assert error == "" and prior_path == str(good) and model == "tiny"  # the EG3D model stays in place
+
+
+def test_scene_switch_radius_limits_and_capture_message(tiny_G, tmp_path):
+    """Switch to the DreamFusion scene and back; the radius slider and the wheel stay within the scene's range (a
+    typed value too); a capture with no DreamFusion object says why in red; nothing lands in the error list."""
+    app = make_app(tiny_G, tmp_path)
+    seen = {}
+
+    def body(ctx, app):
+        settle(ctx, app)
+        ctx.window_focus("//DreamFusion")
+        ctx.item_click("//DreamFusion/DreamFusion")
+        for _ in range(3):
+            ctx.yield_()
+        seen["scene"] = app.state.scene
+        ctx.window_focus("//Render")
+        for _ in range(3):
+            ctx.yield_()
+        ctx.item_input_value("//Render/radius", 100.0)
+        seen["radius"] = app.state.camera.radius
+        ctx.window_focus("//Capture")
+        for _ in range(3):
+            ctx.yield_()
+        ctx.item_click("//Capture/Save render")
+        for _ in range(3):
+            ctx.yield_()
+        seen["msg"] = app.state.capture.message
+        ctx.window_focus("//DreamFusion")
+        ctx.item_click("//DreamFusion/EG3D")
+        settle(ctx, app)
+        seen["back"] = app.state.scene
+        ctx.mouse_move("//Viewport/##canvas")
+        ctx.mouse_wheel((0, -20))
+        for _ in range(3):
+            ctx.yield_()
+        seen["eg3d_radius"] = (app.state.camera.radius, app.state.camera.radius_range)
+        seen["errors"] = list(app.state.errors)
+
+    run(app, body)
+    assert seen["scene"] == "dreamfusion" and seen["back"] == "eg3d"
+    assert seen["radius"] <= 5.4 + 1e-6
+    assert seen["msg"] is not None and seen["msg"].error
+    r, (lo, hi) = seen["eg3d_radius"]
+    assert abs(r - hi) < 1e-6, seen["eg3d_radius"]
+    assert not seen["errors"], seen["errors"]

@@ -133,3 +133,33 @@ def test_every_fast_path_and_output_keeps_the_window_drawn(tiny_G, tmp_path):  #
 
     run_with_window_shots(app, body)
     assert not failures, "\n".join(failures)
+
+
+def test_capture_confirmation_wraps_at_the_panel_edge(tiny_G, tmp_path):  # noqa: F811
+    """Issue 14: Capture's "saved <path>" was one clipped line. With a long folder it must wrap onto several lines:
+    the green text's rows in the lower dock span more than one line height."""
+    long_dir = tmp_path / ("a_long_capture_folder_name_" * 4)
+    app = make_app(tiny_G, tmp_path, capture_dir=str(long_dir), save_resolution=32)
+    seen = {}
+
+    def body(ctx, app, shoot):
+        settle(ctx, app)
+        ctx.window_focus("//Capture")
+        ctx.item_click("//Capture/Save render")
+        wait(ctx, lambda: app.jobs.current is not None and app.jobs.current.done, 60, "save render")
+        ctx.mouse_move("//Capture/Export mesh")
+        ctx.mouse_wheel((0.0, -20.0))  # scroll the panel to its end (the message is under the buttons)
+        for _ in range(3):
+            ctx.yield_()
+        seen["img"] = shoot(ctx)
+        seen["line"] = 17.0  # ImGui's default font: 13 px glyphs, 17 px line spacing
+
+    run_with_window_shots(app, body)
+    img = seen["img"].astype(int)
+    h, w, _ = img.shape
+    dock = img[int(h * 0.5) : h - 24, int(w * 0.67) :]
+    green = (dock[..., 1] > 170) & (dock[..., 0] < 160) & (dock[..., 2] < 160)
+    rows = np.flatnonzero(green.any(axis=1))
+    assert rows.size, "no green confirmation text in the Capture panel"
+    assert app.jobs.current.message.startswith("saved ") and len(app.jobs.current.message) > 100
+    assert rows.max() - rows.min() > 1.5 * seen["line"], f"the confirmation spans {rows.max() - rows.min()} px rows"

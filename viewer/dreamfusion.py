@@ -101,6 +101,9 @@ def dreamfusion_camera() -> OrbitCamera:
         radius=sum(v.radius) / 2,
         fov_deg=sum(v.fov_deg) / 2,
         pivot=(0.0, 0.0, 0.0),
+        # outside the object's box [-0.5, 0.5]^3 (its half-diagonal) to twice the farthest training camera; the
+        # object renders at any distance (its rays are cut to the box), so this only keeps it in view
+        radius_range=(math.sqrt(3) / 2, 2 * max(v.radius)),
     )
 
 

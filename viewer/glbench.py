@@ -23,6 +23,7 @@ def main() -> None:
 
     glfw = __import__("glfw")
     from OpenGL import GL
+
     from tristudio.core.eg3d.bake import bake_grid
     from tristudio.viewer.engine import Engine
     from tristudio.viewer.latent import LatentSpec

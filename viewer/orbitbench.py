@@ -6,8 +6,9 @@ xvfb-run), EG3D scene, one JSON line.
 
 Phases: `bake` (until the baked grid for the GL fast path is on the GPU side and a full frame is shown), `orbiting`
 (the camera turns every frame as a left-drag of 6 px would; fps = the app's frame-loop iterations over wall time,
-`gl_share` = the share of those frames the GL ray-march drew), then `stops` times: orbit 0.5 s, let go, and time
-until the viewport shows the full-quality torch frame of the final camera (`rest_ms` of stillness + the render).
+`gl_share` = the share of those frames the GL ray-march drew, `cpu_ms_per_frame` = the process's CPU time per
+frame), then `stops` times: orbit 0.5 s, let go, and time until the viewport shows the full-quality torch frame of
+the final camera (`rest_ms` of stillness + the render).
 Model: the shipped heads model when present (auto), else a random-init `small` generator (said in the output).
 """
 
@@ -52,7 +53,7 @@ def main() -> None:
         return scene.shown_kind == "torch" and f is not None and f.full and f.camera_key == app.state.camera.key()
 
     def begin(phase: str, now: float) -> None:
-        run.update(phase=phase, t0=now, f0=app.probes.frames, g0=app.probes.gl_frames)
+        run.update(phase=phase, t0=now, f0=app.probes.frames, g0=app.probes.gl_frames, cpu0=time.process_time())
 
     def driver() -> None:
         now = time.perf_counter()
@@ -75,6 +76,9 @@ def main() -> None:
                     "fps": frames / dt,
                     "gl_share": (app.probes.gl_frames - run["g0"]) / max(frames, 1),
                     "seconds": dt,
+                    # CPU time of the whole process (all threads, llvmpipe's included) per frame: what a frame costs
+                    # whatever else the machine runs (fps alone falls with the load average)
+                    "cpu_ms_per_frame": 1000 * (time.process_time() - run["cpu0"]) / max(frames, 1),
                 }
                 begin("stop-orbit", now)
         elif phase == "stop-orbit":

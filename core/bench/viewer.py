@@ -84,6 +84,7 @@ def _orbit_rows(seconds: float, stops: int) -> list[dict]:
             "fps": r["orbiting"]["fps"],
             "goal_fps": 20,
             "meets_goal": r["orbiting"]["fps"] >= 20,
+            "cpu_ms_per_frame": r["orbiting"].get("cpu_ms_per_frame"),
             "note": note,
         }
     ]

@@ -87,7 +87,8 @@ def _draw_camera(cam) -> None:
     if ch:
         cam.pitch = math.radians(pitch_deg)
     lo, hi = cam.radius_range
-    _, cam.radius = imgui.slider_float("radius", cam.radius, lo, hi)
+    _, radius = imgui.slider_float("radius", cam.radius, lo, hi)
+    cam.radius = min(hi, max(lo, radius))  # a typed value (ctrl+click) too
     tooltip("distance to the pivot, within the range where the model renders")
     _, cam.fov_deg = imgui.slider_float("fov (deg)", cam.fov_deg, 5.0, 60.0)
     if imgui.button("reset camera (R)"):
