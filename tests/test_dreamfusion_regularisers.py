@@ -124,4 +124,6 @@ def test_old_checkpoint_configs_keep_their_schedule():
 
 def test_the_small_world_profile_decays_the_lr(prior):
     df = DreamFusion(DreamFusionConfig(prompt="a cube", resolution=16, grid_resolution=16, samples=8), prior)
-    assert [df.schedule(k)[1] for k in (0, 200, 300, 400, 1500)] == pytest.approx([1e-2, 1e-2, 1e-3, 1e-4, 1e-4])
+    assert [df.schedule(k)[1] for k in (0, 200, 300, 400, 500, 1500)] == pytest.approx(
+        [1e-2, 1e-2, 1e-3, 1e-4, 1e-5, 1e-5]
+    )

@@ -77,7 +77,7 @@ class DreamFusionConfig:
     t_anneal_steps: int = 0
     lr_final_ratio: float | None = None  # lr decays exponentially to lr * lr_final_ratio at lr_decay_steps
     lr_decay_steps: int | None = None  # from lr_decay_start (schedules.lr_factor); None: the prior's profile
-    lr_decay_start: int | None = None  # (small world: constant to step 200, then down to 1% at step 400)
+    lr_decay_start: int | None = None  # (small world: constant to step 200, then down to 0.1% at step 500)
     albedo_warmup: float = 0.1  # fraction of the steps rendered with albedo only
     p_albedo: float = 0.2  # after the warm-up: P(albedo); P(textureless); the rest lambertian
     p_textureless: float = 0.3
@@ -126,7 +126,7 @@ def resolve_for_prior(cfg: DreamFusionConfig, prior) -> DreamFusionConfig:
     """Fill the config's "auto" / None settings from the prior's profile (profiles.py; in place; returns cfg).
 
     The small-world prior: background white, the worlds' light, ambient 0.35, its own 32 px, SDS at scale 5, the lr
-    decayed after step 200 to 1% at step 400 (it drifts from its best shape otherwise). Any other
+    decayed after step 200 to 0.1% at step 500 (it drifts from its best shape otherwise). Any other
     prior (Stable Diffusion, DeepFloyd IF): DreamFusion's MLP background, camera light, ambient 0.1, 64 px renders
     (resized to the prior's input as DreamFusion does). Tri-planes: one texel per training pixel unless set."""
     profile = profile_for(prior)
