@@ -46,6 +46,11 @@ def test_lr_factor_is_exponential_to_its_final_ratio():
     assert lr_factor(500, 0.1, 1000) == pytest.approx(0.1**0.5)
     assert lr_factor(1000, 0.1, 1000) == lr_factor(3000, 0.1, 1000) == pytest.approx(0.1)
     assert lr_factor(700, 0.1, 0) == 1.0
+    # held to step 200, then down to 1% at step 400 (the small-world profile)
+    assert lr_factor(0, 0.01, 400, 200) == lr_factor(200, 0.01, 400, 200) == 1.0
+    assert lr_factor(300, 0.01, 400, 200) == pytest.approx(0.1)
+    assert lr_factor(400, 0.01, 400, 200) == lr_factor(2000, 0.01, 400, 200) == pytest.approx(0.01)
+    assert lr_factor(500, 0.01, 400, 400) == 1.0  # no decay window
 
 
 def test_orientation_penalty_for_known_normals_and_weights():
@@ -92,6 +97,7 @@ def test_a_step_uses_the_scheduled_timesteps_and_learning_rate(prior):
         lr=0.02,
         lr_final_ratio=0.1,
         lr_decay_steps=20,
+        lr_decay_start=0,
         lambda_sparsity=1.0,
     )
     df = DreamFusion(cfg, prior)
@@ -113,4 +119,11 @@ def test_old_checkpoint_configs_keep_their_schedule():
     """A config saved before the schedules existed resumes as it ran: no annealing, no decay, no sparsity."""
     old = {"prompt": "a cube", "steps": 100}
     cfg = DreamFusionConfig.from_dict(old)
-    assert (cfg.t_anneal_steps, cfg.lr_decay_steps, cfg.lambda_sparsity) == (0, 0, 0.0)
+    assert (cfg.t_anneal_steps, cfg.lr_decay_steps, cfg.lr_decay_start, cfg.lambda_sparsity) == (0, 0, 0, 0.0)
+
+
+def test_the_small_world_profile_decays_the_lr(prior):
+    df = DreamFusion(DreamFusionConfig(prompt="a cube", resolution=16, grid_resolution=16, samples=8), prior)
+    assert [df.schedule(k)[1] for k in (0, 200, 300, 400, 500, 1500)] == pytest.approx(
+        [1e-2, 1e-2, 1e-3, 1e-4, 1e-5, 1e-5]
+    )

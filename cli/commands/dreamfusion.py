@@ -64,7 +64,9 @@ def dreamfusion(
     guidance_scale: float = typer.Option(
         None, "--guidance-scale", help="default: the method's scale for the prior (see --guidance)"
     ),
-    lr: float = typer.Option(1e-2, "--lr"),
+    lr: float = typer.Option(
+        1e-2, "--lr", help="learning rate (the prior's profile may decay it over the run: core/dreamfusion/profiles.py)"
+    ),
     resolution: int = typer.Option(
         None, "--resolution", help="training image size in pixels (default: the prior's, at most 64)"
     ),

@@ -19,26 +19,13 @@ app = typer.Typer(help="Train models.", no_args_is_help=True)
 def _progress(total: int, start: int, every: int):
     """A rich progress bar plus a logged line every `every` steps (readable in a nohup log)."""
     from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from rich.progress import TextColumn
+
+    from tristudio.cli.progress import step_progress
 
     console = Console()
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    )
-    task = progress.add_task("train", total=total, completed=start, info="")
+    progress = step_progress(console, TextColumn("{task.fields[info]}"))
+    task = progress.add_task("train", total=total, completed=start, first=start, info="")
 
     def callback(record: dict) -> None:
         if "eval" in record:

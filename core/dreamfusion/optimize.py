@@ -74,7 +74,8 @@ class DreamFusionConfig:
     t_max_final: float = 0.98  # t_max anneals linearly to this over t_anneal_steps (schedules.annealed_t_range)
     t_anneal_steps: int = 0
     lr_final_ratio: float | None = None  # lr decays exponentially to lr * lr_final_ratio at lr_decay_steps
-    lr_decay_steps: int | None = None  # (schedules.lr_factor); None: the prior's profile (small world: 0.03 at 1000)
+    lr_decay_steps: int | None = None  # from lr_decay_start (schedules.lr_factor); None: the prior's profile
+    lr_decay_start: int | None = None  # (small world: constant to step 200, then down to 0.1% at step 500)
     albedo_warmup: float = 0.1  # fraction of the steps rendered with albedo only
     p_albedo: float = 0.2  # after the warm-up: P(albedo); P(textureless); the rest lambertian
     p_textureless: float = 0.3
@@ -114,6 +115,7 @@ _OFF_WHEN_ABSENT = {
     "t_anneal_steps": 0,
     "lr_final_ratio": 1.0,
     "lr_decay_steps": 0,
+    "lr_decay_start": 0,
     "lambda_sparsity": 0.0,
 }
 
@@ -122,7 +124,7 @@ def resolve_for_prior(cfg: DreamFusionConfig, prior) -> DreamFusionConfig:
     """Fill the config's "auto" / None settings from the prior's profile (profiles.py; in place; returns cfg).
 
     The small-world prior: background white, the worlds' light, ambient 0.35, its own 32 px, SDS at scale 5, the lr
-    decayed to 3% by step 1000 (it drifts from its best shape otherwise). Any other
+    decayed after step 200 to 0.1% at step 500 (it drifts from its best shape otherwise). Any other
     prior (Stable Diffusion, DeepFloyd IF): DreamFusion's MLP background, camera light, ambient 0.1, 64 px renders
     (resized to the prior's input as DreamFusion does). Tri-planes: one texel per training pixel unless set."""
     profile = profile_for(prior)
@@ -140,6 +142,8 @@ def resolve_for_prior(cfg: DreamFusionConfig, prior) -> DreamFusionConfig:
         cfg.lr_final_ratio = profile.lr_final_ratio
     if cfg.lr_decay_steps is None:
         cfg.lr_decay_steps = profile.lr_decay_steps
+    if cfg.lr_decay_start is None:
+        cfg.lr_decay_start = profile.lr_decay_start
     if cfg.plane_resolution is None:  # finer planes than the supervision grow noise the prior cannot see
         cfg.plane_resolution = int(cfg.render_resolution or cfg.resolution)
     return cfg
@@ -373,7 +377,7 @@ class DreamFusion:
         """The guidance's (t_min, t_max) and the field's learning rate at step k (schedules.py)."""
         cfg = self.cfg
         t_range = annealed_t_range(k, cfg.t_range, cfg.t_max_final, cfg.t_anneal_steps)
-        return t_range, cfg.lr * lr_factor(k, cfg.lr_final_ratio, cfg.lr_decay_steps)
+        return t_range, cfg.lr * lr_factor(k, cfg.lr_final_ratio, cfg.lr_decay_steps, cfg.lr_decay_start)
 
     def _check_finite(self) -> None:
         if not field_is_finite(self):

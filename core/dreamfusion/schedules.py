@@ -5,8 +5,9 @@ whose --steps grows on resume) follows the same curve: nothing here keeps state.
     t_range(k)                = (t_min, ramp(k; t_max, t_max_final, K_t))  timestep annealing: the noise levels the
                                 guidance draws from shrink from coarse (shape) to fine (detail), as DreamTime /
                                 threestudio's max_step_percent schedules do
-    lr(k)                     = lr * r ** min(k / K_lr, 1)                 exponential decay to r * lr at step K_lr
-                                (stable-dreamfusion's 0.1 ** min(k / iters, 1), in absolute steps)
+    lr(k)                     = lr * r ** clamp((k - S) / (K_lr - S), 0, 1)  constant to step S, then exponential
+                                decay to r * lr at step K_lr (stable-dreamfusion's 0.1 ** min(k / iters, 1) is
+                                S = 0, K_lr = iters, r = 0.1; here in absolute steps)
 
 Steps are absolute (not fractions of the run), like threestudio's [start_step, start_value, end_value, end_step]
 schedules: the first 300 steps of a 2000-step run are the same as a 300-step run.
@@ -33,8 +34,9 @@ def annealed_t_range(k: int, t_range: tuple[float, float], t_max_final: float, s
     return float(t_min), max(float(t_min), ramp(k, t_max, t_max_final, steps))
 
 
-def lr_factor(k: int, final_ratio: float, steps: int) -> float:
-    """final_ratio ** min(k / steps, 1): 1 at step 0, final_ratio from step `steps` on (1 throughout if steps <= 0)."""
-    if steps <= 0:
+def lr_factor(k: int, final_ratio: float, steps: int, start: int = 0) -> float:
+    """1 up to step `start`, then final_ratio ** ((k - start) / (steps - start)), final_ratio from step `steps` on
+    (1 throughout if steps <= start)."""
+    if steps <= start:
         return 1.0
-    return float(final_ratio) ** min(max(k, 0) / steps, 1.0)
+    return float(final_ratio) ** min(max(k - start, 0) / (steps - start), 1.0)
