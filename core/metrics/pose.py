@@ -8,7 +8,8 @@ view_label), so a pose is (yaw, pitch) plus a small translation t of the head (i
     X_w(yaw, pitch) = R(yaw, pitch) P_c + o(yaw, pitch)          residual r_i = template_sdf(X_w,i - t)
 
 The "known head geometry" is a set of `TEMPLATE_SIZE` world heads of held-apart seeds (heads of the world the model
-was trained on); the head is also allowed a translation t and a per-axis scale s about the pivot (8 parameters).
+was trained on); the head is also allowed a translation t (|t| <= 0.1 per axis) and a per-axis scale s about the
+pivot (0.82 .. 1.22), both bounded smoothly through tanh (8 parameters).
 For each template head the cost sum_i huber(r_i) is minimised from the best start of a coarse (yaw, pitch) grid by
 Gauss-Newton / Levenberg-Marquardt (IRLS Huber weights, central-difference Jacobian); the template head that fits
 best gives the pose. With the rendered head's own SDF as template the estimate is exact (tests); with other heads of
@@ -82,6 +83,13 @@ def camera_points(
 
 
 NPARAM = 8  # yaw, pitch, translation (3), log scale (3)
+MAX_SHIFT = 0.1  # |t| per axis (world units): t = MAX_SHIFT tanh(theta[2:5])
+MAX_LOG_SCALE = 0.2  # |log s| per axis: log s = MAX_LOG_SCALE tanh(theta[5:8]) (scales 0.82 .. 1.22)
+
+
+def _shift_scale(theta: Tensor) -> tuple[Tensor, Tensor]:
+    """Bounded translation (m, 3) and log scale (m, 3) of the (m, 8) parameters (a smooth box: no degenerate fits)."""
+    return MAX_SHIFT * torch.tanh(theta[:, 2:5]), MAX_LOG_SCALE * torch.tanh(theta[:, 5:8])
 
 
 def _world(theta: Tensor, pc: Tensor, radius: float, pivot) -> Tensor:
@@ -89,13 +97,14 @@ def _world(theta: Tensor, pc: Tensor, radius: float, pivot) -> Tensor:
     c2w = orbit_cam2world(theta[:, 0], theta[:, 1], radius, pivot=pivot, center=(0.0, 0.0, 0.0))
     x = pc[None] @ c2w[:, :3, :3].transpose(1, 2) + c2w[:, None, :3, 3]
     piv = torch.as_tensor(pivot, dtype=x.dtype)
-    return (x - piv - theta[:, None, 2:5]) * torch.exp(-theta[:, None, 5:8]) + piv
+    t, log_s = _shift_scale(theta)
+    return (x - piv - t[:, None]) * torch.exp(-log_s[:, None]) + piv
 
 
 def _residuals(template, theta: Tensor, pc: Tensor, radius: float, pivot) -> Tensor:
     m, p = theta.shape[0], pc.shape[0]
     d = template(_world(theta, pc, radius, pivot).reshape(-1, 3)).reshape(m, p)
-    return d * torch.exp(theta[:, 5:8].mean(1, keepdim=True))
+    return d * torch.exp(_shift_scale(theta)[1].mean(1, keepdim=True))
 
 
 def _huber_weights(r: Tensor, delta: float) -> Tensor:
@@ -127,7 +136,7 @@ def estimate_pose(
     starts = torch.cat([grid, torch.zeros(grid.shape[0], NPARAM - 2)], 1)
     cost = _huber(_residuals(template, starts, pc, radius, pivot), delta)
     theta = starts[cost.argmin()].clone()
-    lam, eps = 1e-3, torch.tensor([1e-3, 1e-3, 1e-4, 1e-4, 1e-4, 1e-3, 1e-3, 1e-3])
+    lam, eps = 1e-3, torch.tensor([1e-3, 1e-3, 1e-3, 1e-3, 1e-3, 1e-3, 1e-3, 1e-3])
     r = _residuals(template, theta[None], pc, radius, pivot)[0]
     best = _huber(r, delta).item()
     for _ in range(iterations):
@@ -149,11 +158,12 @@ def estimate_pose(
             lam *= 10
         if not improved or step_.abs().max() < 1e-6:
             break
+    t, log_s = _shift_scale(theta[None])
     return {
         "yaw": float(theta[0]),
         "pitch": float(theta[1]),
-        "translation": theta[2:5].tolist(),
-        "scale": theta[5:8].exp().tolist(),
+        "translation": t[0].tolist(),
+        "scale": log_s[0].exp().tolist(),
         "cost": best,
     }
 
