@@ -186,3 +186,22 @@ def test_make_heads2_dataset_records_identities(tmp_path):
     torch.testing.assert_close(labels_cams, cams.label())
     with pytest.raises(ValueError, match="heads worlds only"):
         make_dataset("objects", 1, 16, tmp_path / "o", cameras="rebalanced")
+
+
+def test_cli_make_options_and_clear_errors(tmp_path):
+    from typer.testing import CliRunner
+
+    from tristudio.cli.app import app
+
+    runner = CliRunner()
+    args = ["dataset", "make", "--count", "2", "--resolution", "8", "--supersample", "1"]
+    r = runner.invoke(app, [*args, "--world", "objects", "--cameras", "rebalanced", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "heads worlds only" in r.output and not (tmp_path / "o").exists()
+    r = runner.invoke(app, [*args, "--world", "heads2", "--ground-truth", "--out", str(tmp_path / "h.zip")])
+    assert r.exit_code == 0, r.output
+    import zipfile
+
+    names = set(zipfile.ZipFile(tmp_path / "h.zip").namelist())
+    assert {"gt/00000/img00000000.npz", "gt/00000/img00000001.npz", "captions.json"} <= names
+    r = runner.invoke(app, ["eval", "pose", "--model", str(tmp_path / "none"), "--world", "heads3"])
+    assert r.exit_code == 1 and "heads or heads2" in r.output
