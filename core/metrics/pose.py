@@ -7,8 +7,8 @@ view_label), so a pose is (yaw, pitch) plus a small translation t of the head (i
 
     X_w(yaw, pitch) = R(yaw, pitch) P_c + o(yaw, pitch)          residual r_i = template_sdf(X_w,i - t)
 
-The "known head geometry" is a set of `TEMPLATE_SIZE` world heads of held-apart seeds (heads of the world the model
-was trained on); the head is also allowed a translation t (|t| <= 0.1 per axis) and a per-axis scale s about the
+The "known head geometry" is a set of `TEMPLATE_SIZE[world]` world heads of held-apart seeds (heads of the world the
+model was trained on); the head is also allowed a translation t (|t| <= 0.1 per axis) and a per-axis scale s about the
 pivot (0.82 .. 1.22), both bounded smoothly through tanh (8 parameters).
 For each template head the cost sum_i huber(r_i) is minimised from the best start of a coarse (yaw, pitch) grid by
 Gauss-Newton / Levenberg-Marquardt (IRLS Huber weights, central-difference Jacobian); the template head that fits
@@ -40,14 +40,14 @@ __all__ = [
     "world_pose_floor",
 ]
 
-TEMPLATE_SIZE = 8
+TEMPLATE_SIZE = {"heads": 8, "heads2": 16}  # heads2 needs more: five hair styles, glasses (floor 7.8 deg with 8)
 TEMPLATE_SEED = 900_000  # template heads use seeds TEMPLATE_SEED .. + TEMPLATE_SIZE - 1 (never in made datasets)
 
 
 class HeadTemplate:
     """Mean SDF of a batch of heads: (k, 3) world points -> (k,). `members()`: one template per head."""
 
-    def __init__(self, world: str = "heads", size: int = TEMPLATE_SIZE, start: int = TEMPLATE_SEED, scene=None):
+    def __init__(self, world: str = "heads", size: int | None = None, start: int = TEMPLATE_SEED, scene=None):
         from ..worlds.heads import sample_heads
         from ..worlds.heads2 import sample_heads2
 
@@ -57,6 +57,7 @@ class HeadTemplate:
         if world not in ("heads", "heads2"):
             raise ValueError(f"pose template: unknown heads world {world!r} (heads | heads2)")
         self.world = world
+        size = TEMPLATE_SIZE[world] if size is None else size
         self.scene = (sample_heads if world == "heads" else sample_heads2)(size, start=start).scene
         self.size = size
 
@@ -241,7 +242,7 @@ def generator_pose_error(
         return {"pose_error_deg": math.nan, "yaw_error_deg": math.nan, "pitch_error_deg": math.nan, "views": 0}
     out = pose_errors(est_y, est_p, true_y, true_p)
     out["views"] = len(est_y)
-    out["template"] = f"{world}: best of seeds {TEMPLATE_SEED}..{TEMPLATE_SEED + TEMPLATE_SIZE - 1}"
+    out["template"] = f"{world}: best of seeds {TEMPLATE_SEED}..{TEMPLATE_SEED + TEMPLATE_SIZE[world] - 1}"
     return out
 
 
