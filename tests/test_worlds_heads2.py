@@ -89,12 +89,12 @@ def test_identity_parameters_change_the_geometry_measurably():
     d_near = render(build_head2(near, colors), cam, R).depth.min().item()
     d_far = render(build_head2(far, colors), cam, R).depth.min().item()
     assert d_near - d_far > 0.5 * 0.85 * (hi - lo)
-    # a wider jaw widens the silhouette at mouth height
+    # a wider jaw widens the lower face's silhouette (rows 65-88% down: jaw and chin)
     lo, hi = IDENTITY_PARAMS["jaw_width"]
     narrow = render(build_head2(replace(idt, params={**idt.params, "jaw_width": lo}), colors), cam, R)
     wide = render(build_head2(replace(idt, params={**idt.params, "jaw_width": hi}), colors), cam, R)
-    row = int(R * 0.72)
-    assert wide.mask[0, row].sum() > narrow.mask[0, row].sum() + 2
+    rows = slice(int(R * 0.65), int(R * 0.88))
+    assert wide.mask[0, rows].sum() > narrow.mask[0, rows].sum() + 20
     # glasses on/off changes the eye region only a little elsewhere
     flipped = render(build_head2(replace(idt, glasses=not idt.glasses), colors), cam, R)
     diff = (flipped.rgb - out0.rgb).abs().amax(-1)[0]
