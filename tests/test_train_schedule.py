@@ -25,6 +25,25 @@ def test_two_stage_resolution_closed_form():
     assert g["img_resolution"] == 128 and g["neural_rendering_resolution"] == 64
 
 
+def test_medium_networks_fit_the_shipping_budget():
+    from tristudio.core.eg3d.discriminator import DualDiscriminator, discriminator_kwargs
+    from tristudio.core.eg3d.generator import TriPlaneGenerator
+
+    G = TriPlaneGenerator(**preset("medium"))
+    D = DualDiscriminator(**discriminator_kwargs("medium"))
+    assert sum(p.numel() for p in G.parameters()) * 4 < 25e6  # shipped G_ema in float32 under 25 MB
+    assert D.img_resolution == 128
+    with torch.no_grad():  # D reads the preset's two images: 128 px final and 64 px raw
+        z = torch.randn(1, G.z_dim)
+        c = torch.zeros(1, 25)
+        c[0, [0, 5, 10, 15]] = 1
+        c[0, 11] = 2.7
+        c[0, 16:25] = torch.tensor([4.26, 0, 0.5, 0, 4.26, 0.5, 0, 0, 1])
+        out = G(z, c, neural_rendering_resolution=16)
+        assert out["image"].shape == (1, 3, 128, 128) and out["image_raw"].shape == (1, 3, 16, 16)
+        assert D({"image": out["image"], "image_raw": out["image_raw"]}, c).shape == (1, 1)
+
+
 @pytest.mark.slow
 def test_resolution_switch_resumes_on_schedule(tmp_path):
     from tristudio.core.worlds.sampling import head_cameras

@@ -29,6 +29,7 @@ def eg3d_acceptance(
     out: Path = typer.Option(..., help="folder for acceptance.json and yaw_grid.png"),
     num: int = typer.Option(1000, min=2, help="generated images per FID-sw / KID-sw"),
     pca_k: int = typer.Option(64, min=1, help="components of the PCA-Gaussian no-3D baseline"),
+    world: str = typer.Option(None, help="heads | heads2: also ID-sw, pose error and floaters for this world"),
     threads: int = typer.Option(0, min=0, help="torch CPU threads (0 = torch's default)"),
 ) -> None:
     """FID-sw / KID-sw of an EG3D model against held-out renders, beside a random-init model, a no-3D PCA baseline and
@@ -36,7 +37,9 @@ def eg3d_acceptance(
     from tristudio.core.eg3d.evaluate import evaluate_model
 
     _threads(threads)
-    evaluate_model(str(model), str(train), str(held_out), str(out), num, pca_k)
+    if world not in (None, "heads", "heads2"):
+        raise typer.BadParameter(f"{world!r} is not a heads world (heads | heads2)", param_hint="--world")
+    evaluate_model(str(model), str(train), str(held_out), str(out), num, pca_k, world=world)
 
 
 @app.command("prior-acceptance")

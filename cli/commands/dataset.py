@@ -54,7 +54,8 @@ def make(
     from tristudio.core.io.runlock import run_lock
 
     if cameras.value != "ffhq" and world.value == "objects":
-        raise typer.BadParameter(f"--cameras {cameras.value} applies to the heads worlds only", param_hint="--cameras")
+        typer.echo(f"error: --cameras {cameras.value} applies to the heads worlds only", err=True)
+        raise typer.Exit(2)
     with clean_errors():
         check_output(out, overwrite)  # before anything is rendered
         if work_dir(out).exists():

@@ -367,8 +367,8 @@ class DualDiscriminator(nn.Module):
 def discriminator_kwargs(preset: str, img_resolution: int | None = None) -> dict:
     """DualDiscriminator kwargs matching a generator preset (core/eg3d/presets.py).
 
-    ffhq512: EG3D's FFHQ-512 D exactly (92 state-dict entries). small / tiny: narrower channels, a 2-layer label
-    mapping and no conv clamp, sized so that D costs about as much as G on a CPU.
+    ffhq512: EG3D's FFHQ-512 D exactly (92 state-dict entries). small / medium / tiny: narrower channels, a 2-layer
+    label mapping and no conv clamp, sized so that D costs about as much as G on a CPU.
     """
     if preset == "ffhq512":
         return dict(
@@ -386,13 +386,13 @@ def discriminator_kwargs(preset: str, img_resolution: int | None = None) -> dict
             mapping_kwargs={},
             epilogue_kwargs={"mbstd_group_size": 4},
         )
-    if preset == "small":
+    if preset in ("small", "medium"):  # medium: the same widths one octave up (64 ch at 128 px)
         return dict(
             c_dim=25,
-            img_resolution=img_resolution or 64,
+            img_resolution=img_resolution or (64 if preset == "small" else 128),
             img_channels=3,
             architecture="resnet",
-            channel_base=4096,
+            channel_base=4096 if preset == "small" else 8192,
             channel_max=128,
             num_fp16_res=0,
             conv_clamp=None,
@@ -418,4 +418,4 @@ def discriminator_kwargs(preset: str, img_resolution: int | None = None) -> dict
             mapping_kwargs={"num_layers": 2},
             epilogue_kwargs={"mbstd_group_size": 4},
         )
-    raise ValueError(f"no discriminator configuration for preset {preset!r} (ffhq512, small, tiny)")
+    raise ValueError(f"no discriminator configuration for preset {preset!r} (ffhq512, small, medium, tiny)")

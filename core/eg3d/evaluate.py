@@ -9,7 +9,9 @@ Measures, all with the shipped small-world feature extractor (FID-sw / KID-sw: n
     training images: it knows the images' mean and leading modes of variation but nothing of geometry or pose;
   * the floor: training renders against held-out renders (two samples of the same world);
   * multi-view consistency of the model's geometry: depth / normal reprojection error between adjacent yaws;
-  * a sample grid at yaws -60 .. +60 deg (rows = seeds) to look at.
+  * a sample grid at yaws -60 .. +60 deg (rows = seeds) to look at;
+  * with --world heads|heads2 (issue 18's acceptance), also ID-sw, pose error and floater fraction
+    (core/metrics/identity.py, pose.py, floaters.py) of the model and the world's own ceiling / floor.
 Writes DIR/acceptance.json and DIR/yaw_grid.png.
 """
 
@@ -82,7 +84,15 @@ def _images(path: str, num: int) -> tuple[Tensor, Tensor]:
 
 
 def evaluate_model(
-    model: str, train: str, held_out: str, out: str, num: int = 1000, pca_k: int = 64, seeds: int = 6, log=print
+    model: str,
+    train: str,
+    held_out: str,
+    out: str,
+    num: int = 1000,
+    pca_k: int = 64,
+    seeds: int = 6,
+    log=print,
+    world: str | None = None,
 ) -> dict:
     from ..metrics.consistency import generator_consistency
     from ..metrics.features import extract, generator_features
@@ -127,6 +137,24 @@ def evaluate_model(
 
     Image.fromarray(grid).save(out_dir / "yaw_grid.png")
     report["yaw_grid"] = {"file": "yaw_grid.png", "yaws_deg": yaws, "seeds": list(range(seeds)), "psi": 0.7}
+    if world is not None:
+        from ..metrics.floaters import generator_floaters
+        from ..metrics.identity import generator_id_sw, load_identity_net, world_id_sw
+        from ..metrics.pose import generator_pose_error, world_pose_floor
+
+        id_net, _ = load_identity_net(None, world)
+        report["id_sw"] = {
+            "model": generator_id_sw(G, id_net, list(range(16))),
+            "ground_truth": world_id_sw(id_net, world, list(range(800_000, 800_016))),
+        }
+        log(f"ID-sw: {report['id_sw']['model']['ID']:.3f} (world renders {report['id_sw']['ground_truth']['ID']:.3f})")
+        report["pose"] = {
+            "model": generator_pose_error(G, list(range(4)), world=world),
+            "floor": world_pose_floor(world),
+        }
+        log(f"pose error: {report['pose']['model']['pose_error_deg']:.2f} deg")
+        report["floaters"] = generator_floaters(G, num)
+        log(f"floater fraction: {report['floaters']['floater_fraction']:.5f}")
     report["seconds"] = round(time.time() - t0, 1)
     (out_dir / "acceptance.json").write_text(json.dumps(report, indent=2) + "\n")
     return report

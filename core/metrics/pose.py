@@ -7,8 +7,9 @@ view_label), so a pose is (yaw, pitch) plus a small translation t of the head (i
 
     X_w(yaw, pitch) = R(yaw, pitch) P_c + o(yaw, pitch)          residual r_i = template_sdf(X_w,i - t)
 
-The "known head geometry" is a set of `TEMPLATE_SIZE` world heads of held-apart seeds (heads of the world the model
-was trained on); the head is also allowed a translation t and a per-axis scale s about the pivot (8 parameters).
+The "known head geometry" is a set of `TEMPLATE_SIZE[world]` world heads of held-apart seeds (heads of the world the
+model was trained on); the head is also allowed a translation t (|t| <= 0.1 per axis) and a per-axis scale s about the
+pivot (0.82 .. 1.22), both bounded smoothly through tanh (8 parameters).
 For each template head the cost sum_i huber(r_i) is minimised from the best start of a coarse (yaw, pitch) grid by
 Gauss-Newton / Levenberg-Marquardt (IRLS Huber weights, central-difference Jacobian); the template head that fits
 best gives the pose. With the rendered head's own SDF as template the estimate is exact (tests); with other heads of
@@ -39,14 +40,14 @@ __all__ = [
     "world_pose_floor",
 ]
 
-TEMPLATE_SIZE = 8
+TEMPLATE_SIZE = {"heads": 8, "heads2": 16}  # heads2 needs more: five hair styles, glasses (floor 7.8 deg with 8)
 TEMPLATE_SEED = 900_000  # template heads use seeds TEMPLATE_SEED .. + TEMPLATE_SIZE - 1 (never in made datasets)
 
 
 class HeadTemplate:
     """Mean SDF of a batch of heads: (k, 3) world points -> (k,). `members()`: one template per head."""
 
-    def __init__(self, world: str = "heads", size: int = TEMPLATE_SIZE, start: int = TEMPLATE_SEED, scene=None):
+    def __init__(self, world: str = "heads", size: int | None = None, start: int = TEMPLATE_SEED, scene=None):
         from ..worlds.heads import sample_heads
         from ..worlds.heads2 import sample_heads2
 
@@ -56,6 +57,7 @@ class HeadTemplate:
         if world not in ("heads", "heads2"):
             raise ValueError(f"pose template: unknown heads world {world!r} (heads | heads2)")
         self.world = world
+        size = TEMPLATE_SIZE[world] if size is None else size
         self.scene = (sample_heads if world == "heads" else sample_heads2)(size, start=start).scene
         self.size = size
 
@@ -82,6 +84,13 @@ def camera_points(
 
 
 NPARAM = 8  # yaw, pitch, translation (3), log scale (3)
+MAX_SHIFT = 0.1  # |t| per axis (world units): t = MAX_SHIFT tanh(theta[2:5])
+MAX_LOG_SCALE = 0.2  # |log s| per axis: log s = MAX_LOG_SCALE tanh(theta[5:8]) (scales 0.82 .. 1.22)
+
+
+def _shift_scale(theta: Tensor) -> tuple[Tensor, Tensor]:
+    """Bounded translation (m, 3) and log scale (m, 3) of the (m, 8) parameters (a smooth box: no degenerate fits)."""
+    return MAX_SHIFT * torch.tanh(theta[:, 2:5]), MAX_LOG_SCALE * torch.tanh(theta[:, 5:8])
 
 
 def _world(theta: Tensor, pc: Tensor, radius: float, pivot) -> Tensor:
@@ -89,13 +98,14 @@ def _world(theta: Tensor, pc: Tensor, radius: float, pivot) -> Tensor:
     c2w = orbit_cam2world(theta[:, 0], theta[:, 1], radius, pivot=pivot, center=(0.0, 0.0, 0.0))
     x = pc[None] @ c2w[:, :3, :3].transpose(1, 2) + c2w[:, None, :3, 3]
     piv = torch.as_tensor(pivot, dtype=x.dtype)
-    return (x - piv - theta[:, None, 2:5]) * torch.exp(-theta[:, None, 5:8]) + piv
+    t, log_s = _shift_scale(theta)
+    return (x - piv - t[:, None]) * torch.exp(-log_s[:, None]) + piv
 
 
 def _residuals(template, theta: Tensor, pc: Tensor, radius: float, pivot) -> Tensor:
     m, p = theta.shape[0], pc.shape[0]
     d = template(_world(theta, pc, radius, pivot).reshape(-1, 3)).reshape(m, p)
-    return d * torch.exp(theta[:, 5:8].mean(1, keepdim=True))
+    return d * torch.exp(_shift_scale(theta)[1].mean(1, keepdim=True))
 
 
 def _huber_weights(r: Tensor, delta: float) -> Tensor:
@@ -127,7 +137,7 @@ def estimate_pose(
     starts = torch.cat([grid, torch.zeros(grid.shape[0], NPARAM - 2)], 1)
     cost = _huber(_residuals(template, starts, pc, radius, pivot), delta)
     theta = starts[cost.argmin()].clone()
-    lam, eps = 1e-3, torch.tensor([1e-3, 1e-3, 1e-4, 1e-4, 1e-4, 1e-3, 1e-3, 1e-3])
+    lam, eps = 1e-3, torch.tensor([1e-3, 1e-3, 1e-3, 1e-3, 1e-3, 1e-3, 1e-3, 1e-3])
     r = _residuals(template, theta[None], pc, radius, pivot)[0]
     best = _huber(r, delta).item()
     for _ in range(iterations):
@@ -149,11 +159,12 @@ def estimate_pose(
             lam *= 10
         if not improved or step_.abs().max() < 1e-6:
             break
+    t, log_s = _shift_scale(theta[None])
     return {
         "yaw": float(theta[0]),
         "pitch": float(theta[1]),
-        "translation": theta[2:5].tolist(),
-        "scale": theta[5:8].exp().tolist(),
+        "translation": t[0].tolist(),
+        "scale": log_s[0].exp().tolist(),
         "cost": best,
     }
 
@@ -231,7 +242,7 @@ def generator_pose_error(
         return {"pose_error_deg": math.nan, "yaw_error_deg": math.nan, "pitch_error_deg": math.nan, "views": 0}
     out = pose_errors(est_y, est_p, true_y, true_p)
     out["views"] = len(est_y)
-    out["template"] = f"{world}: best of seeds {TEMPLATE_SEED}..{TEMPLATE_SEED + TEMPLATE_SIZE - 1}"
+    out["template"] = f"{world}: best of seeds {TEMPLATE_SEED}..{TEMPLATE_SEED + TEMPLATE_SIZE[world] - 1}"
     return out
 
 
