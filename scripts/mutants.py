@@ -48,6 +48,7 @@ def M(id, file, original, replacement, tests, what):  # noqa: N802 (a compact ta
     return Mutant(id, file, original, replacement, tuple([tests] if isinstance(tests, str) else tests), what)
 
 
+COMP, SAMP = "core/render/compositing.py", "core/render/samplers.py"
 VOL, TRI, SG2, DISC = (
     "core/render/volume.py",
     "core/render/triplane.py",
@@ -85,7 +86,7 @@ MUTANTS: list[Mutant] = [
     # ---- volume rendering
     M(
         "vol-alpha-no-delta",
-        VOL,
+        COMP,
         "alpha = 1 - torch.exp(-densities_mid * deltas)",
         "alpha = 1 - torch.exp(-densities_mid)",
         T_VOL,
@@ -93,7 +94,7 @@ MUTANTS: list[Mutant] = [
     ),
     M(
         "vol-transmittance-inclusive",
-        VOL,
+        COMP,
         "return alpha * torch.cumprod(shifted, dim=-2)[:, :, :-1]",
         "return alpha * torch.cumprod(shifted, dim=-2)[:, :, 1:]",
         T_VOL,
@@ -101,7 +102,7 @@ MUTANTS: list[Mutant] = [
     ),
     M(
         "vol-density-not-midpoint",
-        VOL,
+        COMP,
         "densities_mid = (densities[:, :, :-1] + densities[:, :, 1:]) / 2",
         "densities_mid = densities[:, :, :-1]",
         [
@@ -113,16 +114,43 @@ MUTANTS: list[Mutant] = [
     ),
     M(
         "vol-depth-left-edge",
-        VOL,
+        COMP,
         "depth = torch.nan_to_num((weights * depths_mid).sum(dim=-2) / total",
         "depth = torch.nan_to_num((weights * depths[:, :, :-1]).sum(dim=-2) / total",
         T_VOL,
         "expected depth at interval starts",
     ),
-    M("vol-white-back", VOL, "rgb = rgb + 1 - total", "rgb = rgb + 1", T_VOL, "white background ignores opacity"),
+    M("vol-white-back", COMP, "rgb = rgb + 1 - total", "rgb = rgb + 1", T_VOL, "white background ignores opacity"),
+    M(
+        "vol-fine-colours-dropped",
+        VOL,
+        "rgb = weighted_sum(v[:, :, :s], coarse_colors) + weighted_sum(v[:, :, s:], colors)",
+        "rgb = weighted_sum(v[:, :, :s], coarse_colors)",
+        T_VOL,
+        "the renderer composites the coarse samples only, dropping the importance samples' colours",
+    ),
+    M(
+        "occ-no-skipping",
+        "core/render/occupancy.py",
+        "active = (w.sum(dim=(2, 3)) > self.min_opacity) & hit[..., 0]",
+        "active = hit[..., 0]",
+        (
+            "tests/test_dreamfusion_field.py::test_grid_sampler_matches_the_dense_renderer_on_a_blob",
+            "tests/test_render_samplers.py",
+        ),
+        "the occupancy grid never skips an empty ray",
+    ),
+    M(
+        "occ-empty-depth-not-far",
+        VOL,
+        "depth = torch.minimum(depth, far)",
+        "pass",
+        "tests/test_render_samplers.py",
+        "an active ray with no weight reports an infinite depth instead of its far bound",
+    ),
     M(
         "vol-no-jitter",
-        VOL,
+        SAMP,
         "    return depths + jitter * delta\n",
         "    return depths + 0.5 * delta\n",
         T_AUG,
@@ -130,7 +158,7 @@ MUTANTS: list[Mutant] = [
     ),
     M(
         "vol-disparity-step",
-        VOL,
+        SAMP,
         "return 1.0 / (disp + jitter * delta * (far_disp - near_disp)[..., None])",
         "return 1.0 / (disp + jitter * delta)",
         T_AUG,
@@ -138,7 +166,7 @@ MUTANTS: list[Mutant] = [
     ),
     M(
         "vol-disparity-ignored",
-        VOL,
+        SAMP,
         "    if disparity:\n        near_disp",
         "    if False:\n        near_disp",
         T_AUG,
@@ -146,7 +174,7 @@ MUTANTS: list[Mutant] = [
     ),
     M(
         "vol-pdf-quantiles",
-        VOL,
+        SAMP,
         "u = (torch.arange(n_samples, device=bins.device, dtype=bins.dtype) + 0.5) / n_samples",
         "u = torch.arange(n_samples, device=bins.device, dtype=bins.dtype) / n_samples",
         T_VOL,

@@ -95,7 +95,8 @@ def _render_chunk(field: Field, origins: Tensor, dirs: Tensor, opts: RenderOptio
     rgb, depth = finish(rgb, weights, depths, opts)
     opacity = weights.sum(dim=2)
     if samples.far is not None:
-        depth = torch.minimum(depth, samples.far[samples.active][None] if samples.active is not None else samples.far)
+        far = samples.far[samples.active][None] if samples.active is not None else samples.far
+        depth = torch.minimum(depth, far)
     if samples.active is not None:  # scatter the active rays back; the others are empty, at their far bound
         full_rgb, full_opacity, full_depth = (
             origins.new_zeros(n, m, rgb.shape[-1]),
