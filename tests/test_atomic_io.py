@@ -162,3 +162,6 @@ def test_folder_swap_interrupted_between_its_two_renames_loses_no_bytes(tmp_path
     kept = [p for p in tmp_path.rglob("a.txt") if p.read_bytes() == OLD]
     assert kept, f"the previous folder's content is gone: {sorted(p.name for p in tmp_path.iterdir())}"
     assert not list(tmp_path.rglob("b.txt"))  # the unfinished new folder was removed
+    # ... and the previous folder is back under its own name, nothing left beside it
+    assert _listing(folder) == ["a.txt"] and (folder / "a.txt").read_bytes() == OLD
+    assert _listing(tmp_path) == ["model"]

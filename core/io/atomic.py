@@ -37,12 +37,16 @@ def fsync_dir(folder: str | os.PathLike) -> None:
 
 def replace_path(tmp: Path, target: Path) -> None:
     """Move `tmp` onto `target` (file or folder). Files use one atomic rename; a folder target that already exists is
-    first renamed aside and removed only after the new folder is in place."""
+    first renamed aside and removed only after the new folder is in place (and put back if the new one fails to go in)."""
     tmp, target = Path(tmp), Path(target)
     if tmp.is_dir() and target.exists():
         old = target.with_name(f".{target.name}.old-{os.getpid()}")
         os.replace(target, old)
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except BaseException:
+            os.replace(old, target)  # the new folder could not go in: the previous one goes back where it was
+            raise
         shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
     else:
         os.replace(tmp, target)
