@@ -37,7 +37,7 @@ def fsync_dir(folder: str | os.PathLike) -> None:
 
 def replace_path(tmp: Path, target: Path) -> None:
     """Move `tmp` onto `target` (file or folder). Files use one atomic rename; a folder target that already exists is
-    first renamed aside and removed only after the new folder is in place (and put back if the new one fails to go in)."""
+    first renamed aside and removed only after the new folder is in place (put back if the new one fails to go in)."""
     tmp, target = Path(tmp), Path(target)
     if tmp.is_dir() and target.exists():
         old = target.with_name(f".{target.name}.old-{os.getpid()}")
