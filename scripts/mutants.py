@@ -443,8 +443,8 @@ MUTANTS: list[Mutant] = [
     M(
         "atomic-folder-delete-first",
         ATOMIC,
-        "        os.replace(target, old)\n        os.replace(tmp, target)",
-        "        shutil.rmtree(target)\n        os.replace(tmp, target)",
+        "        os.replace(target, old)\n        try:",
+        "        shutil.rmtree(target)\n        try:",
         T_ATOM,
         "folder target removed before the new one is in place",
     ),
