@@ -9,6 +9,7 @@ from tristudio.core.data.eg3d import write_dataset
 from tristudio.core.eg3d import loss as L
 from tristudio.core.eg3d import train as T
 from tristudio.core.eg3d.presets import TRAIN_SCHEDULES, preset
+from tristudio.core.io.run_checkpoints import load_latest
 
 
 def test_two_stage_resolution_closed_form():
@@ -72,7 +73,7 @@ def test_resolution_switch_resumes_on_schedule(tmp_path):
     nrr_b = [first.step()["nrr"] for _ in range(4)]
     first.save()
     resumed = T.Trainer(cfg(tmp_path / "b"), ds, log=lambda *_: None)
-    resumed.load(T.latest_checkpoint(tmp_path / "b"))
+    resumed.load(load_latest(tmp_path / "b"))
     assert resumed.G_ema.neural_rendering_resolution == 12
     nrr_b += [resumed.step()["nrr"] for _ in range(2)]
     assert nrr_b == nrr_whole
