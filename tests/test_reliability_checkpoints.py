@@ -73,6 +73,21 @@ def test_a_kill_before_the_folder_rename_leaves_the_previous_checkpoint(tmp_path
     assert sorted(p.name for p in root.iterdir()) == ["latest", "step-00000001"]  # orphan cleaned
 
 
+def test_temporaries_of_atomic_writes_cut_by_a_kill_are_removed_on_resume(tmp_path):
+    from tristudio.core.io.atomic import atomic_path
+
+    RC.save_step(tmp_path, 1, _tensors(1), {})
+    with pytest.raises(Killed), atomic_path(tmp_path / "config.json") as tmp:
+        orphan = Path(tmp).with_name(Path(tmp).name.replace(".tmp", "x.tmp"))
+        shutil.copy(tmp, orphan)  # what a kill would leave (the context manager removes its own on an exception)
+        raise Killed
+    (tmp_path / ".export.abc.tmp").mkdir()
+    (tmp_path / ".lock").write_text("1")
+    (tmp_path / ".hidden_user_file").write_text("mine")
+    assert RC.load_latest(tmp_path).step == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".hidden_user_file", ".lock", "checkpoints"]
+
+
 def test_a_kill_between_the_rename_and_the_pointer_is_rolled_back(tmp_path, monkeypatch):
     RC.save_step(tmp_path, 1, _tensors(1), {})
 
