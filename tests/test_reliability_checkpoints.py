@@ -351,3 +351,20 @@ def test_train_eg3d_resumes_bit_identical_after_a_kill_in_the_save(tmp_path, mon
     a, b = RC.load_latest(tmp_path / "straight"), RC.load_latest(tmp_path / "killed")
     assert a.step == b.step == steps
     _assert_same(a.tensors, b.tensors)
+
+
+def test_replacing_a_folder_never_leaves_it_missing(tmp_path, monkeypatch):
+    """An export folder (model/, export/) is swapped atomically: there is no moment without it (Linux)."""
+    import sys
+
+    from tristudio.core.io import atomic
+
+    if sys.platform != "linux":
+        pytest.skip("renameat2 is Linux-only; elsewhere the folder is renamed aside first")
+    target = tmp_path / "export"
+    target.mkdir()
+    (target / "v").write_text("1")
+    monkeypatch.setattr(atomic.os, "replace", lambda *a: (_ for _ in ()).throw(AssertionError("not atomic")))
+    with atomic.atomic_path(target, is_dir=True) as tmp:
+        (Path(tmp) / "v").write_text("2")
+    assert (target / "v").read_text() == "2" and [p.name for p in tmp_path.iterdir()] == ["export"]
