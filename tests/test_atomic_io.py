@@ -114,7 +114,10 @@ def test_new_file_in_a_new_folder_and_failed_first_write_leaves_nothing(tmp_path
     assert not u.exists() and _listing(u.parent) == []
 
 
-def test_folder_target_failure_keeps_the_old_folder_and_success_swaps_it(tmp_path):
+@pytest.mark.parametrize("exchange", [True, False], ids=["renameat2-exchange", "rename-aside"])
+def test_folder_target_failure_keeps_the_old_folder_and_success_swaps_it(tmp_path, monkeypatch, exchange):
+    if not exchange:
+        monkeypatch.setattr(atomic, "_exchange", lambda a, b: False)
     folder = tmp_path / "model"
     folder.mkdir()
     (folder / "a.txt").write_bytes(OLD)
@@ -153,6 +156,7 @@ def test_folder_swap_interrupted_between_its_two_renames_loses_no_bytes(tmp_path
             raise OSError("killed between the renames")
         return real_replace(src, dst)
 
+    monkeypatch.setattr(atomic, "_exchange", lambda a, b: False)  # the rename-aside path (no renameat2 exchange)
     monkeypatch.setattr(atomic.os, "replace", second_fails)
     with pytest.raises(OSError, match="between the renames"):
         with atomic_path(folder, is_dir=True) as tmp:

@@ -73,6 +73,21 @@ def test_a_kill_before_the_folder_rename_leaves_the_previous_checkpoint(tmp_path
     assert sorted(p.name for p in root.iterdir()) == ["latest", "step-00000001"]  # orphan cleaned
 
 
+def test_temporaries_of_atomic_writes_cut_by_a_kill_are_removed_on_resume(tmp_path):
+    from tristudio.core.io.atomic import atomic_path
+
+    RC.save_step(tmp_path, 1, _tensors(1), {})
+    with pytest.raises(Killed), atomic_path(tmp_path / "config.json") as tmp:
+        orphan = Path(tmp).with_name(Path(tmp).name.replace(".tmp", "x.tmp"))
+        shutil.copy(tmp, orphan)  # what a kill would leave (the context manager removes its own on an exception)
+        raise Killed
+    (tmp_path / ".export.abc.tmp").mkdir()
+    (tmp_path / ".lock").write_text("1")
+    (tmp_path / ".hidden_user_file").write_text("mine")
+    assert RC.load_latest(tmp_path).step == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".hidden_user_file", ".lock", "checkpoints"]
+
+
 def test_a_kill_between_the_rename_and_the_pointer_is_rolled_back(tmp_path, monkeypatch):
     RC.save_step(tmp_path, 1, _tensors(1), {})
 
@@ -336,3 +351,20 @@ def test_train_eg3d_resumes_bit_identical_after_a_kill_in_the_save(tmp_path, mon
     a, b = RC.load_latest(tmp_path / "straight"), RC.load_latest(tmp_path / "killed")
     assert a.step == b.step == steps
     _assert_same(a.tensors, b.tensors)
+
+
+def test_replacing_a_folder_never_leaves_it_missing(tmp_path, monkeypatch):
+    """An export folder (model/, export/) is swapped atomically: there is no moment without it (Linux)."""
+    import sys
+
+    from tristudio.core.io import atomic
+
+    if sys.platform != "linux":
+        pytest.skip("renameat2 is Linux-only; elsewhere the folder is renamed aside first")
+    target = tmp_path / "export"
+    target.mkdir()
+    (target / "v").write_text("1")
+    monkeypatch.setattr(atomic.os, "replace", lambda *a: (_ for _ in ()).throw(AssertionError("not atomic")))
+    with atomic.atomic_path(target, is_dir=True) as tmp:
+        (Path(tmp) / "v").write_text("2")
+    assert (target / "v").read_text() == "2" and [p.name for p in tmp_path.iterdir()] == ["export"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -35,10 +36,29 @@ def fsync_dir(folder: str | os.PathLike) -> None:
         os.close(fd)
 
 
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux renameat2 RENAME_EXCHANGE); False where that is not available."""
+    if sys.platform != "linux":
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
 def replace_path(tmp: Path, target: Path) -> None:
     """Move `tmp` onto `target` (file or folder). Files use one atomic rename; a folder target that already exists is
-    first renamed aside and removed only after the new folder is in place (put back if the new one fails to go in)."""
+    swapped with the new one atomically where the system can (Linux), else first renamed aside (and put back if the new
+    one fails to go in); the old folder is removed only after the new one is in place."""
     tmp, target = Path(tmp), Path(target)
+    if tmp.is_dir() and target.is_dir() and _exchange(tmp, target):
+        shutil.rmtree(tmp, ignore_errors=True)  # now holds the old folder
+        return
     if tmp.is_dir() and target.exists():
         old = target.with_name(f".{target.name}.old-{os.getpid()}")
         os.replace(target, old)

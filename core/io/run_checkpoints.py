@@ -42,6 +42,7 @@ FOLDER = "checkpoints"
 POINTER = "latest"
 NAME = "model"
 _STEP_RE = re.compile(r"^step-(\d{8,})$")
+_TMP_RE = re.compile(r"^\..+\.tmp$")
 
 
 @dataclass
@@ -130,7 +131,11 @@ def _prune(root: Path, committed: int, keep: int) -> None:
 
 
 def clean_orphans(run_dir: str | os.PathLike, warn: Callable[[str], None] | None = None) -> None:
-    """Remove what a killed save left: hidden temporary folders and step folders newer than the `latest` pointer."""
+    """Remove what a killed save left: hidden temporary files and folders (`.NAME.*.tmp` in the run folder, `.step-*`
+    in checkpoints/) and step folders newer than the `latest` pointer."""
+    for p in Path(run_dir).glob(".*"):  # atomic_path's temporaries (config.json, log.jsonl, exports) cut by a kill
+        if _TMP_RE.match(p.name):
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
     root = Path(run_dir) / FOLDER
     if not root.is_dir():
         return
