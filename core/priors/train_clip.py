@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..io.training_run import TrainingRun
 from ..worlds.captions import (
     COLORS,
     HAIR_COLORS,
@@ -336,31 +337,32 @@ def run_clip_training(
     """Train (or resume) a small-world CLIP in `work`; export to work/export and evaluate on `held_out` renders
     every eval_every steps and at the end. callback(record) sees every step's record. Returns the last report."""
     from .renders import load_render_sets
-    from .trainloop import append_log, has_run, load_train_state, read_config, save_train_state, write_config
+    from .trainloop import load_train_state, save_train_state
 
     work = Path(work)
+    run = TrainingRun(work, checkpoint_every=ckpt_every)
     if resume:
-        saved = read_config(work)
+        saved = run.read_config()
         cfg = ClipConfig.from_dict(saved["clip"])
         data, held_out = saved["data"], saved.get("held_out")
     else:
-        if has_run(work):
+        if run.exists():
             raise FileExistsError(f"{work} already holds a run: pass --resume to continue it, or pick a new folder")
         if not data:
             raise ValueError("no training data: pass render-set folders (tristudio renders make)")
         cfg = cfg or ClipConfig()
     if steps is not None:
         cfg.steps = steps
+    run.total_steps = cfg.steps
     work.mkdir(parents=True, exist_ok=True)
     tokenizer, tok_kind = _tokenizer_for(work, bpe, resume)
-    write_config(
-        work,
+    run.write_config(
         {
             "kind": "clip",
             "clip": asdict(cfg),
             "data": list(data),
             "held_out": held_out,
-            "tokenizer": tok_kind if not resume else read_config(work).get("tokenizer"),
+            "tokenizer": tok_kind if not resume else run.read_config().get("tokenizer"),
         },
     )
     renders = load_render_sets(data)
@@ -376,7 +378,7 @@ def run_clip_training(
         export = trainer.export(work / "export", export_dtype)
         rep = {"step": trainer.state.step, "eval": retrieval_report(_load(export, device="cpu"), held)} if held else {}
         if rep:
-            append_log(work, rep)
+            run.log(rep)
             (work / "samples").mkdir(exist_ok=True)
             (work / "samples" / f"retrieval_{trainer.state.step:06d}.json").write_text(json.dumps(rep, indent=2))
         return rep
@@ -384,12 +386,11 @@ def run_clip_training(
     while trainer.state.step < cfg.steps:
         record = trainer.train_step()
         if record["step"] % 10 == 0 or record["step"] == 1:
-            append_log(work, record)
+            run.log(record)
         if callback:
             callback(record)
         step = trainer.state.step
-        if step % ckpt_every == 0 or step == cfg.steps:
-            save_train_state(work, trainer.state, {"kind": "clip"})
+        run.maybe_checkpoint(step, lambda: save_train_state(work, trainer.state, {"kind": "clip"}))
         if (eval_every and step % eval_every == 0) or step == cfg.steps:
             report = evaluate() or report
             if callback and report:

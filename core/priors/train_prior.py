@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..io.training_run import TrainingRun
 from ..worlds.captions import COLORS, SHAPES
 from .renders import RenderSet
 from .trainloop import TrainState, cosine_lr
@@ -314,21 +315,23 @@ def run_prior_training(
     from .load import load_prior
     from .renders import load_render_sets
     from .sampling import sample_images, save_sample_grid
-    from .trainloop import append_log, has_run, load_train_state, read_config, save_train_state, write_config
+    from .trainloop import load_train_state, save_train_state
 
     work = Path(work)
+    run = TrainingRun(work, checkpoint_every=ckpt_every)
     if resume:
-        saved = read_config(work)
+        saved = run.read_config()
         cfg, clip, data = PriorConfig.from_dict(saved["prior"]), saved["clip"], saved["data"]
     else:
-        if has_run(work):
+        if run.exists():
             raise FileExistsError(f"{work} already holds a run: pass --resume to continue it, or pick a new folder")
         if not clip or not data:
             raise ValueError("the prior needs --clip (a small-world CLIP folder) and --data (render-set folders)")
         cfg = cfg or PriorConfig()
     if steps is not None:
         cfg.steps = steps
-    write_config(work, {"kind": "prior", "prior": asdict(cfg), "clip": str(clip), "data": list(data)})
+    run.total_steps = cfg.steps
+    run.write_config({"kind": "prior", "prior": asdict(cfg), "clip": str(clip), "data": list(data)})
     clip_model, tokenizer = _load_clip_model(clip)
     trainer = PriorTrainer(cfg, text_encoder_from_clip(clip_model), tokenizer, load_render_sets(data))
     del clip_model
@@ -346,12 +349,11 @@ def run_prior_training(
     while trainer.state.step < cfg.steps:
         record = trainer.train_step()
         if record["step"] % 10 == 0 or record["step"] == 1:
-            append_log(work, record)
+            run.log(record)
         if callback:
             callback(record)
         step = trainer.state.step
-        if step % ckpt_every == 0 or step == cfg.steps:
-            save_train_state(work, trainer.state, {"kind": "prior"})
+        run.maybe_checkpoint(step, lambda: save_train_state(work, trainer.state, {"kind": "prior"}))
         if (sample_every and step % sample_every == 0) or step == cfg.steps:
             snapshot()
     if not (work / "export" / "model_index.json").exists():
@@ -366,10 +368,9 @@ def export_from_checkpoint(
     running job's latest state). text_dtype float16 halves the text encoder (lossless when the CLIP was itself saved
     in fp16)."""
     from ..io.run_checkpoints import load_latest
-    from .trainloop import read_config
 
     work = Path(work)
-    saved = read_config(work)
+    saved = TrainingRun(work).read_config()
     cfg = PriorConfig.from_dict(saved["prior"])
     clip_model, tokenizer = _load_clip_model(saved["clip"])
     text = text_encoder_from_clip(clip_model)
