@@ -26,7 +26,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..io.training_run import TrainingRun
 from ..worlds.captions import (
     COLORS,
     HAIR_COLORS,
@@ -337,17 +336,14 @@ def run_clip_training(
     """Train (or resume) a small-world CLIP in `work`; export to work/export and evaluate on `held_out` renders
     every eval_every steps and at the end. callback(record) sees every step's record. Returns the last report."""
     from .renders import load_render_sets
-    from .trainloop import load_train_state, save_train_state
+    from .trainloop import load_train_state, open_run, run_steps
 
     work = Path(work)
-    run = TrainingRun(work, checkpoint_every=ckpt_every)
-    if resume:
-        saved = run.read_config()
+    run, saved = open_run(work, resume, ckpt_every)
+    if saved is not None:
         cfg = ClipConfig.from_dict(saved["clip"])
         data, held_out = saved["data"], saved.get("held_out")
     else:
-        if run.exists():
-            raise FileExistsError(f"{work} already holds a run: pass --resume to continue it, or pick a new folder")
         if not data:
             raise ValueError("no training data: pass render-set folders (tristudio renders make)")
         cfg = cfg or ClipConfig()
@@ -362,7 +358,7 @@ def run_clip_training(
             "clip": asdict(cfg),
             "data": list(data),
             "held_out": held_out,
-            "tokenizer": tok_kind if not resume else run.read_config().get("tokenizer"),
+            "tokenizer": tok_kind if not resume else saved.get("tokenizer"),
         },
     )
     renders = load_render_sets(data)
@@ -383,18 +379,13 @@ def run_clip_training(
             (work / "samples" / f"retrieval_{trainer.state.step:06d}.json").write_text(json.dumps(rep, indent=2))
         return rep
 
-    while trainer.state.step < cfg.steps:
-        record = trainer.train_step()
-        if record["step"] % 10 == 0 or record["step"] == 1:
-            run.log(record)
-        if callback:
-            callback(record)
-        step = trainer.state.step
-        run.maybe_checkpoint(step, lambda: save_train_state(work, trainer.state, {"kind": "clip"}))
-        if (eval_every and step % eval_every == 0) or step == cfg.steps:
-            report = evaluate() or report
-            if callback and report:
-                callback(report)
+    def periodic() -> None:
+        nonlocal report
+        report = evaluate() or report
+        if callback and report:
+            callback(report)
+
+    run_steps(run, trainer, "clip", eval_every, periodic, callback)
     if not report:
         report = evaluate()
     return report

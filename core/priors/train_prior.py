@@ -315,16 +315,13 @@ def run_prior_training(
     from .load import load_prior
     from .renders import load_render_sets
     from .sampling import sample_images, save_sample_grid
-    from .trainloop import load_train_state, save_train_state
+    from .trainloop import load_train_state, open_run, run_steps
 
     work = Path(work)
-    run = TrainingRun(work, checkpoint_every=ckpt_every)
-    if resume:
-        saved = run.read_config()
+    run, saved = open_run(work, resume, ckpt_every)
+    if saved is not None:
         cfg, clip, data = PriorConfig.from_dict(saved["prior"]), saved["clip"], saved["data"]
     else:
-        if run.exists():
-            raise FileExistsError(f"{work} already holds a run: pass --resume to continue it, or pick a new folder")
         if not clip or not data:
             raise ValueError("the prior needs --clip (a small-world CLIP folder) and --data (render-set folders)")
         cfg = cfg or PriorConfig()
@@ -346,16 +343,7 @@ def run_prior_training(
         )
         save_sample_grid(work / "samples" / f"grid_{trainer.state.step:06d}.png", images, cols=4, scale=2)
 
-    while trainer.state.step < cfg.steps:
-        record = trainer.train_step()
-        if record["step"] % 10 == 0 or record["step"] == 1:
-            run.log(record)
-        if callback:
-            callback(record)
-        step = trainer.state.step
-        run.maybe_checkpoint(step, lambda: save_train_state(work, trainer.state, {"kind": "prior"}))
-        if (sample_every and step % sample_every == 0) or step == cfg.steps:
-            snapshot()
+    run_steps(run, trainer, "prior", sample_every, snapshot, callback)
     if not (work / "export" / "model_index.json").exists():
         snapshot()
     return work / "export"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -21,6 +22,8 @@ __all__ = [
     "TrainState",
     "cosine_lr",
     "load_train_state",
+    "open_run",
+    "run_steps",
     "save_train_state",
 ]
 
@@ -105,3 +108,28 @@ def load_train_state(folder: str | os.PathLike, state: TrainState, warn=print) -
 
     TrainingRun(folder, warn=warn).resume(restore)
     return found[0] if found else None
+
+
+def open_run(work: str | os.PathLike, resume: bool, checkpoint_every: int) -> tuple[TrainingRun, dict | None]:
+    """The work folder as a TrainingRun and, with --resume, its saved config; a new run refuses a used folder."""
+    run = TrainingRun(work, checkpoint_every=checkpoint_every)
+    if resume:
+        return run, run.read_config()
+    if run.exists():
+        raise FileExistsError(f"{work} already holds a run: pass --resume to continue it, or pick a new folder")
+    return run, None
+
+
+def run_steps(run: TrainingRun, trainer, kind: str, every: int, periodic: Callable[[], None], callback=None) -> None:
+    """The prior's and CLIP's step loop up to run.total_steps: log step 1 and every 10th, checkpoint on the run's
+    cadence, call `periodic()` (sample grid / retrieval evaluation) every `every` steps and at the last."""
+    state = trainer.state
+    while state.step < run.total_steps:
+        record = trainer.train_step()
+        if record["step"] % 10 == 0 or record["step"] == 1:
+            run.log(record)
+        if callback:
+            callback(record)
+        run.maybe_checkpoint(state.step, lambda: save_train_state(run.dir, state, {"kind": kind}))
+        if (every and state.step % every == 0) or state.step == run.total_steps:
+            periodic()
