@@ -16,15 +16,10 @@ from its last checkpoint reaches the same weights as an uninterrupted one (bit f
   - renderer jitter, synthesis noise, augmentation: the global torch RNG, whose state (per rank) is checkpointed,
     as are numpy's and Python's.
 
-Run folder:
-    RUN_DIR/config.json                  the resolved TrainConfig
-    RUN_DIR/checkpoints/step-XXXXXXXX/   model.safetensors + model.json (G, D, G_ema, Adam states, RNG, step, data
-                                         position); one folder renamed into place, then checkpoints/latest
-                                         (core/io/run_checkpoints.py); the last `keep` are kept
+Run folder: core/io/training_run.py's (config.json = the resolved TrainConfig, log.jsonl every log_every steps,
+checkpoints/ every snap steps holding G, D, G_ema, Adam states, RNG states, step and data position, losses.png), plus
     RUN_DIR/model/                       G_ema as a tristudio model folder (load_generator / `--model`)
-    RUN_DIR/log.jsonl                    one JSON line per logged step
     RUN_DIR/samples/step-XXXXXXXX.png    G_ema grid: rows = fixed seeds, columns = fixed yaws
-    RUN_DIR/losses.png                   loss curves (drawn with PIL)
 """
 
 from __future__ import annotations
