@@ -42,17 +42,9 @@ class _Fail(Exception):
 
 
 def _plot(out: Path) -> None:
-    import json
+    from tristudio.core.io.training_run import TrainingRun
 
-    from tristudio.core.io.plots import plot_losses
-
-    records = []
-    for line in (out / "log.jsonl").read_text().splitlines():
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    plot_losses(records, out / "loss.png", keys=("loss", "guidance_grad_norm", "opacity", "lora_loss"))
+    TrainingRun(out).plot(keys=("loss", "guidance_grad_norm", "opacity", "lora_loss"), name="loss.png")
 
 
 def dreamfusion(

@@ -12,7 +12,6 @@ is checkpointed with the weights and Adam's moments, so a resumed run continues 
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from ..io.checkpoint import (
     optimizer_state_to_tensors,
 )
 from ..io.run_checkpoints import latest_step, load_latest, save_step
+from ..io.training_run import TrainingRun
 from ..render.occupancy import DensityGrid, OccupancyGridSampler
 from ..render.volume import RenderOptions, render_rays
 from ..worlds.captions import VIEW_WORDS, view_word
@@ -391,30 +391,25 @@ class DreamFusion:
         on_step: Callable[[dict], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
     ) -> int:
-        """Step until `steps` total steps (counting resumed ones), writing log.jsonl and checkpoints to out_dir."""
-        out = Path(out_dir) if out_dir is not None else None
-        log = None
-        if out is not None:
-            out.mkdir(parents=True, exist_ok=True)
-            _truncate_log(out / "log.jsonl", self.step_count)
-            log = open(out / "log.jsonl", "a")
-        try:
-            while self.step_count < steps:
-                if should_stop is not None and should_stop():
-                    break
-                t0 = time.perf_counter()
-                m = self.step()
-                m["seconds"] = time.perf_counter() - t0
-                if log is not None:
-                    log.write(json.dumps(m) + "\n")
-                    log.flush()
-                if on_step is not None:
-                    on_step(m)
-                if out is not None and (self.step_count % checkpoint_every == 0 or self.step_count == steps):
-                    self.save(out)
-        finally:
-            if log is not None:
-                log.close()
+        """Step until `steps` total steps (counting resumed ones), writing log.jsonl and checkpoints to out_dir (a
+        core/io/training_run.py run folder; a log line's "step" is the index of the step taken, from 0)."""
+        run = None
+        if out_dir is not None:
+            Path(out_dir).mkdir(parents=True, exist_ok=True)
+            run = TrainingRun(out_dir, checkpoint_every=checkpoint_every, total_steps=steps, log_step_is_index=True)
+            run.truncate_log(self.step_count)
+        while self.step_count < steps:
+            if should_stop is not None and should_stop():
+                break
+            t0 = time.perf_counter()
+            m = self.step()
+            m["seconds"] = time.perf_counter() - t0
+            if run is not None:
+                run.log(m)
+            if on_step is not None:
+                on_step(m)
+            if run is not None:
+                run.maybe_checkpoint(self.step_count, lambda: self.save(out_dir))
         return self.step_count
 
     # ------------------------------------------------------------------------------------------------ checkpoints
@@ -468,14 +463,6 @@ class DreamFusion:
     @staticmethod
     def has_checkpoint(run_dir: str | Path) -> bool:
         return latest_step(run_dir) is not None
-
-
-def _truncate_log(path: Path, step: int) -> None:
-    """Drop log lines written after the checkpoint we resume from (a killed run may have logged further)."""
-    if not path.exists():
-        return
-    keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] < step]
-    path.write_text("".join(k + "\n" for k in keep))
 
 
 def field_is_finite(df: DreamFusion) -> bool:

@@ -16,20 +16,14 @@ from its last checkpoint reaches the same weights as an uninterrupted one (bit f
   - renderer jitter, synthesis noise, augmentation: the global torch RNG, whose state (per rank) is checkpointed,
     as are numpy's and Python's.
 
-Run folder:
-    RUN_DIR/config.json                  the resolved TrainConfig
-    RUN_DIR/checkpoints/step-XXXXXXXX/   model.safetensors + model.json (G, D, G_ema, Adam states, RNG, step, data
-                                         position); one folder renamed into place, then checkpoints/latest
-                                         (core/io/run_checkpoints.py); the last `keep` are kept
+Run folder: core/io/training_run.py's (config.json = the resolved TrainConfig, log.jsonl every log_every steps,
+checkpoints/ every snap steps holding G, D, G_ema, Adam states, RNG states, step and data position, losses.png), plus
     RUN_DIR/model/                       G_ema as a tristudio model folder (load_generator / `--model`)
-    RUN_DIR/log.jsonl                    one JSON line per logged step
     RUN_DIR/samples/step-XXXXXXXX.png    G_ema grid: rows = fixed seeds, columns = fixed yaws
-    RUN_DIR/losses.png                   loss curves (drawn with PIL)
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import random
@@ -41,10 +35,9 @@ import numpy as np
 import torch
 from rich.markup import escape
 
-from ..io.atomic import atomic_write_text
 from ..io.checkpoint import CheckpointError, save_checkpoint
-from ..io.plots import plot_losses
-from ..io.run_checkpoints import Loaded, latest_step, load_latest, save_step, step_folder
+from ..io.run_checkpoints import Loaded, latest_step, save_step, step_folder
+from ..io.training_run import TrainingRun
 from . import loss as L
 from .augment import AdaTuner, AugmentPipe
 from .ddp import DistInfo, all_reduce_grads, all_reduce_mean, average_buffers, barrier, init_distributed
@@ -549,20 +542,6 @@ def _save_png(array: np.ndarray, path: Path) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def _read_log(path: Path, upto_step: int | None = None) -> list[dict]:
-    if not path.is_file():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line cut by a kill
-        if upto_step is None or rec.get("step", 0) <= upto_step:
-            out.append(rec)
-    return out
-
-
 # ----------------------------------------------------------------------------------------------- the loop
 
 
@@ -595,23 +574,17 @@ def train(
             f"{out} already holds a run (last checkpoint {last.name}); pass --resume to continue it "
             f"or choose another --out"
         )
-    if di.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out / "config.json", json.dumps(cfg.to_dict(), indent=2))
+    total = cfg.total_steps
+    run = TrainingRun(out, checkpoint_every=cfg.snap, total_steps=total, is_main=di.is_main, warn=say)
+    run.write_config(cfg.to_dict())
 
     trainer = Trainer(cfg, dataset, di, log=say)
-    loaded = load_latest(out, warn=say) if resume and last is not None else None
-    if loaded is not None:
-        trainer.load(loaded)
-        last = loaded.folder
+    if run.resume(trainer.load):  # a fresh run (no checkpoint, else we stopped above) only cuts a stale log to step 0
+        last = step_folder(out, trainer.step_idx)
         say(f"resumed from {last} (step {trainer.step_idx}, {trainer.cur_nimg / 1000:.3f} kimg)")
     elif resume:
         say(f"--resume: no checkpoint in {out} yet; starting from scratch")
-    total = cfg.total_steps
-    log_path = out / "log.jsonl"
-    records = _read_log(log_path, trainer.step_idx)
-    if di.is_main:
-        atomic_write_text(log_path, "".join(json.dumps(r) + "\n" for r in records))
+    records = run.records()  # every step's record (the plot's), the log's lines before this session
     say(
         f"training {cfg.preset} on {cfg.data} ({len(dataset)} images, {dataset.resolution} px) for {total} steps of "
         f"{cfg.batch} images ({di.world_size} process{'es' if di.world_size > 1 else ''}, {di.device}) -> {out}"
@@ -637,45 +610,42 @@ def train(
     )
     with progress:
         task = progress.add_task("train", total=total, completed=trainer.step_idx, status="")
-        with open(log_path, "a") if di.is_main else open(os.devnull, "w") as logf:
-            while trainer.step_idx < total:
-                t0 = time.perf_counter()
-                stats = trainer.step()
-                dt = time.perf_counter() - t0
-                imgs_done += cfg.batch
-                ips = cfg.batch / dt
-                step = trainer.step_idx
-                rec = {
-                    "step": step,
-                    "kimg": trainer.cur_nimg / 1000,
-                    **stats,
-                    "images_per_s": ips,
-                    "sec_per_step": dt,
-                    "time": time.time(),
-                }
-                records.append(rec)
-                if di.is_main and (step % cfg.log_every == 0 or step == total):
-                    logf.write(json.dumps(rec) + "\n")
-                    logf.flush()
-                status = (
-                    " ".join(
-                        f"{k[5:] if k.startswith('loss_') else k}={v:.3f}"
-                        for k, v in stats.items()
-                        if k.startswith("loss_")
-                    )
-                    + f" {ips:.1f} img/s"
+        while trainer.step_idx < total:
+            t0 = time.perf_counter()
+            stats = trainer.step()
+            dt = time.perf_counter() - t0
+            imgs_done += cfg.batch
+            ips = cfg.batch / dt
+            step = trainer.step_idx
+            rec = {
+                "step": step,
+                "kimg": trainer.cur_nimg / 1000,
+                **stats,
+                "images_per_s": ips,
+                "sec_per_step": dt,
+                "time": time.time(),
+            }
+            records.append(rec)
+            if step % cfg.log_every == 0 or step == total:
+                run.log(rec)
+            status = (
+                " ".join(
+                    f"{k[5:] if k.startswith('loss_') else k}={v:.3f}"
+                    for k, v in stats.items()
+                    if k.startswith("loss_")
                 )
-                progress.update(task, completed=step, status=status)
-                if cfg.sample_every and (step % cfg.sample_every == 0) and di.is_main:
-                    _save_png(sample_grid(trainer.G_ema, seeds, yaws), out / "samples" / f"step-{step:08d}.png")
-                if step % cfg.snap == 0 or step == total:
-                    last_ckpt = trainer.save()
-                    trainer.export_model()
-                    if di.is_main:
-                        plot_losses(records, out / "losses.png")
+                + f" {ips:.1f} img/s"
+            )
+            progress.update(task, completed=step, status=status)
+            if cfg.sample_every and (step % cfg.sample_every == 0) and di.is_main:
+                _save_png(sample_grid(trainer.G_ema, seeds, yaws), out / "samples" / f"step-{step:08d}.png")
+            if run.checkpoint_due(step):  # every cfg.snap steps and at the end; collective under DDP
+                last_ckpt = trainer.save()
+                trainer.export_model()
+                run.plot(records)
     if di.is_main:
         _save_png(sample_grid(trainer.G_ema, seeds, yaws), out / "samples" / f"step-{trainer.step_idx:08d}.png")
-        plot_losses(records, out / "losses.png")
+        run.plot(records)
     elapsed = time.perf_counter() - t_start
     summary = {
         "steps": trainer.step_idx,

@@ -14,7 +14,6 @@ core/bench/representations.py):
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,7 +23,8 @@ from jaxtyping import Float
 from torch import Tensor
 
 from ..fields import count_parameters, make_field, parameter_groups
-from ..io.run_checkpoints import latest_step, load_latest, save_step
+from ..io.run_checkpoints import latest_step, save_step, step_folder
+from ..io.training_run import TrainingRun
 from ..render.volume import RenderOptions, render_rays
 from .evaluate import evaluate, psnr
 from .views import Views
@@ -165,21 +165,6 @@ class Fitter:
         self.train_cpu = float(meta.get("train_cpu_s", 0.0))
 
 
-def _truncate_log(path: Path, step: int) -> None:
-    """Drop records of steps after the resumed checkpoint (a killed run logged past it) and cut-off lines."""
-    if not path.is_file():
-        return
-    keep = []
-    for line in path.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if int(record.get("step", 0)) <= step and record.get("event") != "final":
-            keep.append(line)
-    path.write_text("".join(k + "\n" for k in keep))
-
-
 def _jsonable(metrics: dict) -> dict:
     return {k: v for k, v in metrics.items() if k != "images"}
 
@@ -195,58 +180,42 @@ def fit(
     resume: bool = False,
     echo=print,
 ) -> tuple[Fitter, dict]:
-    """Fit, logging to RUN_DIR/log.jsonl and checkpointing to RUN_DIR/checkpoints/ (core/io/run_checkpoints: one step
-    folder renamed into place, `latest` written last). Returns the fitter and
+    """Fit in the run folder RUN_DIR (core/io/training_run.py: log.jsonl, checkpoints/). Returns the fitter and
     the final held-out metrics (with images). `eval_every` = 0: evaluate the held-out views only at the end."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    run = TrainingRun(run_dir, checkpoint_every=ckpt_every, total_steps=config.steps, warn=echo)
     fitter = Fitter(config, train)
     if latest_step(run_dir) is not None and not resume:
         raise FileExistsError(f"{run_dir} already holds a run: pass resume=True (--resume) or use another RUN_DIR")
-    loaded = load_latest(run_dir, warn=echo) if resume else None
-    if loaded is not None:
-        fitter.load_state(loaded.tensors, loaded.meta)
-        _truncate_log(run_dir / "log.jsonl", fitter.step_count)
-        echo(f"resumed from {loaded.folder} at step {fitter.step_count}")
-    log_path = run_dir / "log.jsonl"
-    with open(log_path, "a") as log:
-
-        def write(record: dict) -> None:
-            log.write(json.dumps(record) + "\n")
-            log.flush()
-
-        if fitter.step_count == 0:
-            write(
-                {
-                    "event": "start",
-                    "config": asdict(config),
-                    "n_parameters": fitter.n_parameters,
-                    "n_train_views": len(train),
-                    "n_test_views": len(test),
-                    "resolution": train.resolution,
-                }
-            )
-        while fitter.step_count < config.steps:
-            m = fitter.step()
-            s = fitter.step_count
-            if s % log_every == 0 or s == config.steps:
-                write({"step": s, "time_s": round(fitter.train_time, 4), "cpu_s": round(fitter.train_cpu, 4), **m})
-                echo(f"step {s:6d}  {fitter.train_time:8.1f}s  loss {m['loss']:.5f}  batch PSNR {m['psnr_batch']:.2f}")
-            if eval_every and s % eval_every == 0 and s < config.steps:
-                ev = _jsonable(fitter.evaluate(test))
-                write({"step": s, "time_s": round(fitter.train_time, 4), "eval": ev})
-                echo(f"  held-out PSNR {ev['psnr']:.2f} dB, depth MAE {ev['depth_mae']:.4f}")
-            if ckpt_every and s % ckpt_every == 0:
-                save_step(run_dir, s, *fitter.state())
-        if latest_step(run_dir) != fitter.step_count:
-            save_step(run_dir, fitter.step_count, *fitter.state())
-        final = fitter.evaluate(test)
-        write(
+    if resume and run.resume(lambda loaded: fitter.load_state(loaded.tensors, loaded.meta)):
+        echo(f"resumed from {step_folder(run_dir, fitter.step_count)} at step {fitter.step_count}")
+    if fitter.step_count == 0:
+        run.log(
             {
-                "step": fitter.step_count,
-                "time_s": round(fitter.train_time, 4),
-                "eval": _jsonable(final),
-                "event": "final",
+                "event": "start",
+                "config": asdict(config),
+                "n_parameters": fitter.n_parameters,
+                "n_train_views": len(train),
+                "n_test_views": len(test),
+                "resolution": train.resolution,
             }
         )
+    while fitter.step_count < config.steps:
+        m = fitter.step()
+        s = fitter.step_count
+        if s % log_every == 0 or s == config.steps:
+            run.log({"step": s, "time_s": round(fitter.train_time, 4), "cpu_s": round(fitter.train_cpu, 4), **m})
+            echo(f"step {s:6d}  {fitter.train_time:8.1f}s  loss {m['loss']:.5f}  batch PSNR {m['psnr_batch']:.2f}")
+        if eval_every and s % eval_every == 0 and s < config.steps:
+            ev = _jsonable(fitter.evaluate(test))
+            run.log({"step": s, "time_s": round(fitter.train_time, 4), "eval": ev})
+            echo(f"  held-out PSNR {ev['psnr']:.2f} dB, depth MAE {ev['depth_mae']:.4f}")
+        run.maybe_checkpoint(s, lambda: save_step(run_dir, fitter.step_count, *fitter.state()))
+    if latest_step(run_dir) != fitter.step_count:
+        save_step(run_dir, fitter.step_count, *fitter.state())
+    final = fitter.evaluate(test)
+    run.log(
+        {"step": fitter.step_count, "time_s": round(fitter.train_time, 4), "eval": _jsonable(final), "event": "final"}
+    )
     return fitter, final

@@ -1,6 +1,6 @@
 """Training curves as PNG: one panel per logged quantity against step, drawn with PIL (no matplotlib).
 
-Every trainer writes its JSONL log and calls `plot_losses(records, RUN/losses.png, keys)`.
+Every trainer draws RUN_DIR/losses.png through `TrainingRun.plot` (core/io/training_run.py).
 """
 
 from __future__ import annotations

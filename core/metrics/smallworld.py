@@ -20,7 +20,16 @@ import torch.nn.functional as F
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from ..io.checkpoint import load_checkpoint, save_checkpoint
+from ..io.checkpoint import (
+    generator_state_from_tensor,
+    generator_state_to_tensor,
+    load_checkpoint,
+    optimizer_state_from_tensors,
+    optimizer_state_to_tensors,
+    save_checkpoint,
+)
+from ..io.run_checkpoints import save_step
+from ..io.training_run import TrainingRun
 
 __all__ = [
     "FORMAT",
@@ -72,23 +81,54 @@ def train_small_world_extractor(
     lr: float = 2e-3,
     seed: int = 0,
     log=None,
+    checkpoint_every: int = 0,
+    resume: bool = False,
 ) -> Path:
-    """Fit the autoencoder to `images` (in [0, 1]) and save the encoder folder `out`."""
+    """Fit the autoencoder to `images` (in [0, 1]) and save the encoder folder `out` (model.safetensors + model.json).
+    `out` is also the run folder (core/io/training_run.py): config.json, log.jsonl (reconstruction MSE every 100 steps
+    and at the last), losses.png, and with checkpoint_every > 0 checkpoints/ that `resume` continues from."""
+    run = TrainingRun(out, checkpoint_every=checkpoint_every, warn=log or print)
+    config = {"kind": "sw-features", "steps": steps, "batch": batch, "lr": lr, "seed": seed, "n_images": len(images)}
+    run.write_config(config)
     torch.manual_seed(seed)
     net = SmallWorldEncoder()
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     target = F.interpolate(images, size=(RES, RES), mode="bilinear", align_corners=False, antialias=True) * 2 - 1
     g = torch.Generator().manual_seed(seed)
+
+    def save() -> Path:
+        opt_tensors, opt_meta = optimizer_state_to_tensors(opt, "optim")
+        tensors = {
+            **{f"net.{k}": v for k, v in net.state_dict().items()},
+            **opt_tensors,
+            "rng": generator_state_to_tensor(g),
+        }
+        return save_step(out, step, tensors, {"format": FORMAT + "-train", "optimizer": opt_meta})
+
+    def restore(loaded) -> None:
+        net.load_state_dict({k[4:]: v for k, v in loaded.tensors.items() if k.startswith("net.")})
+        optimizer_state_from_tensors(opt, loaded.tensors, loaded.meta["optimizer"], "optim")
+        generator_state_from_tensor(g, loaded.tensors["rng"])
+
+    step = run.resume(restore) if resume else 0
     loss = torch.zeros(())
-    for step in range(steps):
+    records = run.truncate_log(step)  # a fresh run in a used folder starts a fresh log
+    while step < steps:
         idx = torch.randint(len(images), (min(batch, len(images)),), generator=g)
         loss = F.mse_loss(net.reconstruct(images[idx]), target[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        if log is not None and (step % 100 == 0 or step == steps - 1):
-            log(f"sw extractor step {step}: reconstruction mse {loss.item():.4f}")
-    meta = {"format": FORMAT, "version": 1, "resolution": RES, "steps": steps, "final_mse": float(loss.detach())}
+        step += 1
+        if (step - 1) % 100 == 0 or step == steps:
+            records.append({"step": step, "mse": loss.item()})
+            run.log(records[-1])
+            if log is not None:
+                log(f"sw extractor step {step - 1}: reconstruction mse {loss.item():.4f}")
+        run.maybe_checkpoint(step, save)
+    run.plot(records, keys=("mse",))
+    final_mse = records[-1]["mse"] if records else float(loss.detach())  # the last step is always logged
+    meta = {"format": FORMAT, "version": 1, "resolution": RES, "steps": steps, "final_mse": final_mse}
     return save_checkpoint(out, dict(net.state_dict()), meta)
 
 

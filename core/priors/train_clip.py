@@ -336,31 +336,29 @@ def run_clip_training(
     """Train (or resume) a small-world CLIP in `work`; export to work/export and evaluate on `held_out` renders
     every eval_every steps and at the end. callback(record) sees every step's record. Returns the last report."""
     from .renders import load_render_sets
-    from .trainloop import append_log, has_run, load_train_state, read_config, save_train_state, write_config
+    from .trainloop import load_train_state, open_run, run_steps
 
     work = Path(work)
-    if resume:
-        saved = read_config(work)
+    run, saved = open_run(work, resume, ckpt_every)
+    if saved is not None:
         cfg = ClipConfig.from_dict(saved["clip"])
         data, held_out = saved["data"], saved.get("held_out")
     else:
-        if has_run(work):
-            raise FileExistsError(f"{work} already holds a run: pass --resume to continue it, or pick a new folder")
         if not data:
             raise ValueError("no training data: pass render-set folders (tristudio renders make)")
         cfg = cfg or ClipConfig()
     if steps is not None:
         cfg.steps = steps
+    run.total_steps = cfg.steps
     work.mkdir(parents=True, exist_ok=True)
     tokenizer, tok_kind = _tokenizer_for(work, bpe, resume)
-    write_config(
-        work,
+    run.write_config(
         {
             "kind": "clip",
             "clip": asdict(cfg),
             "data": list(data),
             "held_out": held_out,
-            "tokenizer": tok_kind if not resume else read_config(work).get("tokenizer"),
+            "tokenizer": tok_kind if not resume else saved.get("tokenizer"),
         },
     )
     renders = load_render_sets(data)
@@ -376,24 +374,18 @@ def run_clip_training(
         export = trainer.export(work / "export", export_dtype)
         rep = {"step": trainer.state.step, "eval": retrieval_report(_load(export, device="cpu"), held)} if held else {}
         if rep:
-            append_log(work, rep)
+            run.log(rep)
             (work / "samples").mkdir(exist_ok=True)
             (work / "samples" / f"retrieval_{trainer.state.step:06d}.json").write_text(json.dumps(rep, indent=2))
         return rep
 
-    while trainer.state.step < cfg.steps:
-        record = trainer.train_step()
-        if record["step"] % 10 == 0 or record["step"] == 1:
-            append_log(work, record)
-        if callback:
-            callback(record)
-        step = trainer.state.step
-        if step % ckpt_every == 0 or step == cfg.steps:
-            save_train_state(work, trainer.state, {"kind": "clip"})
-        if (eval_every and step % eval_every == 0) or step == cfg.steps:
-            report = evaluate() or report
-            if callback and report:
-                callback(report)
+    def periodic() -> None:
+        nonlocal report
+        report = evaluate() or report
+        if callback and report:
+            callback(report)
+
+    run_steps(run, trainer, "clip", eval_every, periodic, callback)
     if not report:
         report = evaluate()
     return report

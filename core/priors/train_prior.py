@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..io.training_run import TrainingRun
 from ..worlds.captions import COLORS, SHAPES
 from .renders import RenderSet
 from .trainloop import TrainState, cosine_lr
@@ -314,21 +315,20 @@ def run_prior_training(
     from .load import load_prior
     from .renders import load_render_sets
     from .sampling import sample_images, save_sample_grid
-    from .trainloop import append_log, has_run, load_train_state, read_config, save_train_state, write_config
+    from .trainloop import load_train_state, open_run, run_steps
 
     work = Path(work)
-    if resume:
-        saved = read_config(work)
+    run, saved = open_run(work, resume, ckpt_every)
+    if saved is not None:
         cfg, clip, data = PriorConfig.from_dict(saved["prior"]), saved["clip"], saved["data"]
     else:
-        if has_run(work):
-            raise FileExistsError(f"{work} already holds a run: pass --resume to continue it, or pick a new folder")
         if not clip or not data:
             raise ValueError("the prior needs --clip (a small-world CLIP folder) and --data (render-set folders)")
         cfg = cfg or PriorConfig()
     if steps is not None:
         cfg.steps = steps
-    write_config(work, {"kind": "prior", "prior": asdict(cfg), "clip": str(clip), "data": list(data)})
+    run.total_steps = cfg.steps
+    run.write_config({"kind": "prior", "prior": asdict(cfg), "clip": str(clip), "data": list(data)})
     clip_model, tokenizer = _load_clip_model(clip)
     trainer = PriorTrainer(cfg, text_encoder_from_clip(clip_model), tokenizer, load_render_sets(data))
     del clip_model
@@ -343,17 +343,7 @@ def run_prior_training(
         )
         save_sample_grid(work / "samples" / f"grid_{trainer.state.step:06d}.png", images, cols=4, scale=2)
 
-    while trainer.state.step < cfg.steps:
-        record = trainer.train_step()
-        if record["step"] % 10 == 0 or record["step"] == 1:
-            append_log(work, record)
-        if callback:
-            callback(record)
-        step = trainer.state.step
-        if step % ckpt_every == 0 or step == cfg.steps:
-            save_train_state(work, trainer.state, {"kind": "prior"})
-        if (sample_every and step % sample_every == 0) or step == cfg.steps:
-            snapshot()
+    run_steps(run, trainer, "prior", sample_every, snapshot, callback)
     if not (work / "export" / "model_index.json").exists():
         snapshot()
     return work / "export"
@@ -366,10 +356,9 @@ def export_from_checkpoint(
     running job's latest state). text_dtype float16 halves the text encoder (lossless when the CLIP was itself saved
     in fp16)."""
     from ..io.run_checkpoints import load_latest
-    from .trainloop import read_config
 
     work = Path(work)
-    saved = read_config(work)
+    saved = TrainingRun(work).read_config()
     cfg = PriorConfig.from_dict(saved["prior"])
     clip_model, tokenizer = _load_clip_model(saved["clip"])
     text = text_encoder_from_clip(clip_model)

@@ -1,38 +1,30 @@
-"""Pieces shared by the small-world CLIP and prior trainers: resumable state in our checkpoint format, the training
-log, learning-rate schedule.
-
-A work folder holds:
-    config.json              the run's configuration (written once; --resume reads it back)
-    checkpoints/step-*/      full state: weights, optimiser moments, RNG states, step (core/io/run_checkpoints.py:
-                             one step folder renamed into place, `checkpoints/latest` written last; 3 kept)
-    log.jsonl                one JSON line per logged step (loss, lr, ...) and per evaluation
-    samples/                 periodic sample grids / retrieval reports
-    export/                  the latest exported model folder (transformers / diffusers layout)
+"""Pieces shared by the small-world CLIP and prior trainers: resumable state in our checkpoint format and the
+learning-rate schedule. The work folder is a core/io/training_run.py run folder (config.json, log.jsonl with one line
+every 10 steps and per evaluation, checkpoints/ with weights, optimiser moments, RNG states) plus samples/ (sample
+grids, retrieval reports) and export/ (the latest exported model, transformers / diffusers layout).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from ..io.atomic import atomic_write_text
-from ..io.run_checkpoints import latest_step, load_latest, save_step
+from ..io.run_checkpoints import Loaded, save_step
+from ..io.training_run import TrainingRun
 
 __all__ = [
     "TrainState",
-    "append_log",
     "cosine_lr",
-    "has_run",
     "load_train_state",
-    "read_config",
+    "open_run",
+    "run_steps",
     "save_train_state",
-    "write_config",
 ]
 
 
@@ -97,64 +89,47 @@ def save_train_state(folder: str | os.PathLike, state: TrainState, extra: dict |
     return save_step(folder, state.step, tensors, meta, keep=keep)
 
 
-def has_run(folder: str | os.PathLike) -> bool:
-    """Whether `folder` already holds a run (a config or a checkpoint): a new run there needs --resume."""
-    return (Path(folder) / "config.json").is_file() or latest_step(folder) is not None
-
-
 def load_train_state(folder: str | os.PathLike, state: TrainState, warn=print) -> dict | None:
     """Restore state in place from the newest readable checkpoint of `folder` (None, state untouched: no checkpoint
-    yet) and drop log lines written after it; returns the checkpoint's JSON metadata."""
-    loaded = load_latest(folder, warn=warn)
-    if loaded is None:
-        return None
-    tensors, meta = loaded.tensors, loaded.meta
-    for name, module in state.modules.items():
-        prefix = name + "."
-        module.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
-    _load_optimizer(state.optimizer, tensors, meta["optimizer"])
-    state.gen.set_state(tensors["rng.torch"])
-    version, internal, gauss = meta["python_rng"]
-    state.rng.setstate((version, tuple(internal), gauss))
-    state.step = int(meta["step"])
-    truncate_log(folder, state.step)
-    return meta
+    yet) and cut log.jsonl back to it (TrainingRun.resume); returns the checkpoint's JSON metadata."""
+    found: list[dict] = []
+
+    def restore(loaded: Loaded) -> None:
+        tensors, meta = loaded.tensors, loaded.meta
+        for name, module in state.modules.items():
+            prefix = name + "."
+            module.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
+        _load_optimizer(state.optimizer, tensors, meta["optimizer"])
+        state.gen.set_state(tensors["rng.torch"])
+        version, internal, gauss = meta["python_rng"]
+        state.rng.setstate((version, tuple(internal), gauss))
+        state.step = int(meta["step"])
+        found.append(meta)
+
+    TrainingRun(folder, warn=warn).resume(restore)
+    return found[0] if found else None
 
 
-def truncate_log(folder: str | os.PathLike, step: int) -> None:
-    """Drop log.jsonl records of steps after `step` (a killed run logged past its last checkpoint)."""
-    path = Path(folder) / "log.jsonl"
-    if not path.is_file():
-        return
-    keep = []
-    for line in path.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue  # a line cut by the kill
-        if int(record.get("step", 0)) <= step:
-            keep.append(line)
-    atomic_write_text(path, "".join(k + "\n" for k in keep))
+def open_run(work: str | os.PathLike, resume: bool, checkpoint_every: int) -> tuple[TrainingRun, dict | None]:
+    """The work folder as a TrainingRun and, with --resume, its saved config; a new run refuses a used folder."""
+    run = TrainingRun(work, checkpoint_every=checkpoint_every)
+    if resume:
+        return run, run.read_config()
+    if run.exists():
+        raise FileExistsError(f"{work} already holds a run: pass --resume to continue it, or pick a new folder")
+    return run, None
 
 
-def write_config(folder: str | os.PathLike, config: dict) -> None:
-    Path(folder).mkdir(parents=True, exist_ok=True)
-    atomic_write_text(Path(folder) / "config.json", json.dumps(config, indent=2) + "\n")
-
-
-def read_config(folder: str | os.PathLike) -> dict:
-    path = Path(folder) / "config.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"no {path}: --resume needs a work folder started by the same command")
-    try:
-        config = json.loads(path.read_text())
-    except ValueError as exc:
-        raise ValueError(f"{path} is not valid JSON ({exc})") from None
-    if not isinstance(config, dict):
-        raise ValueError(f"{path} is not a run configuration")
-    return config
-
-
-def append_log(folder: str | os.PathLike, record: dict) -> None:
-    with open(Path(folder) / "log.jsonl", "a") as f:
-        f.write(json.dumps(record) + "\n")
+def run_steps(run: TrainingRun, trainer, kind: str, every: int, periodic: Callable[[], None], callback=None) -> None:
+    """The prior's and CLIP's step loop up to run.total_steps: log step 1 and every 10th, checkpoint on the run's
+    cadence, call `periodic()` (sample grid / retrieval evaluation) every `every` steps and at the last."""
+    state = trainer.state
+    while state.step < run.total_steps:
+        record = trainer.train_step()
+        if record["step"] % 10 == 0 or record["step"] == 1:
+            run.log(record)
+        if callback:
+            callback(record)
+        run.maybe_checkpoint(state.step, lambda: save_train_state(run.dir, state, {"kind": kind}))
+        if (every and state.step % every == 0) or state.step == run.total_steps:
+            periodic()

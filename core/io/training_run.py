@@ -1,0 +1,154 @@
+"""The run folder every trainer writes, and the generic half of every training loop: config, step log, periodic
+checkpoint, resume, loss plot. Each trainer keeps its own step and its own state; this module owns the folder.
+
+    run = TrainingRun(RUN_DIR, checkpoint_every=N, total_steps=T)
+    run.write_config(config)                      # or config = run.read_config() on --resume
+    step = run.resume(restore)                    # restore(Loaded) from the newest checkpoint; log cut back to it
+    while step < T:
+        record = trainer.step(); step += 1
+        run.log(record)                           # one JSON line, flushed
+        run.maybe_checkpoint(step, trainer.save)  # every N steps and at step T
+    run.plot(records)                             # losses.png
+
+A run folder (RUN_DIR is the trainer's --out / work folder):
+
+    RUN_DIR/config.json                  the run's configuration, written atomically; --resume reads it back
+    RUN_DIR/log.jsonl                    one JSON object per line: step records ({"step": k, ...}), evaluations,
+                                         events ({"event": "start" | "final", ...}); appended and flushed
+    RUN_DIR/checkpoints/step-XXXXXXXX/   model.safetensors + model.json: the full state at that step
+    RUN_DIR/checkpoints/latest           the commit point (core/io/run_checkpoints.py: one folder renamed into place,
+                                         `latest` written last, the newest `keep` kept)
+    RUN_DIR/losses.png                   loss curves (core/io/plots.py)
+    RUN_DIR/...                          trainer-specific outputs (samples/, export/, model/, eval.json)
+
+Resume contract. A kill can land anywhere, in particular after log lines were appended but before the checkpoint that
+covers them was committed. `resume` loads the newest readable checkpoint (step S, or 0 when there is none) and rewrites
+log.jsonl atomically without the records of steps after S, without lines cut by the kill and without "final" events, so
+the resumed run appends exactly the lines an uninterrupted run would have written. A record's "step" counts the steps
+done when it was written (1 for the first step); a trainer whose log counts from 0 (the index of the step taken, as
+DreamFusion's does) says so with `log_step_is_index=True`. Records without "step" (a "start" event) are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from .atomic import atomic_write_text
+from .plots import plot_losses
+from .run_checkpoints import Loaded, latest_step, load_latest
+
+__all__ = ["CONFIG", "LOG", "PLOT", "TrainingRun"]
+
+CONFIG, LOG, PLOT = "config.json", "log.jsonl", "losses.png"
+
+
+class TrainingRun:
+    """One run folder (see the module doc). `is_main=False` (a non-zero DDP rank) makes every write a no-op."""
+
+    def __init__(
+        self,
+        run_dir: str | os.PathLike,
+        checkpoint_every: int = 0,
+        total_steps: int | None = None,
+        log_step_is_index: bool = False,
+        is_main: bool = True,
+        warn: Callable[[str], None] | None = print,
+    ):
+        self.dir = Path(run_dir)
+        self.checkpoint_every, self.total_steps = int(checkpoint_every or 0), total_steps
+        self.log_step_is_index, self.is_main, self.warn = log_step_is_index, is_main, warn
+
+    @property
+    def log_path(self) -> Path:
+        return self.dir / LOG
+
+    # ------------------------------------------------------------------------------------------------ config
+    def exists(self) -> bool:
+        """Whether the folder already holds a run (a config or a committed checkpoint): a new run there needs
+        --resume."""
+        return (self.dir / CONFIG).is_file() or latest_step(self.dir) is not None
+
+    def write_config(self, config: dict) -> None:
+        if self.is_main:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.dir / CONFIG, json.dumps(config, indent=2) + "\n")
+
+    def read_config(self) -> dict:
+        path = self.dir / CONFIG
+        if not path.is_file():
+            raise FileNotFoundError(f"no {path}: --resume needs a work folder started by the same command")
+        try:
+            config = json.loads(path.read_text())
+        except ValueError as exc:
+            raise ValueError(f"{path} is not valid JSON ({exc})") from None
+        if not isinstance(config, dict):
+            raise ValueError(f"{path} is not a run configuration")
+        return config
+
+    # ------------------------------------------------------------------------------------------------ resume
+    def resume(self, restore: Callable[[Loaded], None] | None = None) -> int:
+        """Load the newest readable checkpoint into the trainer (`restore(loaded)`), cut the log back to its step and
+        return that step (0, nothing restored, when the run has no checkpoint yet)."""
+        loaded = load_latest(self.dir, warn=self.warn)
+        if loaded is not None and restore is not None:
+            restore(loaded)
+        step = loaded.step if loaded is not None else 0
+        self.truncate_log(step)
+        return step
+
+    def records(self, upto_step: int | None = None) -> list[dict]:
+        """The log's records (lines cut by a kill skipped); with `upto_step`, only those a checkpoint at that step
+        covers, "final" events excluded."""
+        if not self.log_path.is_file():
+            return []
+        out = []
+        for line in self.log_path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # a line cut by a kill
+            if not isinstance(record, dict):
+                continue
+            if upto_step is None or self._covered(record, upto_step):
+                out.append(record)
+        return out
+
+    def _covered(self, record: dict, step: int) -> bool:
+        if record.get("event") == "final":
+            return False
+        done = int(record.get("step", 0)) + (1 if self.log_step_is_index and "step" in record else 0)
+        return done <= step
+
+    def truncate_log(self, step: int) -> list[dict]:
+        """Rewrite log.jsonl (atomically) with only the records a checkpoint at `step` covers; returns them."""
+        kept = self.records(upto_step=step)
+        if self.is_main and self.log_path.is_file():
+            atomic_write_text(self.log_path, "".join(json.dumps(r) + "\n" for r in kept))
+        return kept
+
+    # ------------------------------------------------------------------------------------------------ the loop
+    def log(self, record: dict) -> None:
+        """Append one JSON line and flush it (open per call: a kill loses at most the line being written)."""
+        if self.is_main:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            with open(self.log_path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    def checkpoint_due(self, step: int) -> bool:
+        """Every `checkpoint_every` steps (0: never periodically) and at the last step."""
+        every = self.checkpoint_every and step % self.checkpoint_every == 0
+        return bool(every) or (self.total_steps is not None and step == self.total_steps)
+
+    def maybe_checkpoint(self, step: int, save: Callable[[], Path | None]) -> Path | None:
+        """`save()` (the trainer's checkpoint write, core/io/run_checkpoints.save_step) when `checkpoint_due(step)`."""
+        return save() if self.checkpoint_due(step) else None
+
+    def plot(self, records: Iterable[dict] | None = None, keys: tuple[str, ...] | None = None, name: str = PLOT):
+        """Loss curves of `records` (default: the log) as RUN_DIR/losses.png."""
+        if not self.is_main:
+            return None
+        records = self.records() if records is None else list(records)
+        return plot_losses(records, self.dir / name, **({"keys": keys} if keys else {}))
