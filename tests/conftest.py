@@ -5,6 +5,10 @@
   loopback address, and name resolution (`getaddrinfo`, `gethostbyname`, `gethostbyname_ex`) is refused for anything
   but loopback names and literal loopback addresses (a DNS query is itself a packet). Unix sockets stay allowed.
 - Hugging Face libraries run offline.
+- Every test runs with one torch intra-op thread (restored after it): the test models are tiny, and on the shared
+  2-core machine two OpenMP threads waiting for each other make them many times slower.
+- `tiny_prior_dir`: one tiny pixel-space diffusers prior folder for the session (core/priors/testing.py); tests that
+  change a prior copy it first, and each module loads its own `Prior` from it.
 """
 
 from __future__ import annotations
@@ -122,3 +126,21 @@ def install_network_guard(monkeypatch) -> None:
 def _no_network(monkeypatch):
     install_network_guard(monkeypatch)
     yield
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def tiny_prior_dir(tmp_path_factory):
+    """A tiny pixel-space prior folder (diffusers layout), built once per session; load it with load_prior."""
+    from tristudio.core.priors.testing import build_tiny_pixel_prior
+
+    return build_tiny_pixel_prior(tmp_path_factory.mktemp("pix") / "prior")

@@ -111,14 +111,6 @@ b4.out.bias (512,)
 """
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: threads only add overhead (and contention on a busy machine)
-    yield
-    torch.set_num_threads(n)
-
-
 def _expected():
     out = []
     for line in FFHQ512_D_KEYS.strip().splitlines():

@@ -19,24 +19,9 @@ from tristudio.cli.commands.dreamfusion import shipped_prior_path
 from tristudio.core.dreamfusion.optimize import DreamFusion, DreamFusionConfig
 from tristudio.core.io.run_checkpoints import latest_step, load_latest, save_step
 from tristudio.core.priors import load_prior
-from tristudio.core.priors.testing import build_tiny_pixel_prior
 
 TINY = ["--resolution", "16", "--render-every", "0", "--threads", "1"]
 TINY_CFG = dict(resolution=16, grid_resolution=32, samples=24)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: on the shared 2-core machine two OpenMP threads wait for each other (many times slower)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module")
-def prior_dir(tmp_path_factory):
-    return build_tiny_pixel_prior(tmp_path_factory.mktemp("pix") / "prior")
 
 
 def _cli(*args):
@@ -48,13 +33,13 @@ def _cli(*args):
     )
 
 
-def test_resume_after_sigkill_is_bit_identical(prior_dir, tmp_path):
+def test_resume_after_sigkill_is_bit_identical(tiny_prior_dir, tmp_path):
     steps, out = 6, tmp_path / "run"
     args = [
         "dreamfusion",
         "a red cube",
         "--prior",
-        str(prior_dir),
+        str(tiny_prior_dir),
         "--steps",
         str(steps),
         "--out",
@@ -79,7 +64,9 @@ def test_resume_after_sigkill_is_bit_identical(prior_dir, tmp_path):
     assert f"resuming {out} at step {killed_at}" in log
 
     # the same run without interruption, in process
-    ref = DreamFusion(DreamFusionConfig(prompt="a red cube", steps=steps, **TINY_CFG), load_prior(prior_dir, "cpu"))
+    ref = DreamFusion(
+        DreamFusionConfig(prompt="a red cube", steps=steps, **TINY_CFG), load_prior(tiny_prior_dir, "cpu")
+    )
     ref.run(steps)
     loaded = load_latest(out)
     got = loaded.tensors
@@ -99,8 +86,8 @@ def _run(args):
     return result.exit_code, lines
 
 
-def test_bad_inputs_give_one_clear_line(prior_dir, tmp_path, monkeypatch):
-    code, lines = _run(["dreamfusion", "   ", "--prior", str(prior_dir), "--out", str(tmp_path / "a")])
+def test_bad_inputs_give_one_clear_line(tiny_prior_dir, tmp_path, monkeypatch):
+    code, lines = _run(["dreamfusion", "   ", "--prior", str(tiny_prior_dir), "--out", str(tmp_path / "a")])
     assert code == 1 and len(lines) == 1 and "empty prompt" in lines[0]
 
     code, lines = _run(["dreamfusion", "a cube", "--prior", str(tmp_path / "nope"), "--out", str(tmp_path / "b")])
@@ -113,12 +100,12 @@ def test_bad_inputs_give_one_clear_line(prior_dir, tmp_path, monkeypatch):
     assert code == 1 and len(lines) == 1 and "shipped small-world prior is missing" in lines[0]
     assert str(tmp_path / "assets" / "prior_small") in lines[0]
 
-    code, lines = _run(["dreamfusion", "a cube", "--guidance", "xyz", "--prior", str(prior_dir)])
+    code, lines = _run(["dreamfusion", "a cube", "--guidance", "xyz", "--prior", str(tiny_prior_dir)])
     assert code == 1 and len(lines) == 1 and "unknown --guidance" in lines[0]
 
 
-def test_nan_field_is_refused(prior_dir, tmp_path):
-    prior = load_prior(prior_dir, "cpu")
+def test_nan_field_is_refused(tiny_prior_dir, tmp_path):
+    prior = load_prior(tiny_prior_dir, "cpu")
     df = DreamFusion(DreamFusionConfig(prompt="a cube", steps=2, **TINY_CFG), prior)
     with torch.no_grad():
         df.field.planes[0, 0, 0, 5, 5] = float("nan")
@@ -132,7 +119,7 @@ def test_nan_field_is_refused(prior_dir, tmp_path):
             "dreamfusion",
             "a cube",
             "--prior",
-            str(prior_dir),
+            str(tiny_prior_dir),
             "--out",
             str(tmp_path / "run"),
             "--resume",
@@ -143,7 +130,7 @@ def test_nan_field_is_refused(prior_dir, tmp_path):
     )
     assert code == 1 and len(lines) == 1 and "NaN" in lines[0], lines
     # and a run folder holding a run is not overwritten without --resume
-    code, lines = _run(["dreamfusion", "a cube", "--prior", str(prior_dir), "--out", str(tmp_path / "run")])
+    code, lines = _run(["dreamfusion", "a cube", "--prior", str(tiny_prior_dir), "--out", str(tmp_path / "run")])
     assert code == 1 and len(lines) == 1 and "--resume" in lines[0]
 
 

@@ -13,15 +13,6 @@ from tristudio.core.mesh import extract_mesh
 from tristudio.core.worlds.objects import object_scene
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: on the shared 2-core machine two OpenMP threads wait for each other (many times slower)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_circularity_of_a_disc_and_a_bar():
     yy, xx = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
     disc = (xx - 31.5) ** 2 + (yy - 31.5) ** 2 < 20**2

@@ -14,7 +14,6 @@ from tristudio.core.dreamfusion.optimize import DreamFusion, DreamFusionConfig
 from tristudio.core.dreamfusion.shading import shade
 from tristudio.core.dreamfusion.views import orbit_views
 from tristudio.core.priors import load_prior
-from tristudio.core.priors.testing import build_tiny_pixel_prior
 from tristudio.core.render.occupancy import DensityGrid, OccupancyGridSampler
 from tristudio.core.render.volume import RenderOptions, render_rays
 
@@ -28,18 +27,9 @@ def blob_field(**kw) -> DensityAlbedoField:
     return f
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: on the shared 2-core machine two OpenMP threads wait for each other (many times slower)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
-def prior(tmp_path_factory):
-    return load_prior(build_tiny_pixel_prior(tmp_path_factory.mktemp("pix") / "prior"), device="cpu")
+def prior(tiny_prior_dir):
+    return load_prior(tiny_prior_dir, device="cpu")
 
 
 def test_view_dependent_prompts_pick_the_right_word(prior):

@@ -12,18 +12,9 @@ from tristudio.core.priors import load_prior
 from tristudio.core.priors.testing import build_tiny_pixel_prior, build_tiny_sd
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: on the shared 2-core machine two OpenMP threads wait for each other (many times slower)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
-def pixel_prior(tmp_path_factory):
-    return load_prior(build_tiny_pixel_prior(tmp_path_factory.mktemp("pix") / "prior"), device="cpu")
+def pixel_prior(tiny_prior_dir):
+    return load_prior(tiny_prior_dir, device="cpu")
 
 
 @pytest.fixture(scope="module")

@@ -11,27 +11,13 @@ from tristudio.core.dreamfusion.methods import METHODS, methods_help
 from tristudio.core.dreamfusion.optimize import DreamFusion, DreamFusionConfig
 from tristudio.core.dreamfusion.profiles import DREAMFUSION, SMALL_WORLD, profile_for
 from tristudio.core.priors import load_prior
-from tristudio.core.priors.testing import build_tiny_pixel_prior
 
 CFG = dict(resolution=16, grid_resolution=16, samples=8)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
-def prior_dir(tmp_path_factory):
-    return build_tiny_pixel_prior(tmp_path_factory.mktemp("pix") / "prior")
-
-
-@pytest.fixture(scope="module")
-def prior(prior_dir):
-    return load_prior(prior_dir, device="cpu")
+def prior(tiny_prior_dir):
+    return load_prior(tiny_prior_dir, device="cpu")
 
 
 def test_one_table_of_methods():
@@ -45,8 +31,8 @@ def test_one_table_of_methods():
     assert "small-world prior: 5" in text
 
 
-def test_profiles_decide_in_one_place(prior, prior_dir, tmp_path):
-    assert profile_for(prior) is profile_for(prior_dir) is profile_for("pixel-clip") is SMALL_WORLD
+def test_profiles_decide_in_one_place(prior, tiny_prior_dir, tmp_path):
+    assert profile_for(prior) is profile_for(tiny_prior_dir) is profile_for("pixel-clip") is SMALL_WORLD
     assert profile_for(None) is profile_for("sd") is profile_for(tmp_path / "not-a-prior") is DREAMFUSION
     assert default_guidance_scale("sds", prior) == SMALL_WORLD.guidance_scales["sds"]
     assert default_guidance_scale("SDS", None) == SDS.default_scale
@@ -55,13 +41,13 @@ def test_profiles_decide_in_one_place(prior, prior_dir, tmp_path):
         make_guidance("xyz", prior)
 
 
-def test_viewer_menu_reads_the_registry(prior_dir):
+def test_viewer_menu_reads_the_registry(tiny_prior_dir):
     from tristudio.viewer.dreamfusion import GUIDANCE_LABELS, default_scale
     from tristudio.viewer.dreamfusion import GUIDANCES as MENU
 
     assert MENU == tuple(METHODS) and GUIDANCE_LABELS == {n: m.label for n, m in METHODS.items()}
-    assert default_scale("sds", str(prior_dir)) == 5.0 and default_scale("sds", "") == 100.0
-    assert default_scale("vsd", str(prior_dir)) == 7.5
+    assert default_scale("sds", str(tiny_prior_dir)) == 5.0 and default_scale("sds", "") == 100.0
+    assert default_scale("vsd", str(tiny_prior_dir)) == 7.5
 
 
 def test_hooks_replace_method_checks(prior, tmp_path):

@@ -13,20 +13,11 @@ from tristudio.core.dreamfusion.optimize import DreamFusion, DreamFusionConfig
 from tristudio.core.dreamfusion.regularisers import entropy_loss, orientation_loss, sparsity_loss
 from tristudio.core.dreamfusion.schedules import annealed_t_range, lr_factor, ramp
 from tristudio.core.priors import load_prior
-from tristudio.core.priors.testing import build_tiny_pixel_prior
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")
-def prior(tmp_path_factory):
-    return load_prior(build_tiny_pixel_prior(tmp_path_factory.mktemp("pix") / "prior"), device="cpu")
+def prior(tiny_prior_dir):
+    return load_prior(tiny_prior_dir, device="cpu")
 
 
 def test_ramp_and_annealed_t_range_at_step_k():

@@ -28,14 +28,6 @@ class Killed(BaseException):
     """Stands for SIGKILL: not an Exception, so no trainer code catches it."""
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _tensors(step: int) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(step)
     return {"w": torch.randn(4, 3, generator=g), "b": torch.arange(step, step + 5)}

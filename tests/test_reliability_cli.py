@@ -11,19 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 from safetensors.torch import load_file, save_file
 from typer.testing import CliRunner
 
 from tristudio.cli.app import app
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def run(*args: str):
@@ -42,13 +33,6 @@ def clear_error(code: int, output: str, *needles: str) -> None:
     assert "error" in flat.lower() or "Invalid value" in flat, output
     for needle in needles:
         assert needle in flat, (needle, output)
-
-
-@pytest.fixture(scope="module")
-def prior_dir(tmp_path_factory):
-    from tristudio.core.priors.testing import build_tiny_pixel_prior
-
-    return build_tiny_pixel_prior(tmp_path_factory.mktemp("pix") / "prior")
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +85,7 @@ def test_dataset_make_replaces_its_own_dataset_and_overwrite_is_explicit(tmp_pat
 # ---------------------------------------------------------------------------------------------- rich markup
 
 
-def test_square_brackets_in_paths_and_prompts_print_verbatim(tmp_path, prior_dir):
+def test_square_brackets_in_paths_and_prompts_print_verbatim(tmp_path, tiny_prior_dir):
     out = tmp_path / "a[/]b[bold]c"
     code, output = run("generate", "--seeds", "0", "--out", out)
     assert code == 0, output
@@ -111,7 +95,7 @@ def test_square_brackets_in_paths_and_prompts_print_verbatim(tmp_path, prior_dir
     code, output = run("generate", "--model", missing, "--out", tmp_path / "g")
     clear_error(code, output, "[/]nope[bold]")
     code, output = run(
-        "dreamfusion", "a [bold]red[/] cube", "--prior", prior_dir, "--out", tmp_path / "df[/]", "--steps", "1",
+        "dreamfusion", "a [bold]red[/] cube", "--prior", tiny_prior_dir, "--out", tmp_path / "df[/]", "--steps", "1",
         "--resolution", "16", "--render-every", "0", "--threads", "1",
     )  # fmt: skip
     assert code == 0, output
@@ -242,11 +226,11 @@ def test_non_finite_view_numbers_are_refused_not_rendered_black(option, value, t
     assert not out.exists()
 
 
-def _poison(prior_dir: Path, tmp_path: Path, component: str) -> Path:
+def _poison(tiny_prior_dir: Path, tmp_path: Path, component: str) -> Path:
     import shutil
 
     bad = tmp_path / "nan_prior"
-    shutil.copytree(prior_dir, bad)
+    shutil.copytree(tiny_prior_dir, bad)
     path = next((bad / component).glob("*.safetensors"))
     tensors = load_file(str(path))
     key = sorted(k for k, v in tensors.items() if v.is_floating_point() and v.numel() > 4)[0]
@@ -256,10 +240,10 @@ def _poison(prior_dir: Path, tmp_path: Path, component: str) -> Path:
 
 
 @pytest.mark.parametrize("component", ["unet", "text_encoder"])
-def test_a_prior_with_nan_weights_is_refused_on_load(prior_dir, tmp_path, component):
+def test_a_prior_with_nan_weights_is_refused_on_load(tiny_prior_dir, tmp_path, component):
     from tristudio.core.priors import PriorLoadError, load_prior
 
-    bad = _poison(prior_dir, tmp_path, component)
+    bad = _poison(tiny_prior_dir, tmp_path, component)
     with pytest.raises(PriorLoadError, match=f"{component}.*NaN or Inf"):
         load_prior(bad, "cpu")
     clear_error(*run("sample", "a cube", "--prior", bad, "--out", tmp_path / "s", "--steps", "2"), "NaN")
@@ -268,11 +252,11 @@ def test_a_prior_with_nan_weights_is_refused_on_load(prior_dir, tmp_path, compon
     assert not (tmp_path / "s").exists()
 
 
-def test_a_long_prompt_keeps_its_view_words_and_warns(prior_dir):
+def test_a_long_prompt_keeps_its_view_words_and_warns(tiny_prior_dir):
     from tristudio.core.dreamfusion.optimize import DreamFusion, DreamFusionConfig
     from tristudio.core.priors import load_prior
 
-    prior = load_prior(prior_dir, "cpu")
+    prior = load_prior(tiny_prior_dir, "cpu")
     prompt = ("a red cube with a long story " * 400)[:10_000]
     df = DreamFusion(DreamFusionConfig(prompt=prompt, resolution=16, grid_resolution=32, samples=24), prior)
     assert df.prompt_note and "cut" in df.prompt_note
@@ -291,9 +275,9 @@ def test_a_long_prompt_keeps_its_view_words_and_warns(prior_dir):
     assert short.prompt_note is None and short._view_texts["back view"] == "a red cube, back view"
 
 
-def test_sample_warns_about_a_truncated_prompt(prior_dir, tmp_path):
+def test_sample_warns_about_a_truncated_prompt(tiny_prior_dir, tmp_path):
     code, output = run(
-        "sample", "a cube " * 200, "--prior", prior_dir, "--out", tmp_path / "s", "--steps", "1", "-n", "1"
+        "sample", "a cube " * 200, "--prior", tiny_prior_dir, "--out", tmp_path / "s", "--steps", "1", "-n", "1"
     )
     assert code == 0 and "warning" in output and "tokens" in output, output
 

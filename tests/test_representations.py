@@ -148,15 +148,6 @@ def tiny_scene() -> Views:
     return sphere_views(6, 16)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # one intra-op thread: on shared cores, OpenMP spin-waiting otherwise costs more CPU time than it saves
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _constant_psnr(views: Views) -> float:
     """The best any constant colour can do: predicting the per-channel mean colour of all pixels."""
     rgb = views.rgb.reshape(-1, 3)

@@ -22,14 +22,6 @@ STEPS = 6
 BATCH = 4
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _make_dataset(path: Path, n=8, res=32, seed=0) -> Path:
     from tristudio.core.worlds.sampling import head_cameras
 
