@@ -48,7 +48,7 @@ def _message(exc: BaseException) -> str:
 def _expected() -> tuple[type[BaseException], ...]:
     from safetensors import SafetensorError
 
-    from tristudio.core.data.eg3d import DatasetError
+    from tristudio.core.data.dataset import DatasetError
     from tristudio.core.io.checkpoint import CheckpointError
     from tristudio.core.io.runlock import RunLockedError
 

@@ -14,7 +14,7 @@ from tristudio.cli.app import app
 from tristudio.core.cameras import Cameras, project_points
 from tristudio.core.data import EG3DDataset, check_dataset, flip_label, read_captions, read_dataset, write_dataset
 from tristudio.core.data import make as make_mod
-from tristudio.core.data.eg3d import encode_png
+from tristudio.core.data.dataset import encode_png
 from tristudio.core.worlds import object_cameras
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tristudio.core.data.eg3d import write_dataset
+from tristudio.core.data.dataset import write_dataset
 from tristudio.core.eg3d import loss as L
 from tristudio.core.eg3d import train as T
 from tristudio.core.eg3d.presets import TRAIN_SCHEDULES, preset

@@ -1,7 +1,7 @@
 """EG3D-format datasets: read / write / check (folder or zip), a torch Dataset, and `make_dataset` for the worlds."""
 
 from .check import CheckReport, check_dataset
-from .eg3d import (
+from .dataset import (
     CAPTIONS_FILE,
     LABELS_FILE,
     DatasetError,

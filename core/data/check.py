@@ -17,7 +17,7 @@ import torch
 from PIL import UnidentifiedImageError
 
 from ..cameras import focal_to_fov
-from .eg3d import IMAGE_EXTENSIONS, LABELS_FILE, DatasetError, DatasetStore, decode_image, read_labels
+from .dataset import IMAGE_EXTENSIONS, LABELS_FILE, DatasetError, DatasetStore, decode_image, read_labels
 
 __all__ = ["CheckReport", "check_dataset", "ORTHONORMAL_TOL"]
 

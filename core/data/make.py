@@ -29,7 +29,7 @@ from ..worlds.heads2 import sample_heads2
 from ..worlds.objects import sample_objects
 from ..worlds.render import render
 from ..worlds.sampling import camera_yaw_pitch, head_cameras, object_cameras
-from .eg3d import CAPTIONS_FILE, LABELS_FILE, _labels_json, encode_png, image_name, write_files
+from .dataset import CAPTIONS_FILE, LABELS_FILE, _labels_json, encode_png, image_name, write_files
 
 __all__ = ["WORLDS", "check_output", "make_dataset", "work_dir", "item_seed", "render_items"]
 

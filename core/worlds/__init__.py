@@ -20,7 +20,7 @@ from .captions import (
 from .heads import HeadBatch, head_scene, sample_heads
 from .heads2 import HAIR_STYLES, IDENTITY_PARAMS, Head2Batch, Identity, head2_scene, identity_vector, sample_heads2
 from .objects import ObjectBatch, object_scene, sample_objects
-from .render import RenderOutput, Shading, render, sphere_trace
+from .render import Shading, WorldRender, render, sphere_trace
 from .sampling import camera_yaw_pitch, head_cameras, object_cameras
 from .scenes import PRIMITIVES, Part, Scene, shape, stack, union
 
@@ -47,7 +47,7 @@ __all__ = [
     "ObjectBatch",
     "object_scene",
     "sample_objects",
-    "RenderOutput",
+    "WorldRender",
     "Shading",
     "render",
     "sphere_trace",

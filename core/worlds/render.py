@@ -20,7 +20,7 @@ from torch import Tensor
 from ..cameras import Cameras
 from .scenes import Scene
 
-__all__ = ["RenderOutput", "Shading", "render", "sphere_trace"]
+__all__ = ["WorldRender", "Shading", "render", "sphere_trace"]
 
 
 @dataclass
@@ -34,7 +34,7 @@ class Shading:
 
 
 @dataclass
-class RenderOutput:
+class WorldRender:
     rgb: Float[Tensor, "n h w 3"]  # shaded colour in [0, 1], composited over the background (supersampled if asked)
     depth: Float[Tensor, "n h w"]  # ray distance t of the pixel-centre ray; +inf where it misses
     normals: Float[Tensor, "n h w 3"]  # unit world-space normals at the pixel-centre hit; 0 where missed
@@ -160,7 +160,7 @@ def render(
     bound: float = 0.5,
     adaptive: bool = True,
     edge_threshold: float = 0.04,
-) -> RenderOutput:
+) -> WorldRender:
     """Render scene b with camera b (a single camera or a single scene is broadcast to the other's batch size).
 
     `resolution`: H (square) or (H, W). depth, normals and mask always come from the exact pixel-centre rays of
@@ -209,6 +209,6 @@ def render(
         alpha = alpha.reshape(n, height, width)
         steps = max(steps, steps_f)
     depth = torch.where(hit, t, torch.full_like(t, float("inf"))).reshape(n, height, width)
-    return RenderOutput(
+    return WorldRender(
         rgb=rgb, depth=depth, normals=normals.reshape(n, height, width, 3), mask=mask, alpha=alpha, steps=steps
     )
