@@ -7,26 +7,19 @@ from pathlib import Path
 
 import numpy as np
 
+from tristudio.core.io.images import save_png
+
 from .engine import Engine, RenderSettings
 from .orbit import OrbitCamera
 from .workers import Job
 
-__all__ = ["render_image", "save_png", "save_render", "orbit_video", "export_mesh", "even"]
+__all__ = ["render_image", "save_render", "orbit_video", "export_mesh", "even"]
 
 
 def even(n: int) -> int:
     """libx264 / yuv420p needs even frame sides."""
     n = max(2, int(n))
     return n + (n % 2)
-
-
-def save_png(rgb_or_rgba: np.ndarray, path: str | Path) -> Path:
-    from PIL import Image
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.ascontiguousarray(rgb_or_rgba[..., :3])).save(path)
-    return path
 
 
 def render_image(engine: Engine, spec, camera: OrbitCamera, settings: RenderSettings, size: int) -> np.ndarray:
@@ -49,7 +42,7 @@ def save_render(
     job: Job, engine: Engine, spec, camera: OrbitCamera, settings: RenderSettings, size: int, path: Path
 ) -> str:
     job.step(0.0, f"rendering {size} px")
-    save_png(render_image(engine, spec, camera, settings, size), path)
+    save_png(path, render_image(engine, spec, camera, settings, size))
     job.result_path = str(path)
     return f"saved {path}"
 
@@ -198,7 +191,9 @@ class CaptureActions:
             io = imgui.get_io()
             w, h = (int(v) for v in io.display_size)
             fb = io.display_framebuffer_scale
-            save_png(read_framebuffer(0, 0, int(w * fb.x), int(h * fb.y), framebuffer=0), path)
+            save_png(
+                path, np.ascontiguousarray(read_framebuffer(0, 0, int(w * fb.x), int(h * fb.y), framebuffer=0)[..., :3])
+            )
             self.probes.gui_shots.append(path)
             self.state.message = Message(f"saved {path}")
             self.state.last_capture = str(path)

@@ -530,18 +530,6 @@ def sample_grid(G, seeds: list[int], yaws: list[float], pitch: float = 0.0) -> n
     return ((grid.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
 
 
-def _save_png(array: np.ndarray, path: Path) -> None:
-    import io
-
-    from PIL import Image
-
-    from ..io.atomic import atomic_write_bytes
-
-    buf = io.BytesIO()
-    Image.fromarray(array).save(buf, format="PNG")
-    atomic_write_bytes(path, buf.getvalue())
-
-
 # ----------------------------------------------------------------------------------------------- the loop
 
 
@@ -638,13 +626,13 @@ def train(
             )
             progress.update(task, completed=step, status=status)
             if cfg.sample_every and (step % cfg.sample_every == 0) and di.is_main:
-                _save_png(sample_grid(trainer.G_ema, seeds, yaws), out / "samples" / f"step-{step:08d}.png")
+                save_png(out / "samples" / f"step-{step:08d}.png", sample_grid(trainer.G_ema, seeds, yaws))
             if run.checkpoint_due(step):  # every cfg.snap steps and at the end; collective under DDP
                 last_ckpt = trainer.save()
                 trainer.export_model()
                 run.plot(records)
     if di.is_main:
-        _save_png(sample_grid(trainer.G_ema, seeds, yaws), out / "samples" / f"step-{trainer.step_idx:08d}.png")
+        save_png(out / "samples" / f"step-{trainer.step_idx:08d}.png", sample_grid(trainer.G_ema, seeds, yaws))
         run.plot(records)
     elapsed = time.perf_counter() - t_start
     summary = {
