@@ -43,7 +43,7 @@ def tiny_G():
 
 def make_df_app(G, tmp_path, prior, **state_kw):
     from tristudio.viewer.app import ViewerApp
-    from tristudio.viewer.engine import Engine
+    from tristudio.viewer.generator_session import GeneratorSession
 
     kw = dict(
         capture_dir=str(tmp_path / "captures"),
@@ -59,7 +59,7 @@ def make_df_app(G, tmp_path, prior, **state_kw):
     kw.update(state_kw)
     state = split_state(**kw)
     state.dreamfusion.resolution = kw["resolution"]  # (the EG3D scene has a `resolution` too)
-    app = ViewerApp(engine=Engine(G, name="tiny"), state=state, window_size=(800, 640), gl_resolution=32)
+    app = ViewerApp(engine=GeneratorSession(G, name="tiny"), state=state, window_size=(800, 640), gl_resolution=32)
     base = app.runner_params
 
     def runner_params():  # the test engine's watchdog kills a test after 60 s: give a loaded machine more

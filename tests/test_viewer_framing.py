@@ -13,10 +13,10 @@ import torch
 
 @pytest.fixture(scope="module")
 def tiny_engine():
-    from tristudio.viewer.engine import Engine
+    from tristudio.viewer.generator_session import GeneratorSession
     from tristudio.viewer.model import random_model
 
-    return Engine(random_model("tiny", seed=0), name="tiny")
+    return GeneratorSession(random_model("tiny", seed=0), name="tiny")
 
 
 def _scene(engine):
@@ -29,7 +29,7 @@ def _scene(engine):
 
 
 def _opacity_centroid(engine, camera, res=48):
-    from tristudio.viewer.engine import RenderSettings
+    from tristudio.viewer.generator_session import RenderSettings
     from tristudio.viewer.state import Eg3dState
 
     out, _ = engine.render_dict(Eg3dState().latent_spec(), camera, RenderSettings(output="raw"), res)
@@ -93,13 +93,13 @@ def test_zooming_out_keeps_the_object_rendered(tiny_engine):
 def test_shipped_heads_stay_centred_while_orbiting():
     """Issue 14: the shipped heads swung off-centre (opacity centroid at 0.68 of the width at 60 deg yaw) as the
     viewer orbited EG3D's look-at pivot (0, 0, 0.2) while the heads sit near the origin."""
-    from tristudio.viewer.engine import Engine
+    from tristudio.viewer.generator_session import GeneratorSession
     from tristudio.viewer.model import default_model
 
     G, _, banner = default_model()
     if banner:
         pytest.skip("no shipped heads model")
-    engine = Engine(G)
+    engine = GeneratorSession(G)
     cam = _scene(engine).state.camera
     for yaw_deg in (0, -60, 60):
         cam.yaw = math.radians(yaw_deg)

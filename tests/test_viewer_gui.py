@@ -75,11 +75,13 @@ def split_state(**kw):
 
 def make_app(G, tmp_path, **state_kw):
     from tristudio.viewer.app import ViewerApp
-    from tristudio.viewer.engine import Engine
+    from tristudio.viewer.generator_session import GeneratorSession
 
     kw = dict(capture_dir=str(tmp_path / "captures"), fast_path="torch", grid_resolution=32)
     kw.update(state_kw)
-    return ViewerApp(engine=Engine(G, name="tiny"), state=split_state(**kw), window_size=(960, 640), gl_resolution=32)
+    return ViewerApp(
+        engine=GeneratorSession(G, name="tiny"), state=split_state(**kw), window_size=(960, 640), gl_resolution=32
+    )
 
 
 def run(app, body):
@@ -354,10 +356,10 @@ def test_mesh_export_loads_in_trimesh(tiny_G, tmp_path):
     import trimesh
 
     from tristudio.core.eg3d.bake import bake_grid
-    from tristudio.viewer.engine import Engine
+    from tristudio.viewer.generator_session import GeneratorSession
     from tristudio.viewer.state import Eg3dState
 
-    eng = Engine(tiny_G)
+    eng = GeneratorSession(tiny_G)
     planes, _ = eng.planes(Eg3dState().latent_spec())
     sigma = bake_grid(planes, tiny_G.decoder, 32)[..., 3]
     level = float(sigma.quantile(0.7))  # a level the random field crosses

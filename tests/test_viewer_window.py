@@ -78,11 +78,11 @@ def assert_window_alive(app, img, ref, what):
 def test_default_settings_drag_keeps_the_window_drawn(tiny_G, tmp_path):  # noqa: F811
     """Default ViewerState (GL grid fast path, final output): drag the viewport, let go, wait for the full frame."""
     from tristudio.viewer.app import ViewerApp
-    from tristudio.viewer.engine import Engine
+    from tristudio.viewer.generator_session import GeneratorSession
     from tristudio.viewer.state import CaptureState, ViewerState
 
     app = ViewerApp(
-        engine=Engine(tiny_G, name="tiny"),
+        engine=GeneratorSession(tiny_G, name="tiny"),
         state=ViewerState(capture=CaptureState(capture_dir=str(tmp_path / "captures"))),
         window_size=(960, 640),
     )

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from tristudio.viewer.engine import Frame
+from tristudio.viewer.generator_session import Frame
 from tristudio.viewer.workers import Job, JobWorker, RenderRequest, RenderWorker, WorkerError
 
 

@@ -19,7 +19,7 @@ from imgui_bundle import hello_imgui, imgui
 from .capture import CaptureActions
 from .dreamfusion_scene import DreamFusionScene
 from .eg3d_scene import Eg3dScene
-from .engine import Engine, Frame
+from .generator_session import Frame, GeneratorSession
 from .model import default_model, load_model
 from .panels import PANELS
 from .probes import Probes
@@ -44,7 +44,7 @@ def _resolve_device(device: str) -> str:
 class ViewerApp:
     def __init__(
         self,
-        engine: Engine | None = None,
+        engine: GeneratorSession | None = None,
         model_path: str | None = None,
         preset: str = "small",
         state: ViewerState | None = None,
@@ -78,7 +78,7 @@ class ViewerApp:
         self._own_implot = None
         self._closed = False
 
-    def _initial_engine(self, model_path, preset, device) -> Engine:
+    def _initial_engine(self, model_path, preset, device) -> GeneratorSession:
         if model_path and (Path(str(model_path)).expanduser() / "model_index.json").is_file():
             # a diffusers folder: the DreamFusion prior; the EG3D scene keeps the default model
             folder = str(Path(str(model_path)).expanduser())
@@ -86,11 +86,11 @@ class ViewerApp:
             model_path = None
         if model_path:
             try:
-                return Engine(load_model(model_path), name=str(model_path), device=device)
+                return GeneratorSession(load_model(model_path), name=str(model_path), device=device)
             except Exception as exc:  # open on the default model and say why in the Model panel
                 self.state.eg3d.model_error = f"could not load {model_path}: {type(exc).__name__}: {exc}"
         G, name, banner = default_model(preset)
-        return Engine(G, name=name, banner=banner, device=device)
+        return GeneratorSession(G, name=name, banner=banner, device=device)
 
     # ------------------------------------------------------------------ scenes
     @property

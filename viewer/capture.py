@@ -9,7 +9,7 @@ import numpy as np
 
 from tristudio.core.io.images import save_png
 
-from .engine import Engine, RenderSettings
+from .generator_session import GeneratorSession, RenderSettings
 from .orbit import OrbitCamera
 from .workers import Job
 
@@ -22,10 +22,12 @@ def even(n: int) -> int:
     return n + (n % 2)
 
 
-def render_image(engine: Engine, spec, camera: OrbitCamera, settings: RenderSettings, size: int) -> np.ndarray:
+def render_image(
+    engine: GeneratorSession, spec, camera: OrbitCamera, settings: RenderSettings, size: int
+) -> np.ndarray:
     """(size, size, 3) uint8 of the current output. Neural outputs render at `size`; the super-resolved image has
-    the model's own size and is resampled (bilinear) when `size` differs. `engine`: the EG3D Engine, or anything
-    with its render() signature (the DreamFusion view)."""
+    the model's own size and is resampled (bilinear) when `size` differs. `engine`: the EG3D GeneratorSession, or
+    anything with its render() signature (the DreamFusion view)."""
     from PIL import Image
 
     if getattr(engine, "renders_any_size", False):  # e.g. the DreamFusion object: render at the asked size
@@ -39,7 +41,7 @@ def render_image(engine: Engine, spec, camera: OrbitCamera, settings: RenderSett
 
 
 def save_render(
-    job: Job, engine: Engine, spec, camera: OrbitCamera, settings: RenderSettings, size: int, path: Path
+    job: Job, engine: GeneratorSession, spec, camera: OrbitCamera, settings: RenderSettings, size: int, path: Path
 ) -> str:
     job.step(0.0, f"rendering {size} px")
     save_png(path, render_image(engine, spec, camera, settings, size))
@@ -49,7 +51,7 @@ def save_render(
 
 def orbit_video(
     job: Job,
-    engine: Engine,
+    engine: GeneratorSession,
     spec,
     camera: OrbitCamera,
     settings: RenderSettings,
@@ -81,7 +83,7 @@ def orbit_video(
     return f"saved {path} ({frames} frames, {size}x{size}, {fps} fps)"
 
 
-def export_mesh(job: Job, engine: Engine, spec, resolution: int, level: float, path: Path) -> str:
+def export_mesh(job: Job, engine: GeneratorSession, spec, resolution: int, level: float, path: Path) -> str:
     """Marching cubes on a baked density grid, vertex colours from the field; .ply or .glb by the path's suffix."""
     import trimesh
 

@@ -1,5 +1,5 @@
 """The viewer's handle on a DreamFusion optimisation: a session (settings -> prior -> DreamFusion object -> training
-worker), a renderer the render worker can call (same signature as Engine.render), and the capture jobs for the
+worker), a renderer the render worker can call (same signature as GeneratorSession.render), and the capture jobs for the
 object (mesh export through core.dreamfusion.export / core/mesh.py). Torch only: no GL and no imgui here.
 
 Everything goes through core.dreamfusion's public API: DreamFusion(cfg, prior), .step(), .render(cameras, ...),
@@ -21,7 +21,7 @@ import torch
 from tristudio.core.dreamfusion.guidance import GUIDANCES as _GUIDANCE_CLASSES
 from tristudio.core.dreamfusion.guidance import default_guidance_scale
 
-from .engine import Frame
+from .generator_session import Frame
 from .images import depth_image, rgba_u8
 from .orbit import OrbitCamera
 from .workers import Job, TrainingWorker

@@ -17,7 +17,7 @@ from .dreamfusion import (
     dreamfusion_camera,
 )
 from .dynres import DynamicResolution
-from .engine import Frame
+from .generator_session import Frame
 from .scene import CaptureUnavailable, Services, ViewportImage
 from .state import DreamFusionState
 from .workers import RenderRequest

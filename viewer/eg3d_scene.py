@@ -1,5 +1,5 @@
-"""The EG3D scene: a generator (Engine), its latent and render settings (Eg3dState), its orbit camera, and the two
-ways a frame reaches the viewport:
+"""The EG3D scene: a generator (GeneratorSession), its latent and render settings (Eg3dState), its orbit camera, and
+the two ways a frame reaches the viewport:
 
 - torch (the render worker): the exact render; while the camera moves, at a resolution steered by DynamicResolution;
 - GL (GUI thread): the baked grid of the current latent ray-marched by GridRaymarcher while the camera moves (the
@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from .dynres import DynamicResolution
-from .engine import Engine, Frame, RenderSettings
+from .generator_session import Frame, GeneratorSession, RenderSettings
 from .model import load_model
 from .orbit import DEFAULT_FOV_DEG, OrbitCamera, model_radius_range, ray_interval
 from .scene import Services, ViewportImage
@@ -34,7 +34,7 @@ class Eg3dScene:
     name = "eg3d"
     label = "EG3D"
 
-    def __init__(self, services: Services, state: Eg3dState, engine: Engine, gl_resolution: int = 192):
+    def __init__(self, services: Services, state: Eg3dState, engine: GeneratorSession, gl_resolution: int = 192):
         self.services = services
         self._state = state
         self.engine = engine

@@ -25,7 +25,7 @@ def main() -> None:
     from OpenGL import GL
 
     from tristudio.core.eg3d.bake import bake_grid
-    from tristudio.viewer.engine import Engine
+    from tristudio.viewer.generator_session import GeneratorSession
     from tristudio.viewer.latent import LatentSpec
     from tristudio.viewer.model import random_model
     from tristudio.viewer.orbit import OrbitCamera
@@ -40,7 +40,7 @@ def main() -> None:
     glfw.window_hint(glfw.OPENGL_PROFILE, glfw.OPENGL_CORE_PROFILE)
     win = glfw.create_window(64, 64, "glbench", None, None)
     glfw.make_context_current(win)
-    eng = Engine(random_model(args.preset))
+    eng = GeneratorSession(random_model(args.preset))
     planes, _ = eng.planes(LatentSpec())
     grid = bake_grid(planes, eng.G.decoder, args.grid)
     rm = GridRaymarcher()

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .engine import Frame
+from .generator_session import Frame
 from .probes import Probes
 from .state import ViewerState
 

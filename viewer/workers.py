@@ -43,7 +43,9 @@ class RenderRequest:
     settings: object  # RenderSettings
     resolution: int | None = None  # None: settings / model default
     full: bool = True
-    source: object = None  # what renders it (anything with the Engine.render signature); None: the app's engine
+    source: object = (
+        None  # what renders it (anything with the GeneratorSession.render signature); None: the app's engine
+    )
 
 
 @dataclass

@@ -18,7 +18,7 @@ from .images import to_rgba
 from .latent import LatentSpec, frontal_label, slerp, z_from_seed
 from .orbit import OrbitCamera, ray_interval
 
-__all__ = ["Engine", "RenderSettings", "Frame"]
+__all__ = ["GeneratorSession", "RenderSettings", "Frame"]
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class Frame:
     source: str = "eg3d"  # the scene it shows: eg3d | dreamfusion
 
 
-class Engine:
+class GeneratorSession:
     def __init__(
         self, generator: torch.nn.Module, name: str = "", device: str | torch.device = "cpu", banner: str = ""
     ):
