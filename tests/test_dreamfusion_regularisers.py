@@ -54,7 +54,7 @@ def test_orientation_penalty_for_known_normals_and_weights():
     expected = (0.9 * 0 + 0.5 * 1.0**2 + 1.0 * 0 + 0.8 * float(cos60) ** 2) / 4
     o_req, n_req = o.clone().requires_grad_(True), n.clone().requires_grad_(True)
     val = orientation_loss(o_req, n_req, d)
-    assert float(val) == pytest.approx(expected, rel=1e-6)
+    assert float(val.detach()) == pytest.approx(expected, rel=1e-6)
     val.backward()
     assert o_req.grad is None  # the opacity weight carries no gradient
     n_dot_d = (n * d).sum(-1, keepdim=True)
