@@ -94,3 +94,17 @@ def test_progress_reports_steps_over_elapsed_time(start, steps, seconds):
     left = 100 / expected
     h, rem = divmod(int(round(left)), 3600)
     assert EtaColumn().render(task).plain == f"{h}:{rem // 60:02d}:{rem % 60:02d}"
+
+
+@pytest.mark.parametrize(
+    "args, word",
+    [
+        (["--methods", "sds,xyz"], "xyz"),
+        (["--marks", "1000,300"], "increasing"),
+        (["--marks", "a,b"], "comma-separated"),
+    ],
+)
+def test_dreamfusion_acceptance_refuses_bad_lists_before_loading_anything(args, word):
+    res = CliRunner().invoke(app, ["eval", "dreamfusion-acceptance", "--prior", "/nonexistent", *args])
+    assert res.exit_code == 2 and word in res.output  # typer's usage error, not the missing prior's traceback
+    assert "Traceback" not in res.output

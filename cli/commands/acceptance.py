@@ -1,7 +1,6 @@
-"""`tristudio eval eg3d-acceptance | prior-acceptance`: the acceptance measurements behind the README's tables.
-
-Each writes OUT/acceptance.json (and the grids it names) and prints the report; the measurements themselves live in
-core/eg3d/evaluate.py and core/priors/evaluate.py.
+"""`tristudio eval eg3d-acceptance | prior-acceptance | dreamfusion-acceptance`: the measurements behind the README's
+tables. Each prints its report and writes it under OUT; the measurements themselves live in core/eg3d/evaluate.py,
+core/priors/evaluate.py and core/dreamfusion/evaluate.py.
 """
 
 from __future__ import annotations
@@ -10,6 +9,8 @@ import json
 from pathlib import Path
 
 import typer
+
+from tristudio.cli.options import threads_option
 
 app = typer.Typer()
 
@@ -86,3 +87,66 @@ def prior_acceptance(
     print(text)
     if out:
         (Path(out) / "acceptance.json").write_text(text + "\n")
+
+
+def _int_list(text: str, name: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.replace(" ", ",").split(",") if v]
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a comma-separated list of steps", param_hint=name) from None
+    if not values or min(values) < 1 or values != sorted(values):
+        raise typer.BadParameter(f"{text!r}: give increasing step counts >= 1, e.g. 300,1000,2000", param_hint=name)
+    return values
+
+
+@app.command("dreamfusion-acceptance")
+def dreamfusion_acceptance(
+    prior: Path = typer.Option(None, help="prior folder (default: the shipped small-world prior)"),
+    clip: Path = typer.Option(None, help="CLIP folder that judges the renders (default: the shipped small CLIP)"),
+    methods: str = typer.Option("sds,csd,vsd", help="comma-separated guidance methods"),
+    steps: int = typer.Option(300, min=1, help="steps per prompt"),
+    resolution: int = typer.Option(None, min=8, help="training render size (default: the prior's)"),
+    objects: int = typer.Option(None, min=1, help="evaluate the first N held-out object prompts"),
+    heads: int = typer.Option(None, min=0, help="evaluate the first N head prompts"),
+    marks: str = typer.Option(None, help="stability: one run per prompt measured at these steps, e.g. 300,1000,2000"),
+    first_object: int = typer.Option(0, min=0, help="stability: start at this held-out prompt"),
+    out: Path = typer.Option(Path("runs/dreamfusion_eval"), help="output folder"),
+    threads: str = threads_option(),
+) -> None:
+    """DreamFusion in the small world: CLIP R-Precision, mesh chamfer to the named primitive and the Janus test per
+    method on held-out prompts; with --marks, whether one run stays converged from the first mark to the last."""
+    from tristudio.core.dreamfusion.evaluate import (
+        HEAD_PROMPTS,
+        HOLDOUT_PROMPTS,
+        evaluate,
+        evaluate_over_steps,
+    )
+    from tristudio.core.dreamfusion.methods import METHODS
+    from tristudio.core.priors import load_clip, load_prior
+    from tristudio.core.priors.sampling import shipped_clip_path, shipped_prior_path
+    from tristudio.core.threads import apply_threads
+
+    method_list = [m for m in methods.replace(" ", ",").split(",") if m]
+    unknown = [m for m in method_list if m not in METHODS]
+    if not method_list or unknown:
+        raise typer.BadParameter(f"unknown method(s) {unknown or methods!r}; choose from {', '.join(METHODS)}")
+    mark_list = _int_list(marks, "--marks") if marks else None
+    apply_threads(threads)
+    prior_model = load_prior(prior or shipped_prior_path(), "cpu")
+    clip_model = load_clip(clip or shipped_clip_path(), "cpu")
+    if mark_list:
+        prompts = HOLDOUT_PROMPTS[first_object : (first_object + objects) if objects else None]
+        res = evaluate_over_steps(prior_model, clip_model, out, mark_list, method_list[0], prompts)
+        print(json.dumps({"summary": res["summary"], "stable": res["stable"]}, indent=2))
+        return
+    res = evaluate(
+        prior_model,
+        clip_model,
+        out,
+        method_list,
+        steps,
+        resolution,
+        HOLDOUT_PROMPTS[:objects],
+        HEAD_PROMPTS[:heads] if heads is not None else HEAD_PROMPTS,
+    )
+    print(json.dumps({k: v for k, v in res.items() if k != "runs"}, indent=2))

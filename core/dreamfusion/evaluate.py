@@ -1,7 +1,7 @@
 """Acceptance of DreamFusion in the small world: held-out shape x colour prompts and head prompts, per method.
 
-    python -m tristudio.core.dreamfusion.evaluate --steps 300 --methods sds csd vsd --out runs/df_eval
-    python -m tristudio.core.dreamfusion.evaluate --marks 300 1000 2000 --methods sds --out runs/df_stability
+    tristudio eval dreamfusion-acceptance --steps 300 --methods sds,csd,vsd --out runs/df_eval
+    tristudio eval dreamfusion-acceptance --marks 300,1000,2000 --methods sds --out runs/df_stability
 
 Measures, after a fixed step budget per prompt:
   * CLIP R-Precision (small-world CLIP) of orbit renders: each render retrieves among *all* 77 "a <colour> <shape>"
@@ -22,7 +22,6 @@ Each prompt's checkpoint and measurements are kept in the out folder, so a kille
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import math
@@ -296,46 +295,3 @@ def stable_over_steps(summary: dict, rp_tol: float = 0.0, chamfer_tol: float = 1
         and summary[k]["chamfer_mean"] <= first["chamfer_mean"] + chamfer_tol
         for k in keys[1:]
     )
-
-
-def main(argv=None) -> None:
-    from ..priors import load_clip, load_prior
-
-    root = Path(__file__).resolve().parent.parent / "assets"
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--prior", default=str(root / "prior_small"))
-    ap.add_argument("--clip", default=str(root / "clip_small"))
-    ap.add_argument("--methods", nargs="+", default=["sds", "csd", "vsd"])
-    ap.add_argument("--steps", type=int, default=300)
-    ap.add_argument("--resolution", type=int, default=None, help="training render size (default: the prior's)")
-    ap.add_argument("--objects", type=int, default=None, help="evaluate the first N held-out object prompts")
-    ap.add_argument("--heads", type=int, default=None, help="evaluate the first N head prompts")
-    ap.add_argument("--out", default="runs/dreamfusion_eval")
-    ap.add_argument("--marks", type=int, nargs="+", default=None, help="stability: measure one run at these steps")
-    ap.add_argument("--first-object", type=int, default=0, help="stability: start at this held-out prompt")
-    ap.add_argument("--threads", default="auto", help="torch CPU threads (core/threads.py; 0 / auto: automatic)")
-    a = ap.parse_args(argv)
-    from ..threads import apply_threads
-
-    apply_threads(a.threads)
-    prior, clip = load_prior(a.prior, "cpu"), load_clip(a.clip, "cpu")
-    if a.marks:
-        prompts = HOLDOUT_PROMPTS[a.first_object : (a.first_object + a.objects) if a.objects else None]
-        res = evaluate_over_steps(prior, clip, Path(a.out), a.marks, a.methods[0], prompts)
-        print(json.dumps({"summary": res["summary"], "stable": res["stable"]}, indent=2))
-        return
-    res = evaluate(
-        prior,
-        clip,
-        Path(a.out),
-        a.methods,
-        a.steps,
-        a.resolution,
-        HOLDOUT_PROMPTS[: a.objects],
-        HEAD_PROMPTS[: a.heads],
-    )
-    print(json.dumps({k: v for k, v in res.items() if k != "runs"}, indent=2))
-
-
-if __name__ == "__main__":
-    main()
