@@ -30,7 +30,7 @@ MESH_FORMATS = (".ply", ".obj", ".glb")
 PointFn = Callable[[Tensor], Tensor]
 
 
-def voxel_centres(resolution: int, box_warp: float = 1.0) -> Float[Tensor, "r"]:
+def voxel_centres(resolution: int, box_warp: float = 1.0) -> Float[Tensor, " r"]:
     """World coordinates of the voxel centres along one axis."""
     return ((torch.arange(resolution, dtype=torch.float32) + 0.5) / resolution - 0.5) * box_warp
 

@@ -259,7 +259,7 @@ def r1_penalty(
     c: Tensor,
     blur_sigma: float = 0.0,
     augment_pipe: nn.Module | None = None,
-) -> Float[Tensor, "n"]:
+) -> Float[Tensor, " n"]:
     """Per-sample |d sum D / d image|^2 + |d sum D / d image_raw|^2 (graph kept for the backward)."""
     image = real["image"].detach().requires_grad_(True)
     raw = real["image_raw"].detach().requires_grad_(True)

@@ -36,6 +36,7 @@ import torch
 from rich.markup import escape
 
 from ..io.checkpoint import CheckpointError, save_checkpoint
+from ..io.images import save_png
 from ..io.run_checkpoints import Loaded, latest_step, save_step, step_folder
 from ..io.training_run import TrainingRun
 from . import loss as L

@@ -18,7 +18,7 @@ from torch import Tensor
 __all__ = ["feature_stats", "sqrtm_psd", "trace_sqrt_product", "frechet_distance", "fid_from_features"]
 
 
-def feature_stats(features: Float[Tensor, "n d"]) -> tuple[Float[Tensor, "d"], Float[Tensor, "d d"]]:
+def feature_stats(features: Float[Tensor, "n d"]) -> tuple[Float[Tensor, " d"], Float[Tensor, "d d"]]:
     """Mean and unbiased covariance (ddof = 1, as np.cov) in float64."""
     f = torch.as_tensor(features, dtype=torch.float64)
     if f.ndim != 2 or f.shape[0] < 2:

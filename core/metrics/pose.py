@@ -64,7 +64,7 @@ class HeadTemplate:
     def members(self) -> list["HeadTemplate"]:
         return [HeadTemplate(scene=self.scene[k]) for k in range(self.size)]
 
-    def __call__(self, points: Float[Tensor, "k 3"]) -> Float[Tensor, "k"]:
+    def __call__(self, points: Float[Tensor, "k 3"]) -> Float[Tensor, " k"]:
         k = points.shape[0]
         idx = torch.arange(self.size).repeat_interleave(k)
         return self.scene.distance(points.repeat(self.size, 1), idx).reshape(self.size, k).mean(0)

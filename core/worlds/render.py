@@ -58,11 +58,11 @@ def sphere_trace(
     scene: Scene,
     origins: Float[Tensor, "k 3"],
     directions: Float[Tensor, "k 3"],
-    scene_idx: Int[Tensor, "k"],
+    scene_idx: Int[Tensor, " k"],
     bound: float = 0.5,
     max_steps: int = 128,
     eps: float = 1e-4,
-) -> tuple[Float[Tensor, "k"], Bool[Tensor, "k"], int]:
+) -> tuple[Float[Tensor, " k"], Bool[Tensor, " k"], int]:
     """March unit rays (world frame) to the surface. Returns (t, hit, steps): t = ray distance of the hit.
 
     A ray hits when the SDF falls below eps and escapes when t passes its exit from the box; either way it leaves
@@ -98,8 +98,8 @@ def sphere_trace(
 
 
 def _refine(
-    scene: Scene, o: Float[Tensor, "k 3"], d: Float[Tensor, "k 3"], t: Float[Tensor, "k"], idx: Int[Tensor, "k"]
-) -> tuple[Float[Tensor, "k"], Float[Tensor, "k 3"]]:
+    scene: Scene, o: Float[Tensor, "k 3"], d: Float[Tensor, "k 3"], t: Float[Tensor, " k"], idx: Int[Tensor, " k"]
+) -> tuple[Float[Tensor, " k"], Float[Tensor, "k 3"]]:
     """Two Newton steps on f(t) = sdf(o + t d) at converged hits (removes the eps / cos bias of sphere tracing at
     oblique incidence), and the unit SDF gradient (autograd) there as the world-space normal."""
     for _ in range(2):
@@ -117,7 +117,7 @@ def _trace_and_shade(
     scene: Scene,
     o: Float[Tensor, "k 3"],
     d: Float[Tensor, "k 3"],
-    idx: Int[Tensor, "k"],
+    idx: Int[Tensor, " k"],
     shading: Shading,
     bound: float,
 ):

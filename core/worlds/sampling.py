@@ -85,7 +85,7 @@ def object_cameras(seeds: Sequence[int]) -> Cameras:
 
 def camera_yaw_pitch(
     cam2world: Float[Tensor, "n 4 4"], center=(0.0, 0.0, 0.0)
-) -> tuple[Float[Tensor, "n"], Float[Tensor, "n"], Float[Tensor, "n"]]:
+) -> tuple[Float[Tensor, " n"], Float[Tensor, " n"], Float[Tensor, " n"]]:
     """(yaw, pitch, radius) of camera centres seen from `center` (radians; the conventions of core/cameras.py)."""
     offset = cam2world[:, :3, 3] - torch.as_tensor(center, dtype=cam2world.dtype)
     radius = offset.norm(dim=-1)

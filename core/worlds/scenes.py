@@ -39,7 +39,7 @@ PRIMITIVES: tuple[str, ...] = tuple(PRIMITIVE_PARAMS)
 _KIND = {name: i for i, name in enumerate(PRIMITIVES)}
 
 
-def _primitive(kind: int, p: Float[Tensor, "k 3"], q: Float[Tensor, "k 4"]) -> Float[Tensor, "k"]:
+def _primitive(kind: int, p: Float[Tensor, "k 3"], q: Float[Tensor, "k 4"]) -> Float[Tensor, " k"]:
     name = PRIMITIVES[kind]
     if name == "sphere":
         return sdf.sphere(p, q[:, 0])
@@ -73,14 +73,14 @@ def rotation_matrix(axis: str | tuple, angle: float) -> Float[Tensor, "3 3"]:
 class Part:
     """One primitive per scene of a batch of B scenes. World frame: +y up, the face/front of a scene towards +z."""
 
-    kind: Int[Tensor, "b"]  # index into PRIMITIVES
+    kind: Int[Tensor, " b"]  # index into PRIMITIVES
     params: Float[Tensor, "b 4"]  # size parameters, see PRIMITIVE_PARAMS
     color: Float[Tensor, "b 3"]  # albedo, RGB in [0, 1]
-    shininess: Float[Tensor, "b"]  # specular weight in [0, 1] (0 = matte)
+    shininess: Float[Tensor, " b"]  # specular weight in [0, 1] (0 = matte)
     translation: Float[Tensor, "b 3"]  # local origin in world coordinates
     rotation: Float[Tensor, "b 3 3"]  # local -> world rotation
-    scale: Float[Tensor, "b"]  # uniform scale, local -> world
-    blend: Float[Tensor, "b"]  # smooth-union radius with the parts before it (0 = plain union)
+    scale: Float[Tensor, " b"]  # uniform scale, local -> world
+    blend: Float[Tensor, " b"]  # smooth-union radius with the parts before it (0 = plain union)
     clip: Float[Tensor, "b 4"]  # local half-space kept: n . p_l <= offset, as (nx, ny, nz, offset); n = 0: no clip
     kinds: tuple[int, ...] = field(init=False)  # kinds present in the batch (python ints: no sync while marching)
     smooth: bool = field(init=False)
@@ -98,7 +98,7 @@ class Part:
     def __len__(self) -> int:
         return self.kind.shape[0]
 
-    def select(self, idx: Int[Tensor, "m"]) -> "Part":
+    def select(self, idx: Int[Tensor, " m"]) -> "Part":
         return Part(*(getattr(self, n)[idx] for n in _FIELDS))
 
     def transformed(self, rotation: Float[Tensor, "3 3"], scale: float, translation) -> "Part":
@@ -114,10 +114,10 @@ class Part:
     def local_distance(
         self,
         p: Float[Tensor, "k 3"],
-        idx: Int[Tensor, "k"],
+        idx: Int[Tensor, " k"],
         translation: Float[Tensor, "k 3"] | None = None,
         params: Float[Tensor, "k 4"] | None = None,
-    ) -> Float[Tensor, "k"]:
+    ) -> Float[Tensor, " k"]:
         """Signed distance (world units) of the world points `p`, point i evaluated in scene idx[i].
 
         `translation` / `params`: this part's rows already gathered for the points (Scene packs them in one gather).
@@ -147,7 +147,7 @@ class Part:
         return d
 
 
-def _gather(x: Tensor, idx: Int[Tensor, "k"]) -> Tensor:
+def _gather(x: Tensor, idx: Int[Tensor, " k"]) -> Tensor:
     """Per-point rows of a per-scene tensor (B = 1: a broadcastable view, no copy)."""
     return x if x.shape[0] == 1 else x.index_select(0, idx)
 
@@ -186,7 +186,7 @@ class Scene:
             idx = torch.zeros(points.shape[0], dtype=torch.long, device=points.device)
         return idx
 
-    def _rows(self, idx: Int[Tensor, "k"]) -> list[tuple[Tensor, Tensor, Tensor]]:
+    def _rows(self, idx: Int[Tensor, " k"]) -> list[tuple[Tensor, Tensor, Tensor]]:
         """Per part, (translation (k,3), params (k,4), blend (k,)) for the points' scenes: one gather for all parts."""
         if self._packed is None:
             self._packed = torch.cat([torch.cat([p.translation, p.params, p.blend[:, None]], 1) for p in self.parts], 1)
@@ -196,7 +196,7 @@ class Scene:
             for j in range(len(self.parts))
         ]
 
-    def distance(self, points: Float[Tensor, "k 3"], idx: Int[Tensor, "k"] | None = None) -> Float[Tensor, "k"]:
+    def distance(self, points: Float[Tensor, "k 3"], idx: Int[Tensor, " k"] | None = None) -> Float[Tensor, " k"]:
         """Signed distance at world points (point i in scene idx[i]; idx may be None for a single scene)."""
         idx = self._idx(points, idx)
         d = None
@@ -211,8 +211,8 @@ class Scene:
         return d
 
     def surface(
-        self, points: Float[Tensor, "k 3"], idx: Int[Tensor, "k"] | None = None
-    ) -> tuple[Float[Tensor, "k"], Float[Tensor, "k 3"], Float[Tensor, "k"]]:
+        self, points: Float[Tensor, "k 3"], idx: Int[Tensor, " k"] | None = None
+    ) -> tuple[Float[Tensor, " k"], Float[Tensor, "k 3"], Float[Tensor, " k"]]:
         """(distance, albedo RGB in [0, 1], shininess) at world points; colours blend where parts smoothly join."""
         idx = self._idx(points, idx)
         d = color = shine = None
