@@ -139,7 +139,7 @@ def test_nan_field_is_refused(tiny_prior_dir, tmp_path):
     reason="the small-world prior (core/assets/prior_small) is not shipped yet",
 )
 def test_small_sds_run_makes_a_red_roundish_object():
-    from tristudio.core.dreamfusion.evaluate import circularity
+    from tristudio.core.dreamfusion.acceptance import circularity
     from tristudio.core.dreamfusion.export import render_orbit
 
     prior = load_prior(shipped_prior_path(), "cpu")

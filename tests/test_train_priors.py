@@ -188,7 +188,7 @@ def test_resume_continues_from_the_exact_step_with_identical_weights(renders, to
 
 
 def test_sample_images_shape_range_and_seed(tmp_path):
-    from tristudio.core.priors.sampling import sample_images
+    from tristudio.core.priors.ddim import sample_images
     from tristudio.core.priors.testing import build_tiny_pixel_prior
 
     prior = load_prior(build_tiny_pixel_prior(tmp_path / "p"), device="cpu")

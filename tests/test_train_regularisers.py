@@ -20,7 +20,7 @@ class _Labels:
     resolution = 32
 
     def __init__(self, n=12):
-        from tristudio.core.worlds.sampling import head_cameras
+        from tristudio.core.worlds.camera_sampling import head_cameras
 
         self.labels = head_cameras(list(range(n))).label()
 

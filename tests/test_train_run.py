@@ -23,7 +23,7 @@ BATCH = 4
 
 
 def _make_dataset(path: Path, n=8, res=32, seed=0) -> Path:
-    from tristudio.core.worlds.sampling import head_cameras
+    from tristudio.core.worlds.camera_sampling import head_cameras
 
     g = torch.Generator().manual_seed(seed)
     images = torch.randint(0, 256, (n, res, res, 3), dtype=torch.uint8, generator=g)
@@ -157,7 +157,7 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(dataset
 
 
 def test_bad_datasets_stop_before_training(tmp_path):
-    from tristudio.core.worlds.sampling import head_cameras
+    from tristudio.core.worlds.camera_sampling import head_cameras
 
     labels = head_cameras([0, 1, 2, 3]).label()
     # wrong labels: 16 floats

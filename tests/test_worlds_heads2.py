@@ -12,6 +12,12 @@ import torch
 
 from tristudio.core.cameras import FFHQ_FOV_DEG, FFHQ_PIVOT, FFHQ_RADIUS, Cameras
 from tristudio.core.worlds import render, sample_heads
+from tristudio.core.worlds.camera_sampling import (
+    REBALANCED_MAX_YAW_DEG,
+    REBALANCED_SIDE_PROB,
+    camera_yaw_pitch,
+    head_cameras,
+)
 from tristudio.core.worlds.heads2 import (
     HAIR_STYLES,
     IDENTITY_PARAMS,
@@ -21,12 +27,6 @@ from tristudio.core.worlds.heads2 import (
     identity_vector,
     part_centre,
     sample_heads2,
-)
-from tristudio.core.worlds.sampling import (
-    REBALANCED_MAX_YAW_DEG,
-    REBALANCED_SIDE_PROB,
-    camera_yaw_pitch,
-    head_cameras,
 )
 
 YAWS = [-90.0, -60.0, -40.0, 0.0, 40.0, 60.0, 90.0]

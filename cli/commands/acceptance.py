@@ -1,6 +1,6 @@
 """`tristudio eval eg3d-acceptance | prior-acceptance | dreamfusion-acceptance`: the measurements behind the README's
-tables. Each prints its report and writes it under OUT; the measurements themselves live in core/eg3d/evaluate.py,
-core/priors/evaluate.py and core/dreamfusion/evaluate.py.
+tables. Each prints its report and writes it under OUT; the measurements themselves live in core/eg3d/acceptance.py,
+core/priors/acceptance.py and core/dreamfusion/acceptance.py.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def eg3d_acceptance(
 ) -> None:
     """FID-sw / KID-sw of an EG3D model against held-out renders, beside a random-init model, a no-3D PCA baseline and
     the two-sample floor; multi-view consistency; a yaw grid."""
-    from tristudio.core.eg3d.evaluate import evaluate_model
+    from tristudio.core.eg3d.acceptance import evaluate_model
 
     _threads(threads)
     if world not in (None, "heads", "heads2"):
@@ -60,7 +60,7 @@ def prior_acceptance(
 ) -> None:
     """Text-image agreement of prior samples, judged by a CLIP: shape + colour, view words, heads (top-1 retrieval)."""
     from tristudio.core.priors import load_clip, load_prior
-    from tristudio.core.priors.evaluate import VIEW_PAIRS, evaluate_prior, holdout_pairs_of
+    from tristudio.core.priors.acceptance import VIEW_PAIRS, evaluate_prior, holdout_pairs_of
 
     _threads(threads)
     prior_model = load_prior(prior, device="cpu")
@@ -115,7 +115,7 @@ def dreamfusion_acceptance(
 ) -> None:
     """DreamFusion in the small world: CLIP R-Precision, mesh chamfer to the named primitive and the Janus test per
     method on held-out prompts; with --marks, whether one run stays converged from the first mark to the last."""
-    from tristudio.core.dreamfusion.evaluate import (
+    from tristudio.core.dreamfusion.acceptance import (
         HEAD_PROMPTS,
         HOLDOUT_PROMPTS,
         evaluate,
@@ -123,7 +123,7 @@ def dreamfusion_acceptance(
     )
     from tristudio.core.dreamfusion.methods import METHODS
     from tristudio.core.priors import load_clip, load_prior
-    from tristudio.core.priors.sampling import shipped_clip_path, shipped_prior_path
+    from tristudio.core.priors.ddim import shipped_clip_path, shipped_prior_path
     from tristudio.core.threads import apply_threads
 
     method_list = [m for m in methods.replace(" ", ",").split(",") if m]

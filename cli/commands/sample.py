@@ -36,7 +36,7 @@ def sample(
     from tristudio.core.device import DeviceError
     from tristudio.core.io.images import save_png, to_uint8
     from tristudio.core.priors import PriorLoadError, load_prior
-    from tristudio.core.priors.sampling import sample_images, save_sample_grid, shipped_prior_path
+    from tristudio.core.priors.ddim import sample_images, save_sample_grid, shipped_prior_path
 
     at_least(num, 1, "--num")
     at_least(steps, 1, "--steps")

@@ -18,7 +18,7 @@ TITLE = "EG3D training speed (images/s, one process)"
 
 class _Synthetic:
     def __init__(self, res: int, n: int = 16):
-        from ..worlds.sampling import head_cameras
+        from ..worlds.camera_sampling import head_cameras
 
         self.resolution = res
         self.labels = head_cameras(list(range(n))).label()

@@ -23,12 +23,12 @@ import numpy as np
 import torch
 
 from ..io.atomic import atomic_write_text
+from ..worlds.camera_sampling import camera_yaw_pitch, head_cameras, object_cameras
 from ..worlds.captions import view_word
 from ..worlds.heads import sample_heads
 from ..worlds.heads2 import sample_heads2
 from ..worlds.objects import sample_objects
 from ..worlds.render import render
-from ..worlds.sampling import camera_yaw_pitch, head_cameras, object_cameras
 from .dataset import CAPTIONS_FILE, LABELS_FILE, _labels_json, encode_png, image_name, write_files
 
 __all__ = ["WORLDS", "check_output", "make_dataset", "work_dir", "item_seed", "render_items"]
@@ -56,7 +56,7 @@ def work_dir(out: str | Path) -> Path:
 
 def render_items(world: str, seeds: list[int], resolution: int, supersample: int = 2, cameras: str = "ffhq"):
     """Render items: (uint8 images (n, R, R, 3), labels (n, 25), caption records). `cameras`: the heads worlds'
-    camera distribution (ffhq | rebalanced, core/worlds/sampling.py). heads2 records carry the identity
+    camera distribution (ffhq | rebalanced, core/worlds/camera_sampling.py). heads2 records carry the identity
     (Identity.to_json(): parameters, hair style, glasses, colour words)."""
     if cameras != "ffhq" and world == "objects":
         raise ValueError(f"--cameras {cameras} applies to the heads worlds only")

@@ -15,7 +15,7 @@ __all__ = ["ViewRanges", "sample_views"]
 
 @dataclass
 class ViewRanges:
-    """Defaults: around the objects world's cameras (core/worlds/sampling.py: radius 2.5, diagonal FOV 30 deg,
+    """Defaults: around the objects world's cameras (core/worlds/camera_sampling.py: radius 2.5, diagonal FOV 30 deg,
     elevation -15..75 deg), the framing the small-world prior and CLIP were trained on. DreamFusion's own ranges
     (radius 1-1.5x, FOV 40-70 deg) suit a prior trained on varied framings; with a fixed-framing prior a wide FOV
     range asks for objects of inconsistent size (at FOV 60 and radius 2 a 'sphere' would have to be ~0.56 wide,

@@ -76,7 +76,7 @@ def generator_floaters(
     import time
 
     from ..eg3d.sampling import conditioning_label, z_from_seeds
-    from ..worlds.sampling import head_cameras
+    from ..worlds.camera_sampling import head_cameras
 
     dev = next(G.parameters()).device
     t0 = time.time()

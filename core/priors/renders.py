@@ -6,7 +6,7 @@
     RenderSet.random_captions(index, rng, ...)  random caption variants (material / view words kept or dropped)
 
 Item i is the object `sample_objects([seed_i])` (or the head `sample_heads([seed_i])`) seen from
-`object_cameras([seed_i])` (uniform orbit, radius 2.5, fov 30: DreamFusion's framing; see core/worlds/sampling.py),
+`object_cameras([seed_i])` (uniform orbit, radius 2.5, fov 30: DreamFusion's framing; core/worlds/camera_sampling.py),
 so any seed range is reproducible on its own and train / held-out splits are seed ranges.
 Images are uint8 (N, H, W, 3), white background; yaw / pitch in radians (core/cameras.py conventions).
 
@@ -26,11 +26,11 @@ import torch
 from torch import Tensor
 
 from ..io.checkpoint import load_checkpoint, save_checkpoint
+from ..worlds.camera_sampling import camera_yaw_pitch, object_cameras
 from ..worlds.captions import head_caption, object_caption, view_word
 from ..worlds.heads import sample_heads
 from ..worlds.objects import sample_objects
 from ..worlds.render import render
-from ..worlds.sampling import camera_yaw_pitch, object_cameras
 
 __all__ = [
     "FORMAT",

@@ -312,9 +312,9 @@ def run_prior_training(
     """Train (or resume) the prior in `work`; every sample_every steps export work/export (EMA UNet) and write
     samples/grid_<step>.png (GRID_PROMPTS, grid_steps DDIM steps with eta 1, CFG cfg.sample_guidance). Returns the
     export folder."""
+    from .ddim import sample_images, save_sample_grid
     from .load import load_prior
     from .renders import load_render_sets
-    from .sampling import sample_images, save_sample_grid
     from .trainloop import load_train_state, open_run, run_steps
 
     work = Path(work)

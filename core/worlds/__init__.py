@@ -6,6 +6,7 @@ sphere-tracing renderer (RGB, depth, normals, mask), captions and camera distrib
     out = render(heads.scene, head_cameras(range(8)), 64, supersample=2)   # out.rgb (8, 64, 64, 3)
 """
 
+from .camera_sampling import camera_yaw_pitch, head_cameras, object_cameras
 from .captions import (
     COLORS,
     HAIR_COLORS,
@@ -21,7 +22,6 @@ from .heads import HeadBatch, head_scene, sample_heads
 from .heads2 import HAIR_STYLES, IDENTITY_PARAMS, Head2Batch, Identity, head2_scene, identity_vector, sample_heads2
 from .objects import ObjectBatch, object_scene, sample_objects
 from .render import Shading, WorldRender, render, sphere_trace
-from .sampling import camera_yaw_pitch, head_cameras, object_cameras
 from .scenes import PRIMITIVES, Part, Scene, shape, stack, union
 
 __all__ = [

@@ -6,23 +6,12 @@ from __future__ import annotations
 from imgui_bundle import imgui
 
 from ..dreamfusion import GUIDANCE_LABELS, GUIDANCES, NO_PRIOR_MESSAGE, default_scale
-from .widgets import AMBER, DIM, GREEN, combo, error_text, tooltip
+from .widgets import AMBER, DIM, GREEN, combo, error_text, file_dialogs_available, tooltip
 
 TITLE = "DreamFusion"
 DOCK = "SideSpace"
 
-_dialog = {"pending": None, "available": None}
-
-
-def _dialog_available() -> bool:
-    if _dialog["available"] is None:
-        try:
-            from imgui_bundle import portable_file_dialogs as pfd
-
-            _dialog["available"] = bool(pfd.settings.available())
-        except Exception:
-            _dialog["available"] = False
-    return _dialog["available"]
+_dialog = {"pending": None}  # the open system file dialog, polled each frame
 
 
 def draw(s, scene) -> None:
@@ -111,7 +100,7 @@ def _prior_row(s) -> None:
     imgui.set_next_item_width(-110)
     _, s.prior_path = imgui.input_text("prior folder", s.prior_path)
     tooltip("a diffusion prior folder on disk (diffusers layout: model_index.json, unet/, text_encoder/, ...)")
-    has_dialog = _dialog_available()
+    has_dialog = file_dialogs_available()
     imgui.begin_disabled(not has_dialog)
     if imgui.button("Choose folder..."):
         from imgui_bundle import portable_file_dialogs as pfd

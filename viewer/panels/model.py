@@ -5,23 +5,12 @@ from __future__ import annotations
 
 from imgui_bundle import imgui
 
-from .widgets import DIM, error_text, tooltip
+from .widgets import DIM, error_text, file_dialogs_available, tooltip
 
 TITLE = "Model"
 DOCK = "SideSpace"
 
-_dialog = {"pending": None, "available": None}
-
-
-def _dialog_available() -> bool:
-    if _dialog["available"] is None:
-        try:
-            from imgui_bundle import portable_file_dialogs as pfd
-
-            _dialog["available"] = bool(pfd.settings.available())
-        except Exception:
-            _dialog["available"] = False
-    return _dialog["available"]
+_dialog = {"pending": None}  # the open system file dialog, polled each frame
 
 
 def draw(s, scene) -> None:
@@ -45,7 +34,7 @@ def draw(s, scene) -> None:
         "load the model at this path: an official EG3D .pkl, a tristudio model folder, or a diffusers folder "
         "(model_index.json: becomes the DreamFusion panel's prior)"
     )
-    has_dialog = _dialog_available()
+    has_dialog = file_dialogs_available()
     imgui.begin_disabled(not has_dialog)
     if imgui.button("Open..."):
         from imgui_bundle import portable_file_dialogs as pfd

@@ -32,3 +32,18 @@ def combo(label: str, value: str, options, labels: dict | None = None) -> str:
 def tooltip(text: str) -> None:
     if imgui.is_item_hovered():
         imgui.set_tooltip(text)
+
+
+_FILE_DIALOGS: dict[str, bool] = {}
+
+
+def file_dialogs_available() -> bool:
+    """Whether the system file dialogs (portable-file-dialogs: zenity / kdialog) can be shown; asked once."""
+    if "available" not in _FILE_DIALOGS:
+        try:
+            from imgui_bundle import portable_file_dialogs as pfd
+
+            _FILE_DIALOGS["available"] = bool(pfd.settings.available())
+        except Exception:
+            _FILE_DIALOGS["available"] = False
+    return _FILE_DIALOGS["available"]

@@ -1,4 +1,4 @@
-"""The acceptance measures of core/dreamfusion/evaluate.py on shapes whose answers are known."""
+"""The acceptance measures of core/dreamfusion/acceptance.py on shapes whose answers are known."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from tristudio.core.dreamfusion.evaluate import chamfer, circularity, named_shape, nearest_primitive
+from tristudio.core.dreamfusion.acceptance import chamfer, circularity, named_shape, nearest_primitive
 from tristudio.core.mesh import extract_mesh
 from tristudio.core.worlds.objects import object_scene
 
@@ -47,7 +47,7 @@ def test_named_shape_takes_the_longest_shape_word():
 
 
 def test_stability_summary_and_verdict():
-    from tristudio.core.dreamfusion.evaluate import stable_over_steps, summarise_marks
+    from tristudio.core.dreamfusion.acceptance import stable_over_steps, summarise_marks
 
     def rec(hits, chamfer, nearest):
         return {"hits": hits, "chamfer": chamfer, "nearest": nearest}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from tristudio.core.eg3d.evaluate import PCAGaussian, yaw_grid
+from tristudio.core.eg3d.acceptance import PCAGaussian, yaw_grid
 
 
 def test_pca_gaussian_matches_mean_and_leading_variances():

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from ..worlds.captions import COLORS, HAIR_COLORS, SHAPES, SKIN_TONES, VIEW_WORDS, head_caption, object_caption
-from .sampling import sample_images
+from .ddim import sample_images
 
 __all__ = ["evaluate_prior", "holdout_pairs_of"]
 
@@ -115,7 +115,7 @@ def evaluate_prior(
         "view_pairs": len(view_pairs),
     }
     if save_grids is not None:
-        from .sampling import save_sample_grid
+        from .ddim import save_sample_grid
 
         save_grids = Path(save_grids)
         save_grids.mkdir(parents=True, exist_ok=True)
