@@ -83,96 +83,62 @@ def ffhq512() -> dict:
     }
 
 
-def small() -> dict:
-    """64 px output for CPU training (the shipped heads model)."""
+def _cpu_sized(
+    img_resolution: int,
+    neural_resolution: int,
+    samples: int,
+    z_dim: int,
+    channel_base: int,
+    channel_max: int,
+    planes: tuple[int, int],
+    sr_channels: tuple[int, int],
+    white_back: bool,
+) -> dict:
+    """The small presets: EG3D's kwargs with a 2-layer mapping, a 2x super-resolution head and no fp16.
+    planes = (plane channels, plane resolution)."""
     rk = copy.deepcopy(FFHQ_RENDERING_KWARGS)
     rk.update(
-        image_resolution=64,
+        image_resolution=img_resolution,
         superresolution_module="SuperresolutionHybrid2X",
-        depth_resolution=16,
-        depth_resolution_importance=16,
-        white_back=True,
+        depth_resolution=samples,
+        depth_resolution_importance=samples,
     )
+    if white_back:
+        rk["white_back"] = True
     return {
-        "z_dim": 256,
+        "z_dim": z_dim,
         "c_dim": 25,
-        "w_dim": 256,
-        "img_resolution": 64,
+        "w_dim": z_dim,
+        "img_resolution": img_resolution,
         "img_channels": 3,
         "sr_num_fp16_res": 0,
         "mapping_kwargs": {"num_layers": 2},
         "rendering_kwargs": rk,
-        "sr_kwargs": {"block_channels": [64, 32], "fused_modconv_default": "inference_only"},
-        "channel_base": 4096,
-        "channel_max": 64,
+        "sr_kwargs": {"block_channels": list(sr_channels), "fused_modconv_default": "inference_only"},
+        "channel_base": channel_base,
+        "channel_max": channel_max,
         "fused_modconv_default": "inference_only",
         "num_fp16_res": 0,
         "conv_clamp": None,
-        "plane_resolution": 64,
-        "plane_channels": 32,
-        "neural_rendering_resolution": 32,
+        "plane_resolution": planes[1],
+        "plane_channels": planes[0],
+        "neural_rendering_resolution": neural_resolution,
     }
+
+
+def small() -> dict:
+    """64 px output for CPU training (the shipped heads model)."""
+    return _cpu_sized(64, 32, 16, 256, 4096, 64, planes=(32, 64), sr_channels=(64, 32), white_back=True)
 
 
 def tiny() -> dict:
     """32 px output, for tests."""
-    rk = copy.deepcopy(FFHQ_RENDERING_KWARGS)
-    rk.update(
-        image_resolution=32,
-        superresolution_module="SuperresolutionHybrid2X",
-        depth_resolution=8,
-        depth_resolution_importance=8,
-    )
-    return {
-        "z_dim": 32,
-        "c_dim": 25,
-        "w_dim": 32,
-        "img_resolution": 32,
-        "img_channels": 3,
-        "sr_num_fp16_res": 0,
-        "mapping_kwargs": {"num_layers": 2},
-        "rendering_kwargs": rk,
-        "sr_kwargs": {"block_channels": [16, 16], "fused_modconv_default": "inference_only"},
-        "channel_base": 512,
-        "channel_max": 32,
-        "fused_modconv_default": "inference_only",
-        "num_fp16_res": 0,
-        "conv_clamp": None,
-        "plane_resolution": 32,
-        "plane_channels": 8,
-        "neural_rendering_resolution": 16,
-    }
+    return _cpu_sized(32, 16, 8, 32, 512, 32, planes=(8, 32), sr_channels=(16, 16), white_back=False)
 
 
 def medium() -> dict:
     """128 px output from 64 px neural rendering (the next shipped heads model; GPU training)."""
-    rk = copy.deepcopy(FFHQ_RENDERING_KWARGS)
-    rk.update(
-        image_resolution=128,
-        superresolution_module="SuperresolutionHybrid2X",
-        depth_resolution=24,
-        depth_resolution_importance=24,
-        white_back=True,
-    )
-    return {
-        "z_dim": 256,
-        "c_dim": 25,
-        "w_dim": 256,
-        "img_resolution": 128,
-        "img_channels": 3,
-        "sr_num_fp16_res": 0,
-        "mapping_kwargs": {"num_layers": 2},
-        "rendering_kwargs": rk,
-        "sr_kwargs": {"block_channels": [64, 32], "fused_modconv_default": "inference_only"},
-        "channel_base": 4096,
-        "channel_max": 128,
-        "fused_modconv_default": "inference_only",
-        "num_fp16_res": 0,
-        "conv_clamp": None,
-        "plane_resolution": 128,
-        "plane_channels": 32,
-        "neural_rendering_resolution": 64,
-    }
+    return _cpu_sized(128, 64, 24, 256, 4096, 128, planes=(32, 128), sr_channels=(64, 32), white_back=True)
 
 
 PRESETS = {"ffhq512": ffhq512, "small": small, "tiny": tiny, "medium": medium}
