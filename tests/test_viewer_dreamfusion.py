@@ -225,3 +225,38 @@ def test_errors_are_shown_in_red_and_the_app_keeps_running(tiny_G, tmp_path, pri
     assert not seen["thread_alive"]
     assert seen["frames_advanced"] >= 5
     assert seen["recovered"]
+
+
+def test_a_prior_with_nan_weights_is_refused_in_red_and_nothing_trains(tiny_G, tmp_path, prior_dir):
+    """Issue 15: a prior whose UNet holds a NaN must not train DreamFusion with a zero gradient in the viewer either;
+    Start names the problem in red and no optimiser thread runs."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    bad = tmp_path / "nan_prior"
+    shutil.copytree(prior_dir, bad)
+    weights = next((bad / "unet").glob("*.safetensors"))
+    tensors = load_file(str(weights))
+    key = sorted(k for k, v in tensors.items() if v.is_floating_point() and v.numel() > 4)[0]
+    tensors[key].view(-1)[3] = float("nan")
+    save_file(tensors, str(weights))
+    app = make_df_app(tiny_G, tmp_path, bad)
+    seen = {}
+
+    def body(ctx, app):
+        ctx.window_focus("//DreamFusion")
+        ctx.item_click("//DreamFusion/Start")
+        wait(ctx, lambda: bool(app.probes.df_drawn_error), 60, "the NaN prior's error")
+        seen["error"] = app.probes.df_drawn_error
+        sess = app.dreamfusion.session
+        seen["trained"] = sess is not None and sess.step_count > 0
+        frames = app.probes.frames
+        for _ in range(5):
+            ctx.yield_()
+        seen["frames_advanced"] = app.probes.frames - frames
+
+    run(app, body)
+    assert "nan" in seen["error"].lower() and "unet" in seen["error"].lower(), seen["error"]
+    assert not seen["trained"]
+    assert seen["frames_advanced"] >= 5
