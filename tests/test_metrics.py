@@ -248,3 +248,13 @@ def test_kid_subset_estimate_is_the_unbiased_mmd_against_numpy():
         return (np.trace(kxx) / len(x) - off) / 40
 
     assert excess(a) + excess(b) > 3 * tol
+
+
+def test_a_model_folder_of_another_kind_is_refused_naming_both_formats(tmp_path):
+    """Loading, say, a render set as the FID-sw extractor fails on the folder's `format`, not later on shapes."""
+    from tristudio.core.io.checkpoint import CheckpointError, save_checkpoint
+    from tristudio.core.metrics.smallworld import load_small_world_extractor
+
+    save_checkpoint(tmp_path / "other", {"w": torch.zeros(2)}, {"format": "tristudio-render-set"})
+    with pytest.raises(CheckpointError, match="tristudio-sw-features.*'tristudio-render-set'"):
+        load_small_world_extractor(tmp_path / "other")

@@ -364,58 +364,36 @@ class DualDiscriminator(nn.Module):
         return f"c_dim={self.c_dim}, img_resolution={self.img_resolution}, cmap_dim={self.cmap_dim}"
 
 
+# Per preset: (default image size, channel_base, channel_max, num_fp16_res, conv_clamp, cmap_dim, mapping layers).
+_D_SIZES = {
+    "ffhq512": (512, 32768, 512, 4, 256, None, None),  # EG3D's FFHQ-512 D exactly
+    "small": (64, 4096, 128, 0, None, 128, 2),
+    "medium": (128, 8192, 128, 0, None, 128, 2),  # the small widths one octave up (64 ch at 128 px)
+    "tiny": (32, 256, 32, 0, None, 32, 2),
+}
+
+
 def discriminator_kwargs(preset: str, img_resolution: int | None = None) -> dict:
     """DualDiscriminator kwargs matching a generator preset (core/eg3d/presets.py).
 
     ffhq512: EG3D's FFHQ-512 D exactly (92 state-dict entries). small / medium / tiny: narrower channels, a 2-layer
     label mapping and no conv clamp, sized so that D costs about as much as G on a CPU.
     """
-    if preset == "ffhq512":
-        return dict(
-            c_dim=25,
-            img_resolution=img_resolution or 512,
-            img_channels=3,
-            architecture="resnet",
-            channel_base=32768,
-            channel_max=512,
-            num_fp16_res=4,
-            conv_clamp=256,
-            cmap_dim=None,
-            disc_c_noise=0.0,
-            block_kwargs={"freeze_layers": 0},
-            mapping_kwargs={},
-            epilogue_kwargs={"mbstd_group_size": 4},
-        )
-    if preset in ("small", "medium"):  # medium: the same widths one octave up (64 ch at 128 px)
-        return dict(
-            c_dim=25,
-            img_resolution=img_resolution or (64 if preset == "small" else 128),
-            img_channels=3,
-            architecture="resnet",
-            channel_base=4096 if preset == "small" else 8192,
-            channel_max=128,
-            num_fp16_res=0,
-            conv_clamp=None,
-            cmap_dim=128,
-            disc_c_noise=0.0,
-            block_kwargs={},
-            mapping_kwargs={"num_layers": 2},
-            epilogue_kwargs={"mbstd_group_size": 4},
-        )
-    if preset == "tiny":
-        return dict(
-            c_dim=25,
-            img_resolution=img_resolution or 32,
-            img_channels=3,
-            architecture="resnet",
-            channel_base=256,
-            channel_max=32,
-            num_fp16_res=0,
-            conv_clamp=None,
-            cmap_dim=32,
-            disc_c_noise=0.0,
-            block_kwargs={},
-            mapping_kwargs={"num_layers": 2},
-            epilogue_kwargs={"mbstd_group_size": 4},
-        )
-    raise ValueError(f"no discriminator configuration for preset {preset!r} (ffhq512, small, medium, tiny)")
+    if preset not in _D_SIZES:
+        raise ValueError(f"no discriminator configuration for preset {preset!r} ({', '.join(_D_SIZES)})")
+    size, channel_base, channel_max, fp16, clamp, cmap_dim, mapping_layers = _D_SIZES[preset]
+    return dict(
+        c_dim=25,
+        img_resolution=img_resolution or size,
+        img_channels=3,
+        architecture="resnet",
+        channel_base=channel_base,
+        channel_max=channel_max,
+        num_fp16_res=fp16,
+        conv_clamp=clamp,
+        cmap_dim=cmap_dim,
+        disc_c_noise=0.0,
+        block_kwargs={"freeze_layers": 0} if preset == "ffhq512" else {},
+        mapping_kwargs={} if mapping_layers is None else {"num_layers": mapping_layers},
+        epilogue_kwargs={"mbstd_group_size": 4},
+    )

@@ -90,8 +90,10 @@ def checkpoint_exists(folder: str | os.PathLike, name: str = "model") -> bool:
 
 
 def load_checkpoint(
-    folder: str | os.PathLike, name: str = "model", device="cpu", check_finite=True
+    folder: str | os.PathLike, name: str = "model", device="cpu", check_finite=True, expect_format: str | None = None
 ) -> tuple[dict[str, torch.Tensor], dict]:
+    """(tensors, metadata) of folder/name.{safetensors,json}; CheckpointError (a ValueError) naming the file for a
+    missing or corrupt pair, a hash mismatch, NaN / Inf (check_finite) or another `format` than `expect_format`."""
     folder = Path(folder)
     if not folder.exists():
         raise CheckpointError(f"checkpoint folder not found: {folder}")
@@ -118,6 +120,8 @@ def load_checkpoint(
         for key, t in tensors.items():
             if t.is_floating_point() and not torch.isfinite(t).all():
                 raise CheckpointError(f"checkpoint {tensor_path}: tensor {key!r} holds NaN or Inf")
+    if expect_format is not None and meta.get("format") != expect_format:
+        raise CheckpointError(f"{folder} is not a {expect_format} folder (its format: {meta.get('format')!r})")
     return tensors, meta
 
 

@@ -171,9 +171,7 @@ def load_identity_net(path: str | os.PathLike | None = None, world: str = "heads
                 f"no shipped ID-sw net for world {world!r}: expected model.json + model.safetensors in {path}; "
                 f"train one with `tristudio eval id-sw-train --world {world} --out DIR` and pass --id-net DIR"
             )
-    tensors, meta = load_checkpoint(path)
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{path} is not an ID-sw identity net (format {meta.get('format')!r})")
+    tensors, meta = load_checkpoint(path, expect_format=FORMAT)
     net = IdentityNet()
     net.load_state_dict(tensors)
     return net.eval().requires_grad_(False), meta

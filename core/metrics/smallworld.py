@@ -168,9 +168,7 @@ def load_small_world_extractor(path: str | os.PathLike | None = None, device="cp
                 f"no shipped small-world extractor: expected model.json + model.safetensors in "
                 f"{path}; pass --extractor PATH (tristudio train features ...)"
             )
-    tensors, meta = load_checkpoint(path)
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a small-world feature extractor (format {meta.get('format')!r})")
+    tensors, meta = load_checkpoint(path, expect_format=FORMAT)
     net = SmallWorldEncoder()
     net.load_state_dict(tensors)
     return net.eval().requires_grad_(False).to(device)

@@ -131,9 +131,7 @@ class RenderSet:
 
 
 def load_render_set(folder: str | os.PathLike) -> RenderSet:
-    tensors, meta = load_checkpoint(folder, name="renders")
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{folder}: not a {FORMAT} folder (format={meta.get('format')!r})")
+    tensors, meta = load_checkpoint(folder, name="renders", expect_format=FORMAT)
     keys = ("seeds", "shape", "color", "material", "yaw", "pitch")
     rest = {k: v for k, v in meta.items() if k not in keys}
     return RenderSet(tensors["images"], *(meta[k] for k in keys), meta=rest)
