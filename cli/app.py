@@ -59,8 +59,8 @@ def _register() -> None:
 
 
 def command_names(group: typer.Typer) -> list[str]:
-    """The names a group's registered commands are called by (typer's rule: the function name, _ -> -)."""
-    return [c.name or c.callback.__name__.replace("_", "-") for c in group.registered_commands]
+    """The names a group's visible commands are called by (typer's rule: the function name, _ -> -)."""
+    return [c.name or c.callback.__name__.replace("_", "-") for c in group.registered_commands if not c.hidden]
 
 
 def group_help(group: typer.Typer) -> str:

@@ -24,13 +24,13 @@ CPU only, float32, ~10 s. Exit status 1 when a recomputed output differs from th
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import types
 from pathlib import Path
 
 import torch
+import typer
 from safetensors.torch import load_file, save_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,19 +112,15 @@ def check_state_dict_list(eg3d_dir: Path, write: bool) -> bool:
     return same or write
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--eg3d", required=True, type=Path, help="the 'eg3d' folder of an NVlabs/eg3d checkout")
-    ap.add_argument("--fixture", type=Path, default=FIXTURE)
-    ap.add_argument("--write", action="store_true", help="rewrite the fixture's out.* tensors")
-    args = ap.parse_args(argv)
-    if not (args.eg3d / "training" / "triplane.py").is_file():
-        print(f"{args.eg3d} is not NVlabs' eg3d folder (no training/triplane.py in it)", file=sys.stderr)
+def check(eg3d: Path, fixture: Path, write: bool) -> int:
+    """0 when the fixture matches the official code (or was rewritten), 1 when it does not, 2 on a wrong folder."""
+    if not (eg3d / "training" / "triplane.py").is_file():
+        print(f"{eg3d} is not NVlabs' eg3d folder (no training/triplane.py in it)", file=sys.stderr)
         return 2
     torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
-    listed_ok = check_state_dict_list(args.eg3d, args.write)
-    new = official_outputs(args.eg3d, args.fixture)
-    stored = load_file(str(args.fixture / "model.safetensors"))
+    listed_ok = check_state_dict_list(eg3d, write)
+    new = official_outputs(eg3d, fixture)
+    stored = load_file(str(fixture / "model.safetensors"))
     worst = 0.0
     for key, value in new.items():
         old = stored.get(key)
@@ -136,15 +132,23 @@ def main(argv=None) -> int:
         tol = TOLERANCE.get(key, DEFAULT_TOLERANCE)
         print(f"{key:24s} {tuple(value.shape)!s:22s} max |stored - official| = {diff:.3g} (tolerance {tol:g})")
         worst = max(worst, diff / tol)
-    if args.write:
+    if write:
         stored.update({k: v.to(stored[k].dtype if k in stored else v.dtype) for k, v in new.items()})
-        tmp = args.fixture / ".model.safetensors.tmp"
+        tmp = fixture / ".model.safetensors.tmp"
         save_file(stored, str(tmp))
-        tmp.replace(args.fixture / "model.safetensors")
-        print(f"wrote {args.fixture / 'model.safetensors'}")
+        tmp.replace(fixture / "model.safetensors")
+        print(f"wrote {fixture / 'model.safetensors'}")
         return 0
     return 0 if worst <= 1 and listed_ok else 1
 
 
+def main(
+    eg3d: Path = typer.Option(..., help="the 'eg3d' folder of an NVlabs/eg3d checkout"),
+    fixture: Path = typer.Option(FIXTURE, help="the parity fixture folder"),
+    write: bool = typer.Option(False, help="rewrite the fixture's out.* tensors"),
+) -> None:
+    raise typer.Exit(check(eg3d, fixture, write))
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    typer.run(main)

@@ -16,7 +16,6 @@ tensor (torch.equal) with an uninterrupted run's. Prints the table (markdown) an
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -25,6 +24,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import typer
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -322,10 +323,8 @@ def kill_and_resume(fx: dict) -> dict[str, str]:
     return results
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--json", type=Path, help="write the rows and counts here")
-    args = parser.parse_args()
+def main(json_out: Path = typer.Option(None, "--json", help="write the rows and counts here")) -> None:
+    """Every hostile input and kill, then the tables; exit 1 on a traceback, silent wrong result, loss or bad resume."""
     t0 = time.time()
     tally = Tally()
     with tempfile.TemporaryDirectory(prefix="tristudio-hostile-") as d:
@@ -350,11 +349,11 @@ def main() -> int:
     for name, verdict in resumes.items():
         print(f"| {name} | {verdict} |")
     print(f"\n{len(tally.rows)} input cases + {kills} kills ({identical} bit-identical) in {time.time() - t0:.0f} s")
-    if args.json:
-        args.json.write_text(json.dumps({"rows": tally.rows, "counts": counts, "resumes": resumes}, indent=1))
+    if json_out:
+        json_out.write_text(json.dumps({"rows": tally.rows, "counts": counts, "resumes": resumes}, indent=1))
     bad = counts["traceback"] + counts["silent wrong"] + counts["data loss"] + (kills - identical)
-    return 1 if bad else 0
+    raise typer.Exit(1 if bad else 0)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    typer.run(main)

@@ -21,7 +21,6 @@ Writes a table to stdout and JSON (default build/mutants.json). Exit status 0 on
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import signal
@@ -30,6 +29,8 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+import typer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -657,32 +658,24 @@ def run_mutant(m: Mutant, timeout: float) -> dict:
     return {"status": status, "seconds": round(seconds, 2), "detail": last, "returncode": rc}
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", help="comma-separated mutant ids")
-    ap.add_argument("--list", action="store_true", help="list the mutants and exit")
-    ap.add_argument("--check", action="store_true", help="only check that every snippet occurs exactly once")
-    ap.add_argument("--no-baseline", action="store_true", help="skip running the targeted tests unmutated first")
-    ap.add_argument("--timeout", type=float, default=600.0, help="seconds per pytest run")
-    ap.add_argument("--json", default=str(ROOT / "build" / "mutants.json"), help="where to write the results")
-    args = ap.parse_args(argv)
-
+def run(only: str, list_only: bool, check: bool, baseline: bool, timeout: float, json_out: Path) -> int:
+    """The exit status: 0 when every chosen mutant is killed (or the listing / check passed)."""
     ids = [m.id for m in MUTANTS]
     assert len(set(ids)) == len(ids), "duplicate mutant ids"
     chosen = MUTANTS
-    if args.only:
-        want = [s.strip() for s in args.only.split(",") if s.strip()]
+    if only:
+        want = [s.strip() for s in only.split(",") if s.strip()]
         unknown = sorted(set(want) - set(ids))
         if unknown:
             print(f"unknown mutant ids: {', '.join(unknown)}", file=sys.stderr)
             return 2
         chosen = [m for m in MUTANTS if m.id in want]
-    if args.list:
+    if list_only:
         for m in chosen:
             print(f"{m.id:28s} {m.file:32s} {m.what}\n{'':28s} tests: {' '.join(m.tests)}")
         return 0
     _restore_leftover()
-    if args.check:
+    if check:
         bad = [(m.id, _occurrences(m)) for m in chosen if _occurrences(m) != 1]
         for i, n in bad:
             print(f"stale: {i} (snippet found {n} times)")
@@ -693,10 +686,10 @@ def main(argv=None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _term)
-    if not args.no_baseline:
+    if baseline:
         tests = sorted({t for m in chosen for t in m.tests})
         print(f"baseline: {len(tests)} targeted test ids on the unmutated code ...", flush=True)
-        rc, seconds, last = _pytest(tests, args.timeout * 4)
+        rc, seconds, last = _pytest(tests, timeout * 4)
         print(f"baseline: {last} ({seconds:.0f} s)", flush=True)
         if rc != 0:
             print("the targeted tests fail without any mutation: fix them first", file=sys.stderr)
@@ -705,7 +698,7 @@ def main(argv=None) -> int:
     results = []
     print(f"{'mutant':30s} {'status':9s} {'seconds':>8s}  file", flush=True)
     for m in chosen:
-        r = run_mutant(m, args.timeout)
+        r = run_mutant(m, timeout)
         results.append({**asdict(m), **r})
         print(f"{m.id:30s} {r['status']:9s} {r['seconds']:8.1f}  {m.file}", flush=True)
     killed = sum(r["status"] == "killed" for r in results)
@@ -725,12 +718,23 @@ def main(argv=None) -> int:
         + ", ".join(f"{k} {summary[k]}" for k in ("survived", "stale", "error", "timeout"))
         + f"; {summary['seconds']:.0f} s"
     )
-    out = Path(args.json)
+    out = json_out
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"summary": summary, "mutants": results}, indent=1))
     print(f"wrote {out}")
     return 0 if killed == len(results) else 1
 
 
+def main(
+    only: str = typer.Option("", help="comma-separated mutant ids"),
+    list_only: bool = typer.Option(False, "--list", help="list the mutants and exit"),
+    check: bool = typer.Option(False, "--check", help="only check that every snippet occurs exactly once"),
+    baseline: bool = typer.Option(True, help="run the targeted tests unmutated first"),
+    timeout: float = typer.Option(600.0, help="seconds per pytest run"),
+    json_out: Path = typer.Option(ROOT / "build" / "mutants.json", "--json", help="where to write the results"),
+) -> None:
+    raise typer.Exit(run(only, list_only, check, baseline, timeout, json_out))
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    typer.run(main)

@@ -8,6 +8,7 @@ Everything goes through core.dreamfusion's public API: DreamFusion(cfg, prior), 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import itertools
 import threading
@@ -145,16 +146,7 @@ class DreamFusionView:
         finally:
             torch.set_num_threads(threads)
         rgba = _to_rgba(out, spec.show, cams)
-        return Frame(
-            rgba=rgba,
-            ms=(time.perf_counter() - t0) * 1000,
-            resolution=res,
-            output=spec.show,
-            camera_key=camera.key(),
-            latent=spec,
-            source="dreamfusion",
-            extra={"step": step},
-        )
+        return Frame.rendered(rgba, t0, res, spec.show, camera, spec, source="dreamfusion", extra={"step": step})
 
 
 def _to_rgba(out: dict, show: str, cams) -> np.ndarray:
@@ -175,6 +167,8 @@ def _to_rgba(out: dict, show: str, cams) -> np.ndarray:
 
 @dataclass
 class DreamFusionSettings:
+    """What one optimisation is started with: the DreamFusion panel's settings (viewer.state.DreamFusionState)."""
+
     prompt: str
     guidance: str
     guidance_scale: float
@@ -185,21 +179,30 @@ class DreamFusionSettings:
     seed: int = 0
     extra: dict = dataclasses.field(default_factory=dict)  # more DreamFusionConfig fields (tests: tiny sizes)
 
+    @classmethod
+    def from_state(cls, state) -> "DreamFusionSettings":
+        """A snapshot of the panel's state (its `scale` is the guidance scale); later edits do not reach it."""
+        names = [f.name for f in dataclasses.fields(cls) if f.name != "guidance_scale"]
+        snapshot = {name: copy.copy(getattr(state, name)) for name in names}
+        return cls(guidance_scale=state.scale, **snapshot)
+
+    def __post_init__(self):  # ImGui widgets hand back floats and ints loosely
+        self.guidance_scale, self.lr = float(self.guidance_scale), float(self.lr)
+        self.steps, self.resolution, self.seed = int(self.steps), int(self.resolution), int(self.seed)
+
+    def differs(self, other: "DreamFusionSettings") -> bool:
+        """Any setting but `extra` differs."""
+        return any(
+            getattr(self, f.name) != getattr(other, f.name) for f in dataclasses.fields(self) if f.name != "extra"
+        )
+
     def config(self):
         from tristudio.core.dreamfusion.optimize import DreamFusionConfig
 
         names = {f.name for f in dataclasses.fields(DreamFusionConfig)}
         extra = {k: v for k, v in self.extra.items() if k in names}
-        return DreamFusionConfig(
-            prompt=self.prompt,
-            guidance=self.guidance,
-            guidance_scale=float(self.guidance_scale),
-            steps=int(self.steps),
-            lr=float(self.lr),
-            resolution=int(self.resolution) or None,
-            seed=int(self.seed),
-            **extra,
-        )
+        shared = {k: getattr(self, k) for k in ("prompt", "guidance", "guidance_scale", "steps", "lr", "seed")}
+        return DreamFusionConfig(**shared, resolution=self.resolution or None, **extra)
 
 
 _idents = itertools.count(1)

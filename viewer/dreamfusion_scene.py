@@ -62,26 +62,13 @@ class DreamFusionScene:
 
     # ------------------------------------------------------------------ the optimisation (GUI thread)
     def settings(self) -> DreamFusionSettings:
-        s = self._state
-        return DreamFusionSettings(
-            prompt=s.prompt,
-            guidance=s.guidance,
-            guidance_scale=float(s.scale),
-            steps=int(s.steps),
-            lr=float(s.lr),
-            prior_path=s.prior_path,
-            resolution=int(s.resolution),
-            seed=int(s.seed),
-            extra=dict(s.extra),
-        )
+        return DreamFusionSettings.from_state(self._state)
 
     def changed(self) -> bool:
         """The panel's settings differ from the running object's (they apply after Reset)."""
         if self.session is None:
             return False
-        a, b = self.settings(), self.session.settings
-        keys = ("prompt", "guidance", "guidance_scale", "lr", "prior_path", "resolution", "seed", "steps")
-        return any(getattr(a, k) != getattr(b, k) for k in keys)
+        return self.settings().differs(self.session.settings)
 
     def use_prior(self, folder: str) -> None:
         """A prior folder opened elsewhere (the Model panel): use it, with its method's default scale, and show."""

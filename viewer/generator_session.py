@@ -45,6 +45,14 @@ class Frame:
     extra: dict = field(default_factory=dict)
     source: str = "eg3d"  # the scene it shows: eg3d | dreamfusion
 
+    @classmethod
+    def rendered(cls, rgba: np.ndarray, since: float, resolution: int, output: str, camera, latent, **more) -> "Frame":
+        """A full-quality torch frame whose render started at `since` (time.perf_counter())."""
+        ms = (time.perf_counter() - since) * 1000
+        return cls(
+            rgba=rgba, ms=ms, resolution=resolution, output=output, camera_key=camera.key(), latent=latent, **more
+        )
+
 
 class GeneratorSession:
     def __init__(
@@ -191,14 +199,7 @@ class GeneratorSession:
         out, cams = self.render_dict(spec, camera, settings, resolution)
         rgba = to_rgba(out, settings.output, settings.background, cams, self.white_back)
         res = int(resolution or settings.resolution or self.default_resolution)
-        return Frame(
-            rgba=rgba,
-            ms=(time.perf_counter() - t0) * 1000,
-            resolution=res,
-            output=settings.output,
-            camera_key=camera.key(),
-            latent=spec,
-        )
+        return Frame.rendered(rgba, t0, res, settings.output, camera, spec)
 
     def bake_iter(self, spec: LatentSpec, resolution: int):
         from tristudio.core.eg3d.bake import iter_bake_grid

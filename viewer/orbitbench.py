@@ -2,7 +2,7 @@
 `tristudio bench viewer` (a subprocess, so core/ never imports the GUI): the real viewer app (needs X: DISPLAY or
 xvfb-run), EG3D scene, one JSON line.
 
-    python -m tristudio.viewer.orbitbench [--model auto|PATH] [--seconds 6] [--size 1100x720] [--stops 5]
+    tristudio bench orbit-frames [--model auto|PATH] [--seconds 6] [--size 1100x720] [--stops 5]   (hidden)
 
 Phases: `bake` (until the baked grid for the GL fast path is on the GPU side and a full frame is shown), `orbiting`
 (the camera turns every frame as a left-drag of 6 px would; fps = the app's frame-loop iterations over wall time,
@@ -14,25 +14,19 @@ Model: the shipped heads model when present (auto), else a random-init `small` g
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import statistics
 import tempfile
 import time
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default="auto")
-    ap.add_argument("--seconds", type=float, default=6.0, help="length of the orbiting phase")
-    ap.add_argument("--size", default="1100x720")
-    ap.add_argument("--stops", type=int, default=5)
-    ap.add_argument("--timeout", type=float, default=300.0, help="longest wait for the grid bake")
-    args = ap.parse_args()
+def measure(
+    model: str = "auto", seconds: float = 6.0, size: str = "1100x720", stops: int = 5, timeout: float = 300.0
+) -> dict:
+    """The phases above; `seconds`: the orbiting phase, `timeout`: the longest wait for the grid bake."""
     if not os.environ.get("DISPLAY"):
-        raise SystemExit("orbitbench: no DISPLAY (run under xvfb-run -a)")
-    w, h = (int(v) for v in args.size.lower().split("x"))
+        raise RuntimeError("no DISPLAY (run under xvfb-run -a)")
+    w, h = (int(v) for v in size.lower().split("x"))
 
     from imgui_bundle import hello_imgui
 
@@ -40,7 +34,7 @@ def main() -> None:
     from .state import CaptureState, ViewerState
 
     state = ViewerState(capture=CaptureState(capture_dir=tempfile.mkdtemp(prefix="tristudio-orbitbench-")))
-    app = ViewerApp(model_path=None if args.model == "auto" else args.model, state=state, window_size=(w, h))
+    app = ViewerApp(model_path=None if model == "auto" else model, state=state, window_size=(w, h))
     scene = app.eg3d
     model_kind = "shipped heads model" if not scene.engine.banner else "random-init small (no shipped model)"
     rp = app.runner_params()
@@ -64,12 +58,12 @@ def main() -> None:
             if scene.grid_ready() and full_shown():
                 results["bake_s"] = now - run["t0"]
                 begin("orbiting", now)
-            elif now - run["t0"] > args.timeout:
+            elif now - run["t0"] > timeout:
                 results["error"] = "the grid bake did not finish in time"
                 hello_imgui.get_runner_params().app_shall_exit = True
         elif phase == "orbiting":
             app.state.camera.orbit(6.0, 0.0)
-            if now - run["t0"] >= args.seconds:
+            if now - run["t0"] >= seconds:
                 dt = now - run["t0"]
                 frames = app.probes.frames - run["f0"]
                 results["orbiting"] = {
@@ -90,7 +84,7 @@ def main() -> None:
             if full_shown():
                 results["to_full_ms"].append((now - run["let_go"]) * 1000)
                 run["stop"] += 1
-                if run["stop"] >= args.stops:
+                if run["stop"] >= stops:
                     hello_imgui.get_runner_params().app_shall_exit = True
                 else:
                     begin("stop-orbit", now)
@@ -121,8 +115,4 @@ def main() -> None:
             "load_average": os.getloadavg()[0],
         }
     )
-    print(json.dumps(results))
-
-
-if __name__ == "__main__":
-    main()
+    return results

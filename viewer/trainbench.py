@@ -1,7 +1,7 @@
 """GUI frame rate while DreamFusion trains, for `tristudio bench viewer` (a subprocess, so core/ never imports GUI):
 the real viewer app (needs X: DISPLAY or xvfb-run), DreamFusion scene, three timed phases, one JSON line.
 
-    python -m tristudio.viewer.trainbench [--prior auto|PATH] [--seconds 8] [--size 1100x720] [--guidance sds]
+    tristudio bench train-frames [--prior auto|PATH] [--seconds 8] [--size 1100x720] [--guidance sds]   (hidden)
 
 Phases: `idle` (no optimisation, GUI uncapped), `training` (the optimiser runs, the GUI caps itself at df_fps_cap),
 `orbiting` (the camera turns every frame as in a drag, while training: the optimiser holds, the GUI is uncapped;
@@ -12,8 +12,6 @@ Frames are the app's own frame loop iterations over wall time. Prior: the shippe
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import shutil
 import tempfile
@@ -21,17 +19,14 @@ import time
 from pathlib import Path
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--prior", default="auto")
-    ap.add_argument("--seconds", type=float, default=8.0, help="length of the training phase (idle, orbit: half)")
-    ap.add_argument("--size", default="1100x720")
-    ap.add_argument("--guidance", default="sds")
-    ap.add_argument("--timeout", type=float, default=300.0, help="longest wait for the first step")
-    args = ap.parse_args()
+def measure(
+    prior: str = "auto", seconds: float = 8.0, size: str = "1100x720", guidance: str = "sds", timeout: float = 300.0
+) -> dict:
+    """The phases above; `seconds`: the training phase (idle and orbit: half), `timeout`: the longest wait for the
+    first step."""
     if not os.environ.get("DISPLAY"):
-        raise SystemExit("trainbench: no DISPLAY (run under xvfb-run -a)")
-    w, h = (int(v) for v in args.size.lower().split("x"))
+        raise RuntimeError("no DISPLAY (run under xvfb-run -a)")
+    w, h = (int(v) for v in size.lower().split("x"))
 
     from imgui_bundle import hello_imgui
 
@@ -40,7 +35,7 @@ def main() -> None:
     from .state import CaptureState, DreamFusionState, ViewerState
 
     tmp = Path(tempfile.mkdtemp(prefix="tristudio-trainbench-"))
-    prior, prior_kind = args.prior, "given"
+    prior_kind = "given"
     if prior == "auto":
         prior, prior_kind = default_prior_path(), "shipped"
         if not prior:
@@ -49,7 +44,7 @@ def main() -> None:
             prior, prior_kind = str(build_tiny_pixel_prior(tmp / "tiny_prior")), "tiny random test prior"
     state = ViewerState(
         scene="dreamfusion",
-        dreamfusion=DreamFusionState(prior_path=str(prior), guidance=args.guidance, steps=10**6),
+        dreamfusion=DreamFusionState(prior_path=str(prior), guidance=guidance, steps=10**6),
         capture=CaptureState(capture_dir=str(tmp / "captures")),
     )
     app = ViewerApp(state=state, window_size=(w, h))
@@ -57,10 +52,10 @@ def main() -> None:
     frame_loop = rp.callbacks.pre_new_frame
     phases = [
         ("warmup", 1.0),
-        ("idle", args.seconds / 2),
-        ("start", args.timeout),
-        ("training", args.seconds),
-        ("orbiting", args.seconds / 2),
+        ("idle", seconds / 2),
+        ("start", timeout),
+        ("training", seconds),
+        ("orbiting", seconds / 2),
     ]
     run = {"i": 0, "t0": None, "f0": 0, "s0": 0, "h0": 0.0}
     results: dict = {}
@@ -118,13 +113,9 @@ def main() -> None:
             "prior": prior_kind,
             "window": f"{w}x{h}",
             "fps_cap": state.dreamfusion.fps_cap,
-            "guidance": args.guidance,
+            "guidance": guidance,
             "training_threads": training_threads(),
             "load_average": os.getloadavg()[0],
         }
     )
-    print(json.dumps(results))
-
-
-if __name__ == "__main__":
-    main()
+    return results

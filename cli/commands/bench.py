@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 from pathlib import Path
 
 import typer
@@ -48,3 +49,49 @@ def _register() -> None:
 
 
 _register()
+
+
+# Internal: the GUI rows of `bench viewer`, each run in its own process (core/ never imports GL or the GUI). They print
+# one JSON line; an error is a JSON line too ({"error": ...}), which the row shows.
+def _print_json(measure, **kwargs) -> None:
+    try:
+        result = measure(**kwargs)
+    except Exception as exc:  # the bench row says why (no display, no GL)
+        result = {"error": f"failed: {exc}"}
+    typer.echo(json.dumps(result))
+
+
+@app.command("gl-frames", hidden=True)
+def gl_frames(preset: str = "small", grid: int = 96, size: int = 256, frames: int = 30) -> None:
+    """GL ray-march of a baked grid in a hidden window (viewer.glbench)."""
+    from tristudio.viewer.glbench import measure
+
+    _print_json(measure, preset=preset, grid=grid, size=size, frames=frames)
+
+
+@app.command("orbit-frames", hidden=True)
+def orbit_frames(
+    model: str = "auto",
+    seconds: float = typer.Option(6.0, help="length of the orbiting phase"),
+    size: str = "1100x720",
+    stops: int = 5,
+    timeout: float = typer.Option(300.0, help="longest wait for the grid bake"),
+) -> None:
+    """The real app orbiting an EG3D model (viewer.orbitbench)."""
+    from tristudio.viewer.orbitbench import measure
+
+    _print_json(measure, model=model, seconds=seconds, size=size, stops=stops, timeout=timeout)
+
+
+@app.command("train-frames", hidden=True)
+def train_frames(
+    prior: str = "auto",
+    seconds: float = typer.Option(8.0, help="length of the training phase (idle, orbit: half)"),
+    size: str = "1100x720",
+    guidance: str = "sds",
+    timeout: float = typer.Option(300.0, help="longest wait for the first step"),
+) -> None:
+    """The real app while DreamFusion trains (viewer.trainbench)."""
+    from tristudio.viewer.trainbench import measure
+
+    _print_json(measure, prior=prior, seconds=seconds, size=size, guidance=guidance, timeout=timeout)

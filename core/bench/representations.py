@@ -42,30 +42,19 @@ TITLE = "Why tri-planes: NeRF MLP vs dense grid vs tri-planes fitting one object
 SCENE = "object:torus/orange/matte"
 REPRESENTATIONS = ("mlp", "grid", "triplane")
 FIXED_TARGETS_DB = (15.0, 18.0)
-SETTINGS = {
-    False: dict(
-        budget_cpu_s=60.0,
-        train_views=24,
-        resolution=64,
-        curve_views=2,
-        curve_res=32,
-        final_views=3,
-        final_res=48,
-        rays=128,
-        samples=16,
-    ),
-    True: dict(
-        budget_cpu_s=8.0,
-        train_views=12,
-        resolution=32,
-        curve_views=1,
-        curve_res=24,
-        final_views=2,
-        final_res=32,
-        rays=128,
-        samples=12,
-    ),
+# setting: (full run, --quick run), side by side
+_SETTING_PAIRS = {
+    "budget_cpu_s": (60.0, 8.0),
+    "train_views": (24, 12),
+    "resolution": (64, 32),
+    "curve_views": (2, 1),
+    "curve_res": (32, 24),
+    "final_views": (3, 2),
+    "final_res": (48, 32),
+    "rays": (128, 128),
+    "samples": (16, 12),
 }
+SETTINGS = {quick: {name: pair[quick] for name, pair in _SETTING_PAIRS.items()} for quick in (False, True)}
 CURVE_FRACTIONS = (1 / 16, 1 / 8, 1 / 4, 3 / 8, 1 / 2, 3 / 4, 1.0)  # evaluation points, fractions of the budget
 COLORS = {"mlp": (214, 39, 40), "grid": (31, 119, 180), "triplane": (44, 160, 44)}
 

@@ -13,8 +13,8 @@ Rows:
   GUI fps while SDS trains  the real app's frame loop over wall time in the DreamFusion scene: idle, while SDS
                             trains in the background thread (the GUI caps itself), and while the camera orbits during
                             training (the optimiser holds); with the shipped prior, else a tiny random test prior
-core/ never imports GL or the GUI: those rows come from `python -m tristudio.viewer.glbench` and
-`python -m tristudio.viewer.orbitbench` / `python -m tristudio.viewer.trainbench` in subprocesses.
+core/ never imports GL or the GUI: those rows come from the hidden commands `tristudio bench gl-frames`,
+`orbit-frames` and `train-frames` (tristudio.viewer.glbench / orbitbench / trainbench) in subprocesses.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ TITLE = "Viewer: interactive and full-quality frame times (small preset)"
 
 def _gl_row(grid: int, size: int, frames: int) -> dict:
     r = _gui_json(
-        "tristudio.viewer.glbench",
+        "gl-frames",
         "--preset",
         "small",
         "--grid",
@@ -55,10 +55,10 @@ def _gl_row(grid: int, size: int, frames: int) -> dict:
     }
 
 
-def _gui_json(module: str, *args: str) -> dict:
-    """Run a GUI bench module in a subprocess (under xvfb-run without a display) and return its JSON line, or
-    {"error": why} when it cannot run or fails."""
-    cmd = [sys.executable, "-m", module, *args]
+def _gui_json(command: str, *args: str) -> dict:
+    """Run the hidden GUI bench command `tristudio bench <command>` in a subprocess (under xvfb-run without a display)
+    and return its JSON line, or {"error": why} when it cannot run or fails."""
+    cmd = [sys.executable, "-m", "tristudio.cli", "bench", command, *args]
     if not os.environ.get("DISPLAY"):
         if shutil.which("xvfb-run") is None:
             return {"error": "skipped: no DISPLAY and no xvfb-run"}
@@ -71,7 +71,7 @@ def _gui_json(module: str, *args: str) -> dict:
 
 
 def _orbit_rows(seconds: float, stops: int) -> list[dict]:
-    r = _gui_json("tristudio.viewer.orbitbench", "--seconds", str(seconds), "--stops", str(stops))
+    r = _gui_json("orbit-frames", "--seconds", str(seconds), "--stops", str(stops))
     if "error" in r:
         return [{"what": "GUI fps while orbiting the shipped model", "note": r["error"]}]
     note = (
@@ -104,7 +104,7 @@ def _orbit_rows(seconds: float, stops: int) -> list[dict]:
 
 
 def _training_rows(seconds: float) -> list[dict]:
-    r = _gui_json("tristudio.viewer.trainbench", "--seconds", str(seconds))
+    r = _gui_json("train-frames", "--seconds", str(seconds))
     if "error" in r:
         return [{"what": "GUI fps while SDS trains", "note": r["error"]}]
     note = (
