@@ -17,6 +17,6 @@ def _check_threads(value: str) -> str:
     return value
 
 
-def threads_option() -> str:
-    """`--threads N | 0 | auto` (default auto); pass the value to core.threads.apply_threads."""
-    return typer.Option("auto", "--threads", help=THREADS_HELP, callback=_check_threads)
+def threads_option(help: str = THREADS_HELP) -> str:
+    """`--threads N | 0 | auto` (default auto); pass the value to core.threads.apply_threads (or resolve_threads)."""
+    return typer.Option("auto", "--threads", help=help, callback=_check_threads)

@@ -11,15 +11,9 @@ from pathlib import Path
 import typer
 
 from tristudio.cli.options import threads_option
+from tristudio.core.threads import apply_threads
 
 app = typer.Typer()
-
-
-def _threads(n: int) -> None:
-    if n > 0:
-        import torch
-
-        torch.set_num_threads(n)
 
 
 @app.command("eg3d-acceptance")
@@ -31,13 +25,13 @@ def eg3d_acceptance(
     num: int = typer.Option(1000, min=2, help="generated images per FID-sw / KID-sw"),
     pca_k: int = typer.Option(64, min=1, help="components of the PCA-Gaussian no-3D baseline"),
     world: str = typer.Option(None, help="heads | heads2: also ID-sw, pose error and floaters for this world"),
-    threads: int = typer.Option(0, min=0, help="torch CPU threads (0 = torch's default)"),
+    threads: str = threads_option(),
 ) -> None:
     """FID-sw / KID-sw of an EG3D model against held-out renders, beside a random-init model, a no-3D PCA baseline and
     the two-sample floor; multi-view consistency; a yaw grid."""
     from tristudio.core.eg3d.acceptance import evaluate_model
 
-    _threads(threads)
+    apply_threads(threads)
     if world not in (None, "heads", "heads2"):
         raise typer.BadParameter(f"{world!r} is not a heads world (heads | heads2)", param_hint="--world")
     evaluate_model(str(model), str(train), str(held_out), str(out), num, pca_k, world=world)
@@ -56,13 +50,13 @@ def prior_acceptance(
     view_pairs: int = typer.Option(None, min=1, help="shape x colour pairs for the view test (default: all)"),
     renders: Path = typer.Option(None, help="held-out render-set folder: also report the CLIP's view accuracy on it"),
     out: Path = typer.Option(None, help="write acceptance.json and the sample grids here"),
-    threads: int = typer.Option(0, min=0, help="torch CPU threads (0 = torch's default)"),
+    threads: str = threads_option(),
 ) -> None:
     """Text-image agreement of prior samples, judged by a CLIP: shape + colour, view words, heads (top-1 retrieval)."""
     from tristudio.core.priors import load_clip, load_prior
     from tristudio.core.priors.acceptance import VIEW_PAIRS, evaluate_prior, holdout_pairs_of
 
-    _threads(threads)
+    apply_threads(threads)
     prior_model = load_prior(prior, device="cpu")
     clip_model = load_clip(clip, device="cpu")
     report = evaluate_prior(
@@ -124,7 +118,6 @@ def dreamfusion_acceptance(
     from tristudio.core.dreamfusion.methods import METHODS
     from tristudio.core.priors import load_clip, load_prior
     from tristudio.core.priors.ddim import shipped_clip_path, shipped_prior_path
-    from tristudio.core.threads import apply_threads
 
     method_list = [m for m in methods.replace(" ", ",").split(",") if m]
     unknown = [m for m in method_list if m not in METHODS]

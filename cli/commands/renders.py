@@ -9,6 +9,9 @@ from pathlib import Path
 
 import typer
 
+from tristudio.cli.options import threads_option
+from tristudio.core.threads import apply_threads
+
 app = typer.Typer(help="Make render sets (images + per-image shape/colour/material/pose) for the CLIP and the prior.")
 
 
@@ -25,19 +28,17 @@ def make(
     resolution: int = typer.Option(64, min=8, max=1024, help="image side in pixels"),
     supersample: int = typer.Option(1, min=1, max=8, help="rays per pixel side (anti-aliasing)"),
     world: World = typer.Option(World.objects, help="objects (shape/colour/material, uniform orbit) or heads"),
-    threads: int = typer.Option(0, min=0, help="torch CPU threads (0 = torch's default)"),
+    threads: str = threads_option(),
 ) -> None:
     """Render one head or object per seed from one orbit camera per seed (backs of heads included)."""
     import time
 
-    import torch
     from rich.console import Console
     from rich.markup import escape
 
     from tristudio.core.priors.renders import render_heads, render_objects
 
-    if threads > 0:
-        torch.set_num_threads(threads)
+    apply_threads(threads)
     t0 = time.time()
     render_fn = render_heads if world is World.heads else render_objects
     rs = render_fn(range(start, start + count), resolution, supersample)

@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+from tristudio.cli.options import threads_option
+
 NO_DISPLAY = (
     "tristudio view: no display (DISPLAY is not set). Run it under a virtual X server: "
     "`xvfb-run -a tristudio view`, or use the headless command `tristudio generate ...` for images."
@@ -48,9 +50,9 @@ def view(
     width: Annotated[int, typer.Option(help="window width")] = 1280,
     height: Annotated[int, typer.Option(help="window height")] = 800,
     device: Annotated[str, typer.Option(help="auto (CUDA when present) | cpu | cuda")] = "auto",
-    threads: Annotated[
-        int, typer.Option(min=0, help="torch threads of the render and job threads; 0 = the idle cores but one")
-    ] = 0,
+    threads: str = threads_option(
+        "torch threads of the render and job threads: a number, or 0 / auto = the idle cores but one"
+    ),
 ) -> None:
     """Open the interactive viewer (orbit, latent interpolation, captures)."""
     problem = display_problem()
@@ -67,6 +69,6 @@ def view(
         state=state,
         window_size=(width, height),
         device=device,
-        threads=threads or None,
+        threads=None if threads.strip().lower() in ("0", "auto") else int(threads),
     )
     app.run()
