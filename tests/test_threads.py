@@ -61,3 +61,29 @@ def test_every_threads_option_takes_auto_and_refuses_nonsense(command):
     assert help_text.exit_code == 0 and "--threads" in help_text.output and "auto" in help_text.output
     result = runner.invoke(app, [*command, "--threads", "lots"])
     assert result.exit_code == 2 and "--threads" in result.output and "lots" in result.output
+
+
+def _leaf_commands(command, path=()):
+    """(path, click command) for every command of the CLI tree, hidden ones included."""
+    if hasattr(command, "commands"):  # a group
+        for name, sub in command.commands.items():
+            yield from _leaf_commands(sub, (*path, name))
+    else:
+        yield path, command
+
+
+def test_no_command_has_a_threads_option_of_another_kind():
+    """The list above is a sample; here every command in the tree (found by walking it) that has --threads parses it
+    the one way: a string, default auto, checked by cli.options (a number-only option is what issue 14 removed)."""
+    import typer.main
+
+    from tristudio.cli.options import _check_threads
+
+    found = []
+    for path, command in _leaf_commands(typer.main.get_command(app)):
+        for param in command.params:
+            if param.name == "threads":
+                found.append(" ".join(path))
+                assert param.default == "auto", (path, param.default)
+                assert param.callback is not None and param.callback.__wrapped__ is _check_threads, path
+    assert {"eval eg3d-acceptance", "renders make", "view", "sample"} <= set(found)
