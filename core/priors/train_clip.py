@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..worlds.captions import MATERIALS, VIEW_WORDS, head_caption, head_prompts, object_caption, shape_color_prompts
-from .clip import CLIP_MEAN, CLIP_STD, ClipModel
+from .clip import CLIP_MEAN, CLIP_STD, ClipModel, image_processor_config
 from .renders import RenderSet
 from .trainloop import TrainConfig, TrainState, optimizer_step, scheduled_lr
 
@@ -166,19 +166,7 @@ def export_clip(model, tokenizer, folder: str | os.PathLike, dtype: torch.dtype 
         out = copy.deepcopy(model).to(dtype) if dtype != torch.float32 else model
         out.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        processor = {
-            "image_processor_type": "CLIPImageProcessor",
-            "crop_size": {"height": size, "width": size},
-            "size": {"shortest_edge": size},
-            "do_center_crop": True,
-            "do_normalize": True,
-            "do_resize": True,
-            "image_mean": list(CLIP_MEAN),
-            "image_std": list(CLIP_STD),
-            "resample": 3,
-            "rescale_factor": 1 / 255,
-        }
-        (Path(tmp) / "preprocessor_config.json").write_text(json.dumps(processor, indent=2) + "\n")
+        (Path(tmp) / "preprocessor_config.json").write_text(json.dumps(image_processor_config(size), indent=2) + "\n")
     return folder
 
 
