@@ -174,19 +174,18 @@ def _pair_top1(
     clip: ClipModel,
     image: Tensor,
     items: list[int],
+    own: list[tuple[str, str]],
     prompts: list[tuple[str, str, str]],
-    truth: tuple[Sequence[str], Sequence[str]],
     view_caption: Callable[[str, str, str], str],
 ) -> tuple[tuple[float, float, float], list[str]]:
-    """Rank every (a, b, caption) of `prompts` for each item's image (N, D) row: fractions of items whose first-ranked
-    caption has the right a (truth[0][i]), the right b (truth[1][i]), both; and each item's best view word among the
-    view_caption(a, b, view) variants of its own caption."""
+    """For the images image[items] (embeddings, rows of (N, D)) whose true word pairs are own[k] = (a, b): the
+    fractions whose first-ranked caption among all (a', b', caption) `prompts` has the right a, the right b, both;
+    and each item's best view word among the view_caption(a, b, view) variants of its own caption."""
     text = clip.embed_text([p for _, _, p in prompts])  # (P, D)
     best = (image[items] @ text.T).argmax(dim=1).tolist()
-    hits = [(prompts[b][0] == truth[0][i], prompts[b][1] == truth[1][i]) for i, b in zip(items, best, strict=True)]
+    hits = [(prompts[b][0] == a, prompts[b][1] == c) for (a, c), b in zip(own, best, strict=True)]
     n = len(items)
-    top1 = sum(a for a, _ in hits) / n, sum(b for _, b in hits) / n, sum(a and b for a, b in hits) / n
-    own = [(truth[0][i], truth[1][i]) for i in items]
+    top1 = sum(a for a, _ in hits) / n, sum(c for _, c in hits) / n, sum(a and c for a, c in hits) / n
     return top1, _best_words(clip, image, items, own, view_caption, VIEW_WORDS)
 
 
@@ -228,11 +227,10 @@ def retrieval_report(clip: ClipModel, renders: RenderSet, batch_size: int = 256)
     objects, heads = renders.where(False), renders.where(True)
     if objects:
         prompts = shape_color_prompts()
-        truth = (renders.shape, renders.color)
-        (shape_top1, color_top1, both_top1), view = _pair_top1(
-            clip, image, objects, prompts, truth, lambda s, c, v: object_caption(s, c, None, v)
-        )
         own = [(renders.shape[i], renders.color[i]) for i in objects]
+        (shape_top1, color_top1, both_top1), view = _pair_top1(
+            clip, image, objects, own, prompts, lambda s, c, v: object_caption(s, c, None, v)
+        )
         material = _best_words(clip, image, objects, own, object_caption, list(MATERIALS))
         report.update(
             {
@@ -247,9 +245,8 @@ def retrieval_report(clip: ClipModel, renders: RenderSet, batch_size: int = 256)
         )
     if heads:
         prompts = head_prompts()
-        (hair_top1, skin_top1, both_top1), view = _pair_top1(
-            clip, image, heads, prompts, (renders.color, renders.material), head_caption
-        )
+        own = [(renders.color[i], renders.material[i]) for i in heads]  # (hair, skin)
+        (hair_top1, skin_top1, both_top1), view = _pair_top1(clip, image, heads, own, prompts, head_caption)
         backs = [w for w, i in zip(view, heads, strict=True) if views[i] == "back view"]
         report.update(
             {
