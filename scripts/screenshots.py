@@ -16,18 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
-
-
-def _wait(ctx, cond, timeout, what):
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < timeout:
-        ctx.yield_()
-        if cond():
-            return
-        time.sleep(0.01)
-    raise TimeoutError(f"screenshots: timed out waiting for {what}")
 
 
 def main() -> int:
@@ -49,6 +38,7 @@ def main() -> int:
 
     from tristudio.viewer.app import ViewerApp
     from tristudio.viewer.dreamfusion import default_prior_path
+    from tristudio.viewer.scripted import wait_until as _wait
     from tristudio.viewer.state import CaptureState, DreamFusionState, Eg3dState, ViewerState
 
     out = Path(args.out)

@@ -9,12 +9,13 @@ import math
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+
+from tristudio.viewer.scripted import wait_until as wait  # the other GUI test modules import it from here
 
 pytestmark = pytest.mark.gui
 
@@ -103,16 +104,6 @@ def run(app, body):
         raise
     if errors:
         raise errors[0]
-
-
-def wait(ctx, cond, timeout=60.0, what="condition"):
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < timeout:
-        ctx.yield_()
-        if cond():
-            return
-        time.sleep(0.005)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def settle(ctx, app, timeout=60.0):

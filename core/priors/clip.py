@@ -17,10 +17,29 @@ from torch import Tensor
 
 from .common import PriorLoadError, go_offline, require_file, require_folder, resolve_device
 
-__all__ = ["CLIP_MEAN", "CLIP_STD", "ClipModel", "load_clip"]
+__all__ = ["CLIP_MEAN", "CLIP_STD", "ClipModel", "image_processor_config", "load_clip"]
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def image_processor_config(size: int) -> dict:
+    """preprocessor_config.json of a CLIPModel folder whose vision tower takes `size` px: CLIP's bicubic resize of
+    the shorter side, centre crop, CLIP_MEAN / CLIP_STD normalisation."""
+    return {
+        "image_processor_type": "CLIPImageProcessor",
+        "crop_size": {"height": size, "width": size},
+        "size": {"shortest_edge": size},
+        "do_center_crop": True,
+        "do_normalize": True,
+        "do_resize": True,
+        "image_mean": list(CLIP_MEAN),
+        "image_std": list(CLIP_STD),
+        "resample": 3,
+        "rescale_factor": 1 / 255,
+    }
+
+
 CLIP_LAYOUT = (
     "transformers CLIPModel folder (config.json, model weights, tokenizer files, optional preprocessor_config.json)"
 )

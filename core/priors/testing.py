@@ -19,6 +19,8 @@ from pathlib import Path
 
 import torch
 
+from .clip import image_processor_config
+
 __all__ = [
     "TEXT_DIM",
     "build_tiny_clip",
@@ -31,6 +33,8 @@ __all__ = [
 
 TEXT_DIM = 32  # hidden size of the tiny text encoders (= UNet cross-attention dim)
 MAX_TOKENS = 77
+# The size of every tiny CLIP tower: the text encoders, and build_tiny_clip's vision tower.
+_TOWER = dict(hidden_size=TEXT_DIM, intermediate_size=2 * TEXT_DIM, num_hidden_layers=2, num_attention_heads=4)
 
 
 def _byte_chars() -> list[str]:
@@ -72,10 +76,7 @@ def _clip_text_config(vocab_size: int = 514):
 
     return CLIPTextConfig(
         vocab_size=vocab_size,
-        hidden_size=TEXT_DIM,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
+        **_TOWER,
         max_position_embeddings=MAX_TOKENS,
         bos_token_id=512,
         eos_token_id=513,
@@ -234,37 +235,13 @@ def build_tiny_clip(path, with_image_processor: bool = True, seed: int = 0) -> P
     torch.manual_seed(seed)
     config = CLIPConfig(
         text_config=_clip_text_config().to_dict(),
-        vision_config=dict(
-            image_size=32,
-            patch_size=8,
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_channels=3,
-        ),
+        vision_config=dict(image_size=32, patch_size=8, num_channels=3, **_TOWER),
         projection_dim=16,
     )
     path = Path(path)
     CLIPModel(config).save_pretrained(path)
     tiny_clip_tokenizer().save_pretrained(path)
     if with_image_processor:
-        (path / "preprocessor_config.json").write_text(
-            json.dumps(
-                {
-                    "image_processor_type": "CLIPImageProcessor",
-                    "crop_size": {"height": 32, "width": 32},
-                    "size": {"shortest_edge": 32},
-                    "do_center_crop": True,
-                    "do_normalize": True,
-                    "do_resize": True,
-                    "image_mean": [0.48145466, 0.4578275, 0.40821073],
-                    "image_std": [0.26862954, 0.26130258, 0.27577711],
-                    "resample": 3,
-                    "rescale_factor": 1 / 255,
-                },
-                indent=2,
-            )
-            + "\n"
-        )
+        processor = image_processor_config(config.vision_config.image_size)
+        (path / "preprocessor_config.json").write_text(json.dumps(processor, indent=2) + "\n")
     return path

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,19 +27,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..worlds.captions import (
-    COLORS,
-    HAIR_COLORS,
-    MATERIALS,
-    SHAPES,
-    SKIN_TONES,
-    VIEW_WORDS,
-    head_caption,
-    object_caption,
-)
-from .clip import CLIP_MEAN, CLIP_STD, ClipModel
+from ..worlds.captions import MATERIALS, VIEW_WORDS, head_caption, head_prompts, object_caption, shape_color_prompts
+from .clip import CLIP_MEAN, CLIP_STD, ClipModel, image_processor_config
 from .renders import RenderSet
-from .trainloop import TrainState, cosine_lr
+from .trainloop import TrainConfig, TrainState, optimizer_step, scheduled_lr
 
 __all__ = ["ClipConfig", "ClipTrainer", "build_clip_model", "contrastive_loss", "retrieval_report"]
 
@@ -46,7 +38,7 @@ MAX_LOGIT_SCALE = 4.6052  # ln(100), CLIP's cap
 
 
 @dataclass
-class ClipConfig:
+class ClipConfig(TrainConfig):
     image_size: int = 32
     patch_size: int = 8
     vision_width: int = 128
@@ -55,19 +47,12 @@ class ClipConfig:
     text_layers: int = 4
     heads: int = 4
     projection_dim: int = 128
-    batch_size: int = 128
-    lr: float = 1e-3
     weight_decay: float = 0.1
-    warmup: int = 100
-    steps: int = 3000
-    p_material: float = 0.5
-    p_view: float = 0.5
     p_lowres: float = 0.0
-    seed: int = 0
-
-    @classmethod
-    def from_dict(cls, d: dict) -> ClipConfig:
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+    # TrainConfig's fields with the CLIP's defaults
+    batch_size: int = 128
+    steps: int = 3000
+    p_view: float = 0.5
 
 
 def build_clip_model(cfg: ClipConfig, tokenizer):
@@ -154,15 +139,10 @@ class ClipTrainer:
 
     def train_step(self) -> dict:
         st = self.state
-        lr = cosine_lr(st.step, self.cfg.lr, self.cfg.warmup, self.cfg.steps)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        lr = scheduled_lr(self.optimizer, st.step, self.cfg)
         pixels, tokens, groups = self.batch()
         loss = contrastive_loss(self.model, pixels, tokens.input_ids, tokens.attention_mask, groups)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-        self.optimizer.step()
+        optimizer_step(self.optimizer, loss, self.model.parameters())
         with torch.no_grad():
             self.model.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
         st.step += 1
@@ -186,30 +166,43 @@ def export_clip(model, tokenizer, folder: str | os.PathLike, dtype: torch.dtype 
         out = copy.deepcopy(model).to(dtype) if dtype != torch.float32 else model
         out.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        processor = {
-            "image_processor_type": "CLIPImageProcessor",
-            "crop_size": {"height": size, "width": size},
-            "size": {"shortest_edge": size},
-            "do_center_crop": True,
-            "do_normalize": True,
-            "do_resize": True,
-            "image_mean": list(CLIP_MEAN),
-            "image_std": list(CLIP_STD),
-            "resample": 3,
-            "rescale_factor": 1 / 255,
-        }
-        (Path(tmp) / "preprocessor_config.json").write_text(json.dumps(processor, indent=2) + "\n")
+        (Path(tmp) / "preprocessor_config.json").write_text(json.dumps(image_processor_config(size), indent=2) + "\n")
     return folder
 
 
-def shape_color_prompts() -> list[tuple[str, str, str]]:
-    """(shape, colour, "a <colour> <shape>") for every pair of the objects world's vocabularies."""
-    return [(s, c, object_caption(s, c)) for s in SHAPES for c in COLORS]
+def _pair_top1(
+    clip: ClipModel,
+    image: Tensor,
+    items: list[int],
+    own: list[tuple[str, str]],
+    prompts: list[tuple[str, str, str]],
+    view_caption: Callable[[str, str, str], str],
+) -> tuple[tuple[float, float, float], list[str]]:
+    """For the images image[items] (embeddings, rows of (N, D)) whose true word pairs are own[k] = (a, b): the
+    fractions whose first-ranked caption among all (a', b', caption) `prompts` has the right a, the right b, both;
+    and each item's best view word among the view_caption(a, b, view) variants of its own caption."""
+    text = clip.embed_text([p for _, _, p in prompts])  # (P, D)
+    best = (image[items] @ text.T).argmax(dim=1).tolist()
+    hits = [(prompts[b][0] == a, prompts[b][1] == c) for (a, c), b in zip(own, best, strict=True)]
+    n = len(items)
+    top1 = sum(a for a, _ in hits) / n, sum(c for _, c in hits) / n, sum(a and c for a, c in hits) / n
+    return top1, _best_words(clip, image, items, own, view_caption, VIEW_WORDS)
 
 
-def head_prompts() -> list[tuple[str, str, str]]:
-    """(hair, skin, "a head with <hair> hair and <skin> skin") for every pair of the heads world's vocabularies."""
-    return [(h, k, head_caption(h, k)) for h in HAIR_COLORS for k in SKIN_TONES]
+def _best_words(clip, image, items, own, caption: Callable[[str, str, str], str], words: Sequence[str]) -> list[str]:
+    """For each item, the word w of `words` whose caption(*own[k], w) best matches its image (text embedded once per
+    distinct own pair)."""
+    text: dict[tuple[str, str], Tensor] = {}
+    out = []
+    for i, key in zip(items, own, strict=True):
+        if key not in text:
+            text[key] = clip.embed_text([caption(*key, w) for w in words])  # (len(words), D)
+        out.append(words[int((image[i] @ text[key].T).argmax())])
+    return out
+
+
+def _hit_rate(found: list[str], truth: Sequence[str], items: list[int]) -> float:
+    return sum(w == truth[i] for w, i in zip(found, items, strict=True)) / len(items)
 
 
 @torch.no_grad()
@@ -234,70 +227,39 @@ def retrieval_report(clip: ClipModel, renders: RenderSet, batch_size: int = 256)
     objects, heads = renders.where(False), renders.where(True)
     if objects:
         prompts = shape_color_prompts()
-        text = clip.embed_text([p for _, _, p in prompts])  # (77, D)
-        best = (image[objects] @ text.T).argmax(dim=1).tolist()
-        n = len(objects)
-        shape_ok = sum(prompts[b][0] == renders.shape[i] for i, b in zip(objects, best, strict=True))
-        color_ok = sum(prompts[b][1] == renders.color[i] for i, b in zip(objects, best, strict=True))
-        both_ok = sum(
-            prompts[b][0] == renders.shape[i] and prompts[b][1] == renders.color[i]
-            for i, b in zip(objects, best, strict=True)
+        own = [(renders.shape[i], renders.color[i]) for i in objects]
+        (shape_top1, color_top1, both_top1), view = _pair_top1(
+            clip, image, objects, own, prompts, lambda s, c, v: object_caption(s, c, None, v)
         )
-        view_text = {
-            (s, c): clip.embed_text([object_caption(s, c, None, v) for v in VIEW_WORDS]) for s, c, _ in prompts
-        }  # (4, D) each
-        material_text = {(s, c): clip.embed_text([object_caption(s, c, m) for m in MATERIALS]) for s, c, _ in prompts}
-        view_ok = material_ok = 0
-        for i in objects:
-            key = (renders.shape[i], renders.color[i])
-            view_ok += VIEW_WORDS[int((image[i] @ view_text[key].T).argmax())] == views[i]
-            material_ok += list(MATERIALS)[int((image[i] @ material_text[key].T).argmax())] == renders.material[i]
+        material = _best_words(clip, image, objects, own, object_caption, list(MATERIALS))
         report.update(
             {
-                "n_objects": n,
-                "shape_color_top1": both_ok / n,
-                "shape_top1": shape_ok / n,
-                "color_top1": color_ok / n,
-                "view_top1": view_ok / n,
-                "material_top1": material_ok / n,
+                "n_objects": len(objects),
+                "shape_color_top1": both_top1,
+                "shape_top1": shape_top1,
+                "color_top1": color_top1,
+                "view_top1": _hit_rate(view, views, objects),
+                "material_top1": _hit_rate(material, renders.material, objects),
                 "chance_shape_color": 1 / len(prompts),
             }
         )
     if heads:
         prompts = head_prompts()
-        text = clip.embed_text([p for _, _, p in prompts])  # (25, D)
-        best = (image[heads] @ text.T).argmax(dim=1).tolist()
-        n = len(heads)
-        hair_ok = sum(prompts[b][0] == renders.color[i] for i, b in zip(heads, best, strict=True))
-        skin_ok = sum(prompts[b][1] == renders.material[i] for i, b in zip(heads, best, strict=True))
-        both_ok = sum(
-            prompts[b][0] == renders.color[i] and prompts[b][1] == renders.material[i]
-            for i, b in zip(heads, best, strict=True)
-        )
-        view_text = {(h, k): clip.embed_text([head_caption(h, k, v) for v in VIEW_WORDS]) for h, k, _ in prompts}
-        view_ok = backs = back_front = 0
-        for i in heads:
-            word = VIEW_WORDS[int((image[i] @ view_text[(renders.color[i], renders.material[i])].T).argmax())]
-            view_ok += word == views[i]
-            if views[i] == "back view":
-                backs += 1
-                back_front += word == "front view"
+        own = [(renders.color[i], renders.material[i]) for i in heads]  # (hair, skin)
+        (hair_top1, skin_top1, both_top1), view = _pair_top1(clip, image, heads, own, prompts, head_caption)
+        backs = [w for w, i in zip(view, heads, strict=True) if views[i] == "back view"]
         report.update(
             {
-                "n_heads": n,
-                "head_top1": both_ok / n,
-                "hair_top1": hair_ok / n,
-                "skin_top1": skin_ok / n,
-                "head_view_top1": view_ok / n,
-                "head_back_as_front": back_front / backs if backs else float("nan"),
+                "n_heads": len(heads),
+                "head_top1": both_top1,
+                "hair_top1": hair_top1,
+                "skin_top1": skin_top1,
+                "head_view_top1": _hit_rate(view, views, heads),
+                "head_back_as_front": sum(w == "front view" for w in backs) / len(backs) if backs else float("nan"),
                 "chance_head": 1 / len(prompts),
             }
         )
     return report
-
-
-def config_dict(cfg: ClipConfig) -> dict:
-    return asdict(cfg)
 
 
 def _tokenizer_for(work: Path, bpe: str | os.PathLike | None, resume: bool):
@@ -336,20 +298,15 @@ def run_clip_training(
     """Train (or resume) a small-world CLIP in `work`; export to work/export and evaluate on `held_out` renders
     every eval_every steps and at the end. callback(record) sees every step's record. Returns the last report."""
     from .renders import load_render_sets
-    from .trainloop import load_train_state, open_run, run_steps
+    from .trainloop import open_run, run_config, run_steps
 
     work = Path(work)
     run, saved = open_run(work, resume, ckpt_every)
     if saved is not None:
-        cfg = ClipConfig.from_dict(saved["clip"])
         data, held_out = saved["data"], saved.get("held_out")
-    else:
-        if not data:
-            raise ValueError("no training data: pass render-set folders (tristudio renders make)")
-        cfg = cfg or ClipConfig()
-    if steps is not None:
-        cfg.steps = steps
-    run.total_steps = cfg.steps
+    elif not data:
+        raise ValueError("no training data: pass render-set folders (tristudio renders make)")
+    cfg = run_config(run, saved, "clip", ClipConfig, cfg, steps)
     work.mkdir(parents=True, exist_ok=True)
     tokenizer, tok_kind = _tokenizer_for(work, bpe, resume)
     run.write_config(
@@ -364,8 +321,6 @@ def run_clip_training(
     renders = load_render_sets(data)
     held = load_render_sets([held_out]) if held_out else None
     trainer = ClipTrainer(cfg, tokenizer, renders)
-    if resume and load_train_state(work, trainer.state) is None:
-        print(f"--resume: no checkpoint in {work} yet; starting from step 0")
     report: dict = {}
 
     def evaluate() -> dict:
@@ -385,7 +340,7 @@ def run_clip_training(
         if callback and report:
             callback(report)
 
-    run_steps(run, trainer, "clip", eval_every, periodic, callback)
+    run_steps(run, trainer, "clip", eval_every, periodic, callback, resume)
     if not report:
         report = evaluate()
     return report

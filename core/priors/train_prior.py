@@ -30,7 +30,7 @@ from torch import Tensor
 from ..io.training_run import TrainingRun
 from ..worlds.captions import COLORS, SHAPES
 from .renders import RenderSet
-from .trainloop import TrainState, cosine_lr
+from .trainloop import TrainConfig, TrainState, optimizer_step, scheduled_lr
 
 __all__ = [
     "DEFAULT_HOLDOUT",
@@ -46,18 +46,12 @@ DEFAULT_HOLDOUT: list[list[str]] = [[s, c] for s, c in zip(SHAPES, list(COLORS)[
 
 
 @dataclass
-class PriorConfig:
+class PriorConfig(TrainConfig):
     resolution: int = 32
     block_out_channels: tuple[int, ...] = (32, 64, 64)
     layers_per_block: int = 1
     attention_heads: int = 4
-    batch_size: int = 32
-    lr: float = 1e-3
-    warmup: int = 100
-    steps: int = 20000
     cfg_dropout: float = 0.1
-    p_material: float = 0.5
-    p_view: float = 0.8
     ema_decay: float = 0.995
     min_snr_gamma: float = 5.0  # 0: plain eps MSE
     beta_schedule: str = "squaredcos_cap_v2"
@@ -65,14 +59,16 @@ class PriorConfig:
     # shapes fall apart above ~1.5 (shipped prior, shape+colour top-1: 94% at 1.25, 61% at 2, 23% at 3).
     sample_guidance: float = 1.25
     holdout_pairs: list[list[str]] = field(default_factory=lambda: [list(p) for p in DEFAULT_HOLDOUT])
-    seed: int = 0
+    # TrainConfig's fields with the prior's defaults
+    batch_size: int = 32
+    steps: int = 20000
+    p_view: float = 0.8
 
     @classmethod
     def from_dict(cls, d: dict) -> PriorConfig:
-        d = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
-        if "block_out_channels" in d:
-            d["block_out_channels"] = tuple(d["block_out_channels"])
-        return cls(**d)
+        cfg = super().from_dict(d)
+        cfg.block_out_channels = tuple(cfg.block_out_channels)  # a JSON list in config.json
+        return cfg
 
 
 def build_unet(cfg: PriorConfig, cross_attention_dim: int):
@@ -197,15 +193,10 @@ class PriorTrainer:
     def train_step(self, fixed: tuple[Tensor, list[str], Tensor, Tensor] | None = None) -> dict:
         """One AdamW step on a fresh batch (or on `fixed`, a batch from `draw()`), then the EMA update."""
         st, cfg = self.state, self.cfg
-        lr = cosine_lr(st.step, cfg.lr, cfg.warmup, cfg.steps)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        lr = scheduled_lr(self.optimizer, st.step, cfg)
         x0, captions, t, noise = fixed if fixed is not None else self.draw()
         loss = self.loss(x0, self.embed(captions), t, noise)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.unet.parameters(), 1.0)
-        self.optimizer.step()
+        optimizer_step(self.optimizer, loss, self.unet.parameters())
         st.step += 1
         decay = min(cfg.ema_decay, (1 + st.step) / (10 + st.step))
         with torch.no_grad():
@@ -274,10 +265,6 @@ def export_prior(
     return folder
 
 
-def config_dict(cfg: PriorConfig) -> dict:
-    return asdict(cfg)
-
-
 # Prompts of the periodic sample grid: 4 shape x colour pairs (the first one held out of training), 4 views each.
 GRID_PROMPTS = [
     f"{caption}, {view}"
@@ -315,25 +302,19 @@ def run_prior_training(
     from .ddim import sample_images, save_sample_grid
     from .load import load_prior
     from .renders import load_render_sets
-    from .trainloop import load_train_state, open_run, run_steps
+    from .trainloop import open_run, run_config, run_steps
 
     work = Path(work)
     run, saved = open_run(work, resume, ckpt_every)
     if saved is not None:
-        cfg, clip, data = PriorConfig.from_dict(saved["prior"]), saved["clip"], saved["data"]
-    else:
-        if not clip or not data:
-            raise ValueError("the prior needs --clip (a small-world CLIP folder) and --data (render-set folders)")
-        cfg = cfg or PriorConfig()
-    if steps is not None:
-        cfg.steps = steps
-    run.total_steps = cfg.steps
+        clip, data = saved["clip"], saved["data"]
+    elif not clip or not data:
+        raise ValueError("the prior needs --clip (a small-world CLIP folder) and --data (render-set folders)")
+    cfg = run_config(run, saved, "prior", PriorConfig, cfg, steps)
     run.write_config({"kind": "prior", "prior": asdict(cfg), "clip": str(clip), "data": list(data)})
     clip_model, tokenizer = _load_clip_model(clip)
     trainer = PriorTrainer(cfg, text_encoder_from_clip(clip_model), tokenizer, load_render_sets(data))
     del clip_model
-    if resume and load_train_state(work, trainer.state) is None:
-        print(f"--resume: no checkpoint in {work} yet; starting from step 0")
     (work / "samples").mkdir(parents=True, exist_ok=True)
 
     def snapshot() -> None:
@@ -343,7 +324,7 @@ def run_prior_training(
         )
         save_sample_grid(work / "samples" / f"grid_{trainer.state.step:06d}.png", images, cols=4, scale=2)
 
-    run_steps(run, trainer, "prior", sample_every, snapshot, callback)
+    run_steps(run, trainer, "prior", sample_every, snapshot, callback, resume)
     if not (work / "export" / "model_index.json").exists():
         snapshot()
     return work / "export"

@@ -1,7 +1,8 @@
-"""Pieces shared by the small-world CLIP and prior trainers: resumable state in our checkpoint format and the
-learning-rate schedule. The work folder is a core/io/training_run.py run folder (config.json, log.jsonl with one line
-every 10 steps and per evaluation, checkpoints/ with weights, optimiser moments, RNG states) plus samples/ (sample
-grids, retrieval reports) and export/ (the latest exported model, transformers / diffusers layout).
+"""Pieces shared by the small-world CLIP and prior trainers: the config fields they share, resumable state in our
+checkpoint format, the learning-rate schedule, the optimiser step and the step loop. The work folder is a
+core/io/training_run.py run folder (config.json, log.jsonl with one line every 10 steps and per evaluation,
+checkpoints/ with weights, optimiser moments, RNG states) plus samples/ (sample grids, retrieval reports) and export/
+(the latest exported model, transformers / diffusers layout).
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 import math
 import os
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -19,13 +21,36 @@ from ..io.run_checkpoints import Loaded, save_step
 from ..io.training_run import TrainingRun
 
 __all__ = [
+    "TrainConfig",
     "TrainState",
     "cosine_lr",
     "load_train_state",
     "open_run",
+    "optimizer_step",
+    "run_config",
     "run_steps",
     "save_train_state",
+    "scheduled_lr",
 ]
+
+
+@dataclass
+class TrainConfig:
+    """What both trainers' configs hold: batch, schedule (AdamW, cosine_lr), caption-variant odds, seed. ClipConfig and
+    PriorConfig add their models' sizes and set their own batch_size / steps / p_view defaults."""
+
+    batch_size: int
+    steps: int
+    p_view: float
+    lr: float = 1e-3
+    warmup: int = 100
+    p_material: float = 0.5
+    seed: int = 0
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        """The config from its asdict() form (a run's config.json); unknown keys are ignored."""
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
 def cosine_lr(step: int, base: float, warmup: int, total: int, floor: float = 0.1) -> float:
@@ -34,6 +59,22 @@ def cosine_lr(step: int, base: float, warmup: int, total: int, floor: float = 0.
         return base * (step + 1) / warmup
     x = min(1.0, (step - warmup) / max(1, total - warmup))
     return base * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * x)))
+
+
+def scheduled_lr(optimizer: torch.optim.Optimizer, step: int, cfg: TrainConfig) -> float:
+    """Set every parameter group's lr to cosine_lr at `step` for cfg's schedule; returns it."""
+    lr = cosine_lr(step, cfg.lr, cfg.warmup, cfg.steps)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    return lr
+
+
+def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, params: Iterable[nn.Parameter]) -> None:
+    """Backward, clip the gradients of `params` to norm 1, one optimiser step."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    optimizer.step()
 
 
 class TrainState:
@@ -120,10 +161,25 @@ def open_run(work: str | os.PathLike, resume: bool, checkpoint_every: int) -> tu
     return run, None
 
 
-def run_steps(run: TrainingRun, trainer, kind: str, every: int, periodic: Callable[[], None], callback=None) -> None:
-    """The prior's and CLIP's step loop up to run.total_steps: log step 1 and every 10th, checkpoint on the run's
-    cadence, call `periodic()` (sample grid / retrieval evaluation) every `every` steps and at the last."""
+def run_config(run: TrainingRun, saved: dict | None, key: str, cls: type[TrainConfig], cfg, steps: int | None):
+    """The run's config: the saved one (saved[key]) when resuming, else `cfg` (default cls()); `steps` overrides its
+    length, which becomes run.total_steps."""
+    cfg = cls.from_dict(saved[key]) if saved is not None else cfg or cls()
+    if steps is not None:
+        cfg.steps = steps
+    run.total_steps = cfg.steps
+    return cfg
+
+
+def run_steps(
+    run: TrainingRun, trainer, kind: str, every: int, periodic: Callable[[], None], callback=None, resume: bool = False
+) -> None:
+    """The prior's and CLIP's step loop up to run.total_steps: with `resume`, restore the trainer's state from the
+    newest checkpoint first; log step 1 and every 10th, checkpoint on the run's cadence, call `periodic()` (sample
+    grid / retrieval evaluation) every `every` steps and at the last."""
     state = trainer.state
+    if resume and load_train_state(run.dir, state) is None:
+        print(f"--resume: no checkpoint in {run.dir} yet; starting from step 0")
     while state.step < run.total_steps:
         record = trainer.train_step()
         if record["step"] % 10 == 0 or record["step"] == 1:

@@ -32,6 +32,8 @@ __all__ = [
     "view_word",
     "object_caption",
     "head_caption",
+    "shape_color_prompts",
+    "head_prompts",
 ]
 
 # Objects world: shape word -> primitive kind (core/worlds/scenes.py PRIMITIVES).
@@ -130,6 +132,16 @@ def head_caption(hair: str, skin: str, view: str | None = None) -> str:
     if skin not in SKIN_TONES:
         raise ValueError(f"unknown skin tone {skin!r}; expected one of {', '.join(SKIN_TONES)}")
     return _add_view(f"a head with {hair} hair and {skin} skin", view)
+
+
+def shape_color_prompts() -> list[tuple[str, str, str]]:
+    """(shape, colour, "a <colour> <shape>") for every pair of the objects world's vocabularies."""
+    return [(s, c, object_caption(s, c)) for s in SHAPES for c in COLORS]
+
+
+def head_prompts() -> list[tuple[str, str, str]]:
+    """(hair, skin, "a head with <hair> hair and <skin> skin") for every pair of the heads world's vocabularies."""
+    return [(h, k, head_caption(h, k)) for h in HAIR_COLORS for k in SKIN_TONES]
 
 
 def _add_view(text: str, view: str | None) -> str:
