@@ -29,6 +29,7 @@ import math
 import os
 import threading
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -42,19 +43,34 @@ TITLE = "Why tri-planes: NeRF MLP vs dense grid vs tri-planes fitting one object
 SCENE = "object:torus/orange/matte"
 REPRESENTATIONS = ("mlp", "grid", "triplane")
 FIXED_TARGETS_DB = (15.0, 18.0)
-# setting: (full run, --quick run), side by side
-_SETTING_PAIRS = {
-    "budget_cpu_s": (60.0, 8.0),
-    "train_views": (24, 12),
-    "resolution": (64, 32),
-    "curve_views": (2, 1),
-    "curve_res": (32, 24),
-    "final_views": (3, 2),
-    "final_res": (48, 32),
-    "rays": (128, 128),
-    "samples": (16, 12),
-}
-SETTINGS = {quick: {name: pair[quick] for name, pair in _SETTING_PAIRS.items()} for quick in (False, True)}
+
+
+@dataclass(frozen=True)
+class BenchSize:
+    """How much each representation gets: CPU budget, training / held-out views and their sizes, rays and samples."""
+
+    budget_cpu_s: float = 60.0
+    train_views: int = 24
+    resolution: int = 64  # training views' size
+    curve_views: int = 2  # held-out views for the PSNR-vs-time curve ...
+    curve_res: int = 32
+    final_views: int = 3  # ... and for the final row
+    final_res: int = 48
+    rays: int = 128  # per step
+    samples: int = 16  # coarse = importance samples per ray
+
+
+QUICK = BenchSize(
+    budget_cpu_s=8.0,
+    train_views=12,
+    resolution=32,
+    curve_views=1,
+    curve_res=24,
+    final_views=2,
+    final_res=32,
+    samples=12,
+)
+SETTINGS = {False: asdict(BenchSize()), True: asdict(QUICK)}
 CURVE_FRACTIONS = (1 / 16, 1 / 8, 1 / 4, 3 / 8, 1 / 2, 3 / 4, 1.0)  # evaluation points, fractions of the budget
 COLORS = {"mlp": (214, 39, 40), "grid": (31, 119, 180), "triplane": (44, 160, 44)}
 

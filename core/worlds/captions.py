@@ -14,7 +14,9 @@ frontal camera on +z, pitch = elevation, > 0 from above):
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -36,48 +38,16 @@ __all__ = [
     "head_prompts",
 ]
 
-# Objects world: shape word -> primitive kind (core/worlds/scenes.py PRIMITIVES).
-SHAPES: dict[str, str] = {
-    "sphere": "sphere",
-    "cube": "box",
-    "rounded cube": "rounded_box",
-    "torus": "torus",
-    "cylinder": "cylinder",
-    "cone": "cone",
-    "capsule": "capsule",
-}
-# Colour word -> albedo (RGB in [0, 1]).
-COLORS: dict[str, tuple[float, float, float]] = {
-    "red": (0.85, 0.12, 0.10),
-    "orange": (0.95, 0.50, 0.08),
-    "yellow": (0.95, 0.85, 0.10),
-    "green": (0.15, 0.65, 0.20),
-    "cyan": (0.10, 0.75, 0.80),
-    "blue": (0.12, 0.25, 0.85),
-    "purple": (0.50, 0.18, 0.70),
-    "pink": (0.95, 0.50, 0.70),
-    "brown": (0.45, 0.27, 0.12),
-    "gray": (0.50, 0.50, 0.50),
-    "black": (0.08, 0.08, 0.08),
-}
-# Material word -> shininess (weight of the renderer's specular term).
-MATERIALS: dict[str, float] = {"matte": 0.0, "shiny": 1.0}
-
-# Heads world.
-HAIR_COLORS: dict[str, tuple[float, float, float]] = {
-    "black": (0.06, 0.05, 0.05),
-    "brown": (0.36, 0.22, 0.12),
-    "blond": (0.88, 0.75, 0.45),
-    "red": (0.68, 0.24, 0.10),
-    "gray": (0.62, 0.62, 0.62),
-}
-SKIN_TONES: dict[str, tuple[float, float, float]] = {
-    "pale": (0.96, 0.85, 0.79),
-    "light": (0.91, 0.74, 0.62),
-    "tan": (0.78, 0.58, 0.42),
-    "brown": (0.55, 0.37, 0.25),
-    "dark": (0.33, 0.22, 0.15),
-}
+# The vocabularies are data: core/worlds/vocabulary.json (word -> primitive kind / albedo RGB in [0, 1] / shininess,
+# in vocabulary order). Objects world: SHAPES (word -> core/worlds/scenes.py PRIMITIVES kind), COLORS, MATERIALS (the
+# weight of the renderer's specular term). Heads world: HAIR_COLORS, SKIN_TONES.
+_VOCABULARY = json.loads((Path(__file__).with_name("vocabulary.json")).read_text())
+_RGB = tuple[float, float, float]
+SHAPES: dict[str, str] = dict(_VOCABULARY["shapes"])
+COLORS: dict[str, _RGB] = {word: tuple(rgb) for word, rgb in _VOCABULARY["colors"].items()}
+MATERIALS: dict[str, float] = dict(_VOCABULARY["materials"])
+HAIR_COLORS: dict[str, _RGB] = {word: tuple(rgb) for word, rgb in _VOCABULARY["hair_colors"].items()}
+SKIN_TONES: dict[str, _RGB] = {word: tuple(rgb) for word, rgb in _VOCABULARY["skin_tones"].items()}
 
 VIEW_WORDS: tuple[str, ...] = ("front view", "side view", "back view", "overhead view")
 FRONT_MAX_YAW_DEG = 45.0
