@@ -11,26 +11,27 @@ whole window read back with glReadPixels (the viewer's own "Save GUI")."""
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import typer
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="screenshots")
-    ap.add_argument("--preset", default="small", help="random-init preset when no model is shipped")
-    ap.add_argument("--timeout", type=float, default=300.0)
-    ap.add_argument("--df-steps", type=int, default=200, help="DreamFusion steps before the training screenshot")
-    args = ap.parse_args()
+
+def main(
+    out: Path = typer.Option(Path("screenshots"), help="where the PNGs go"),
+    preset: str = typer.Option("small", help="random-init preset when no model is shipped"),
+    timeout: float = typer.Option(300.0, help="longest wait for any one step (seconds)"),
+    df_steps: int = typer.Option(200, help="DreamFusion steps before the training screenshot"),
+) -> None:
+    """Regenerate screenshots/*.png of the real viewer."""
     if not os.environ.get("DISPLAY"):
         if shutil.which("xvfb-run") is None:
-            print("screenshots: no DISPLAY and no xvfb-run", file=sys.stderr)
-            return 2
-        return subprocess.call(["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", sys.executable, *sys.argv])
+            typer.echo("screenshots: no DISPLAY and no xvfb-run", err=True)
+            raise typer.Exit(2)
+        raise typer.Exit(subprocess.call(["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", sys.executable, *sys.argv]))
 
     import tempfile
 
@@ -41,7 +42,6 @@ def main() -> int:
     from tristudio.viewer.scripted import wait_until as _wait
     from tristudio.viewer.state import CaptureState, DreamFusionState, Eg3dState, ViewerState
 
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="tristudio-shots-"))
     df = DreamFusionState(prompt="a red cube", view_resolution=128)  # steps: core's DreamFusionConfig default
@@ -55,7 +55,7 @@ def main() -> int:
     state = ViewerState(
         eg3d=Eg3dState(seed_a=2, seed_b=7), dreamfusion=df, capture=CaptureState(capture_dir=str(out / "_captures"))
     )
-    app = ViewerApp(preset=args.preset, state=state, window_size=(1100, 720))
+    app = ViewerApp(preset=preset, state=state, window_size=(1100, 720))
 
     def shot(ctx, name):
         path = out / f"{name}.png"
@@ -65,13 +65,13 @@ def main() -> int:
         print(f"wrote {path}")
 
     def settle(ctx):
-        _wait(ctx, app.settled, args.timeout, "a full-quality frame")
+        _wait(ctx, app.settled, timeout, "a full-quality frame")
         for _ in range(3):
             ctx.yield_()
 
     def body(ctx):
         settle(ctx)
-        _wait(ctx, app.eg3d.grid_ready, args.timeout, "the baked grid of the GL fast path")
+        _wait(ctx, app.eg3d.grid_ready, timeout, "the baked grid of the GL fast path")
         ctx.item_drag_with_delta("//Viewport/##canvas", (-110, -12))  # a three-quarter view (~30 deg)
         settle(ctx)
         shot(ctx, "eg3d_orbit")
@@ -81,7 +81,7 @@ def main() -> int:
         shot(ctx, "latent_panel")
         ctx.window_focus("//Capture")
         ctx.item_click("//Capture/Save render")
-        _wait(ctx, lambda: app.jobs.current is not None and app.jobs.current.done, args.timeout, "save render")
+        _wait(ctx, lambda: app.jobs.current is not None and app.jobs.current.done, timeout, "save render")
         ctx.window_focus("//Render")
         ctx.yield_()
         ctx.window_focus("//Capture")
@@ -92,7 +92,7 @@ def main() -> int:
         ctx.window_focus("//DreamFusion")
         ctx.item_click("//DreamFusion/Start")
         sess = app.dreamfusion.session
-        _wait(ctx, lambda: sess.step_count >= args.df_steps or sess.worker.error, args.timeout, "DreamFusion steps")
+        _wait(ctx, lambda: sess.step_count >= df_steps or sess.worker.error, timeout, "DreamFusion steps")
         if sess.worker.error:
             raise RuntimeError(f"screenshots: DreamFusion failed: {sess.worker.error}")
         ctx.item_drag_with_delta("//Viewport/##canvas", (-110, -25))
@@ -106,7 +106,7 @@ def main() -> int:
                 and image.shown.extra.get("step", -1) >= step
                 and image.pending is None
             ),
-            args.timeout,
+            timeout,
             "a DreamFusion frame",
         )
         for _ in range(3):
@@ -118,8 +118,8 @@ def main() -> int:
         from imgui_bundle import hello_imgui, imgui
 
         io = imgui.test_engine.get_io(hello_imgui.get_imgui_test_engine())
-        io.config_watchdog_warning, io.config_watchdog_kill_test = 4 * args.timeout, 8 * args.timeout
-        io.config_watchdog_kill_app = 10 * args.timeout
+        io.config_watchdog_warning, io.config_watchdog_kill_test = 4 * timeout, 8 * timeout
+        io.config_watchdog_kill_app = 10 * timeout
 
     rp = app.runner_params()
     rp.callbacks.register_tests = relax_watchdog
@@ -128,8 +128,7 @@ def main() -> int:
     finally:
         shutil.rmtree(out / "_captures", ignore_errors=True)
         shutil.rmtree(tmp, ignore_errors=True)
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    typer.run(main)
