@@ -307,21 +307,22 @@ class Trainer:
         nrr = L.neural_rendering_resolution_at(self.cur_nimg, lc, self.nrr_default)
         sigma = L.blur_sigma_at(self.cur_nimg, lc)
         G, D, aug = self.G, self.D, self.augment
+        ctx = L.StepContext(inp, lc, nrr, L.DiscriminatorView(sigma, aug))
         stats: dict[str, float] = {}
 
         G.requires_grad_(True)
         D.requires_grad_(False)
-        stats["loss_G"] = self._phase("G", G, self.opt_G, lambda: L.generator_loss(G, D, inp, lc, nrr, sigma, aug))
+        stats["loss_G"] = self._phase("G", G, self.opt_G, lambda: L.generator_loss(G, D, ctx))
         if lc.density_reg > 0 and lc.density_reg_interval and step % lc.density_reg_interval == 0:
             k = lc.density_reg_interval
-            stats["loss_density"] = self._phase("density", G, self.opt_G, lambda: L.density_reg_loss(G, inp, lc), k)
+            stats["loss_density"] = self._phase("density", G, self.opt_G, lambda: L.density_reg_loss(G, ctx), k)
 
         G.requires_grad_(False)
         D.requires_grad_(True)
-        stats["loss_D"] = self._phase("D", D, self.opt_D, lambda: L.discriminator_loss(G, D, inp, lc, nrr, sigma, aug))
+        stats["loss_D"] = self._phase("D", D, self.opt_D, lambda: L.discriminator_loss(G, D, ctx))
         if lc.r1_gamma > 0 and lc.r1_interval and step % lc.r1_interval == 0:
             k = lc.r1_interval
-            stats["loss_r1"] = self._phase("R1", D, self.opt_D, lambda: L.r1_loss(D, inp, lc, nrr, sigma, aug), k)
+            stats["loss_r1"] = self._phase("R1", D, self.opt_D, lambda: L.r1_loss(D, ctx), k)
         D.requires_grad_(False)
         average_buffers(G, self.dist.world_size)  # w_avg was tracked on each rank's share
 
