@@ -305,7 +305,14 @@ MUTANTS: list[Mutant] = [
         T_REG,
         "lazy density reg without its interval multiplier",
     ),
-    M("r1-gamma-half", LOSS, "* (cfg.r1_gamma / 2)", "* cfg.r1_gamma", [T_LOSS, T_REG], "R1 weight gamma, not gamma/2"),
+    M(
+        "r1-gamma-half",
+        LOSS,
+        "* (step.cfg.r1_gamma / 2)",
+        "* step.cfg.r1_gamma",
+        [T_LOSS, T_REG],
+        "R1 weight gamma, not gamma/2",
+    ),
     M(
         "g-loss-sign",
         LOSS,
