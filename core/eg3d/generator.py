@@ -26,6 +26,7 @@ from jaxtyping import Float
 from torch import Tensor, nn
 
 from ..cameras import Cameras
+from ..layers import describe
 from ..render.triplane import OSGDecoder, triplane_field
 from ..render.volume import RenderOptions, render_triplanes
 from .stylegan2 import Generator
@@ -273,8 +274,8 @@ class TriPlaneGenerator(nn.Module):
         return field(coordinates, directions)
 
     def extra_repr(self) -> str:
-        return (
-            f"z_dim={self.z_dim}, c_dim={self.c_dim}, w_dim={self.w_dim}, img_resolution={self.img_resolution}, "
-            f"planes=3x{self.plane_channels}x{self.plane_resolution}^2, "
-            f"neural_rendering_resolution={self.neural_rendering_resolution}"
+        planes = f"3x{self.plane_channels}x{self.plane_resolution}^2"
+        nrr = self.neural_rendering_resolution
+        return describe(
+            self, "z_dim", "c_dim", "w_dim", "img_resolution", planes=planes, neural_rendering_resolution=nrr
         )

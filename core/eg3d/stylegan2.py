@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from ..layers import FullyConnectedLayer, leaky_relu_gain
+from ..layers import FullyConnectedLayer, describe, leaky_relu_gain
 
 __all__ = [
     "normalize_2nd_moment",
@@ -376,7 +376,7 @@ class MappingNetwork(nn.Module):
         return x
 
     def extra_repr(self) -> str:
-        return f"z_dim={self.z_dim}, c_dim={self.c_dim}, w_dim={self.w_dim}, num_ws={self.num_ws}"
+        return describe(self, "z_dim", "c_dim", "w_dim", "num_ws")
 
 
 # ----------------------------------------------------------------------------------------------- synthesis layers
@@ -444,10 +444,7 @@ class SynthesisLayer(nn.Module):
         return bias_act(x, None, self.activation, self.act_gain * gain, clamp, inplace=True)
 
     def extra_repr(self) -> str:
-        return (
-            f"in_channels={self.in_channels}, out_channels={self.out_channels}, w_dim={self.w_dim}, "
-            f"resolution={self.resolution}, up={self.up}"
-        )
+        return describe(self, "in_channels", "out_channels", "w_dim", "resolution", "up")
 
 
 class ToRGBLayer(nn.Module):
@@ -475,7 +472,7 @@ class ToRGBLayer(nn.Module):
         return bias_act(x, None, "linear", 1.0, self.conv_clamp, inplace=True)
 
     def extra_repr(self) -> str:
-        return f"in_channels={self.in_channels}, out_channels={self.out_channels}, w_dim={self.w_dim}"
+        return describe(self, "in_channels", "out_channels", "w_dim")
 
 
 _NHWC = torch.channels_last
@@ -587,7 +584,7 @@ class SynthesisBlock(nn.Module):
         return x, img
 
     def extra_repr(self) -> str:
-        return f"resolution={self.resolution}, architecture={self.architecture}, up={self.up}"
+        return describe(self, "resolution", "architecture", "up")
 
 
 class SynthesisNetwork(nn.Module):
@@ -644,10 +641,7 @@ class SynthesisNetwork(nn.Module):
         return img.contiguous()
 
     def extra_repr(self) -> str:
-        return (
-            f"w_dim={self.w_dim}, num_ws={self.num_ws}, img_resolution={self.img_resolution}, "
-            f"img_channels={self.img_channels}"
-        )
+        return describe(self, "w_dim", "num_ws", "img_resolution", "img_channels")
 
 
 class Generator(nn.Module):
