@@ -29,7 +29,7 @@ from ..cameras import Cameras
 from ..layers import describe
 from ..render.triplane import OSGDecoder, triplane_field
 from ..render.volume import RenderOptions, render_triplanes
-from .stylegan2 import Generator
+from .stylegan2 import Generator, MappingNetwork, SynthesisNetwork
 from .superres import superresolution_class
 
 __all__ = ["TriPlaneGenerator", "REQUIRED_RENDERING_KWARGS"]
@@ -112,15 +112,11 @@ class TriPlaneGenerator(nn.Module):
         self.neural_rendering_resolution = neural_rendering_resolution
 
         # StyleGAN2 backbone: its "image" is the three planes' features stacked, (N, 3 * C, P, P).
-        self.backbone = Generator(
-            z_dim,
-            c_dim,
-            w_dim,
-            img_resolution=plane_resolution,
-            img_channels=3 * plane_channels,
-            mapping_kwargs=mapping_kwargs,
-            **synthesis_kwargs,
+        synthesis = SynthesisNetwork(
+            w_dim=w_dim, img_resolution=plane_resolution, img_channels=3 * plane_channels, **synthesis_kwargs
         )
+        mapping = MappingNetwork(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=synthesis.num_ws, **mapping_kwargs)
+        self.backbone = Generator(synthesis, mapping)
         sr_cls = superresolution_class(rendering_kwargs["superresolution_module"])
         self.superresolution = sr_cls(
             channels=32,

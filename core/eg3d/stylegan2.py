@@ -645,31 +645,12 @@ class SynthesisNetwork(nn.Module):
 
 
 class Generator(nn.Module):
-    """StyleGAN2 generator = `mapping` (z, c -> ws) + `synthesis` (ws -> image). EG3D's tri-plane backbone."""
+    """StyleGAN2's generator as EG3D's tri-plane backbone: `mapping` (z, c -> ws) and `synthesis` (ws -> the stacked
+    planes' image) under EG3D's state-dict names (backbone.mapping.*, backbone.synthesis.*). TriPlaneGenerator builds
+    the two networks and runs them in turn."""
 
-    def __init__(
-        self,
-        z_dim: int,
-        c_dim: int,
-        w_dim: int,
-        img_resolution: int,
-        img_channels: int,
-        mapping_kwargs: dict | None = None,
-        **synthesis_kwargs,
-    ):
+    def __init__(self, synthesis: SynthesisNetwork, mapping: MappingNetwork):
         super().__init__()
-        self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
-        self.img_resolution, self.img_channels = img_resolution, img_channels
-        self.synthesis = SynthesisNetwork(
-            w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels, **synthesis_kwargs
-        )
-        self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingNetwork(
-            z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws, **(mapping_kwargs or {})
-        )
-
-    def forward(self, z, c, truncation_psi=1.0, truncation_cutoff=None, update_emas=False, **synthesis_kwargs):
-        ws = self.mapping(
-            z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, update_emas=update_emas
-        )
-        return self.synthesis(ws, update_emas=update_emas, **synthesis_kwargs)
+        self.synthesis = synthesis  # registered first, as in EG3D's state dict
+        self.mapping = mapping
+        self.num_ws = synthesis.num_ws
