@@ -9,9 +9,14 @@ import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
-__all__ = ["FullyConnectedLayer", "leaky_relu_gain"]
+__all__ = ["FullyConnectedLayer", "leaky_relu_gain", "describe"]
 
 leaky_relu_gain = math.sqrt(2.0)  # StyleGAN2's default gain for lrelu(alpha=0.2)
+
+
+def describe(module: nn.Module, *names: str, **values) -> str:
+    """A module's `extra_repr`: "name=value, ..." for the named attributes, then the given values."""
+    return ", ".join([f"{n}={getattr(module, n)}" for n in names] + [f"{k}={v}" for k, v in values.items()])
 
 
 class FullyConnectedLayer(nn.Module):
@@ -51,4 +56,4 @@ class FullyConnectedLayer(nn.Module):
         return y
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, activation={self.activation}"
+        return describe(self, "in_features", "out_features", "activation")

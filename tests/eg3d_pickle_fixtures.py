@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from tristudio.core.eg3d.presets import FFHQ_RENDERING_KWARGS
+
 # --------------------------------------------------------------------------------------------- pickler machinery
 
 
@@ -358,27 +360,12 @@ TINY_KWARGS = dict(
     img_channels=3,
     sr_num_fp16_res=0,
     mapping_kwargs={"num_layers": 2},
+    # the official FFHQ rendering kwargs, at this network's image size and a few samples per ray
     rendering_kwargs={
+        **copy.deepcopy(FFHQ_RENDERING_KWARGS),
         "image_resolution": 32,
-        "disparity_space_sampling": False,
-        "clamp_mode": "softplus",
-        "superresolution_module": "training.superresolution.SuperresolutionHybrid8XDC",
-        "c_gen_conditioning_zero": False,
-        "gpc_reg_prob": 0.5,
-        "c_scale": 1.0,
-        "superresolution_noise_mode": "none",
-        "density_reg": 0.25,
-        "density_reg_p_dist": 0.004,
-        "reg_type": "l1",
-        "decoder_lr_mul": 1.0,
-        "sr_antialias": True,
         "depth_resolution": 8,
         "depth_resolution_importance": 8,
-        "ray_start": 2.25,
-        "ray_end": 3.3,
-        "box_warp": 1,
-        "avg_camera_radius": 2.7,
-        "avg_camera_pivot": [0, 0, 0.2],
     },
     sr_kwargs={"channel_base": 256, "channel_max": 16, "fused_modconv_default": "inference_only"},
     channel_base=256,

@@ -20,7 +20,8 @@ from tristudio.core.render.volume import RenderOptions, render_rays
 
 def blob_field(**kw) -> DensityAlbedoField:
     """A field whose density is exactly DreamFusion's blob, softplus(d (1 - |x| / r)), and albedo sigmoid(b)."""
-    f = DensityAlbedoField(plane_resolution=64, plane_channels=4, hidden=8, **kw)
+    cfg = DreamFusionConfig(prompt="a blob", plane_resolution=64, plane_channels=4, hidden=8, **kw)
+    f = DensityAlbedoField.from_config(cfg)
     with torch.no_grad():
         f.mlp[-1].weight.zero_()
         f.mlp[-1].bias.copy_(torch.tensor([0.0, 2.0, -2.0, -2.0]))  # albedo sigmoid(2), sigmoid(-2), sigmoid(-2)

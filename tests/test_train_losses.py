@@ -38,7 +38,7 @@ def test_r1_penalty_equals_hand_computed_gradient_norm():
     inp = L.StepInputs(image, c, torch.zeros(3, 4), c, c, torch.zeros(3, 1, 3), torch.zeros(3, 1, 3))
     raw_target = F.interpolate(image, size=(4, 4), mode="bilinear", align_corners=False, antialias=True)
     expect_loss = 2.0 * ((1.5**2) * image.square().sum((1, 2, 3)) + 0.25 * raw_target.square().sum((1, 2, 3))).mean()
-    torch.testing.assert_close(L.r1_loss(D, inp, cfg, nrr=4, blur_sigma=0.0), expect_loss)
+    torch.testing.assert_close(L.r1_loss(D, L.StepContext(inp, cfg, nrr=4)), expect_loss)
     # it is differentiable w.r.t. D's parameters (double backward)
     Dp = QuadraticD()
     Dp.a = nn.Parameter(torch.tensor(1.5))
@@ -68,7 +68,7 @@ def test_density_regularisation_equals_its_formula():
     assert inp.density_points.shape == (2, 50, 3)
     assert inp.density_points.min() >= -1 and inp.density_points.max() <= 1
     G = LinearDensityG()
-    got = L.density_reg_loss(G, inp, cfg)
+    got = L.density_reg_loss(G, L.StepContext(inp, cfg, nrr=4))
     # |sigma(p) - sigma(p + d * eps)| = d |<a, eps>|
     expect = 0.25 * (0.004 * (inp.density_offsets @ G.a.detach()).abs()).mean()
     torch.testing.assert_close(got, expect)
@@ -98,10 +98,9 @@ def test_nonsaturating_losses():
     cfg = L.LossConfig(blur_fade_kimg=0)
     labels = torch.randn(4, 25)
     inp = L.draw_step_inputs(torch.Generator().manual_seed(0), torch.zeros(4, 3, 8, 8), labels, labels, 4, cfg)
-    assert math.isclose(
-        float(L.generator_loss(FakeG(), ConstD(0.7), inp, cfg, 4, 0.0)), math.log1p(math.exp(-0.7)), rel_tol=1e-6
-    )
-    d, _ = L.discriminator_loss(FakeG(), ConstD(0.7), inp, cfg, 4, 0.0)
+    step = L.StepContext(inp, cfg, nrr=4)
+    assert math.isclose(float(L.generator_loss(FakeG(), ConstD(0.7), step)), math.log1p(math.exp(-0.7)), rel_tol=1e-6)
+    d, _ = L.discriminator_loss(FakeG(), ConstD(0.7), step)
     assert math.isclose(float(d), math.log1p(math.exp(0.7)) + math.log1p(math.exp(-0.7)), rel_tol=1e-6)
 
 

@@ -24,14 +24,16 @@ __all__ = ["DensityAlbedoField", "DirectionBackground"]
 
 
 class DensityAlbedoField(nn.Module):
+    """Sizes and blob as DreamFusionConfig sets them (`from_config`; the defaults live there)."""
+
     def __init__(
         self,
-        plane_resolution: int = 64,
-        plane_channels: int = 16,
-        hidden: int = 32,
-        bound: float = 0.5,
-        blob_density: float = 5.0,
-        blob_radius: float = 0.25,
+        plane_resolution: int,
+        plane_channels: int,
+        hidden: int,
+        bound: float,
+        blob_density: float,
+        blob_radius: float,
     ):
         super().__init__()
         self.bound, self.blob_density, self.blob_radius = bound, blob_density, blob_radius
@@ -39,6 +41,11 @@ class DensityAlbedoField(nn.Module):
         # (1, 3, C, R, R) planes xy, xz, zx (EG3D order), small random init
         self.planes = nn.Parameter(torch.randn(1, 3, plane_channels, plane_resolution, plane_resolution) * 0.1)
         self.mlp = nn.Sequential(nn.Linear(plane_channels, hidden), nn.SiLU(), nn.Linear(hidden, 4))
+
+    @classmethod
+    def from_config(cls, cfg) -> DensityAlbedoField:
+        """The field of a DreamFusionConfig (plane_resolution resolved)."""
+        return cls(cfg.plane_resolution, cfg.plane_channels, cfg.hidden, cfg.bound, cfg.blob_density, cfg.blob_radius)
 
     def _raw(self, x: Float[Tensor, "n p 3"]) -> Float[Tensor, "n p 4"]:
         feats = sample_from_planes(self.planes.expand(x.shape[0], -1, -1, -1, -1), x, box_warp=2 * self.bound)

@@ -157,9 +157,7 @@ class DreamFusion:
         self.device = torch.device(device) if device is not None else prior.device
         with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching the caller's RNG
             torch.manual_seed(cfg.seed)
-            self.field = DensityAlbedoField(
-                cfg.plane_resolution, cfg.plane_channels, cfg.hidden, cfg.bound, cfg.blob_density, cfg.blob_radius
-            ).to(self.device)
+            self.field = DensityAlbedoField.from_config(cfg).to(self.device)
             self.background = DirectionBackground().to(self.device)
         if cfg.sampler not in ("grid", "uniform"):
             raise ValueError(f"unknown sampler {cfg.sampler!r}; expected 'grid' or 'uniform'")

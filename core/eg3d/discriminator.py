@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from ..layers import FullyConnectedLayer, leaky_relu_gain
+from ..layers import FullyConnectedLayer, describe, leaky_relu_gain
 from .stylegan2 import MappingNetwork, bias_act, setup_filter, upfirdn2d
 
 __all__ = [
@@ -111,9 +111,8 @@ class Conv2dLayer(nn.Module):
         return bias_act(x, b, self.activation, self.act_gain * gain, clamp)
 
     def extra_repr(self) -> str:
-        return (
-            f"in_channels={self.in_channels}, out_channels={self.out_channels}, k={self.kernel_size}, "
-            f"activation={self.activation}, down={self.down}"
+        return describe(
+            self, "in_channels", "out_channels", k=self.kernel_size, activation=self.activation, down=self.down
         )
 
 
@@ -175,7 +174,7 @@ class DiscriminatorBlock(nn.Module):
         return x + y, None
 
     def extra_repr(self) -> str:
-        return f"resolution={self.resolution}, architecture=resnet"
+        return describe(self, "resolution", architecture="resnet")
 
 
 class MinibatchStdLayer(nn.Module):
@@ -205,7 +204,7 @@ class MinibatchStdLayer(nn.Module):
         return torch.cat([x, y], dim=1)
 
     def extra_repr(self) -> str:
-        return f"group_size={self.group_size}, num_channels={self.num_channels}"
+        return describe(self, "group_size", "num_channels")
 
 
 class DiscriminatorEpilogue(nn.Module):
@@ -361,7 +360,7 @@ class DualDiscriminator(nn.Module):
         return self.b4(x, cmap)
 
     def extra_repr(self) -> str:
-        return f"c_dim={self.c_dim}, img_resolution={self.img_resolution}, cmap_dim={self.cmap_dim}"
+        return describe(self, "c_dim", "img_resolution", "cmap_dim")
 
 
 # Per preset: (default image size, channel_base, channel_max, num_fp16_res, conv_clamp, cmap_dim, mapping layers).

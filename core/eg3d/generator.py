@@ -26,9 +26,10 @@ from jaxtyping import Float
 from torch import Tensor, nn
 
 from ..cameras import Cameras
+from ..layers import describe
 from ..render.triplane import OSGDecoder, triplane_field
 from ..render.volume import RenderOptions, render_triplanes
-from .stylegan2 import Generator
+from .stylegan2 import Generator, MappingNetwork, SynthesisNetwork
 from .superres import superresolution_class
 
 __all__ = ["TriPlaneGenerator", "REQUIRED_RENDERING_KWARGS"]
@@ -111,15 +112,11 @@ class TriPlaneGenerator(nn.Module):
         self.neural_rendering_resolution = neural_rendering_resolution
 
         # StyleGAN2 backbone: its "image" is the three planes' features stacked, (N, 3 * C, P, P).
-        self.backbone = Generator(
-            z_dim,
-            c_dim,
-            w_dim,
-            img_resolution=plane_resolution,
-            img_channels=3 * plane_channels,
-            mapping_kwargs=mapping_kwargs,
-            **synthesis_kwargs,
+        synthesis = SynthesisNetwork(
+            w_dim=w_dim, img_resolution=plane_resolution, img_channels=3 * plane_channels, **synthesis_kwargs
         )
+        mapping = MappingNetwork(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=synthesis.num_ws, **mapping_kwargs)
+        self.backbone = Generator(synthesis, mapping)
         sr_cls = superresolution_class(rendering_kwargs["superresolution_module"])
         self.superresolution = sr_cls(
             channels=32,
@@ -273,8 +270,8 @@ class TriPlaneGenerator(nn.Module):
         return field(coordinates, directions)
 
     def extra_repr(self) -> str:
-        return (
-            f"z_dim={self.z_dim}, c_dim={self.c_dim}, w_dim={self.w_dim}, img_resolution={self.img_resolution}, "
-            f"planes=3x{self.plane_channels}x{self.plane_resolution}^2, "
-            f"neural_rendering_resolution={self.neural_rendering_resolution}"
+        planes = f"3x{self.plane_channels}x{self.plane_resolution}^2"
+        nrr = self.neural_rendering_resolution
+        return describe(
+            self, "z_dim", "c_dim", "w_dim", "img_resolution", planes=planes, neural_rendering_resolution=nrr
         )

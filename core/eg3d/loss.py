@@ -43,7 +43,9 @@ __all__ = [
     "neural_rendering_resolution_at",
     "blur",
     "run_G",
+    "DiscriminatorView",
     "run_D",
+    "StepContext",
     "generator_loss",
     "discriminator_loss",
     "r1_penalty",
@@ -190,23 +192,30 @@ def run_G(
     return out, ws
 
 
+@dataclass(frozen=True)
+class DiscriminatorView:
+    """How D sees an image pair this step: the final image blurred (blur fade-in), then the pair through the ADA pipe
+    (the raw image resized up to the final image's size and back, so both get the same transform)."""
+
+    blur_sigma: float = 0.0
+    augment_pipe: nn.Module | None = None
+
+    def __call__(self, img: dict[str, Tensor]) -> dict[str, Tensor]:
+        image, image_raw = img["image"], img["image_raw"]
+        if self.blur_sigma > 0:
+            image = blur(image, self.blur_sigma)
+        if self.augment_pipe is not None and getattr(self.augment_pipe, "p", 0) > 0:
+            s, r = image.shape[-1], image_raw.shape[-1]
+            pair = self.augment_pipe(torch.cat([image, filtered_resizing(image_raw, s)], dim=1))  # (n, 6, s, s)
+            image = pair[:, : image.shape[1]]
+            image_raw = filtered_resizing(pair[:, image.shape[1] :], r)
+        return {"image": image, "image_raw": image_raw}
+
+
 def run_D(
-    D: nn.Module,
-    img: dict[str, Tensor],
-    c: Tensor,
-    blur_sigma: float = 0.0,
-    augment_pipe: nn.Module | None = None,
-    update_emas: bool = False,
+    D: nn.Module, img: dict[str, Tensor], c: Tensor, view: DiscriminatorView = DiscriminatorView(), update_emas=False
 ) -> Float[Tensor, "n 1"]:
-    image, image_raw = img["image"], img["image_raw"]
-    if blur_sigma > 0:
-        image = blur(image, blur_sigma)
-    if augment_pipe is not None and getattr(augment_pipe, "p", 0) > 0:
-        s, r = image.shape[-1], image_raw.shape[-1]
-        pair = augment_pipe(torch.cat([image, filtered_resizing(image_raw, s)], dim=1))  # (n, 6, s, s)
-        image = pair[:, : image.shape[1]]
-        image_raw = filtered_resizing(pair[:, image.shape[1] :], r)
-    return D({"image": image, "image_raw": image_raw}, c, update_emas=update_emas)
+    return D(view(img), c, update_emas=update_emas)
 
 
 def real_images(real_img: Tensor, neural_rendering_resolution: int, blur_sigma: float, cfg: LossConfig) -> dict:
@@ -220,62 +229,58 @@ def real_images(real_img: Tensor, neural_rendering_resolution: int, blur_sigma: 
 # ----------------------------------------------------------------------------------------------- losses
 
 
-def generator_loss(
-    G: nn.Module,
-    D: nn.Module,
-    inp: StepInputs,
-    cfg: LossConfig,
-    nrr: int,
-    blur_sigma: float,
-    augment_pipe: nn.Module | None = None,
-) -> Tensor:
+@dataclass(frozen=True)
+class StepContext:
+    """What every loss phase of one training step sees: its random inputs, the loss settings, and this step's
+    neural rendering resolution and discriminator view (both on schedules of the images shown)."""
+
+    inp: StepInputs
+    cfg: LossConfig
+    nrr: int
+    view: DiscriminatorView = DiscriminatorView()
+
+    def real_images(self) -> dict[str, Tensor]:
+        return real_images(self.inp.real_img, self.nrr, self.view.blur_sigma, self.cfg)
+
+    def generated_images(self, G: nn.Module, update_emas: bool = False) -> dict[str, Tensor]:
+        inp = self.inp
+        return run_G(G, inp.gen_z, inp.gen_c_cond, inp.gen_c, self.cfg, self.nrr, update_emas=update_emas)[0]
+
+
+def generator_loss(G: nn.Module, D: nn.Module, step: StepContext) -> Tensor:
     """L_G = mean softplus(-D(G(z, c_cond) seen from c, c))."""
-    gen, _ = run_G(G, inp.gen_z, inp.gen_c_cond, inp.gen_c, cfg, nrr)
-    logits = run_D(D, gen, inp.gen_c, blur_sigma, augment_pipe)
+    logits = run_D(D, step.generated_images(G), step.inp.gen_c, step.view)
     return F.softplus(-logits).mean()
 
 
-def discriminator_loss(
-    G: nn.Module,
-    D: nn.Module,
-    inp: StepInputs,
-    cfg: LossConfig,
-    nrr: int,
-    blur_sigma: float,
-    augment_pipe: nn.Module | None = None,
-) -> tuple[Tensor, Tensor]:
+def discriminator_loss(G: nn.Module, D: nn.Module, step: StepContext) -> tuple[Tensor, Tensor]:
     """L_D = mean softplus(D(fake)) + mean softplus(-D(real)). Returns (loss, real logits)."""
     with torch.no_grad():
-        gen, _ = run_G(G, inp.gen_z, inp.gen_c_cond, inp.gen_c, cfg, nrr, update_emas=True)
-    fake_logits = run_D(D, gen, inp.gen_c, blur_sigma, augment_pipe, update_emas=True)
-    real = real_images(inp.real_img, nrr, blur_sigma, cfg)
-    real_logits = run_D(D, real, inp.real_c, blur_sigma, augment_pipe)
+        gen = step.generated_images(G, update_emas=True)
+    fake_logits = run_D(D, gen, step.inp.gen_c, step.view, update_emas=True)
+    real_logits = run_D(D, step.real_images(), step.inp.real_c, step.view)
     return F.softplus(fake_logits).mean() + F.softplus(-real_logits).mean(), real_logits
 
 
 def r1_penalty(
-    D: nn.Module,
-    real: dict[str, Tensor],
-    c: Tensor,
-    blur_sigma: float = 0.0,
-    augment_pipe: nn.Module | None = None,
+    D: nn.Module, real: dict[str, Tensor], c: Tensor, view: DiscriminatorView = DiscriminatorView()
 ) -> Float[Tensor, " n"]:
     """Per-sample |d sum D / d image|^2 + |d sum D / d image_raw|^2 (graph kept for the backward)."""
     image = real["image"].detach().requires_grad_(True)
     raw = real["image_raw"].detach().requires_grad_(True)
-    logits = run_D(D, {"image": image, "image_raw": raw}, c, blur_sigma, augment_pipe)
+    logits = run_D(D, {"image": image, "image_raw": raw}, c, view)
     g_img, g_raw = torch.autograd.grad(logits.sum(), [image, raw], create_graph=True)
     return g_img.square().sum(dim=(1, 2, 3)) + g_raw.square().sum(dim=(1, 2, 3))
 
 
-def r1_loss(D: nn.Module, inp: StepInputs, cfg: LossConfig, nrr: int, blur_sigma: float, augment_pipe=None) -> Tensor:
+def r1_loss(D: nn.Module, step: StepContext) -> Tensor:
     """gamma / 2 * mean R1 penalty (multiply by the interval for lazy regularisation)."""
-    real = real_images(inp.real_img, nrr, blur_sigma, cfg)
-    return r1_penalty(D, real, inp.real_c, blur_sigma, augment_pipe).mean() * (cfg.r1_gamma / 2)
+    return r1_penalty(D, step.real_images(), step.inp.real_c, step.view).mean() * (step.cfg.r1_gamma / 2)
 
 
-def density_reg_loss(G: nn.Module, inp: StepInputs, cfg: LossConfig) -> Tensor:
+def density_reg_loss(G: nn.Module, step: StepContext) -> Tensor:
     """density_reg * mean |sigma(p) - sigma(p + density_reg_p_dist * eps)| at the step's random points."""
+    inp, cfg = step.inp, step.cfg
     ws = G.mapping(inp.gen_z, inp.gen_c_cond, update_emas=False)
     p = inp.density_points  # (n, P, 3)
     q = p + inp.density_offsets * cfg.density_reg_p_dist

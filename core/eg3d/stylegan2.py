@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from ..layers import FullyConnectedLayer, leaky_relu_gain
+from ..layers import FullyConnectedLayer, describe, leaky_relu_gain
 
 __all__ = [
     "normalize_2nd_moment",
@@ -376,7 +376,7 @@ class MappingNetwork(nn.Module):
         return x
 
     def extra_repr(self) -> str:
-        return f"z_dim={self.z_dim}, c_dim={self.c_dim}, w_dim={self.w_dim}, num_ws={self.num_ws}"
+        return describe(self, "z_dim", "c_dim", "w_dim", "num_ws")
 
 
 # ----------------------------------------------------------------------------------------------- synthesis layers
@@ -444,10 +444,7 @@ class SynthesisLayer(nn.Module):
         return bias_act(x, None, self.activation, self.act_gain * gain, clamp, inplace=True)
 
     def extra_repr(self) -> str:
-        return (
-            f"in_channels={self.in_channels}, out_channels={self.out_channels}, w_dim={self.w_dim}, "
-            f"resolution={self.resolution}, up={self.up}"
-        )
+        return describe(self, "in_channels", "out_channels", "w_dim", "resolution", "up")
 
 
 class ToRGBLayer(nn.Module):
@@ -475,7 +472,7 @@ class ToRGBLayer(nn.Module):
         return bias_act(x, None, "linear", 1.0, self.conv_clamp, inplace=True)
 
     def extra_repr(self) -> str:
-        return f"in_channels={self.in_channels}, out_channels={self.out_channels}, w_dim={self.w_dim}"
+        return describe(self, "in_channels", "out_channels", "w_dim")
 
 
 _NHWC = torch.channels_last
@@ -587,7 +584,7 @@ class SynthesisBlock(nn.Module):
         return x, img
 
     def extra_repr(self) -> str:
-        return f"resolution={self.resolution}, architecture={self.architecture}, up={self.up}"
+        return describe(self, "resolution", "architecture", "up")
 
 
 class SynthesisNetwork(nn.Module):
@@ -644,38 +641,16 @@ class SynthesisNetwork(nn.Module):
         return img.contiguous()
 
     def extra_repr(self) -> str:
-        return (
-            f"w_dim={self.w_dim}, num_ws={self.num_ws}, img_resolution={self.img_resolution}, "
-            f"img_channels={self.img_channels}"
-        )
+        return describe(self, "w_dim", "num_ws", "img_resolution", "img_channels")
 
 
 class Generator(nn.Module):
-    """StyleGAN2 generator = `mapping` (z, c -> ws) + `synthesis` (ws -> image). EG3D's tri-plane backbone."""
+    """StyleGAN2's generator as EG3D's tri-plane backbone: `mapping` (z, c -> ws) and `synthesis` (ws -> the stacked
+    planes' image) under EG3D's state-dict names (backbone.mapping.*, backbone.synthesis.*). TriPlaneGenerator builds
+    the two networks and runs them in turn."""
 
-    def __init__(
-        self,
-        z_dim: int,
-        c_dim: int,
-        w_dim: int,
-        img_resolution: int,
-        img_channels: int,
-        mapping_kwargs: dict | None = None,
-        **synthesis_kwargs,
-    ):
+    def __init__(self, synthesis: SynthesisNetwork, mapping: MappingNetwork):
         super().__init__()
-        self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
-        self.img_resolution, self.img_channels = img_resolution, img_channels
-        self.synthesis = SynthesisNetwork(
-            w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels, **synthesis_kwargs
-        )
-        self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingNetwork(
-            z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws, **(mapping_kwargs or {})
-        )
-
-    def forward(self, z, c, truncation_psi=1.0, truncation_cutoff=None, update_emas=False, **synthesis_kwargs):
-        ws = self.mapping(
-            z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, update_emas=update_emas
-        )
-        return self.synthesis(ws, update_emas=update_emas, **synthesis_kwargs)
+        self.synthesis = synthesis  # registered first, as in EG3D's state dict
+        self.mapping = mapping
+        self.num_ws = synthesis.num_ws

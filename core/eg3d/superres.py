@@ -76,30 +76,23 @@ class _HybridSR(nn.Module):
         clamp = 256 if use_fp16 else None
         r = self.input_resolution
         r0 = 2 * r if self.first_block_up else r
-        self.block0 = SynthesisBlock(
-            channels,
-            c0,
-            w_dim=w_dim,
-            resolution=r0,
-            img_channels=3,
-            is_last=False,
-            use_fp16=use_fp16,
-            conv_clamp=clamp,
-            up=2 if self.first_block_up else 1,
-            **block_kwargs,
-        )
-        self.block1 = SynthesisBlock(
-            c0,
-            c1,
-            w_dim=w_dim,
-            resolution=img_resolution,
-            img_channels=3,
-            is_last=True,
-            use_fp16=use_fp16,
-            conv_clamp=clamp,
-            up=2,
-            **block_kwargs,
-        )
+
+        def block(in_channels: int, out_channels: int, resolution: int, is_last: bool, up: int) -> SynthesisBlock:
+            return SynthesisBlock(
+                in_channels,
+                out_channels,
+                w_dim=w_dim,
+                resolution=resolution,
+                img_channels=3,
+                is_last=is_last,
+                use_fp16=use_fp16,
+                conv_clamp=clamp,
+                up=up,
+                **block_kwargs,
+            )
+
+        self.block0 = block(channels, c0, r0, is_last=False, up=2 if self.first_block_up else 1)
+        self.block1 = block(c0, c1, img_resolution, is_last=True, up=2)
         if self.has_resample_filter:
             self.register_buffer("resample_filter", setup_filter([1, 3, 3, 1]))
 
@@ -110,9 +103,9 @@ class _HybridSR(nn.Module):
         size = self.input_resolution
         needs = x.shape[-1] < size if self.resize_only_up else x.shape[-1] != size
         if needs:
-            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=self.sr_antialias)
-            rgb = F.interpolate(
-                rgb, size=(size, size), mode="bilinear", align_corners=False, antialias=self.sr_antialias
+            x, rgb = (
+                F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False, antialias=self.sr_antialias)
+                for t in (x, rgb)
             )
         x, rgb = self.block0(x, rgb, ws, **block_kwargs)
         x, rgb = self.block1(x, rgb, ws, **block_kwargs)

@@ -283,6 +283,9 @@ class Trainer:
 
     # --------------------------------------------------------------------------------- one step
     def _phase(self, name: str, net, opt, loss_fn, gain: float = 1.0) -> float:
+        """One optimiser step of `net` on loss_fn() * gain; only `net` takes gradients meanwhile (as StyleGAN2's
+        phases: the other network stays frozen)."""
+        net.requires_grad_(True)
         opt.zero_grad(set_to_none=True)
         out = loss_fn()
         loss = out[0] if isinstance(out, tuple) else out
@@ -295,6 +298,7 @@ class Trainer:
         (loss * gain).backward()
         all_reduce_grads(net, self.dist.world_size)
         opt.step()
+        net.requires_grad_(False)
         if isinstance(out, tuple) and self.ada is not None:
             self.ada.accumulate(out[1])
         return value
@@ -307,22 +311,19 @@ class Trainer:
         nrr = L.neural_rendering_resolution_at(self.cur_nimg, lc, self.nrr_default)
         sigma = L.blur_sigma_at(self.cur_nimg, lc)
         G, D, aug = self.G, self.D, self.augment
+        ctx = L.StepContext(inp, lc, nrr, L.DiscriminatorView(sigma, aug))
         stats: dict[str, float] = {}
 
-        G.requires_grad_(True)
+        G.requires_grad_(False)  # each phase unfreezes its own network while it runs
         D.requires_grad_(False)
-        stats["loss_G"] = self._phase("G", G, self.opt_G, lambda: L.generator_loss(G, D, inp, lc, nrr, sigma, aug))
+        stats["loss_G"] = self._phase("G", G, self.opt_G, lambda: L.generator_loss(G, D, ctx))
         if lc.density_reg > 0 and lc.density_reg_interval and step % lc.density_reg_interval == 0:
             k = lc.density_reg_interval
-            stats["loss_density"] = self._phase("density", G, self.opt_G, lambda: L.density_reg_loss(G, inp, lc), k)
-
-        G.requires_grad_(False)
-        D.requires_grad_(True)
-        stats["loss_D"] = self._phase("D", D, self.opt_D, lambda: L.discriminator_loss(G, D, inp, lc, nrr, sigma, aug))
+            stats["loss_density"] = self._phase("density", G, self.opt_G, lambda: L.density_reg_loss(G, ctx), k)
+        stats["loss_D"] = self._phase("D", D, self.opt_D, lambda: L.discriminator_loss(G, D, ctx))
         if lc.r1_gamma > 0 and lc.r1_interval and step % lc.r1_interval == 0:
             k = lc.r1_interval
-            stats["loss_r1"] = self._phase("R1", D, self.opt_D, lambda: L.r1_loss(D, inp, lc, nrr, sigma, aug), k)
-        D.requires_grad_(False)
+            stats["loss_r1"] = self._phase("R1", D, self.opt_D, lambda: L.r1_loss(D, ctx), k)
         average_buffers(G, self.dist.world_size)  # w_avg was tracked on each rank's share
 
         self.cur_nimg += cfg.batch

@@ -125,6 +125,12 @@ class PersistentNode(_Inert):
         return f"PersistentNode({self.class_name})"
 
 
+def _no_arguments(official_name: str, args: tuple, kwargs: dict) -> None:
+    """Classes that pickle rebuilds by NEWOBJ (then BUILD / SETITEMS) are created with no constructor arguments."""
+    if args or kwargs:
+        raise _Reject(f"{official_name} created with arguments {_brief(args)}; expected none")
+
+
 class ModuleNode(_Inert):
     """Stand-in for a non-persistent module class pickled by reference (NEWOBJ + BUILD of its __dict__)."""
 
@@ -132,13 +138,11 @@ class ModuleNode(_Inert):
     official_name = "?"
 
     def __new__(cls, *args, **kwargs):
-        if args or kwargs:
-            raise _Reject(f"{cls.official_name} created with arguments {_brief(args)}; expected none")
+        _no_arguments(cls.official_name, args, kwargs)
         return super().__new__(cls)
 
     def __init__(self, *args, **kwargs):
-        if args or kwargs:
-            raise _Reject(f"{self.official_name} created with arguments {_brief(args)}; expected none")
+        _no_arguments(self.official_name, args, kwargs)
 
     def __setstate__(self, state):
         if _has_slot(self, "state"):
@@ -169,13 +173,11 @@ class _EasyDict(dict):
     __slots__ = ()
 
     def __new__(cls, *args, **kwargs):
-        if args or kwargs:
-            raise _Reject(f"dnnlib.util.EasyDict created with arguments {_brief(args)}; expected none")
+        _no_arguments("dnnlib.util.EasyDict", args, kwargs)
         return super().__new__(cls)
 
     def __init__(self, *args, **kwargs):
-        if args or kwargs:
-            raise _Reject(f"dnnlib.util.EasyDict created with arguments {_brief(args)}; expected none")
+        _no_arguments("dnnlib.util.EasyDict", args, kwargs)
         super().__init__()
 
     def __setstate__(self, state):
