@@ -3,7 +3,7 @@
 trained net, frozen, from its checkpoint folder (default: the shipped one). `resize` also sizes ArcFace's input.
 
     convs = strided_convs([3, 32, 64, 128, 128])    # nn.ModuleList; state-dict keys convs.<i>.weight / .bias
-    x = conv_features(convs, images, 64)            # (n, 3, h, w) in [0, 1] -> (n, 128, 4, 4)
+    x = conv_features(convs, images)                # (n, 3, h, w) in [0, 1] -> (n, 128, 4, 4) at RES = 64
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from torch import Tensor, nn
 from ..io.assets import require_shipped
 from ..io.checkpoint import load_checkpoint
 
-__all__ = ["conv_features", "load_frozen", "resize", "strided_convs"]
+__all__ = ["RES", "conv_features", "load_frozen", "resize", "strided_convs"]
+
+RES = 64  # the input side of the small-world nets (the size they see the worlds' renders at)
 
 
 def resize(images: Float[Tensor, "n c h w"], res: int) -> Float[Tensor, "n c res res"]:
@@ -35,9 +37,9 @@ def strided_convs(channels: list[int]) -> nn.ModuleList:
     )
 
 
-def conv_features(convs: nn.ModuleList, images: Float[Tensor, "n 3 h w"], res: int) -> Tensor:
-    """`images` in [0, 1], resized to `res` and mapped to [-1, 1], through each conv + leaky ReLU (0.2)."""
-    x = resize(images.float(), res) * 2 - 1
+def conv_features(convs: nn.ModuleList, images: Float[Tensor, "n 3 h w"]) -> Tensor:
+    """`images` in [0, 1], resized to RES and mapped to [-1, 1], through each conv + leaky ReLU (0.2)."""
+    x = resize(images.float(), RES) * 2 - 1
     for conv in convs:
         x = F.leaky_relu(conv(x), 0.2)
     return x

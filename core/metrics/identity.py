@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from ..io.assets import ASSETS
 from ..io.checkpoint import save_checkpoint
-from .convnets import conv_features, load_frozen, strided_convs
+from .convnets import RES, conv_features, load_frozen, strided_convs
 
 __all__ = [
     "FORMAT",
@@ -45,7 +45,6 @@ __all__ = [
 ]
 
 FORMAT = "tristudio-id-sw"
-RES = 64
 ID_YAWS_DEG = (-60.0, -40.0, -20.0, 20.0, 40.0, 60.0)
 _VIEW_STREAM = 0x1DE7
 
@@ -60,7 +59,7 @@ class IdentityNet(nn.Module):
         self.log_scale = nn.Parameter(torch.tensor(math.log(10.0)))  # InfoNCE inverse temperature (training only)
 
     def forward(self, images: Float[Tensor, "n 3 h w"]) -> Float[Tensor, "n 64"]:
-        x = conv_features(self.convs, images, RES)
+        x = conv_features(self.convs, images)
         return F.normalize(self.fc(x.mean(dim=(2, 3))), dim=-1)
 
 

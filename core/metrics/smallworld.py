@@ -30,7 +30,7 @@ from ..io.checkpoint import (
 )
 from ..io.run_checkpoints import save_step
 from ..io.training_run import TrainingRun
-from .convnets import conv_features, load_frozen, resize, strided_convs
+from .convnets import RES, conv_features, load_frozen, resize, strided_convs
 
 __all__ = [
     "FORMAT",
@@ -42,7 +42,6 @@ __all__ = [
 ]
 
 FORMAT = "tristudio-sw-features"
-RES = 64
 
 
 class SmallWorldEncoder(nn.Module):
@@ -55,7 +54,7 @@ class SmallWorldEncoder(nn.Module):
         self.ups = nn.ModuleList(nn.Conv2d(a, b, 3, padding=1) for a, b in ((128, 128), (128, 64), (64, 32), (32, 3)))
 
     def feature_map(self, images: Float[Tensor, "n 3 h w"]) -> Float[Tensor, "n 128 4 4"]:
-        return conv_features(self.convs, images, RES)
+        return conv_features(self.convs, images)
 
     def forward(self, images: Float[Tensor, "n 3 h w"]) -> Float[Tensor, "n 256"]:
         x = self.feature_map(images)
