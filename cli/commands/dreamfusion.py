@@ -120,8 +120,12 @@ def dreamfusion(
             raise _Fail("--steps must be >= 0 and --resolution >= 8")
         if prior_path is None:
             shipped = shipped_prior_path()
-            missing = f"the shipped small-world prior is missing: expected a diffusers folder at {shipped}"
-            prior_path = require_shipped(shipped, "model_index.json", f"{missing} (or pass --prior PATH)")
+            prior_path = require_shipped(
+                shipped,
+                "model_index.json",
+                f"the shipped small-world prior is missing: expected a diffusers folder at {shipped} "
+                "(or pass --prior PATH)",
+            )
         elif not Path(prior_path).is_dir():
             raise _Fail(f"prior folder not found: {prior_path} (expected a diffusers folder with model_index.json)")
 
