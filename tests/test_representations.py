@@ -122,6 +122,20 @@ def test_scene_spec_errors():
             parse_scene(bad)
 
 
+@pytest.mark.parametrize("spec", ["object:3", "head:1"])
+def test_reference_views_hit_the_scene_and_held_out_poses_differ(spec):
+    """Both scene kinds render (each imports its world's camera distribution): the object covers part of every image,
+    depth is finite exactly on the hits, misses show the white background, and held-out poses are not training ones."""
+    from tristudio.core.fitting.views import render_views
+
+    train, test = render_views(spec, 2, 16), render_views(spec, 2, 16, held_out=True)
+    for views in (train, test):
+        assert views.rgb.shape == (2, 16, 16, 3) and 0 < views.mask.float().mean() < 1
+        assert torch.equal(views.depth.isfinite(), views.mask)
+        assert torch.equal(views.rgb[~views.mask], torch.ones_like(views.rgb[~views.mask]))
+    assert not torch.allclose(train.cameras.cam2world, test.cameras.cam2world)
+
+
 # ----------------------------------------------------------------------------- the tiny scene
 
 

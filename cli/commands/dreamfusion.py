@@ -11,21 +11,21 @@ Run folder (--out):
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import typer
 
 from tristudio.cli.errors import esc as escape
-from tristudio.cli.options import threads_option
+from tristudio.cli.options import config_from, threads_option
 from tristudio.core.dreamfusion.methods import METHODS, methods_help
+from tristudio.core.io.assets import ASSETS, require_shipped
 from tristudio.core.threads import apply_threads
 
 
 def shipped_prior_path() -> Path:
     """The small-world prior shipped as package data (tristudio/core/assets/prior_small)."""
-    import tristudio.core
-
-    return Path(tristudio.core.__file__).resolve().parent / "assets" / "prior_small"
+    return ASSETS / "prior_small"
 
 
 def _quiet_loaders() -> None:
@@ -41,6 +41,18 @@ class _Fail(Exception):
     pass
 
 
+@contextlib.contextmanager
+def _one_line_errors(console):
+    """The run's expected failures (bad input, files, a locked run, a diverged field): one red line, exit code 1."""
+    from tristudio.core.io.runlock import RunLockedError
+
+    try:
+        yield
+    except (_Fail, ValueError, OSError, FloatingPointError, RunLockedError) as exc:
+        console.print(f"[red]error:[/red] {escape(exc)}", soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
 def _plot(out: Path) -> None:
     from tristudio.core.io.training_run import TrainingRun
 
@@ -52,7 +64,9 @@ def dreamfusion(
     guidance: str = typer.Option("sds", "--guidance", help=methods_help()),
     steps: int = typer.Option(1000, "--steps", help="total optimisation steps (counting resumed ones)"),
     out: Path = typer.Option(Path("runs/dreamfusion"), "--out", help="run folder"),
-    prior: Path = typer.Option(None, "--prior", help="diffusers prior folder (default: the shipped small-world prior)"),
+    prior_path: Path = typer.Option(
+        None, "--prior", help="diffusers prior folder (default: the shipped small-world prior)"
+    ),
     guidance_scale: float = typer.Option(
         None, "--guidance-scale", help="default: the method's scale for the prior (see --guidance)"
     ),
@@ -78,10 +92,11 @@ def dreamfusion(
     threads: str = threads_option(),
 ) -> None:
     """Optimise a 3D scene for a text prompt with SDS, CSD or VSD; export video and mesh."""
+    options = dict(locals())  # the command's options by name (DreamFusionConfig takes those named like its fields)
     from rich.console import Console
 
     from tristudio.cli.errors import at_least, out_folder
-    from tristudio.core.io.runlock import RunLockedError, run_lock
+    from tristudio.core.io.runlock import run_lock
 
     for value, name in ((guidance_scale, "--guidance-scale"), (lr, "--lr")):
         if value is not None and not at_least(value, 0, name) > 0:
@@ -93,140 +108,83 @@ def dreamfusion(
     out_folder(out)
     console = Console(highlight=False)
     apply_threads(threads)
-    try:
-        with run_lock(out, warn=lambda line: console.print(escape(line), soft_wrap=True)):
-            _run(
-                console,
-                prompt,
-                guidance,
-                steps,
-                out,
-                prior,
-                guidance_scale,
-                lr,
-                resolution,
-                render_resolution,
-                seed,
-                resume,
-                not no_view_dependent,
-                video,
-                mesh,
-                mesh_format,
-                mesh_resolution,
-                render_every,
-                checkpoint_every,
-                device,
+    with _one_line_errors(console), run_lock(out, warn=lambda line: console.print(escape(line), soft_wrap=True)):
+        from tristudio.core.dreamfusion.prompts import check_prompt
+
+        prompt = check_prompt(prompt)  # before any heavy import
+        if guidance not in METHODS:
+            raise _Fail(f"unknown --guidance {guidance!r}; expected one of {', '.join(METHODS)}")
+        if mesh_format not in ("glb", "ply", "obj"):
+            raise _Fail(f"unknown --mesh-format {mesh_format!r}; expected glb, ply or obj")
+        if steps < 0 or (resolution is not None and resolution < 8):
+            raise _Fail("--steps must be >= 0 and --resolution >= 8")
+        if prior_path is None:
+            shipped = shipped_prior_path()
+            prior_path = require_shipped(
+                shipped,
+                "model_index.json",
+                f"the shipped small-world prior is missing: expected a diffusers folder at {shipped} "
+                "(or pass --prior PATH)",
             )
-    except (_Fail, ValueError, OSError, FloatingPointError, RunLockedError) as exc:
-        console.print(f"[red]error:[/red] {escape(exc)}", soft_wrap=True)
-        raise typer.Exit(1) from None
+        elif not Path(prior_path).is_dir():
+            raise _Fail(f"prior folder not found: {prior_path} (expected a diffusers folder with model_index.json)")
 
+        from rich.progress import TextColumn
 
-def _run(
-    console,
-    prompt,
-    guidance,
-    steps,
-    out,
-    prior_path,
-    guidance_scale,
-    lr,
-    resolution,
-    render_resolution,
-    seed,
-    resume,
-    view_dependent,
-    video,
-    mesh,
-    mesh_format,
-    mesh_resolution,
-    render_every,
-    checkpoint_every,
-    device,
-):
-    from tristudio.core.dreamfusion.prompts import check_prompt
+        from tristudio.cli.progress import step_progress
+        from tristudio.core.dreamfusion.export import export_mesh, preview_grid, write_orbit_video
+        from tristudio.core.dreamfusion.optimize import DreamFusion, DreamFusionConfig, field_is_finite
+        from tristudio.core.io.images import save_png
+        from tristudio.core.priors import load_prior
 
-    prompt = check_prompt(prompt)  # before any heavy import
-    if guidance not in METHODS:
-        raise _Fail(f"unknown --guidance {guidance!r}; expected one of {', '.join(METHODS)}")
-    if mesh_format not in ("glb", "ply", "obj"):
-        raise _Fail(f"unknown --mesh-format {mesh_format!r}; expected glb, ply or obj")
-    if steps < 0 or (resolution is not None and resolution < 8):
-        raise _Fail("--steps must be >= 0 and --resolution >= 8")
-    if prior_path is None:
-        prior_path = shipped_prior_path()
-        if not (prior_path / "model_index.json").is_file():
-            raise _Fail(
-                f"the shipped small-world prior is missing: expected a diffusers folder at {prior_path} "
-                f"(or pass --prior PATH)"
+        _quiet_loaders()
+        prior = load_prior(prior_path, device=device)
+        out = Path(out)
+        ckpt = out
+        if DreamFusion.has_checkpoint(ckpt):
+            if not resume:
+                raise _Fail(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+            df = DreamFusion.load(ckpt, prior, warn=lambda line: console.print(escape(line), soft_wrap=True))
+            if df.cfg.prompt != prompt:
+                raise _Fail(f"{out} is a run for {df.cfg.prompt!r}, not {prompt!r}")
+            df.cfg.steps = steps
+            console.print(f"resuming {escape(out)} at step {df.step_count}", soft_wrap=True)
+        else:
+            cfg = config_from(DreamFusionConfig, options, prompt=prompt, view_dependent=not no_view_dependent)
+            df = DreamFusion(cfg, prior)
+        if not field_is_finite(df):
+            raise _Fail("the field holds NaN or Inf values")
+        out.mkdir(parents=True, exist_ok=True)
+        if df.prompt_note:
+            console.print(escape(df.prompt_note), soft_wrap=True)
+        console.print(escape(f"{df.cfg.guidance.upper()} on {prompt!r} with {prior!r}"), soft_wrap=True)
+
+        with step_progress(console, TextColumn("loss {task.fields[loss]:>9.4g}")) as progress:
+            task = progress.add_task(
+                df.cfg.guidance, total=steps, completed=df.step_count, first=df.step_count, loss=float("nan")
             )
-    elif not Path(prior_path).is_dir():
-        raise _Fail(f"prior folder not found: {prior_path} (expected a diffusers folder with model_index.json)")
 
-    from rich.progress import TextColumn
+            def on_step(m: dict) -> None:
+                s = m["step"] + 1
+                progress.update(task, completed=s, loss=m["loss"])
+                if render_every and (s % render_every == 0 or s == steps):
+                    save_png(out / "renders" / f"step_{s:06d}.png", preview_grid(df, 64))
+                if s % 50 == 0 or s == steps:
+                    _plot(out)
 
-    from tristudio.cli.progress import step_progress
-    from tristudio.core.dreamfusion.export import export_mesh, preview_grid, write_orbit_video
-    from tristudio.core.dreamfusion.optimize import DreamFusion, DreamFusionConfig, field_is_finite
-    from tristudio.core.io.images import save_png
-    from tristudio.core.priors import load_prior
-
-    _quiet_loaders()
-    prior = load_prior(prior_path, device=device)
-    out = Path(out)
-    ckpt = out
-    if DreamFusion.has_checkpoint(ckpt):
-        if not resume:
-            raise _Fail(f"{out} already holds a run; pass --resume to continue it or choose another --out")
-        df = DreamFusion.load(ckpt, prior, warn=lambda line: console.print(escape(line), soft_wrap=True))
-        if df.cfg.prompt != prompt:
-            raise _Fail(f"{out} is a run for {df.cfg.prompt!r}, not {prompt!r}")
-        df.cfg.steps = steps
-        console.print(f"resuming {escape(out)} at step {df.step_count}", soft_wrap=True)
-    else:
-        cfg = DreamFusionConfig(
-            prompt=prompt,
-            guidance=guidance,
-            guidance_scale=guidance_scale,
-            steps=steps,
-            lr=lr,
-            resolution=resolution,
-            render_resolution=render_resolution,
-            seed=seed,
-            view_dependent=view_dependent,
-        )
-        df = DreamFusion(cfg, prior)
-    if not field_is_finite(df):
-        raise _Fail("the field holds NaN or Inf values")
-    out.mkdir(parents=True, exist_ok=True)
-    if df.prompt_note:
-        console.print(escape(df.prompt_note), soft_wrap=True)
-    console.print(escape(f"{df.cfg.guidance.upper()} on {prompt!r} with {prior!r}"), soft_wrap=True)
-
-    with step_progress(console, TextColumn("loss {task.fields[loss]:>9.4g}")) as progress:
-        task = progress.add_task(
-            df.cfg.guidance, total=steps, completed=df.step_count, first=df.step_count, loss=float("nan")
-        )
-
-        def on_step(m: dict) -> None:
-            s = m["step"] + 1
-            progress.update(task, completed=s, loss=m["loss"])
-            if render_every and (s % render_every == 0 or s == steps):
-                save_png(out / "renders" / f"step_{s:06d}.png", preview_grid(df, 64))
-            if s % 50 == 0 or s == steps:
-                _plot(out)
-
-        df.run(steps, out_dir=out, checkpoint_every=checkpoint_every, on_step=on_step)
-    if not field_is_finite(df):
-        raise FloatingPointError("the field holds NaN or Inf values after training")
-    if not DreamFusion.has_checkpoint(ckpt):
-        df.save(ckpt)
-    if (out / "log.jsonl").is_file():
-        _plot(out)
-    if video:
-        path = write_orbit_video(df, out / "orbit.mp4")
-        console.print(f"video: {escape(path)}")
-    if mesh:
-        m = export_mesh(df, out / f"mesh.{mesh_format}", resolution=mesh_resolution)
-        console.print(escape(f"mesh: {out / f'mesh.{mesh_format}'} ({len(m.vertices)} vertices, {len(m.faces)} faces)"))
-    console.print(f"done: {escape(out)}", soft_wrap=True)
+            df.run(steps, out_dir=out, checkpoint_every=checkpoint_every, on_step=on_step)
+        if not field_is_finite(df):
+            raise FloatingPointError("the field holds NaN or Inf values after training")
+        if not DreamFusion.has_checkpoint(ckpt):
+            df.save(ckpt)
+        if (out / "log.jsonl").is_file():
+            _plot(out)
+        if video:
+            path = write_orbit_video(df, out / "orbit.mp4")
+            console.print(f"video: {escape(path)}")
+        if mesh:
+            m = export_mesh(df, out / f"mesh.{mesh_format}", resolution=mesh_resolution)
+            console.print(
+                escape(f"mesh: {out / f'mesh.{mesh_format}'} ({len(m.vertices)} vertices, {len(m.faces)} faces)")
+            )
+        console.print(f"done: {escape(out)}", soft_wrap=True)

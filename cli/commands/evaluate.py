@@ -19,12 +19,27 @@ _INCEPTION = typer.Option(None, "--inception", help="pt_inception-2015-12-05-672
 _EXTRACTOR = typer.Option(
     None, "--extractor", help="small-world extractor folder for --features sw (default: the shipped one)"
 )
+_WORLD = typer.Option("heads", "--world", help="the heads world the model was trained on: heads (v1) | heads2")
 
 
 def _fail(msg: str) -> None:
     from tristudio.cli.errors import fail
 
     fail(msg)
+
+
+def _check_world(world: str) -> None:
+    if world not in ("heads", "heads2"):
+        _fail(f"--world must be heads or heads2, not {world!r}")
+
+
+def _generator(model: Path):
+    from tristudio.core.eg3d.load import LOAD_ERRORS, load_generator
+
+    try:
+        return load_generator(model)
+    except LOAD_ERRORS as exc:
+        _fail(str(exc))
 
 
 def _features(model: Path, data: Path, num: int, features: str, inception: Path | None, extractor: Path | None):
@@ -43,40 +58,40 @@ def _features(model: Path, data: Path, num: int, features: str, inception: Path 
     return real, fake
 
 
-@app.command("fid")
-def fid(
-    model: Path = _MODEL,
-    data: Path = typer.Option(..., "--data"),
-    num: int = typer.Option(1000, "--num"),
-    features: str = _FEATURES,
-    inception: Path = _INCEPTION,
-    extractor: Path = _EXTRACTOR,
-) -> None:
-    """Frechet distance between dataset and generated features."""
-    from tristudio.core.metrics.features import metric_name
+def _fid(name: str, real, fake) -> dict:
     from tristudio.core.metrics.fid import fid_from_features
 
-    real, fake = _features(model, data, num, features, inception, extractor)
-    typer.echo(json.dumps({metric_name("FID", features): fid_from_features(real, fake), "num": len(fake)}))
+    return {name: fid_from_features(real, fake)}
 
 
-@app.command("kid")
-def kid(
-    model: Path = _MODEL,
-    data: Path = typer.Option(..., "--data"),
-    num: int = typer.Option(1000, "--num"),
-    features: str = _FEATURES,
-    inception: Path = _INCEPTION,
-    extractor: Path = _EXTRACTOR,
-) -> None:
-    """Kernel Inception Distance (unbiased MMD^2, cubic kernel, 100 subsets)."""
-    from tristudio.core.metrics.features import metric_name
+def _kid(name: str, real, fake) -> dict:
     from tristudio.core.metrics.kid import kernel_inception_distance
 
-    real, fake = _features(model, data, num, features, inception, extractor)
     mean, std = kernel_inception_distance(real, fake)
-    name = metric_name("KID", features)
-    typer.echo(json.dumps({name: mean, f"{name}_std": std, "num": len(fake)}))
+    return {name: mean, f"{name}_std": std}
+
+
+def _distance_command(metric: str, report, summary: str) -> None:
+    """Register `eval fid` / `eval kid`: one set of options and features, `report(name, real, fake)` the distance."""
+
+    def command(
+        model: Path = _MODEL,
+        data: Path = typer.Option(..., "--data"),
+        num: int = typer.Option(1000, "--num"),
+        features: str = _FEATURES,
+        inception: Path = _INCEPTION,
+        extractor: Path = _EXTRACTOR,
+    ) -> None:
+        from tristudio.core.metrics.features import metric_name
+
+        real, fake = _features(model, data, num, features, inception, extractor)
+        typer.echo(json.dumps({**report(metric_name(metric, features), real, fake), "num": len(fake)}))
+
+    app.command(metric.lower(), help=summary)(command)
+
+
+_distance_command("FID", _fid, "Frechet distance between dataset and generated features.")
+_distance_command("KID", _kid, "Kernel Inception Distance (unbiased MMD^2, cubic kernel, 100 subsets).")
 
 
 @app.command("consistency")
@@ -86,26 +101,10 @@ def consistency(
     resolution: int = typer.Option(None, "--resolution", help="render size (default: model's)"),
 ) -> None:
     """Multi-view depth / normal reprojection error of generated heads (adjacent yaws)."""
-    from tristudio.core.eg3d.load import LOAD_ERRORS, load_generator
     from tristudio.core.metrics.consistency import generator_consistency
 
-    try:
-        G = load_generator(model)
-    except LOAD_ERRORS as exc:
-        _fail(str(exc))
+    G = _generator(model)
     typer.echo(json.dumps(generator_consistency(G, list(range(num)), resolution=resolution)))
-
-
-_WORLD = typer.Option("heads", "--world", help="the heads world the model was trained on: heads (v1) | heads2")
-
-
-def _generator(model: Path):
-    from tristudio.core.eg3d.load import LOAD_ERRORS, load_generator
-
-    try:
-        return load_generator(model)
-    except LOAD_ERRORS as exc:
-        _fail(str(exc))
 
 
 @app.command("pose")
@@ -118,8 +117,7 @@ def pose(
     """Pose error (deg): re-estimate each generated view's camera from its depth against the world's heads."""
     from tristudio.core.metrics.pose import generator_pose_error, world_pose_floor
 
-    if world not in ("heads", "heads2"):
-        _fail(f"--world must be heads or heads2, not {world!r}")
+    _check_world(world)
     G = _generator(model)
     report = {"model": generator_pose_error(G, list(range(num)), world=world)}
     if floor:
@@ -176,8 +174,7 @@ def id_sw_train(
     """Train the small-world identity embedding (InfoNCE over views of the world's heads)."""
     from tristudio.core.metrics.identity import train_identity_net
 
-    if world not in ("heads", "heads2"):
-        _fail(f"--world must be heads or heads2, not {world!r}")
+    _check_world(world)
     typer.echo(str(train_identity_net(world, out, identities=identities, steps=steps, log=typer.echo)))
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from tristudio.cli.options import threads_option
+from tristudio.cli.options import config_from, threads_option
 from tristudio.core.threads import apply_threads
 
 
@@ -38,6 +38,7 @@ def fit(
     seed: int = typer.Option(0),
 ) -> None:
     """Fit a NeRF MLP, a dense feature grid or tri-planes to one procedural scene and evaluate it on held-out views."""
+    options = dict(locals())  # the command's options by name (FitConfig takes those named like its fields)
     from PIL import Image
 
     from tristudio.cli.errors import at_least, clean_errors, out_folder
@@ -76,16 +77,13 @@ def fit(
     elif field_resolution is not None or channels is not None:
         raise typer.BadParameter("--field-resolution / --channels apply to grid and triplane only")
     try:
-        config = FitConfig(
-            representation=representation,
-            steps=steps,
+        config = config_from(
+            FitConfig,
+            options,
             rays_per_step=rays,
             depth_resolution=samples,
             depth_resolution_importance=samples,
-            lr=lr,
-            feature_lr=feature_lr,
             field=field_kw,
-            seed=seed,
         )
         train = render_views(scene, views, resolution)
         test = render_views(scene, test_views, resolution, held_out=True)

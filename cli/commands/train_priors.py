@@ -10,10 +10,16 @@ from pathlib import Path
 
 import typer
 
-from tristudio.cli.options import threads_option
+from tristudio.cli.options import config_from, threads_option
 from tristudio.core.threads import apply_threads
 
 app = typer.Typer(help="Train models.", no_args_is_help=True)
+
+# The options `train clip` and `train prior` share (one definition, one help text).
+_DATA = typer.Option(None, "--data", help="render-set folder(s) to train on")
+_LR = typer.Option(1e-3, help="peak learning rate (AdamW, warm-up + cosine)")
+_RESUME = typer.Option(False, "--resume", help="continue from the latest of WORK/checkpoints")
+_CKPT_EVERY = typer.Option(100, help="checkpoint every N steps")
 
 
 def _progress(total: int, start: int, every: int):
@@ -82,27 +88,24 @@ def _check_common(work: Path, data, resume: bool, steps, batch: int, lr: float, 
     at_least(ckpt_every, 1, "--ckpt-every")
 
 
-def _threads(threads: str) -> None:
-    apply_threads(threads)
-
-
 @app.command("clip")
 def clip(
     work: Path = typer.Argument(..., help="work folder (config, checkpoints/, log.jsonl, export/); outside the repo"),
-    data: list[Path] = typer.Option(None, "--data", help="render-set folder(s) to train on"),
+    data: list[Path] = _DATA,
     held_out: Path = typer.Option(None, help="render-set folder for the retrieval report"),
     steps: int = typer.Option(None, help="total steps [default: 1500; with --resume: the run's own total]"),
     batch: int = typer.Option(128, help="batch size"),
-    lr: float = typer.Option(1e-3, help="peak learning rate (AdamW, warm-up + cosine)"),
+    lr: float = _LR,
     image_size: int = typer.Option(32, help="vision tower input side (renders are box-downsampled to it)"),
     vocab: Path = typer.Option(None, help="CLIP BPE: bpe_simple_vocab_16e6.txt.gz or the open-clip-torch wheel"),
-    resume: bool = typer.Option(False, "--resume", help="continue from the latest of WORK/checkpoints"),
-    ckpt_every: int = typer.Option(100, help="checkpoint every N steps"),
+    resume: bool = _RESUME,
+    ckpt_every: int = _CKPT_EVERY,
     eval_every: int = typer.Option(250, help="export + retrieval report every N steps"),
     threads: str = threads_option(),
     seed: int = typer.Option(0),
 ) -> None:
     """Train the small-world CLIP (contrastive, symmetric InfoNCE) and export a transformers CLIPModel folder."""
+    options = dict(locals())  # the command's options by name (the config takes those named like its fields)
     from tristudio.cli.errors import at_least, clean_errors
     from tristudio.core.io.runlock import run_lock
     from tristudio.core.priors.train_clip import ClipConfig, run_clip_training
@@ -110,10 +113,10 @@ def clip(
     _check_common(work, data, resume, steps, batch, lr, ckpt_every)
     at_least(eval_every, 0, "--eval-every")
     at_least(image_size, 8, "--image-size")
-    _threads(threads)
+    apply_threads(threads)
     with clean_errors(), run_lock(work, warn=typer.echo):
         given, (start, steps) = steps, _resume_point(work, "clip", resume, steps, 1500)
-        cfg = ClipConfig(batch_size=batch, lr=lr, steps=steps, image_size=image_size, seed=seed)
+        cfg = config_from(ClipConfig, options, batch_size=batch, steps=steps)
         progress, callback = _progress(steps, start, 50)
         with progress:
             report = run_clip_training(
@@ -135,21 +138,22 @@ def clip(
 def prior(
     work: Path = typer.Argument(..., help="work folder (config, checkpoints/, log.jsonl, samples/, export/)"),
     clip_path: Path = typer.Option(None, "--clip", help="small-world CLIP folder whose frozen text tower conditions"),
-    data: list[Path] = typer.Option(None, "--data", help="render-set folder(s) to train on"),
+    data: list[Path] = _DATA,
     steps: int = typer.Option(None, help="total steps [default: 20000; with --resume: the run's own total]"),
     batch: int = typer.Option(32, help="batch size"),
-    lr: float = typer.Option(1e-3, help="peak learning rate (AdamW, warm-up + cosine)"),
+    lr: float = _LR,
     resolution: int = typer.Option(32, help="image side in pixels (renders are box-downsampled to it)"),
     channels: str = typer.Option("32,64,64", help="UNet block_out_channels"),
     warmup: int = typer.Option(100, help="linear learning-rate warm-up steps"),
     ema_decay: float = typer.Option(0.995, help="decay of the exported EMA of the UNet weights"),
-    resume: bool = typer.Option(False, "--resume", help="continue from the latest of WORK/checkpoints"),
-    ckpt_every: int = typer.Option(100, help="checkpoint every N steps"),
+    resume: bool = _RESUME,
+    ckpt_every: int = _CKPT_EVERY,
     sample_every: int = typer.Option(500, help="export + sample grid every N steps"),
     threads: str = threads_option(),
     seed: int = typer.Option(0),
 ) -> None:
     """Train the small-world text-to-image prior (pixel-space UNet, frozen CLIP text tower, CFG dropout)."""
+    options = dict(locals())  # the command's options by name (the config takes those named like its fields)
     from tristudio.cli.errors import at_least, clean_errors
     from tristudio.core.io.runlock import run_lock
     from tristudio.core.priors.train_prior import PriorConfig, run_prior_training
@@ -174,19 +178,10 @@ def prior(
     at_least(sample_every, 0, "--sample-every")
     if not 0 <= at_least(ema_decay, 0, "--ema-decay") < 1:
         raise typer.BadParameter(f"{ema_decay} is not a decay in [0, 1)", param_hint="--ema-decay")
-    _threads(threads)
+    apply_threads(threads)
     with clean_errors(), run_lock(work, warn=typer.echo):
         given, (start, steps) = steps, _resume_point(work, "prior", resume, steps, 20000)
-        cfg = PriorConfig(
-            batch_size=batch,
-            lr=lr,
-            steps=steps,
-            resolution=resolution,
-            seed=seed,
-            warmup=warmup,
-            ema_decay=ema_decay,
-            block_out_channels=block_out_channels,
-        )
+        cfg = config_from(PriorConfig, options, batch_size=batch, steps=steps, block_out_channels=block_out_channels)
         progress, callback = _progress(steps, start, 50)
         with progress:
             run_prior_training(
@@ -222,7 +217,7 @@ def features(
     out_folder(out, "OUT")
     for value, name in ((per_source, "--per-source"), (steps, "--steps"), (batch, "--batch")):
         at_least(value, 1, name)
-    _threads(threads)
+    apply_threads(threads)
     console = Console(highlight=False)
     with clean_errors():
         images = load_training_images([str(d) for d in data], per_source)

@@ -79,7 +79,7 @@ def parse_scene(spec: str) -> SceneSpec:
 
 
 def _scene_and_cameras(spec: SceneSpec, camera_seeds: list[int]):
-    from ..worlds import sampling
+    from ..worlds import camera_sampling as sampling
 
     if spec.world == "head":
         from ..worlds.heads import head_scene

@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .convnets import resize
+
 __all__ = ["IResNet", "IRESNET_LAYERS", "iresnet", "layers_from_state_dict", "load_arcface", "ArcFaceError"]
 
 IRESNET_LAYERS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 14, 3), 100: (3, 13, 30, 3), 200: (6, 26, 60, 6)}
@@ -94,10 +96,7 @@ def layers_from_state_dict(state: dict) -> tuple[int, int, int, int]:
 
 
 def _prepare(images: Tensor) -> Tensor:
-    x = images.float()
-    if x.shape[-2:] != (INPUT_SIZE, INPUT_SIZE):
-        x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False, antialias=True)
-    return (x - 0.5) / 0.5
+    return (resize(images.float(), INPUT_SIZE) - 0.5) / 0.5
 
 
 class _TorchArcFace:

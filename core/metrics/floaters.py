@@ -71,8 +71,9 @@ def generator_floaters(
     time_budget_s: float | None = None,
     log=None,
 ) -> dict:
-    """Floater fraction over `num` samples: seed i with the FFHQ-distributed camera of seed i (core/worlds/sampling),
-    rendered at the neural resolution (deterministic). Stops early when `time_budget_s` runs out ("num" = done)."""
+    """Floater fraction over `num` samples: seed i with the FFHQ-distributed camera of seed i
+    (core/worlds/camera_sampling.py), rendered at the neural resolution (deterministic). Stops early when
+    `time_budget_s` runs out ("num" = done)."""
     import time
 
     from ..eg3d.sampling import conditioning_label, z_from_seeds

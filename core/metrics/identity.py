@@ -27,7 +27,9 @@ import torch.nn.functional as F
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from ..io.checkpoint import load_checkpoint, save_checkpoint
+from ..io.assets import ASSETS
+from ..io.checkpoint import save_checkpoint
+from .convnets import RES, conv_features, load_frozen, strided_convs
 
 __all__ = [
     "FORMAT",
@@ -43,7 +45,6 @@ __all__ = [
 ]
 
 FORMAT = "tristudio-id-sw"
-RES = 64
 ID_YAWS_DEG = (-60.0, -40.0, -20.0, 20.0, 40.0, 60.0)
 _VIEW_STREAM = 0x1DE7
 
@@ -53,20 +54,12 @@ class IdentityNet(nn.Module):
 
     def __init__(self):
         super().__init__()
-        ch = [3, 24, 48, 96, 96]
-        self.convs = nn.ModuleList(
-            nn.Conv2d(a, b, 4, stride=2, padding=1) for a, b in zip(ch[:-1], ch[1:], strict=True)
-        )
+        self.convs = strided_convs([3, 24, 48, 96, 96])
         self.fc = nn.Linear(96, self.dim)
         self.log_scale = nn.Parameter(torch.tensor(math.log(10.0)))  # InfoNCE inverse temperature (training only)
 
     def forward(self, images: Float[Tensor, "n 3 h w"]) -> Float[Tensor, "n 64"]:
-        x = images.float()
-        if x.shape[-1] != RES:
-            x = F.interpolate(x, size=(RES, RES), mode="bilinear", align_corners=False, antialias=True)
-        x = x * 2 - 1
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), 0.2)
+        x = conv_features(self.convs, images)
         return F.normalize(self.fc(x.mean(dim=(2, 3))), dim=-1)
 
 
@@ -159,22 +152,13 @@ def train_identity_net(
 
 
 def shipped_identity_path(world: str = "heads") -> Path:
-    return Path(__file__).resolve().parent.parent / "assets" / f"id_sw_{world}"
+    return ASSETS / f"id_sw_{world}"
 
 
 def load_identity_net(path: str | os.PathLike | None = None, world: str = "heads") -> tuple[IdentityNet, dict]:
     """Load an ID-sw net folder (None: the shipped one for `world`). Returns (net, its model.json)."""
-    if path is None:
-        path = shipped_identity_path(world)
-        if not (path / "model.json").is_file():
-            raise FileNotFoundError(
-                f"no shipped ID-sw net for world {world!r}: expected model.json + model.safetensors in {path}; "
-                f"train one with `tristudio eval id-sw-train --world {world} --out DIR` and pass --id-net DIR"
-            )
-    tensors, meta = load_checkpoint(path, expect_format=FORMAT)
-    net = IdentityNet()
-    net.load_state_dict(tensors)
-    return net.eval().requires_grad_(False), meta
+    hint = f"train one with `tristudio eval id-sw-train --world {world} --out DIR` and pass --id-net DIR"
+    return load_frozen(IdentityNet, path, FORMAT, shipped_identity_path(world), f"ID-sw net for world {world!r}", hint)
 
 
 @torch.no_grad()

@@ -20,16 +20,17 @@ import torch.nn.functional as F
 from jaxtyping import Float
 from torch import Tensor, nn
 
+from ..io.assets import ASSETS
 from ..io.checkpoint import (
     generator_state_from_tensor,
     generator_state_to_tensor,
-    load_checkpoint,
     optimizer_state_from_tensors,
     optimizer_state_to_tensors,
     save_checkpoint,
 )
 from ..io.run_checkpoints import save_step
 from ..io.training_run import TrainingRun
+from .convnets import RES, conv_features, load_frozen, resize, strided_convs
 
 __all__ = [
     "FORMAT",
@@ -41,7 +42,6 @@ __all__ = [
 ]
 
 FORMAT = "tristudio-sw-features"
-RES = 64
 
 
 class SmallWorldEncoder(nn.Module):
@@ -49,17 +49,12 @@ class SmallWorldEncoder(nn.Module):
 
     def __init__(self):
         super().__init__()
-        ch = [3, 32, 64, 128, 128]
-        pairs = zip(ch[:-1], ch[1:], strict=True)
-        self.convs = nn.ModuleList(nn.Conv2d(a, b, 4, stride=2, padding=1) for a, b in pairs)
+        self.convs = strided_convs([3, 32, 64, 128, 128])
         self.fc = nn.Linear(256, 128 * 16)
         self.ups = nn.ModuleList(nn.Conv2d(a, b, 3, padding=1) for a, b in ((128, 128), (128, 64), (64, 32), (32, 3)))
 
     def feature_map(self, images: Float[Tensor, "n 3 h w"]) -> Float[Tensor, "n 128 4 4"]:
-        x = F.interpolate(images, size=(RES, RES), mode="bilinear", align_corners=False, antialias=True) * 2 - 1
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), 0.2)
-        return x
+        return conv_features(self.convs, images)
 
     def forward(self, images: Float[Tensor, "n 3 h w"]) -> Float[Tensor, "n 256"]:
         x = self.feature_map(images)
@@ -93,7 +88,7 @@ def train_small_world_extractor(
     torch.manual_seed(seed)
     net = SmallWorldEncoder()
     opt = torch.optim.Adam(net.parameters(), lr=lr)
-    target = F.interpolate(images, size=(RES, RES), mode="bilinear", align_corners=False, antialias=True) * 2 - 1
+    target = resize(images, RES) * 2 - 1
     g = torch.Generator().manual_seed(seed)
 
     def save() -> Path:
@@ -133,7 +128,7 @@ def train_small_world_extractor(
 
 
 def shipped_extractor_path() -> Path:
-    return Path(__file__).resolve().parent.parent / "assets" / "sw_features"
+    return ASSETS / "sw_features"
 
 
 def load_training_images(sources: list[str], per_source: int | None = None) -> Float[Tensor, "n 3 64 64"]:
@@ -151,9 +146,7 @@ def load_training_images(sources: list[str], per_source: int | None = None) -> F
             ds = EG3DDataset(src)
             n = len(ds) if per_source is None else min(per_source, len(ds))
             x = torch.stack([ds[i][0] for i in range(n)]).float() / 255
-        if x.shape[-1] != RES:
-            x = F.interpolate(x, size=(RES, RES), mode="bilinear", align_corners=False, antialias=True)
-        out.append(x)
+        out.append(resize(x, RES))
     if not out:
         raise ValueError("no training images: pass at least one dataset or render-set folder")
     return torch.cat(out)
@@ -161,14 +154,6 @@ def load_training_images(sources: list[str], per_source: int | None = None) -> F
 
 def load_small_world_extractor(path: str | os.PathLike | None = None, device="cpu") -> SmallWorldEncoder:
     """Load an extractor folder (None: the shipped one)."""
-    if path is None:
-        path = shipped_extractor_path()
-        if not (path / "model.json").is_file():
-            raise FileNotFoundError(
-                f"no shipped small-world extractor: expected model.json + model.safetensors in "
-                f"{path}; pass --extractor PATH (tristudio train features ...)"
-            )
-    tensors, meta = load_checkpoint(path, expect_format=FORMAT)
-    net = SmallWorldEncoder()
-    net.load_state_dict(tensors)
-    return net.eval().requires_grad_(False).to(device)
+    hint = "pass --extractor PATH (tristudio train features ...)"
+    net, _ = load_frozen(SmallWorldEncoder, path, FORMAT, shipped_extractor_path(), "small-world extractor", hint)
+    return net.to(device)
