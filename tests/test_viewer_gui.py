@@ -412,6 +412,39 @@ def test_load_error_and_worker_error_are_shown_and_the_app_lives_on(tiny_G, tmp_
     assert seen["recovered"]
 
 
+def test_model_panel_loads_an_eg3d_model_and_frames_it_on_its_own_centre(tiny_G, tmp_path):
+    """The success path of Load: the new model replaces the old, the camera orbits the new model's content centre
+    (measured in the loader thread, not on the GUI thread) and the viewport shows the new model's render."""
+    from tristudio.core.eg3d.load import save_generator
+    from tristudio.viewer.generator_session import GeneratorSession
+    from tristudio.viewer.model import random_model
+
+    other = random_model("tiny", seed=3)
+    folder = save_generator(other, tmp_path / "other_model")
+    app = make_app(tiny_G, tmp_path)
+    seen = {}
+
+    def body(ctx, app):
+        settle(ctx, app)
+        seen["pivot_before"] = app.state.camera.pivot
+        ctx.window_focus("//Model")
+        ctx.item_input_value("//Model/##path", str(folder))
+        ctx.item_click("//Model/Load")
+        wait(ctx, lambda: app.eg3d.engine.name == str(folder), 60, "the new model")
+        settle(ctx, app)
+        seen["error"] = app.state.eg3d.model_error
+        seen["camera"] = app.state.camera.copy()
+        seen["shown"] = app.eg3d.image.shown.rgba.copy()
+        seen["G"] = app.eg3d.engine.G
+
+    run(app, body)
+    assert seen["error"] == ""
+    centre = GeneratorSession(seen["G"]).content_centre()
+    assert np.allclose(seen["camera"].pivot, centre, atol=1e-4), (seen["camera"].pivot, centre)
+    assert not np.allclose(seen["pivot_before"], centre, atol=1e-3)  # a different model, a different centre
+    assert_close_images(seen["shown"], direct_render(seen["G"], 0, seen["camera"], psi=app.state.eg3d.psi))
+
+
 def test_model_panel_opens_a_diffusers_folder_as_the_dreamfusion_prior(tiny_G, tmp_path):
     from tristudio.core.priors.testing import build_tiny_pixel_prior
 

@@ -55,7 +55,7 @@ class Eg3dScene:
         self._last_interactive_key = None
         self._anim_t0 = time.perf_counter()
         self._loader: threading.Thread | None = None
-        self._loaded = None  # (G, name), ("prior", folder) or an exception, from the loader thread
+        self._loaded = None  # (G, name, centre), ("prior", folder, None) or an exception, from the loader thread
         self.on_prior = lambda folder: None  # the app: a diffusers folder opened here becomes the DreamFusion prior
 
     @property
@@ -63,13 +63,14 @@ class Eg3dScene:
         return self._state
 
     # ------------------------------------------------------------------ model
-    def framed_camera(self) -> OrbitCamera:
-        """The start camera for the current model: frontal, at the trained radius, orbiting the model's own centre."""
+    def framed_camera(self, pivot: tuple[float, float, float] | None = None) -> OrbitCamera:
+        """The start camera for the current model: frontal, at the trained radius, orbiting the model's own centre
+        (`pivot`, when the loader thread has measured it already)."""
         rk = self.engine.G.rendering_kwargs
         return OrbitCamera(
             radius=float(rk.get("avg_camera_radius", 2.7)),
             fov_deg=DEFAULT_FOV_DEG,
-            pivot=self.engine.content_centre(),
+            pivot=pivot or self.engine.content_centre(),
             radius_range=model_radius_range(rk),
         )
 
@@ -103,9 +104,13 @@ class Eg3dScene:
                     from .dreamfusion import load_prior_cached
 
                     load_prior_cached(str(folder))
-                    self._loaded = ("prior", str(folder))
+                    self._loaded = ("prior", str(folder), None)
                 else:
-                    self._loaded = (load_model(path), str(path))
+                    G = load_model(path)
+                    # the orbit pivot costs a synthesis + a 32^3 bake (~1 s for a 512 px model on a CPU): here, not
+                    # on the GUI thread, in a session of its own (the render worker keeps using the current one)
+                    centre = GeneratorSession(G, device=self.engine.device).content_centre()
+                    self._loaded = (G, str(path), centre)
             except Exception as exc:
                 self._loaded = exc
 
@@ -122,7 +127,7 @@ class Eg3dScene:
         if isinstance(loaded, Exception):
             s.model_error = f"could not load {s.model_path}: {type(loaded).__name__}: {loaded}"
             return
-        G, name = loaded
+        G, name, centre = loaded
         if isinstance(G, str) and G == "prior":
             s.prior_loaded = name
             self.on_prior(name)
@@ -130,7 +135,7 @@ class Eg3dScene:
         self.engine.set_generator(G, name=name, banner="")
         s.banner, s.model_name, s.model_error = "", name, ""
         self._reset_render_defaults()
-        s.camera = self.framed_camera()
+        s.camera = self.framed_camera(centre)
         self.image.clear()
         self._last_full_key = self._last_interactive_key = None
 
