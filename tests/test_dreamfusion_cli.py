@@ -15,8 +15,8 @@ import torch
 from typer.testing import CliRunner
 
 from tristudio.cli.app import app
-from tristudio.cli.commands.dreamfusion import shipped_prior_path
 from tristudio.core.dreamfusion.optimize import DreamFusion, DreamFusionConfig
+from tristudio.core.io.assets import shipped_prior_path
 from tristudio.core.io.run_checkpoints import latest_step, load_latest, save_step
 from tristudio.core.priors import load_prior
 

@@ -290,7 +290,7 @@ def test_save_generator_round_trip(G, tmp_path):
 
 
 def test_default_model_path(monkeypatch, tmp_path, G):
-    monkeypatch.setattr(eg3d_load, "_assets_folder", lambda: tmp_path / "eg3d_heads")
+    monkeypatch.setattr(eg3d_load, "shipped_eg3d_path", lambda: tmp_path / "eg3d_heads")
     with pytest.raises(ModelNotFoundError, match="no shipped EG3D model"):
         default_model_path()
     with pytest.raises(ModelNotFoundError):

@@ -27,7 +27,7 @@ TINY = dict(
 
 @pytest.fixture(scope="module")
 def prior_dir():
-    from tristudio.viewer.dreamfusion import shipped_prior_path
+    from tristudio.core.io.assets import shipped_prior_path
 
     path = shipped_prior_path()
     assert (path / "model_index.json").is_file(), f"the shipped prior is missing: {path}"

@@ -21,6 +21,7 @@ import torch
 
 from tristudio.core.dreamfusion.guidance import GUIDANCES as _GUIDANCE_CLASSES
 from tristudio.core.dreamfusion.guidance import default_guidance_scale
+from tristudio.core.io.assets import shipped_prior_path
 
 from .generator_session import Frame
 from .images import depth_image, rgba_u8
@@ -33,7 +34,6 @@ __all__ = [
     "default_scale",
     "SHOW_MODES",
     "NO_PRIOR_MESSAGE",
-    "shipped_prior_path",
     "default_prior_path",
     "load_prior_cached",
     "DFSpec",
@@ -52,13 +52,6 @@ NO_PRIOR_MESSAGE = "no shipped prior yet: choose a prior folder (a diffusers fol
 def default_scale(guidance: str, prior_path: str = "") -> float:
     """The guidance method's default scale for the prior folder (its profile may override the method's default)."""
     return float(default_guidance_scale(guidance, prior_path.strip() or None))
-
-
-def shipped_prior_path() -> Path:
-    """Where the shipped small-world prior lives (package data: tristudio/core/assets/prior_small)."""
-    import tristudio.core
-
-    return Path(tristudio.core.__file__).resolve().parent / "assets" / "prior_small"
 
 
 def default_prior_path() -> str:

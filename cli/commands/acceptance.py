@@ -116,8 +116,8 @@ def dreamfusion_acceptance(
         evaluate_over_steps,
     )
     from tristudio.core.dreamfusion.methods import METHODS
+    from tristudio.core.io.assets import shipped_clip_path, shipped_prior_path
     from tristudio.core.priors import load_clip, load_prior
-    from tristudio.core.priors.ddim import shipped_clip_path, shipped_prior_path
 
     method_list = [m for m in methods.replace(" ", ",").split(",") if m]
     unknown = [m for m in method_list if m not in METHODS]

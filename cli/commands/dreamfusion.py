@@ -19,13 +19,8 @@ import typer
 from tristudio.cli.errors import esc as escape
 from tristudio.cli.options import config_from, threads_option
 from tristudio.core.dreamfusion.methods import METHODS, methods_help
-from tristudio.core.io.assets import ASSETS, require_shipped
+from tristudio.core.io.assets import require_shipped, shipped_prior_path
 from tristudio.core.threads import apply_threads
-
-
-def shipped_prior_path() -> Path:
-    """The small-world prior shipped as package data (tristudio/core/assets/prior_small)."""
-    return ASSETS / "prior_small"
 
 
 def _quiet_loaders() -> None:

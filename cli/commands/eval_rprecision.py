@@ -29,9 +29,9 @@ def rprecision(
         from tristudio.core.priors.rprecision import clip_r_precision, read_render_set
 
         if clip is None:
-            import tristudio.core as core_pkg
+            from tristudio.core.io.assets import shipped_clip_path
 
-            clip = Path(core_pkg.__file__).parent / "assets" / "clip_small"
+            clip = shipped_clip_path()
         model = load_clip(clip, device=device)
         images, index, prompt_set, _ = read_render_set(renders, prompts, key)
         score = clip_r_precision(model, images.to(model.device), index, prompt_set, k=k)

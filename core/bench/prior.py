@@ -41,7 +41,7 @@ SD_VAE = dict(
 
 def _shipped_unet():
     """The shipped prior's UNet (or, before one is shipped, the default config with random weights)."""
-    from ..priors.ddim import shipped_prior_path
+    from ..io.assets import shipped_prior_path
 
     path = shipped_prior_path()
     if (path / "model_index.json").exists():

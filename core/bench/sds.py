@@ -17,9 +17,10 @@ TITLE = "DreamFusion SDS step (field + renderer + prior)"
 
 
 def _prior(dev: torch.device):
+    from ..io.assets import shipped_prior_path
     from ..priors import load_prior
 
-    shipped = Path(__file__).resolve().parent.parent / "assets" / "prior_small"
+    shipped = shipped_prior_path()
     if (shipped / "model_index.json").is_file():
         return load_prior(shipped, device=dev), "shipped small-world"
     from ..priors.testing import build_tiny_pixel_prior

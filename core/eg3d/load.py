@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from ..io.assets import shipped_eg3d_path
 from ..io.checkpoint import CheckpointError, checkpoint_exists, load_checkpoint, save_checkpoint
 from ..io.eg3d_pickle import EG3DPickleError, EG3DSnapshot, UnsafePickleError, read_network_pickle
 
@@ -58,14 +59,10 @@ class ModelNotFoundError(GeneratorLoadError, FileNotFoundError):
 LOAD_ERRORS = (GeneratorLoadError, EG3DPickleError, CheckpointError, OSError)
 
 
-def _assets_folder() -> Path:
-    return Path(__file__).resolve().parent.parent / "assets" / "eg3d_heads"
-
-
 def default_model_path() -> Path:
     """The shipped EG3D model: tristudio/core/assets/eg3d_heads/ (a model folder, or the first sub-folder, by name,
     that is one). Raises ModelNotFoundError while none is shipped."""
-    root = _assets_folder()
+    root = shipped_eg3d_path()
     if checkpoint_exists(root, MODEL_NAME):
         return root
     if root.is_dir():

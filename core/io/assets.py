@@ -8,9 +8,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["ASSETS", "require_shipped"]
+__all__ = ["ASSETS", "require_shipped", "shipped_clip_path", "shipped_eg3d_path", "shipped_prior_path"]
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
+
+
+def shipped_prior_path() -> Path:
+    """The small-world text-to-image prior (a diffusers folder)."""
+    return ASSETS / "prior_small"
+
+
+def shipped_clip_path() -> Path:
+    """The small-world CLIP (a transformers CLIPModel folder)."""
+    return ASSETS / "clip_small"
+
+
+def shipped_eg3d_path() -> Path:
+    """The folder of the shipped EG3D heads model(s)."""
+    return ASSETS / "eg3d_heads"
 
 
 def require_shipped(folder: Path, marker: str, missing: str) -> Path:

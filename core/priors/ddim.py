@@ -13,7 +13,7 @@ from torch import Tensor
 
 from .prior import Prior
 
-__all__ = ["sample_images", "save_sample_grid", "shipped_clip_path", "shipped_prior_path"]
+__all__ = ["sample_images", "save_sample_grid"]
 
 
 @torch.no_grad()
@@ -69,17 +69,3 @@ def save_sample_grid(path, images: Tensor, cols: int = 8, scale: int = 1):
     if scale > 1:
         images = images.repeat_interleave(scale, 2).repeat_interleave(scale, 3)
     return save_png(path, make_grid(to_uint8(images, (0.0, 1.0)), cols=cols, pad=2))
-
-
-def shipped_prior_path():
-    """The small-world prior shipped with tristudio (package data: tristudio/core/assets/prior_small)."""
-    from pathlib import Path
-
-    return Path(__file__).resolve().parent.parent / "assets" / "prior_small"
-
-
-def shipped_clip_path():
-    """The small-world CLIP shipped with tristudio (package data: tristudio/core/assets/clip_small)."""
-    from pathlib import Path
-
-    return Path(__file__).resolve().parent.parent / "assets" / "clip_small"
