@@ -79,9 +79,10 @@ _register()
 @app.callback(invoke_without_command=True)
 def _root(ctx: typer.Context) -> None:
     """With no command: open the viewer on the shipped model."""
-    if ctx.invoked_subcommand is None:
-        view_mod = importlib.import_module("tristudio.cli.commands.view")
-        view_mod.view()
+    if ctx.invoked_subcommand is None:  # run the registered `view` command on no arguments: its parsed defaults
+        view = ctx.command.get_command(ctx, "view")
+        with view.make_context("view", [], parent=ctx) as view_ctx:
+            view.invoke(view_ctx)
 
 
 def main() -> None:

@@ -108,3 +108,33 @@ def test_dreamfusion_acceptance_refuses_bad_lists_before_loading_anything(args, 
     res = CliRunner().invoke(app, ["eval", "dreamfusion-acceptance", "--prior", "/nonexistent", *args])
     assert res.exit_code == 2 and word in res.output  # typer's usage error, not the missing prior's traceback
     assert "Traceback" not in res.output
+
+
+def test_bare_tristudio_opens_the_viewer_with_the_view_commands_parsed_defaults(monkeypatch):
+    """`tristudio` with no command is `tristudio view`: the app gets real values (not typer's OptionInfo objects,
+    which a direct call of the view function would pass for every option), the same as `tristudio view` gives."""
+    import tristudio.cli.commands.view as view_mod
+    import tristudio.viewer.app as viewer_app
+
+    made = []
+
+    class FakeApp:
+        def __init__(self, **kwargs):
+            made.append(kwargs)
+
+        def run(self):
+            pass
+
+    monkeypatch.setattr(view_mod, "display_problem", lambda: None)
+    monkeypatch.setattr(viewer_app, "ViewerApp", FakeApp)
+    runner = CliRunner()
+    for args in ([], ["view"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+    bare, explicit = made
+    assert bare.keys() == explicit.keys()
+    for key in bare:
+        if key != "state":
+            assert bare[key] == explicit[key], key
+    assert bare["threads"] is None and bare["model_path"] is None and bare["window_size"] == (1280, 800)
+    assert bare["state"].capture.capture_dir == explicit["state"].capture.capture_dir == "captures"
