@@ -91,9 +91,18 @@ def at_least(value: float | None, low: float, name: str) -> float | None:
     return value
 
 
+# Names that say "a file" (an image, a video, a mesh, a model): as a new output folder they are almost surely a slip.
+FILE_SUFFIXES = (".png", ".jpg", ".jpeg", ".mp4", ".gif", ".ply", ".obj", ".glb", ".pkl", ".safetensors", ".json")
+
+
 def out_folder(path: Path, name: str = "--out") -> Path:
-    """An output folder that can be created (not an existing file, nor under one)."""
+    """An output folder that can be created (not an existing file, nor under one, nor a new one named like a file)."""
     for p in (path, *path.parents):
         if p.exists() and not p.is_dir():
             raise typer.BadParameter(f"{p} is a file, not a folder", param_hint=name)
+    if not path.exists() and path.suffix.lower() in FILE_SUFFIXES:
+        raise typer.BadParameter(
+            f"{path} is named like a {path.suffix} file, but {name} is a folder (e.g. {path.with_suffix('')})",
+            param_hint=name,
+        )
     return path

@@ -159,6 +159,21 @@ def test_out_that_is_a_file_is_one_clear_error(command, tmp_path):
     assert blocker.read_text() == "keep me"
 
 
+@pytest.mark.parametrize("command", ["generate", "sample", "fit", "dreamfusion", "train eg3d"])
+def test_out_named_like_a_file_is_one_clear_error_and_nothing_is_made(command, tmp_path):
+    """`--out grid.png` (a slip for a file name) is refused before anything is written: the folder is not created."""
+    slip = tmp_path / "grid.png"
+    args = {
+        "generate": ["generate", "--out", slip],
+        "sample": ["sample", "a cube", "--out", slip],
+        "fit": ["fit", "object:0", "--out", slip],
+        "dreamfusion": ["dreamfusion", "a cube", "--out", slip],
+        "train eg3d": ["train", "eg3d", "--data", tmp_path, "--out", slip],
+    }[command]
+    clear_error(*run(*args), "grid.png", "is a folder")
+    assert not slip.exists()
+
+
 def _tiny_clip(work: Path, render_set: Path, *extra: str):
     return run(
         "train", "clip", work, "--data", render_set, "--steps", "2", "--batch", "4", "--image-size", "16",
