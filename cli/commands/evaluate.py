@@ -52,7 +52,8 @@ def _features(model: Path, data: Path, num: int, features: str, inception: Path 
         )
         G = load_generator(model)
     except (FileNotFoundError, ValueError, *LOAD_ERRORS) as exc:
-        _fail(str(exc))
+        hint = " (or --features sw: the shipped small-world extractor)" if features == "inception" else ""
+        _fail(f"{exc}{hint}" if "--inception" in str(exc) else str(exc))
     real, ds = dataset_features(net, str(data), num)
     fake = generator_features(net, G, ds.labels, num)
     return real, fake
