@@ -184,7 +184,7 @@ SIZE_BOUNDS = [
 
 
 def check_sizes(init_kwargs: dict, source) -> None:
-    """One line naming the file and the field when a size setting is missing-typed or out of bounds."""
+    """One line naming the file and the field when a size setting is of the wrong type or out of bounds."""
     for path, low, high, pow2 in SIZE_BOUNDS:
         value = init_kwargs
         for key in path:
@@ -195,7 +195,8 @@ def check_sizes(init_kwargs: dict, source) -> None:
         if type(value) is not int or not low <= value <= high or (pow2 and value & (value - 1)):
             kind = "a power of two" if pow2 else "an integer"
             raise GeneratorLoadError(f"{source}: {name} is {value!r}; expected {kind} in [{low}, {high}]")
-    channels = init_kwargs.get("sr_kwargs", {}).get("block_channels") if isinstance(init_kwargs, dict) else None
+    sr_kwargs = init_kwargs.get("sr_kwargs")  # None is allowed: the generator's defaults
+    channels = sr_kwargs.get("block_channels") if isinstance(sr_kwargs, dict) else None
     if channels is not None and (
         not isinstance(channels, list) or not all(type(c) is int and 1 <= c <= 4096 for c in channels)
     ):
