@@ -5,7 +5,6 @@ Every trainer draws RUN_DIR/losses.png through `TrainingRun.plot` (core/io/train
 
 from __future__ import annotations
 
-import io
 import math
 import os
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .atomic import atomic_write_bytes
+from .images import save_png
 
 __all__ = ["plot_losses"]
 
@@ -51,8 +50,4 @@ def plot_losses(
         draw.text((2, y1 - 8), f"{lo:.3g}", fill=(0, 0, 0))
         draw.text((left, y1 + 4), f"step {int(x_lo)}", fill=(0, 0, 0))
         draw.text((right - 70, y1 + 4), f"step {int(x_hi)}", fill=(0, 0, 0))
-    path = Path(path)
-    buf = io.BytesIO()
-    canvas.save(buf, format="PNG")
-    atomic_write_bytes(path, buf.getvalue())
-    return path
+    return save_png(path, np.asarray(canvas))
