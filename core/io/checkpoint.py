@@ -62,6 +62,7 @@ HASH_KEY = "safetensors_sha256"
 
 
 def file_sha256(path: str | os.PathLike) -> str:
+    """The file's SHA-256, hex."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
