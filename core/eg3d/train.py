@@ -1,4 +1,5 @@
-"""EG3D training from posed 2D images: `tristudio train eg3d --data D --preset tiny|small|ffhq512 --out RUN_DIR`.
+"""EG3D training from posed 2D images: `tristudio train eg3d --data D --preset P --out RUN_DIR`, P one of
+core/eg3d/presets.py's tiny | small | medium | ffhq512.
 
 One step (global batch B, split strided over K ranks, see core/eg3d/ddp.py):
 
