@@ -34,7 +34,10 @@ class CheckpointError(ValueError):
 def save_checkpoint(
     folder: str | os.PathLike, tensors: dict[str, torch.Tensor], meta: dict, name: str = "model", check_finite=True
 ) -> Path:
+    """Write folder/name.safetensors then folder/name.json (with the tensors' hash), each atomically; see the module
+    doc. Nothing is written when a tensor is not finite (check_finite) or the metadata cannot be stored as JSON."""
     folder = Path(folder)
+    json.dumps(meta, default=_json_default)  # TypeError now, before the tensor file replaces a good one
     folder.mkdir(parents=True, exist_ok=True)
     clean = {}
     for key, t in tensors.items():
