@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 from pathlib import Path
 
@@ -127,12 +126,6 @@ def load_checkpoint(
     if expect_format is not None and meta.get("format") != expect_format:
         raise CheckpointError(f"{folder} is not a {expect_format} folder (its format: {meta.get('format')!r})")
     return tensors, meta
-
-
-def finite_or_raise(value: float, what: str) -> float:
-    if not math.isfinite(value):
-        raise FloatingPointError(f"{what} is {value}")
-    return value
 
 
 def optimizer_state_to_tensors(optimizer: torch.optim.Optimizer, prefix: str) -> tuple[dict[str, torch.Tensor], dict]:
