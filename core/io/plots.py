@@ -1,6 +1,7 @@
 """Training curves as PNG: one panel per logged quantity against step, drawn with PIL (no matplotlib).
 
-Every trainer draws RUN_DIR/losses.png through `TrainingRun.plot` (core/io/training_run.py).
+Trainers draw theirs through `TrainingRun.plot` (core/io/training_run.py): RUN_DIR/losses.png, or another name
+(DreamFusion's loss.png).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ __all__ = ["plot_losses"]
 def plot_losses(
     records: list[dict], path: str | os.PathLike, keys=("loss_G", "loss_D", "loss_r1", "loss_density"), size=(640, 200)
 ) -> Path:
-    """Loss curves against step, one panel per key, drawn with PIL (no matplotlib). Written atomically as PNG."""
+    """Curves of `keys` (those the records hold) against "step", one panel each; written atomically as PNG."""
     w, h = size
     keys = [k for k in keys if any(k in r for r in records)]
     canvas = Image.new("RGB", (w, max(1, len(keys)) * h), "white")
