@@ -47,6 +47,16 @@ def test_device_resolution():
         resolve_device("gpu0")
 
 
+def test_device_resolution_refuses_devices_tristudio_does_not_run_on():
+    """torch parses 'meta' and 'mps' as devices; taking them gave a traceback (or empty tensors) later, not one line."""
+    from tristudio.core.device import DeviceError, resolve_device
+
+    for name in ("meta", "mps"):
+        with pytest.raises(DeviceError, match=f"unsupported device '{name}'; expected auto, cpu or cuda"):
+            resolve_device(name)
+    assert resolve_device("cpu:0") == torch.device("cpu", 0)
+
+
 def test_top_level_help_lists_every_registered_subcommand(monkeypatch):
     monkeypatch.setenv("COLUMNS", "250")  # one row per command
     result = CliRunner().invoke(app, ["--help"])

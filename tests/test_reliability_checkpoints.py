@@ -360,3 +360,12 @@ def test_replacing_a_folder_never_leaves_it_missing(tmp_path, monkeypatch):
     with atomic.atomic_path(target, is_dir=True) as tmp:
         (Path(tmp) / "v").write_text("2")
     assert (target / "v").read_text() == "2" and [p.name for p in tmp_path.iterdir()] == ["export"]
+
+
+def test_save_checkpoint_with_unstorable_metadata_leaves_the_previous_checkpoint(tmp_path):
+    """A metadata value JSON cannot hold fails before anything is written: the folder's checkpoint still loads."""
+    save_checkpoint(tmp_path, {"w": torch.ones(3)}, {"step": 1})
+    with pytest.raises(TypeError, match="not JSON serialisable"):
+        save_checkpoint(tmp_path, {"w": torch.zeros(3)}, {"step": 2, "bad": object()})
+    tensors, meta = load_checkpoint(tmp_path)
+    assert meta["step"] == 1 and torch.equal(tensors["w"], torch.ones(3))

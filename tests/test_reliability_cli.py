@@ -315,3 +315,13 @@ def test_model_json_sizes_are_bounded_with_the_field_named(tmp_path):
         with pytest.raises(GeneratorLoadError, match=rf"model.json: init_kwargs.{field} is"):
             load_generator(folder)
         clear_error(*run("generate", "--model", folder, "--out", tmp_path / "g"), f"init_kwargs.{field}")
+
+
+def test_model_json_sr_kwargs_null_is_the_generators_defaults(tmp_path):
+    """A null sr_kwargs means the generator's defaults (TriPlaneGenerator takes None): the size check accepts it."""
+    from tristudio.core.eg3d.load import GeneratorLoadError, check_sizes
+
+    check_sizes({"sr_kwargs": None, "img_resolution": 64}, "model.json")
+    check_sizes({"sr_kwargs": {"block_channels": [8, 8]}}, "model.json")
+    with pytest.raises(GeneratorLoadError, match="init_kwargs.sr_kwargs.block_channels"):
+        check_sizes({"sr_kwargs": {"block_channels": [8, 0]}}, "model.json")

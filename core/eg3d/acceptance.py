@@ -27,6 +27,9 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from ..io.atomic import atomic_write_text
+from ..io.images import save_png
+
 __all__ = ["PCAGaussian", "yaw_grid", "evaluate_model"]
 
 
@@ -132,10 +135,7 @@ def evaluate_model(
     report["consistency"] = generator_consistency(G, list(range(8)))
     log(f"consistency (adjacent yaws -0.4 .. 0.4 rad): {report['consistency']}")
     yaws = [-60.0, -40.0, -20.0, 0.0, 20.0, 40.0, 60.0]
-    grid = yaw_grid(G, list(range(seeds)), yaws)
-    from PIL import Image
-
-    Image.fromarray(grid).save(out_dir / "yaw_grid.png")
+    save_png(out_dir / "yaw_grid.png", yaw_grid(G, list(range(seeds)), yaws))
     report["yaw_grid"] = {"file": "yaw_grid.png", "yaws_deg": yaws, "seeds": list(range(seeds)), "psi": 0.7}
     if world is not None:
         from ..metrics.floaters import generator_floaters
@@ -156,5 +156,5 @@ def evaluate_model(
         report["floaters"] = generator_floaters(G, num)
         log(f"floater fraction: {report['floaters']['floater_fraction']:.5f}")
     report["seconds"] = round(time.time() - t0, 1)
-    (out_dir / "acceptance.json").write_text(json.dumps(report, indent=2) + "\n")
+    atomic_write_text(out_dir / "acceptance.json", json.dumps(report, indent=2) + "\n")
     return report

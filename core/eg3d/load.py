@@ -15,14 +15,13 @@ Our own folders are read only through core/io/checkpoint.py (never a pickle). Ev
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
 import torch
 
 from ..io.assets import shipped_eg3d_path
-from ..io.checkpoint import CheckpointError, checkpoint_exists, load_checkpoint, save_checkpoint
+from ..io.checkpoint import CheckpointError, checkpoint_exists, file_sha256, load_checkpoint, save_checkpoint
 from ..io.eg3d_pickle import EG3DPickleError, EG3DSnapshot, UnsafePickleError, read_network_pickle
 
 __all__ = [
@@ -184,7 +183,7 @@ SIZE_BOUNDS = [
 
 
 def check_sizes(init_kwargs: dict, source) -> None:
-    """One line naming the file and the field when a size setting is missing-typed or out of bounds."""
+    """One line naming the file and the field when a size setting is of the wrong type or out of bounds."""
     for path, low, high, pow2 in SIZE_BOUNDS:
         value = init_kwargs
         for key in path:
@@ -195,7 +194,8 @@ def check_sizes(init_kwargs: dict, source) -> None:
         if type(value) is not int or not low <= value <= high or (pow2 and value & (value - 1)):
             kind = "a power of two" if pow2 else "an integer"
             raise GeneratorLoadError(f"{source}: {name} is {value!r}; expected {kind} in [{low}, {high}]")
-    channels = init_kwargs.get("sr_kwargs", {}).get("block_channels") if isinstance(init_kwargs, dict) else None
+    sr_kwargs = init_kwargs.get("sr_kwargs")  # None is allowed: the generator's defaults
+    channels = sr_kwargs.get("block_channels") if isinstance(sr_kwargs, dict) else None
     if channels is not None and (
         not isinstance(channels, list) or not all(type(c) is int and 1 <= c <= 4096 for c in channels)
     ):
@@ -255,14 +255,6 @@ def save_generator(G, folder: str | os.PathLike, source=None, init_kwargs: dict 
     return _write_model(Path(folder), tensors, meta)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def convert_pickle(pkl: str | os.PathLike, out_dir: str | os.PathLike) -> dict:
     """Official EG3D pickle -> tristudio model folder (G_ema only). The generator is built and loaded first, so
     only weights that load are written. Returns a summary (parameters, resolutions, rendering kwargs, paths)."""
@@ -271,7 +263,7 @@ def convert_pickle(pkl: str | os.PathLike, out_dir: str | os.PathLike) -> dict:
         raise GeneratorLoadError(f"cannot write a model folder at {out_dir}: a file is in the way")
     snap = read_network_pickle(pkl)
     G = _generator_from_snapshot(snap, pkl)
-    source = {"kind": "eg3d-network-pickle", "file": pkl.name, "sha256": _sha256(pkl), "network": "G_ema"}
+    source = {"kind": "eg3d-network-pickle", "file": pkl.name, "sha256": file_sha256(pkl), "network": "G_ema"}
     meta = {
         "format": FORMAT,
         "version": FORMAT_VERSION,

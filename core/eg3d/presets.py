@@ -1,11 +1,11 @@
 """TriPlaneGenerator configurations: `TriPlaneGenerator(**preset(name))`.
 
-| preset  | output | neural res | planes         | samples | backbone channels    | SR                      | params |
-|---------|--------|------------|----------------|---------|----------------------|-------------------------|--------|
-| ffhq512 | 512    | 128        | 3 x 32 x 256^2 | 48 + 48 | 512 (<=64), 256, 128 | Hybrid8XDC (256, 128)   | 30.7 M |
-| small   | 64     | 32         | 3 x 32 x 64^2  | 16 + 16 | 64                   | Hybrid2X (64, 32) 32->64| 0.96 M |
-| tiny    | 32     | 16         | 3 x 8 x 32^2   | 8 + 8   | 32                   | Hybrid2X (16, 16) 16->32| 0.09 M |
-| medium  | 128    | 64         | 3 x 32 x 128^2 | 24 + 24 | 128 (<=32), 64       | Hybrid2X (64, 32) 64->128| ~3 M |
+| preset  | output | neural res | planes         | samples | backbone channels    | SR                        | params |
+|---------|--------|------------|----------------|---------|----------------------|---------------------------|--------|
+| ffhq512 | 512    | 128        | 3 x 32 x 256^2 | 48 + 48 | 512 (<=64), 256, 128 | Hybrid8XDC (256, 128)     | 30.7 M |
+| small   | 64     | 32         | 3 x 32 x 64^2  | 16 + 16 | 64                   | Hybrid2X (64, 32) 32->64  | 0.96 M |
+| tiny    | 32     | 16         | 3 x 8 x 32^2   | 8 + 8   | 32 (<=16), 16        | Hybrid2X (16, 16) 16->32  | 0.09 M |
+| medium  | 128    | 64         | 3 x 32 x 128^2 | 24 + 24 | 128 (<=32), 64, 32   | Hybrid2X (64, 32) 64->128 | 2.06 M |
 
 `medium` is the sharper heads model of issue 18 (128 px from 64 px neural rendering), meant for a GPU session and
 trained with EG3D's two-stage schedule, `TRAIN_SCHEDULES["medium-two-stage"]` (`tristudio train eg3d --preset medium
@@ -83,7 +83,7 @@ def ffhq512() -> dict:
     }
 
 
-def _cpu_sized(
+def _compact(
     img_resolution: int,
     neural_resolution: int,
     samples: int,
@@ -94,8 +94,8 @@ def _cpu_sized(
     sr_channels: tuple[int, int],
     white_back: bool,
 ) -> dict:
-    """The small presets: EG3D's kwargs with a 2-layer mapping, a 2x super-resolution head and no fp16.
-    planes = (plane channels, plane resolution)."""
+    """The compact presets (small, tiny, medium): EG3D's kwargs with a 2-layer mapping, a 2x super-resolution head
+    and no fp16; planes = (plane channels, plane resolution)."""
     rk = copy.deepcopy(FFHQ_RENDERING_KWARGS)
     rk.update(
         image_resolution=img_resolution,
@@ -128,17 +128,17 @@ def _cpu_sized(
 
 def small() -> dict:
     """64 px output for CPU training (the shipped heads model)."""
-    return _cpu_sized(64, 32, 16, 256, 4096, 64, planes=(32, 64), sr_channels=(64, 32), white_back=True)
+    return _compact(64, 32, 16, 256, 4096, 64, planes=(32, 64), sr_channels=(64, 32), white_back=True)
 
 
 def tiny() -> dict:
     """32 px output, for tests."""
-    return _cpu_sized(32, 16, 8, 32, 512, 32, planes=(8, 32), sr_channels=(16, 16), white_back=False)
+    return _compact(32, 16, 8, 32, 512, 32, planes=(8, 32), sr_channels=(16, 16), white_back=False)
 
 
 def medium() -> dict:
     """128 px output from 64 px neural rendering (the next shipped heads model; GPU training)."""
-    return _cpu_sized(128, 64, 24, 256, 4096, 128, planes=(32, 128), sr_channels=(64, 32), white_back=True)
+    return _compact(128, 64, 24, 256, 4096, 128, planes=(32, 128), sr_channels=(64, 32), white_back=True)
 
 
 PRESETS = {"ffhq512": ffhq512, "small": small, "tiny": tiny, "medium": medium}

@@ -1,4 +1,5 @@
-"""EG3D training from posed 2D images: `tristudio train eg3d --data D --preset tiny|small|ffhq512 --out RUN_DIR`.
+"""EG3D training from posed 2D images: `tristudio train eg3d --data D --preset P --out RUN_DIR`, P one of
+core/eg3d/presets.py's tiny | small | medium | ffhq512.
 
 One step (global batch B, split strided over K ranks, see core/eg3d/ddp.py):
 
@@ -35,13 +36,14 @@ import numpy as np
 import torch
 from rich.markup import escape
 
-from ..io.checkpoint import CheckpointError, save_checkpoint
+from ..io.checkpoint import CheckpointError
 from ..io.images import save_png
 from ..io.run_checkpoints import Loaded, latest_step, save_step, step_folder
 from ..io.training_run import TrainingRun
 from . import loss as L
 from .augment import AdaTuner, AugmentPipe
 from .ddp import DistInfo, all_reduce_grads, all_reduce_mean, average_buffers, barrier, init_distributed
+from .load import save_generator
 
 __all__ = [
     "TrainConfig",
@@ -446,22 +448,14 @@ class Trainer:
         """G_ema as a tristudio model folder RUN_DIR/model (what `--model` and the viewer load)."""
         if not self.dist.is_main:
             return None
-        folder = Path(self.cfg.out) / "model"
-        meta = {
-            "format": "tristudio-eg3d",
-            "version": 1,
-            "init_kwargs": self.G.init_kwargs,
-            "neural_rendering_resolution": int(self.G_ema.neural_rendering_resolution),
-            "source": {
-                "trained_by": "tristudio train eg3d",
-                "step": self.step_idx,
-                "kimg": self.cur_nimg / 1000,
-                "data": str(self.cfg.data),
-                "preset": self.cfg.preset,
-            },
+        source = {
+            "trained_by": "tristudio train eg3d",
+            "step": self.step_idx,
+            "kimg": self.cur_nimg / 1000,
+            "data": str(self.cfg.data),
+            "preset": self.cfg.preset,
         }
-        save_checkpoint(folder, dict(self.G_ema.state_dict()), meta, name="model")
-        return folder
+        return save_generator(self.G_ema, Path(self.cfg.out) / "model", source, init_kwargs=self.G.init_kwargs)
 
 
 def _param_groups(opt: torch.optim.Optimizer) -> list[dict]:

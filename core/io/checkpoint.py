@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 from pathlib import Path
 
@@ -34,7 +33,10 @@ class CheckpointError(ValueError):
 def save_checkpoint(
     folder: str | os.PathLike, tensors: dict[str, torch.Tensor], meta: dict, name: str = "model", check_finite=True
 ) -> Path:
+    """Write folder/name.safetensors then folder/name.json (with the tensors' hash), each atomically; see the module
+    doc. Nothing is written when a tensor is not finite (check_finite) or the metadata cannot be stored as JSON."""
     folder = Path(folder)
+    json.dumps(meta, default=_json_default)  # TypeError now, before the tensor file replaces a good one
     folder.mkdir(parents=True, exist_ok=True)
     clean = {}
     for key, t in tensors.items():
@@ -62,6 +64,7 @@ HASH_KEY = "safetensors_sha256"
 
 
 def file_sha256(path: str | os.PathLike) -> str:
+    """The file's SHA-256, hex."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -123,12 +126,6 @@ def load_checkpoint(
     if expect_format is not None and meta.get("format") != expect_format:
         raise CheckpointError(f"{folder} is not a {expect_format} folder (its format: {meta.get('format')!r})")
     return tensors, meta
-
-
-def finite_or_raise(value: float, what: str) -> float:
-    if not math.isfinite(value):
-        raise FloatingPointError(f"{what} is {value}")
-    return value
 
 
 def optimizer_state_to_tensors(optimizer: torch.optim.Optimizer, prefix: str) -> tuple[dict[str, torch.Tensor], dict]:

@@ -1,11 +1,11 @@
 """Training curves as PNG: one panel per logged quantity against step, drawn with PIL (no matplotlib).
 
-Every trainer draws RUN_DIR/losses.png through `TrainingRun.plot` (core/io/training_run.py).
+Trainers draw theirs through `TrainingRun.plot` (core/io/training_run.py): RUN_DIR/losses.png, or another name
+(DreamFusion's loss.png).
 """
 
 from __future__ import annotations
 
-import io
 import math
 import os
 from pathlib import Path
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .atomic import atomic_write_bytes
+from .images import save_png
 
 __all__ = ["plot_losses"]
 
@@ -21,7 +21,7 @@ __all__ = ["plot_losses"]
 def plot_losses(
     records: list[dict], path: str | os.PathLike, keys=("loss_G", "loss_D", "loss_r1", "loss_density"), size=(640, 200)
 ) -> Path:
-    """Loss curves against step, one panel per key, drawn with PIL (no matplotlib). Written atomically as PNG."""
+    """Curves of `keys` (those the records hold) against "step", one panel each; written atomically as PNG."""
     w, h = size
     keys = [k for k in keys if any(k in r for r in records)]
     canvas = Image.new("RGB", (w, max(1, len(keys)) * h), "white")
@@ -51,8 +51,4 @@ def plot_losses(
         draw.text((2, y1 - 8), f"{lo:.3g}", fill=(0, 0, 0))
         draw.text((left, y1 + 4), f"step {int(x_lo)}", fill=(0, 0, 0))
         draw.text((right - 70, y1 + 4), f"step {int(x_hi)}", fill=(0, 0, 0))
-    path = Path(path)
-    buf = io.BytesIO()
-    canvas.save(buf, format="PNG")
-    atomic_write_bytes(path, buf.getvalue())
-    return path
+    return save_png(path, np.asarray(canvas))

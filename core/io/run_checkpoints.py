@@ -53,8 +53,12 @@ class Loaded:
     folder: Path
 
 
+def _step_name(step: int) -> str:
+    return f"step-{int(step):08d}"  # the name _STEP_RE reads back
+
+
 def step_folder(run_dir: str | os.PathLike, step: int) -> Path:
-    return Path(run_dir) / FOLDER / f"step-{int(step):08d}"
+    return Path(run_dir) / FOLDER / _step_name(step)
 
 
 def _steps(root: Path) -> list[int]:
@@ -127,7 +131,7 @@ def _fault(where: str) -> None:
 def _prune(root: Path, committed: int, keep: int) -> None:
     steps = [s for s in _steps(root) if s <= committed]
     for s in steps[: max(len(steps) - max(keep, 1), 0)]:
-        shutil.rmtree(root / f"step-{s:08d}", ignore_errors=True)
+        shutil.rmtree(root / _step_name(s), ignore_errors=True)
 
 
 def clean_orphans(run_dir: str | os.PathLike, warn: Callable[[str], None] | None = None) -> None:
@@ -158,14 +162,14 @@ def load_latest(
     root = Path(run_dir) / FOLDER
     steps = checkpoint_steps(run_dir)[::-1]  # newest first
     for i, step in enumerate(steps):
-        folder = root / f"step-{step:08d}"
+        folder = root / _step_name(step)
         try:
             tensors, meta = load_checkpoint(folder, name=NAME, device=device, check_finite=check_finite)
         except CheckpointError as exc:
             if i + 1 == len(steps):
                 raise
             if warn is not None:
-                warn(f"warning: {exc}; falling back to step-{steps[i + 1]:08d}")
+                warn(f"warning: {exc}; falling back to {_step_name(steps[i + 1])}")
             continue
         return Loaded(tensors, meta, step, folder)
     return None

@@ -22,7 +22,7 @@ from torch import Tensor
 if TYPE_CHECKING:
     from .volume import RenderOptions
 
-__all__ = ["composite", "finish", "marcher_weights", "sample_weights", "weighted_sum"]
+__all__ = ["finish", "marcher_weights", "sample_weights", "weighted_sum"]
 
 
 def marcher_weights(
@@ -50,7 +50,10 @@ def weighted_sum(v: Float[Tensor, "n m s 1"], colors: Float[Tensor, "n m s c"]) 
 
 
 def finish(
-    rgb: Float[Tensor, "n m c"], weights: Float[Tensor, "n m s_1 1"], depths: Float[Tensor, "n m s 1"], opts
+    rgb: Float[Tensor, "n m c"],
+    weights: Float[Tensor, "n m s_1 1"],
+    depths: Float[Tensor, "n m s 1"],
+    opts: RenderOptions,
 ) -> tuple[Float[Tensor, "n m c"], Float[Tensor, "n m 1"]]:
     """Background and sign of the composited colour; the weighted mid-interval depth (inf where no weight)."""
     total = weights.sum(dim=2)
@@ -61,16 +64,3 @@ def finish(
     if opts.signed_output:
         rgb = rgb * 2 - 1
     return rgb, depth
-
-
-def composite(
-    colors: Float[Tensor, "n m s c"],
-    densities: Float[Tensor, "n m s 1"],
-    depths: Float[Tensor, "n m s 1"],
-    opts: RenderOptions,
-) -> tuple[Float[Tensor, "n m c"], Float[Tensor, "n m 1"], Float[Tensor, "n m s_1 1"]]:
-    """EG3D's midpoint ray marcher. Returns features, *unclamped* depth (inf where no weight) and weights."""
-    weights = marcher_weights(densities, depths, opts.density_activation)
-    colors_mid = (colors[:, :, :-1] + colors[:, :, 1:]) / 2
-    rgb, depth = finish((weights * colors_mid).sum(dim=-2), weights, depths, opts)
-    return rgb, depth, weights

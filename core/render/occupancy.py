@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from jaxtyping import Float
 from torch import Tensor
 
+from ..mesh import voxel_centres
 from .compositing import marcher_weights
 from .field import Field
 from .samplers import RaySamples, ray_box_limits, sample_pdf, sample_stratified
@@ -37,7 +38,7 @@ class DensityGrid:
 
     def cell_centres(self) -> Float[Tensor, "r3 3"]:
         r = self.resolution
-        axis = ((torch.arange(r, dtype=torch.float32, device=self.density.device) + 0.5) / r * 2 - 1) * self.bound
+        axis = voxel_centres(r, 2 * self.bound).to(self.density.device)  # the baked grids' lattice (core/mesh.py)
         z, y, x = torch.meshgrid(axis, axis, axis, indexing="ij")
         return torch.stack([x, y, z], dim=-1).reshape(-1, 3)  # (R^3, 3) world xyz, [z][y][x] order
 

@@ -60,7 +60,7 @@ class RenderOptions:
 @dataclass
 class RenderOutput:
     features: Float[Tensor, "n m c"]  # composited features (first 3 = RGB), in [-1, 1] if signed_output
-    depth: Float[Tensor, "n m 1"]  # expected ray distance t of the weights, clamped to the sampled range
+    depth: Float[Tensor, "n m 1"]  # expected ray distance t of the weights; see the module doc for empty rays
     opacity: Float[Tensor, "n m 1"]  # accumulated weight sum_i w_i
     active: Bool[Tensor, "n m"] | None = None  # rays the field was evaluated on (None: all); the others are empty
 
