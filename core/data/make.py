@@ -131,7 +131,10 @@ def _chunk_done(work: Path, k: int, names: list[str]) -> dict | None:
     return data
 
 
-_DATASET_NAME = re.compile(r"^(\d{5}/(img\d{8}\.png)?|\d{5}/?|dataset\.json|captions\.json)$")
+# image folders and images, their ground truth (gt_name), dataset.json, captions.json (folder entries end in "/")
+_DATASET_NAME = re.compile(
+    r"^((gt/)?\d{5}/?|\d{5}/img\d{8}\.png|gt/|gt/\d{5}/img\d{8}\.npz|dataset\.json|captions\.json)$"
+)
 
 
 def _foreign(names: list[str]) -> list[str]:
@@ -141,8 +144,9 @@ def _foreign(names: list[str]) -> list[str]:
 
 def check_output(out: str | Path, overwrite: bool = False) -> None:
     """Refuse to replace what is not a dataset made by tristudio: a non-empty folder or a file holding anything but
-    `NNNNN/imgNNNNNNNN.png`, dataset.json and captions.json (FileExistsError naming a few of the files). An existing
-    dataset of that form is replaced (atomically, at the end); `overwrite` replaces anything."""
+    `NNNNN/imgNNNNNNNN.png`, their ground truth `gt/NNNNN/imgNNNNNNNN.npz`, dataset.json and captions.json
+    (FileExistsError naming a few of the files). An existing dataset of that form is replaced (atomically, at the
+    end); `overwrite` replaces anything."""
     out = Path(out)
     for p in out.parents:
         if p.exists() and not p.is_dir():
