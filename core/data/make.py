@@ -54,20 +54,24 @@ def work_dir(out: str | Path) -> Path:
     return out.parent / f".{out.name}.partial"
 
 
+def _world_items(world: str, seeds: list[int], cameras: str):
+    """The items of `world` for `seeds`: (scene batch, one camera per item; the heads worlds' from `cameras`)."""
+    if world == "heads":
+        return sample_heads(seeds), head_cameras(seeds, cameras)
+    if world == "heads2":
+        return sample_heads2(seeds), head_cameras(seeds, cameras)
+    if world == "objects":
+        return sample_objects(seeds), object_cameras(seeds)
+    raise ValueError(f"unknown world {world!r}; expected one of {', '.join(WORLDS)}")
+
+
 def render_items(world: str, seeds: list[int], resolution: int, supersample: int = 2, cameras: str = "ffhq"):
     """Render items: (uint8 images (n, R, R, 3), labels (n, 25), caption records). `cameras`: the heads worlds'
     camera distribution (ffhq | rebalanced, core/worlds/camera_sampling.py). heads2 records carry the identity
     (Identity.to_json(): parameters, hair style, glasses, colour words)."""
     if cameras != "ffhq" and world == "objects":
         raise ValueError(f"--cameras {cameras} applies to the heads worlds only")
-    if world == "heads":
-        batch, cams = sample_heads(seeds), head_cameras(seeds, cameras)
-    elif world == "heads2":
-        batch, cams = sample_heads2(seeds), head_cameras(seeds, cameras)
-    elif world == "objects":
-        batch, cams = sample_objects(seeds), object_cameras(seeds)
-    else:
-        raise ValueError(f"unknown world {world!r}; expected one of {', '.join(WORLDS)}")
+    batch, cams = _world_items(world, seeds, cameras)
     out = render(batch.scene, cams, resolution, supersample=supersample)
     images = (out.rgb * 255).round().clamp(0, 255).to(torch.uint8).numpy()
     yaw, pitch, _ = camera_yaw_pitch(cams.cam2world)
@@ -98,12 +102,7 @@ def render_ground_truth(world: str, seeds: list[int], resolution: int, cameras: 
     world-space normals, 0 where missed), mask (R, R) bool."""
     import io
 
-    if world == "heads":
-        batch, cams = sample_heads(seeds), head_cameras(seeds, cameras)
-    elif world == "heads2":
-        batch, cams = sample_heads2(seeds), head_cameras(seeds, cameras)
-    else:
-        batch, cams = sample_objects(seeds), object_cameras(seeds)
+    batch, cams = _world_items(world, seeds, cameras)
     out = render(batch.scene, cams, resolution)
     blobs = []
     for i in range(len(seeds)):
