@@ -195,8 +195,10 @@ def make_dataset(
 ) -> Path:
     """Render `count` items of `world` at `resolution` into the EG3D dataset `out` (folder, or zip if .zip).
 
-    `progress(done, total)` is called as items finish (resumed items count as done at once). Returns `out`. An
-    existing `out` that is not a tristudio dataset is refused (check_output) unless `overwrite`.
+    `cameras`: the heads worlds' camera distribution (render_items); `ground_truth`: also, per image, its
+    gt/NNNNN/imgNNNNNNNN.npz (render_ground_truth). `progress(done, total)` is called as items finish (resumed items
+    count as done at once). Returns `out`. An existing `out` that is not a tristudio dataset is refused (check_output)
+    unless `overwrite`.
     """
     if world not in WORLDS:
         raise ValueError(f"unknown world {world!r}; expected one of {', '.join(WORLDS)}")
