@@ -45,7 +45,12 @@ def holdout_pairs_of(prior_folder) -> set[tuple[str, str]]:
     path = Path(prior_folder) / "training.json"
     if not path.is_file():
         return set()
-    return {tuple(p) for p in json.loads(path.read_text()).get("holdout_pairs", [])}
+    try:
+        return {tuple(p) for p in json.loads(path.read_text()).get("holdout_pairs", [])}
+    except (json.JSONDecodeError, AttributeError, TypeError) as exc:
+        raise ValueError(
+            f'{path}: not a training.json object with "holdout_pairs" [[shape, colour], ...] ({exc})'
+        ) from None
 
 
 @torch.no_grad()
