@@ -57,6 +57,18 @@ def test_device_resolution_refuses_devices_tristudio_does_not_run_on():
     assert resolve_device("cpu:0") == torch.device("cpu", 0)
 
 
+@pytest.mark.parametrize("name", ["render", "generator", "train", "prior", "sds", "viewer"])
+def test_every_benchmark_takes_its_device_through_resolve_device(no_cuda, name):
+    """`run(device)` of a bench module, called directly (the interface core/bench/__init__.py states, "auto" included),
+    resolves the device the one way: cuda without CUDA is the DeviceError line before any work, not a torch error."""
+    import importlib
+
+    from tristudio.core.device import DeviceError
+
+    with pytest.raises(DeviceError, match="CUDA requested but not available"):
+        importlib.import_module(f"tristudio.core.bench.{name}").run(device="cuda", quick=True)
+
+
 def test_top_level_help_lists_every_registered_subcommand(monkeypatch):
     monkeypatch.setenv("COLUMNS", "250")  # one row per command
     result = CliRunner().invoke(app, ["--help"])

@@ -190,3 +190,20 @@ def test_datasets_made_with_different_seeds_hold_different_items():
     b_img, b_lab, _ = render_items("heads", seeds[1][:2], 16, supersample=1)
     assert not np.array_equal(np.asarray(a_img), np.asarray(b_img))
     assert not torch.equal(torch.as_tensor(a_lab), torch.as_tensor(b_lab))
+
+
+@pytest.mark.parametrize("suffix", ["", ".zip"])
+def test_a_dataset_with_ground_truth_is_remade_in_place(tmp_path, suffix):
+    """`--ground-truth` adds gt/NNNNN/imgNNNNNNNN.npz beside the images: remaking the dataset must see those as its
+    own files (not a user's) and replace it, while a user's file beside them is still refused."""
+    out = tmp_path / f"ds{suffix}"
+    make_mod.make_dataset("objects", 2, 8, out, supersample=1, ground_truth=True)
+    make_mod.make_dataset("objects", 3, 8, out, supersample=1, ground_truth=True)
+    assert len(read_dataset(out)[1]) == 3
+    names = zipfile.ZipFile(out).namelist() if suffix else [p.relative_to(out).as_posix() for p in out.rglob("*")]
+    assert "gt/00000/img00000002.npz" in names
+    if not suffix:
+        (out / "gt" / "notes.txt").write_text("mine")
+        with pytest.raises(FileExistsError, match="notes.txt"):
+            make_mod.make_dataset("objects", 1, 8, out, supersample=1)
+        assert (out / "gt" / "notes.txt").is_file()

@@ -321,6 +321,22 @@ def test_sampling_guidance_defaults_to_stable_diffusions_without_a_recommendatio
             _ = prior.sampling_guidance
 
 
+def test_holdout_pairs_of_reads_training_json_and_names_it_when_malformed(tmp_path):
+    """prior-acceptance splits its scores by the export's held-out pairs: read as (shape, colour) tuples, none
+    without a training.json, and a malformed one is a ValueError naming the file (not a bare JSON / type error)."""
+    import json
+
+    from tristudio.core.priors.acceptance import holdout_pairs_of
+
+    assert holdout_pairs_of(tmp_path) == set()
+    (tmp_path / "training.json").write_text(json.dumps({"holdout_pairs": [["cube", "yellow"], ["torus", "cyan"]]}))
+    assert holdout_pairs_of(tmp_path) == {("cube", "yellow"), ("torus", "cyan")}
+    for bad in ("{not json", "[1]", '{"holdout_pairs": 5}', '{"holdout_pairs": [1]}'):
+        (tmp_path / "training.json").write_text(bad)
+        with pytest.raises(ValueError, match="training.json.*holdout_pairs"):
+            holdout_pairs_of(tmp_path)
+
+
 def test_renders_make_command_writes_the_render_set_of_render_objects(tmp_path):
     """`tristudio renders make` writes exactly what core's render_objects / render_heads return for those seeds."""
     from typer.testing import CliRunner

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from .common import time_call
+from .common import resolve_device, time_call
 
 TITLE = "diffusion prior UNet call (CFG batch 2) and SD VAE encode fwd+bwd"
 
@@ -79,7 +79,7 @@ def _unet_row(name: str, unet, text_dim: int, tokens: int, dev: torch.device, re
 def run(device: str = "cpu", quick: bool = False) -> list[dict]:
     from diffusers import AutoencoderKL, UNet2DConditionModel
 
-    dev = torch.device(device)
+    dev = resolve_device(device)
     torch.manual_seed(0)
     unet, text_dim, note = _shipped_unet()
     rows = [_unet_row("tristudio prior_small", unet, text_dim, 77, dev, 3 if quick else 10, note)]

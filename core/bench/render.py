@@ -7,13 +7,13 @@ import torch
 from ..cameras import Cameras
 from ..render.triplane import OSGDecoder
 from ..render.volume import RenderOptions, render_triplanes
-from .common import time_call
+from .common import resolve_device, time_call
 
 TITLE = "tri-plane render (3x32x256^2 planes, MLP 32-64-33, 48+48 samples, batch 1)"
 
 
 def run(device: str = "cpu", quick: bool = False) -> list[dict]:
-    dev = torch.device(device)
+    dev = resolve_device(device)
     gen = torch.Generator().manual_seed(0)
     planes = (torch.randn(1, 3, 32, 256, 256, generator=gen) * 0.5).to(dev)
     decoder = OSGDecoder().to(dev).eval()

@@ -107,30 +107,13 @@ def _dreamfusion_rows(dev, quick: bool) -> list[dict]:
 
 def _real_size_sd_row(dev) -> dict:
     """One SDS step of SD 1.5's shapes: VAE encode (fwd + bwd) of a 512^2 image, UNet with CFG (batch 2) on 64^2
-    latents. Random weights, built from the configs in memory (no download)."""
+    latents. Random weights, built from the configs in memory (no download; bench/prior.py states them)."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
 
-    unet = (
-        UNet2DConditionModel(
-            sample_size=64, cross_attention_dim=768, attention_head_dim=8, block_out_channels=(320, 640, 1280, 1280)
-        )
-        .to(dev)
-        .eval()
-        .requires_grad_(False)
-    )
-    vae = (
-        AutoencoderKL(
-            block_out_channels=(128, 256, 512, 512),
-            latent_channels=4,
-            sample_size=512,
-            down_block_types=("DownEncoderBlock2D",) * 4,
-            up_block_types=("UpDecoderBlock2D",) * 4,
-            layers_per_block=2,
-        )
-        .to(dev)
-        .eval()
-        .requires_grad_(False)
-    )
+    from .prior import SD15_UNET, SD_VAE
+
+    unet = UNet2DConditionModel(**SD15_UNET).to(dev).eval().requires_grad_(False)
+    vae = AutoencoderKL(**SD_VAE).to(dev).eval().requires_grad_(False)
     image = torch.rand(1, 3, 512, 512, device=dev, requires_grad=True)
     emb = torch.randn(2, 77, 768, device=dev)
     t0 = time.perf_counter()

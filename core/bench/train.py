@@ -13,6 +13,8 @@ import time
 
 import torch
 
+from .common import resolve_device
+
 TITLE = "EG3D training speed (images/s, one process)"
 
 
@@ -61,9 +63,7 @@ def run(device: str = "auto", quick: bool = False) -> list[dict]:
     from ..eg3d.presets import preset
     from ..eg3d.train import TrainConfig, Trainer
 
-    dev = torch.device(
-        "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
-    )
+    dev = resolve_device(device)
     rows = []
     roof = gemm_gflops(dev)
     cpu = dev.type == "cpu"

@@ -54,20 +54,24 @@ def work_dir(out: str | Path) -> Path:
     return out.parent / f".{out.name}.partial"
 
 
+def _world_items(world: str, seeds: list[int], cameras: str):
+    """The items of `world` for `seeds`: (scene batch, one camera per item; the heads worlds' from `cameras`)."""
+    if world == "heads":
+        return sample_heads(seeds), head_cameras(seeds, cameras)
+    if world == "heads2":
+        return sample_heads2(seeds), head_cameras(seeds, cameras)
+    if world == "objects":
+        return sample_objects(seeds), object_cameras(seeds)
+    raise ValueError(f"unknown world {world!r}; expected one of {', '.join(WORLDS)}")
+
+
 def render_items(world: str, seeds: list[int], resolution: int, supersample: int = 2, cameras: str = "ffhq"):
     """Render items: (uint8 images (n, R, R, 3), labels (n, 25), caption records). `cameras`: the heads worlds'
     camera distribution (ffhq | rebalanced, core/worlds/camera_sampling.py). heads2 records carry the identity
     (Identity.to_json(): parameters, hair style, glasses, colour words)."""
     if cameras != "ffhq" and world == "objects":
         raise ValueError(f"--cameras {cameras} applies to the heads worlds only")
-    if world == "heads":
-        batch, cams = sample_heads(seeds), head_cameras(seeds, cameras)
-    elif world == "heads2":
-        batch, cams = sample_heads2(seeds), head_cameras(seeds, cameras)
-    elif world == "objects":
-        batch, cams = sample_objects(seeds), object_cameras(seeds)
-    else:
-        raise ValueError(f"unknown world {world!r}; expected one of {', '.join(WORLDS)}")
+    batch, cams = _world_items(world, seeds, cameras)
     out = render(batch.scene, cams, resolution, supersample=supersample)
     images = (out.rgb * 255).round().clamp(0, 255).to(torch.uint8).numpy()
     yaw, pitch, _ = camera_yaw_pitch(cams.cam2world)
@@ -98,12 +102,7 @@ def render_ground_truth(world: str, seeds: list[int], resolution: int, cameras: 
     world-space normals, 0 where missed), mask (R, R) bool."""
     import io
 
-    if world == "heads":
-        batch, cams = sample_heads(seeds), head_cameras(seeds, cameras)
-    elif world == "heads2":
-        batch, cams = sample_heads2(seeds), head_cameras(seeds, cameras)
-    else:
-        batch, cams = sample_objects(seeds), object_cameras(seeds)
+    batch, cams = _world_items(world, seeds, cameras)
     out = render(batch.scene, cams, resolution)
     blobs = []
     for i in range(len(seeds)):
@@ -131,7 +130,10 @@ def _chunk_done(work: Path, k: int, names: list[str]) -> dict | None:
     return data
 
 
-_DATASET_NAME = re.compile(r"^(\d{5}/(img\d{8}\.png)?|\d{5}/?|dataset\.json|captions\.json)$")
+# image folders and images, their ground truth (gt_name), dataset.json, captions.json (folder entries end in "/")
+_DATASET_NAME = re.compile(
+    r"^((gt/)?\d{5}/?|\d{5}/img\d{8}\.png|gt/|gt/\d{5}/img\d{8}\.npz|dataset\.json|captions\.json)$"
+)
 
 
 def _foreign(names: list[str]) -> list[str]:
@@ -141,8 +143,9 @@ def _foreign(names: list[str]) -> list[str]:
 
 def check_output(out: str | Path, overwrite: bool = False) -> None:
     """Refuse to replace what is not a dataset made by tristudio: a non-empty folder or a file holding anything but
-    `NNNNN/imgNNNNNNNN.png`, dataset.json and captions.json (FileExistsError naming a few of the files). An existing
-    dataset of that form is replaced (atomically, at the end); `overwrite` replaces anything."""
+    `NNNNN/imgNNNNNNNN.png`, their ground truth `gt/NNNNN/imgNNNNNNNN.npz`, dataset.json and captions.json
+    (FileExistsError naming a few of the files). An existing dataset of that form is replaced (atomically, at the
+    end); `overwrite` replaces anything."""
     out = Path(out)
     for p in out.parents:
         if p.exists() and not p.is_dir():
@@ -192,8 +195,10 @@ def make_dataset(
 ) -> Path:
     """Render `count` items of `world` at `resolution` into the EG3D dataset `out` (folder, or zip if .zip).
 
-    `progress(done, total)` is called as items finish (resumed items count as done at once). Returns `out`. An
-    existing `out` that is not a tristudio dataset is refused (check_output) unless `overwrite`.
+    `cameras`: the heads worlds' camera distribution (render_items); `ground_truth`: also, per image, its
+    gt/NNNNN/imgNNNNNNNN.npz (render_ground_truth). `progress(done, total)` is called as items finish (resumed items
+    count as done at once). Returns `out`. An existing `out` that is not a tristudio dataset is refused (check_output)
+    unless `overwrite`.
     """
     if world not in WORLDS:
         raise ValueError(f"unknown world {world!r}; expected one of {', '.join(WORLDS)}")

@@ -32,7 +32,10 @@ import numpy as np
 import torch
 
 from ..cameras import Cameras
-from ..worlds.captions import COLORS, SHAPES, VIEW_WORDS, head_caption, object_caption
+from ..io.atomic import atomic_write_text
+from ..io.images import make_grid, save_png, to_uint8
+from ..priors.train_prior import DEFAULT_HOLDOUT
+from ..worlds.captions import SHAPES, VIEW_WORDS, head_caption, object_caption, shape_color_prompts
 from .export import export_mesh, render_orbit
 from .optimize import DreamFusion, DreamFusionConfig
 
@@ -49,9 +52,8 @@ __all__ = [
     "stable_over_steps",
 ]
 
-# the prior's held-out (shape, colour) pairs (core/priors/train_prior.py DEFAULT_HOLDOUT): one colour per shape
-HOLDOUT_PAIRS = [(s, c) for s, c in zip(SHAPES, list(COLORS)[1:], strict=False)]
-HOLDOUT_PROMPTS = [object_caption(s, c) for s, c in HOLDOUT_PAIRS]
+# the prior's held-out (shape, colour) pairs: one colour per shape
+HOLDOUT_PROMPTS = [object_caption(s, c) for s, c in DEFAULT_HOLDOUT]
 HEAD_PROMPTS = [
     head_caption(h, s) for h, s in (("black", "light"), ("blond", "tan"), ("brown", "pale"), ("red", "dark"))
 ]
@@ -111,6 +113,13 @@ def nearest_primitive(mesh, n: int = 2000) -> dict[str, float]:
     return {s: chamfer(pts, primitive_points(s, n)) for s in SHAPES}
 
 
+def _candidates(object_prompts: list[str]) -> list[str]:
+    """The captions an orbit render is retrieved among: all the objects world's "a <colour> <shape>" (77), then any
+    evaluated prompt outside them."""
+    candidates = [caption for _, _, caption in shape_color_prompts()]
+    return candidates + [p for p in object_prompts if p not in candidates]
+
+
 @torch.no_grad()
 def _view_scores(df, clip, prompt: str, resolution: int = 64) -> dict[str, str]:
     """CLIP's top view word for the back view (and the front view) of the scene."""
@@ -137,7 +146,6 @@ def evaluate(
     mesh: bool = True,
     log=print,
 ) -> dict:
-    from ..io.images import make_grid, save_png, to_uint8
     from ..priors.rprecision import clip_r_precision
 
     object_prompts = list(HOLDOUT_PROMPTS if object_prompts is None else object_prompts)
@@ -145,10 +153,9 @@ def evaluate(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     results: dict = {"steps": steps, "resolution": resolution, "runs": []}
+    candidates = _candidates(object_prompts)
     for method in methods:
         renders, index = [], []
-        candidates = [object_caption(s, c) for s in SHAPES for c in COLORS]
-        candidates += [p for p in object_prompts if p not in candidates]  # prompts outside the world's captions
         for i, prompt in enumerate(object_prompts):
             t0 = time.perf_counter()
             df = DreamFusion(
@@ -194,12 +201,13 @@ def evaluate(
         results[f"{method}_mesh_nearest_is_named"] = (
             float(np.mean([r["nearest"] == r["named"] for r in objs])) if objs else None
         )
-        (out / "results.json").write_text(json.dumps(results, indent=2))
+        atomic_write_text(out / "results.json", json.dumps(results, indent=2))
     return results
 
 
-def _measure(df, clip, prompt: str, candidates: list[str]) -> dict:
-    """Orbit renders (8 lambertian views, 64 px), per-view CLIP top-1 hit, and chamfer to the named primitive."""
+def _measure(df, clip, prompt: str, candidates: list[str]) -> tuple[dict, torch.Tensor]:
+    """Orbit renders (8 lambertian views, 64 px), per-view CLIP top-1 hit, and chamfer to the named primitive:
+    (record, the orbit images (8, 3, 64, 64) in [0, 1])."""
     orbit = render_orbit(df, 8, 64, shading="lambertian")
     sim = clip.similarity(orbit["image"], candidates)  # (8, P)
     rec = {"hits": [bool(h) for h in (sim.argmax(dim=1) == candidates.index(prompt)).tolist()]}
@@ -225,13 +233,9 @@ def evaluate_over_steps(
 ) -> dict:
     """One run per object prompt to max(marks) with the default config (plus `config` overrides), measured at each
     mark. Resumable: out/<method>/<prompt>/checkpoint and marks.json hold each prompt's state and measurements."""
-    from ..io.atomic import atomic_write_text
-    from ..io.images import make_grid, save_png, to_uint8
-
     object_prompts = list(HOLDOUT_PROMPTS if object_prompts is None else object_prompts)
     marks = sorted(int(m) for m in marks)
-    candidates = [object_caption(s, c) for s in SHAPES for c in COLORS]
-    candidates += [p for p in object_prompts if p not in candidates]
+    candidates = _candidates(object_prompts)
     out = Path(out)
     runs = []
     for prompt in object_prompts:

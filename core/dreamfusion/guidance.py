@@ -62,10 +62,11 @@ class ScoreDistillation(nn.Module):
     label = ""
     default_scale = 1.0
 
-    def __init__(self, prior, guidance_scale: float, t_range: tuple[float, float] = (0.02, 0.98)):
+    def __init__(self, prior, guidance_scale: float | None = None, t_range: tuple[float, float] = (0.02, 0.98)):
+        """guidance_scale None: the method's default_scale (make_guidance applies the prior's profile first)."""
         super().__init__()
         self.prior = prior
-        self.guidance_scale = float(guidance_scale)
+        self.guidance_scale = float(self.default_scale if guidance_scale is None else guidance_scale)
         self.t_range = t_range
 
     def sample_t(self, n: int, gen: torch.Generator) -> Tensor:
@@ -136,7 +137,6 @@ class CSD(ScoreDistillation):
     name, label, default_scale = "csd", METHODS["csd"].label, METHODS["csd"].default_scale
 
     def __init__(self, prior, guidance_scale: float | None = None, negative_scale: float = 0.0, t_range=(0.02, 0.98)):
-        guidance_scale = self.default_scale if guidance_scale is None else guidance_scale
         super().__init__(prior, guidance_scale, t_range)
         self.negative_scale = float(negative_scale)
 
@@ -176,7 +176,6 @@ class VSD(ScoreDistillation):
         lora_rank: int = 4,
         lora_lr: float = 1e-3,
     ):
-        guidance_scale = self.default_scale if guidance_scale is None else guidance_scale
         super().__init__(prior, guidance_scale, t_range)
         from peft import LoraConfig
 

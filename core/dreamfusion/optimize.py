@@ -3,7 +3,7 @@
     df = DreamFusion(DreamFusionConfig(prompt="a red cube"), prior)
     metrics = df.step()                         # one training step: random camera, shading, view prompt, guidance
     out = df.render(cameras, 64, "lambertian")  # {"image", "depth", "opacity", "normal"}, images in [0, 1]
-    df.save(folder); df = DreamFusion.load(folder, prior)
+    df.save(run_dir); df = DreamFusion.load(run_dir, prior)   # run_dir/checkpoints/step-N, newest readable one
     df.run(steps, out_dir=..., on_step=callback, should_stop=flag.is_set)
 
 Determinism: every random draw (cameras, shading, light, timesteps, noise) comes from one torch.Generator whose state
@@ -64,7 +64,7 @@ class DreamFusionConfig:
     #                        "uniform": the shared renderer's `samples` stratified + `importance_samples` per ray
     samples: int = 24  # field samples per ray
     importance_samples: int = 16  # (uniform sampler only)
-    grid_resolution: int = 32  # density grid side (occupancy.py)
+    grid_resolution: int = 32  # density grid side (core/render/occupancy.py)
     grid_every: int = 16  # grid refresh period in steps
     grid_decay: float = 0.95
     proposal_samples: int = 64  # grid lookups per ray

@@ -8,7 +8,7 @@ noise the prior cannot see; and under SDS at DreamFusion's scale 100 it grows an
 Diffusion, DeepFloyd IF) gets DreamFusion's own settings.
 
 `profile_for(prior)` is the one place that decides which profile a prior has; the guidance methods' own default scales
-live on their classes (guidance.GUIDANCES) and a profile only overrides them.
+are stated in methods.METHODS (guidance.py's classes carry them) and a profile only overrides them.
 """
 
 from __future__ import annotations

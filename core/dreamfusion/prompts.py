@@ -1,16 +1,13 @@
-"""View-dependent prompts (DreamFusion): the view word of each training camera appended to the prompt.
+"""The prompt of a DreamFusion run: `check_prompt` (not empty) and `fit_view_prompts`, its view-dependent variants.
 
 "a red cube" seen from yaw 170 deg becomes "a red cube, back view" (core/worlds/captions.py holds the view words and
-their thresholds, shared with the captions the small-world prior was trained on).
+their thresholds, shared with the captions the small-world prior was trained on; optimize.DreamFusion.prompts_for
+picks each training camera's variant).
 """
 
 from __future__ import annotations
 
-from torch import Tensor
-
-from ..worlds.captions import VIEW_WORDS, view_word
-
-__all__ = ["view_prompts", "all_view_prompts", "check_prompt", "fit_view_prompts"]
+__all__ = ["check_prompt", "fit_view_prompts"]
 
 
 def check_prompt(prompt: str) -> str:
@@ -18,18 +15,6 @@ def check_prompt(prompt: str) -> str:
     if not prompt:
         raise ValueError("empty prompt: give a text description, e.g. 'a red cube'")
     return prompt
-
-
-def view_prompts(prompt: str, yaw: Tensor, pitch: Tensor) -> list[str]:
-    """One prompt per camera: '<prompt>, <view word>'."""
-    words = view_word(yaw, pitch)
-    words = [words] if isinstance(words, str) else words
-    return [f"{prompt}, {w}" for w in words]
-
-
-def all_view_prompts(prompt: str) -> dict[str, str]:
-    """The four view-dependent variants of a prompt (embedded once, looked up per step)."""
-    return {w: f"{prompt}, {w}" for w in VIEW_WORDS}
 
 
 def fit_view_prompts(prompt: str, words: list[str], prior) -> tuple[str, dict[str, str], str | None]:

@@ -63,15 +63,6 @@ class IdentityNet(nn.Module):
         return F.normalize(self.fc(x.mean(dim=(2, 3))), dim=-1)
 
 
-def _world_sampler(world: str):
-    from ..worlds.heads import sample_heads
-    from ..worlds.heads2 import sample_heads2
-
-    if world not in ("heads", "heads2"):
-        raise ValueError(f"ID-sw: unknown heads world {world!r} (heads | heads2)")
-    return sample_heads if world == "heads" else sample_heads2
-
-
 @torch.no_grad()
 def render_views(
     world: str, seeds: list[int], yaws: Tensor, pitches: Tensor, res: int = RES, supersample: int = 1
@@ -80,8 +71,9 @@ def render_views(
     as core/eg3d/sampling.view_label): (n, v, 3, res, res) in [0, 1]. yaws, pitches: (v,) or (n, v) radians."""
     from ..cameras import FFHQ_FOV_DEG, FFHQ_PIVOT, FFHQ_RADIUS, Cameras
     from ..worlds import render
+    from ..worlds.head_worlds import head_sampler
 
-    heads = _world_sampler(world)(seeds)
+    heads = head_sampler(world, "ID-sw")(seeds)
     n = len(seeds)
     yaws, pitches = yaws.expand(n, -1), pitches.expand(n, -1)
     v = yaws.shape[1]

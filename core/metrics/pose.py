@@ -48,17 +48,15 @@ class HeadTemplate:
     """Mean SDF of a batch of heads: (k, 3) world points -> (k,). `members()`: one template per head."""
 
     def __init__(self, world: str = "heads", size: int | None = None, start: int = TEMPLATE_SEED, scene=None):
-        from ..worlds.heads import sample_heads
-        from ..worlds.heads2 import sample_heads2
+        from ..worlds.head_worlds import head_sampler
 
         if scene is not None:  # an exact geometry (e.g. the very head rendered: tests)
             self.world, self.scene, self.size = "given", scene, len(scene)
             return
-        if world not in ("heads", "heads2"):
-            raise ValueError(f"pose template: unknown heads world {world!r} (heads | heads2)")
+        sample = head_sampler(world, "pose template")
         self.world = world
         size = TEMPLATE_SIZE[world] if size is None else size
-        self.scene = (sample_heads if world == "heads" else sample_heads2)(size, start=start).scene
+        self.scene = sample(size, start=start).scene
         self.size = size
 
     def members(self) -> list["HeadTemplate"]:

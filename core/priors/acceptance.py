@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from ..worlds.captions import COLORS, HAIR_COLORS, SHAPES, SKIN_TONES, VIEW_WORDS, head_caption, object_caption
+from ..worlds.captions import COLORS, VIEW_WORDS, head_caption, head_prompts, object_caption, shape_color_prompts
 from .ddim import sample_images
 
 __all__ = ["evaluate_prior", "holdout_pairs_of"]
@@ -45,7 +45,12 @@ def holdout_pairs_of(prior_folder) -> set[tuple[str, str]]:
     path = Path(prior_folder) / "training.json"
     if not path.is_file():
         return set()
-    return {tuple(p) for p in json.loads(path.read_text()).get("holdout_pairs", [])}
+    try:
+        return {tuple(p) for p in json.loads(path.read_text()).get("holdout_pairs", [])}
+    except (json.JSONDecodeError, AttributeError, TypeError) as exc:
+        raise ValueError(
+            f'{path}: not a training.json object with "holdout_pairs" [[shape, colour], ...] ({exc})'
+        ) from None
 
 
 @torch.no_grad()
@@ -66,8 +71,8 @@ def evaluate_prior(
     """pair_stride k > 1 samples only the held-out pairs and every k-th other pair (still ranked among all 77).
     guidance None: the prior's own sampling CFG scale (Prior.sampling_guidance)."""
     guidance = prior.sampling_guidance if guidance is None else guidance
-    pairs = [(s, c) for s in SHAPES for c in COLORS]
-    captions = [object_caption(s, c) for s, c in pairs]
+    pairs = [(s, c) for s, c, _ in shape_color_prompts()]
+    captions = [caption for _, _, caption in shape_color_prompts()]
     holdout = holdout or set()
     sampled = [i for i, p in enumerate(pairs) if p in holdout or i % pair_stride == 0]
     prompts = [captions[i] for i in sampled for _ in range(per_prompt)]
@@ -88,20 +93,11 @@ def evaluate_prior(
         "chance_shape_color": 1 / len(pairs),
     }
     view_pairs = view_pairs or VIEW_PAIRS
-    v_prompts, v_truth, v_pair = [], [], []
-    for color, shape in view_pairs:
-        for j, view in enumerate(VIEW_WORDS):
-            for _ in range(per_prompt):
-                v_prompts.append(object_caption(shape, color, None, view))
-                v_truth.append(j)
-                v_pair.append((shape, color))
-    v_images = sample_images(prior, v_prompts, steps=steps, guidance=guidance, seed=seed + 1, eta=eta)
-    v_emb = clip.embed_images(v_images)
-    v_ok = 0
-    for k, (shape, color) in enumerate(v_pair):
-        text = clip.embed_text([object_caption(shape, color, None, v) for v in VIEW_WORDS])  # (4, D)
-        v_ok += int((v_emb[k] @ text.T).argmax()) == v_truth[k]
-    report["view_top1"] = v_ok / len(v_prompts)
+    sample = dict(per_prompt=per_prompt, steps=steps, guidance=guidance, eta=eta)
+    v_best, v_truth, v_images = _view_test(
+        prior, clip, view_pairs, lambda c, s, v: object_caption(s, c, None, v), seed=seed + 1, **sample
+    )
+    report["view_top1"] = sum(b == t for b, t in zip(v_best, v_truth, strict=True)) / len(v_truth)
     report["chance_view"] = 1 / len(VIEW_WORDS)
     if heads:
         report.update(_heads_report(prior, clip, per_prompt, steps, guidance, seed, eta))
@@ -125,25 +121,37 @@ def evaluate_prior(
     return report
 
 
+def _view_test(
+    prior, clip, pairs, caption, per_prompt: int, steps: int, guidance: float, seed: int, eta: float
+) -> tuple[list[int], list[int], torch.Tensor]:
+    """Images sampled for caption(a, b, view) of each (a, b) in `pairs` and each view word (per_prompt each), and
+    the view word the CLIP assigns each among the 4 caption(a, b, view) variants: (best view index per image, true
+    view index per image, the images (N, 3, r, r) in [0, 1])."""
+    prompts, truth, own = [], [], []
+    for a, b in pairs:
+        for j, view in enumerate(VIEW_WORDS):
+            for _ in range(per_prompt):
+                prompts.append(caption(a, b, view))
+                truth.append(j)
+                own.append((a, b))
+    images = sample_images(prior, prompts, steps=steps, guidance=guidance, seed=seed, eta=eta)
+    emb = clip.embed_images(images)
+    best = [
+        int((emb[k] @ clip.embed_text([caption(a, b, v) for v in VIEW_WORDS]).T).argmax())  # among (4, D)
+        for k, (a, b) in enumerate(own)
+    ]
+    return best, truth, images
+
+
 def _heads_report(prior, clip, per_prompt: int, steps: int, guidance: float, seed: int, eta: float) -> dict:
-    pairs = [(h, k) for h in HAIR_COLORS for k in SKIN_TONES]
-    captions = [head_caption(h, k) for h, k in pairs]
+    pairs = [(h, k) for h, k, _ in head_prompts()]
+    captions = [caption for _, _, caption in head_prompts()]
     truth = [i for i in range(len(pairs)) for _ in range(per_prompt)]
     images = sample_images(prior, [captions[i] for i in truth], steps=steps, guidance=guidance, seed=seed + 2, eta=eta)
     best = (clip.embed_images(images) @ clip.embed_text(captions).T).argmax(dim=1).tolist()
     n = len(truth)
-    v_prompts, v_truth, v_pair = [], [], []
-    for hair, skin in HEAD_VIEW_PAIRS:
-        for j, view in enumerate(VIEW_WORDS):
-            for _ in range(per_prompt):
-                v_prompts.append(head_caption(hair, skin, view))
-                v_truth.append(j)
-                v_pair.append((hair, skin))
-    v_emb = clip.embed_images(sample_images(prior, v_prompts, steps=steps, guidance=guidance, seed=seed + 3, eta=eta))
-    v_best = [
-        int((v_emb[k] @ clip.embed_text([head_caption(h, s, v) for v in VIEW_WORDS]).T).argmax())
-        for k, (h, s) in enumerate(v_pair)
-    ]
+    sample = dict(per_prompt=per_prompt, steps=steps, guidance=guidance, eta=eta)
+    v_best, v_truth, _ = _view_test(prior, clip, HEAD_VIEW_PAIRS, head_caption, seed=seed + 3, **sample)
     backs = [k for k in range(len(v_truth)) if VIEW_WORDS[v_truth[k]] == "back view"]
     return {
         "n_head_images": n,
