@@ -1,4 +1,4 @@
-"""ADA augmentation (core/eg3d/augment.py) and stratified / disparity-space depth sampling (core/render/volume.py):
+"""ADA augmentation (core/eg3d/augment.py) and stratified / disparity-space depth sampling (core/render/samplers.py):
 properties that pin each transform (p = 0 identity, exact integer shifts, the statistic each colour transform keeps,
 one transform for image and raw image, the rate p) and the sample spacing (uniform in depth or in 1 / depth)."""
 

@@ -27,7 +27,9 @@ def display():
         yield os.environ["DISPLAY"]
         return
     if shutil.which("Xvfb") is None:
-        pytest.skip("GUI tests need a display: no DISPLAY and no Xvfb (run scripts/test.sh, which uses xvfb-run)")
+        pytest.skip(
+            "GUI tests need a display: no DISPLAY and no Xvfb (install Xvfb, or run pytest under `xvfb-run -a`)"
+        )
     r, w = os.pipe()
     proc = subprocess.Popen(
         ["Xvfb", "-displayfd", str(w), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
