@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from safetensors.torch import load_file, save_file
+from nan_prior import nan_prior
 from typer.testing import CliRunner
 
 from tristudio.cli.app import app
@@ -241,24 +241,11 @@ def test_non_finite_view_numbers_are_refused_not_rendered_black(option, value, t
     assert not out.exists()
 
 
-def _poison(tiny_prior_dir: Path, tmp_path: Path, component: str) -> Path:
-    import shutil
-
-    bad = tmp_path / "nan_prior"
-    shutil.copytree(tiny_prior_dir, bad)
-    path = next((bad / component).glob("*.safetensors"))
-    tensors = load_file(str(path))
-    key = sorted(k for k, v in tensors.items() if v.is_floating_point() and v.numel() > 4)[0]
-    tensors[key].view(-1)[3] = float("nan")
-    save_file(tensors, str(path))
-    return bad
-
-
 @pytest.mark.parametrize("component", ["unet", "text_encoder"])
 def test_a_prior_with_nan_weights_is_refused_on_load(tiny_prior_dir, tmp_path, component):
     from tristudio.core.priors import PriorLoadError, load_prior
 
-    bad = _poison(tiny_prior_dir, tmp_path, component)
+    bad = nan_prior(tiny_prior_dir, tmp_path / "nan_prior", component)
     with pytest.raises(PriorLoadError, match=f"{component}.*NaN or Inf"):
         load_prior(bad, "cpu")
     clear_error(*run("sample", "a cube", "--prior", bad, "--out", tmp_path / "s", "--steps", "2"), "NaN")

@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 import pytest
+from nan_prior import nan_prior
 from test_viewer_gui import display, run, split_state, wait  # noqa: F401  (display: the module's Xvfb fixture)
 
 pytestmark = pytest.mark.gui
@@ -230,17 +231,7 @@ def test_errors_are_shown_in_red_and_the_app_keeps_running(tiny_G, tmp_path, pri
 def test_a_prior_with_nan_weights_is_refused_in_red_and_nothing_trains(tiny_G, tmp_path, prior_dir):
     """Issue 15: a prior whose UNet holds a NaN must not train DreamFusion with a zero gradient in the viewer either;
     Start names the problem in red and no optimiser thread runs."""
-    import shutil
-
-    from safetensors.torch import load_file, save_file
-
-    bad = tmp_path / "nan_prior"
-    shutil.copytree(prior_dir, bad)
-    weights = next((bad / "unet").glob("*.safetensors"))
-    tensors = load_file(str(weights))
-    key = sorted(k for k, v in tensors.items() if v.is_floating_point() and v.numel() > 4)[0]
-    tensors[key].view(-1)[3] = float("nan")
-    save_file(tensors, str(weights))
+    bad = nan_prior(prior_dir, tmp_path / "nan_prior", "unet")
     app = make_df_app(tiny_G, tmp_path, bad)
     seen = {}
 
