@@ -187,11 +187,10 @@ def test_resume_continues_from_the_exact_step_with_identical_weights(renders, to
     assert any(not torch.equal(a[k], v) for k, v in _state_tensors(fresh.state.modules).items())
 
 
-def test_sample_images_shape_range_and_seed(tmp_path):
+def test_sample_images_shape_range_and_seed(tiny_prior_dir):
     from tristudio.core.priors.ddim import sample_images
-    from tristudio.core.priors.testing import build_tiny_pixel_prior
 
-    prior = load_prior(build_tiny_pixel_prior(tmp_path / "p"), device="cpu")
+    prior = load_prior(tiny_prior_dir, device="cpu")
     a = sample_images(prior, ["a red cube", "a blue torus"], steps=3, guidance=3.0, seed=0)
     b = sample_images(prior, ["a red cube", "a blue torus"], steps=3, guidance=3.0, seed=0)
     c = sample_images(prior, ["a red cube", "a blue torus"], steps=3, guidance=3.0, seed=1)
