@@ -58,11 +58,19 @@ def test_dataset_make_never_deletes_a_users_folder(tmp_path):
     # a file (not .zip) as --out, and a zip that is not a dataset: refused, untouched
     paper = tmp_path / "paper.pdf"
     paper.write_bytes(b"%PDF")
-    clear_error(*run("dataset", "make", "--world", "objects", "--count", "1", "--resolution", "8", "--out", paper))
+    clear_error(
+        *run("dataset", "make", "--world", "objects", "--count", "1", "--resolution", "8", "--out", paper),
+        "paper.pdf",
+        "--overwrite",
+    )
     assert paper.read_bytes() == b"%PDF"
     fake = tmp_path / "fake.zip"
     fake.write_bytes(b"not a zip")
-    clear_error(*run("dataset", "make", "--world", "objects", "--count", "1", "--resolution", "8", "--out", fake))
+    clear_error(
+        *run("dataset", "make", "--world", "objects", "--count", "1", "--resolution", "8", "--out", fake),
+        "fake.zip",
+        "not a zip dataset",
+    )
     assert fake.read_bytes() == b"not a zip"
 
 
@@ -76,7 +84,7 @@ def test_dataset_make_replaces_its_own_dataset_and_overwrite_is_explicit(tmp_pat
     assert code == 0, output
     assert len(json.loads((out / "dataset.json").read_text())["labels"]) == 3
     (out / "notes.txt").write_text("mine")
-    clear_error(*run(*args, "--count", "1"))
+    clear_error(*run(*args, "--count", "1"), "notes.txt", "--overwrite")  # names the file it would lose
     assert (out / "notes.txt").is_file()
     code, output = run(*args, "--count", "1", "--overwrite")
     assert code == 0 and not (out / "notes.txt").exists(), output
