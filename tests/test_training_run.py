@@ -152,15 +152,10 @@ def test_plot_draws_one_panel_per_logged_key_from_the_log(tmp_path):
 def test_the_features_trainer_resumes_bit_identically(tmp_path):
     from tristudio.core.metrics import smallworld
 
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        imgs = torch.rand(8, 3, 32, 32, generator=torch.Generator().manual_seed(0))
-        smallworld.train_small_world_extractor(imgs, tmp_path / "straight", steps=4, batch=4)
-        smallworld.train_small_world_extractor(imgs, tmp_path / "split", steps=2, batch=4, checkpoint_every=2)
-        smallworld.train_small_world_extractor(imgs, tmp_path / "split", steps=4, batch=4, resume=True)
-    finally:
-        torch.set_num_threads(n)
+    imgs = torch.rand(8, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    smallworld.train_small_world_extractor(imgs, tmp_path / "straight", steps=4, batch=4)
+    smallworld.train_small_world_extractor(imgs, tmp_path / "split", steps=2, batch=4, checkpoint_every=2)
+    smallworld.train_small_world_extractor(imgs, tmp_path / "split", steps=4, batch=4, resume=True)
     a, b = (smallworld.load_small_world_extractor(tmp_path / p).state_dict() for p in ("straight", "split"))
     assert all(torch.equal(a[k], b[k]) for k in a)
     logs = [TrainingRun(tmp_path / p).records() for p in ("straight", "split")]
