@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 from nan_prior import nan_prior
-from test_viewer_gui import display, run, split_state, wait  # noqa: F401  (display: the module's Xvfb fixture)
+from test_viewer_gui import display, frames_over_yields, run, split_state, wait  # noqa: F401  (display: Xvfb fixture)
 
 pytestmark = pytest.mark.gui
 
@@ -206,10 +206,7 @@ def test_errors_are_shown_in_red_and_the_app_keeps_running(tiny_G, tmp_path, pri
         seen["step_error"] = app.probes.df_drawn_error
         seen["viewport_errors"] = list(app.probes.drawn_errors)
         seen["thread_alive"] = sess.worker.alive
-        frames = app.probes.frames
-        for _ in range(5):
-            ctx.yield_()
-        seen["frames_advanced"] = app.probes.frames - frames
+        seen["frames_advanced"] = frames_over_yields(ctx, app)
         # Start again: a fresh object trains.
         ctx.item_click("//DreamFusion/Start")
         new = app.dreamfusion.session
@@ -242,10 +239,7 @@ def test_a_prior_with_nan_weights_is_refused_in_red_and_nothing_trains(tiny_G, t
         seen["error"] = app.probes.df_drawn_error
         sess = app.dreamfusion.session
         seen["trained"] = sess is not None and sess.step_count > 0
-        frames = app.probes.frames
-        for _ in range(5):
-            ctx.yield_()
-        seen["frames_advanced"] = app.probes.frames - frames
+        seen["frames_advanced"] = frames_over_yields(ctx, app)
 
     run(app, body)
     assert "nan" in seen["error"].lower() and "unet" in seen["error"].lower(), seen["error"]

@@ -114,6 +114,15 @@ def settle(ctx, app, timeout=60.0):
         ctx.yield_()  # upload + draw it
 
 
+def frames_over_yields(ctx, app, yields=5) -> int:
+    """How many GUI frames the app itself ran (its probes' counter) while the test engine yielded `yields` times: an
+    app that keeps drawing (after an error, say) runs one per yield."""
+    start = app.probes.frames
+    for _ in range(yields):
+        ctx.yield_()
+    return app.probes.frames - start
+
+
 # ----------------------------------------------------------------------------------------- direct renders
 
 
@@ -398,10 +407,7 @@ def test_load_error_and_worker_error_are_shown_and_the_app_lives_on(tiny_G, tmp_
         app.eg3d.engine.render = boom
         app.state.eg3d.seed_a = 5
         wait(ctx, lambda: any("synthetic render failure" in e for e in app.probes.drawn_errors), 30, "the worker error")
-        frames = ctx.frame_count
-        for _ in range(5):
-            ctx.yield_()
-        seen["frames_advanced"] = ctx.frame_count - frames
+        seen["frames_advanced"] = frames_over_yields(ctx, app)
         app.eg3d.engine.render = real
         app.state.eg3d.seed_a = 6
         settle(ctx, app)
