@@ -48,29 +48,21 @@ def render_set(tmp_path_factory):
 
 
 def test_dataset_make_never_deletes_a_users_folder(tmp_path):
+    make = ["dataset", "make", "--world", "objects", "--resolution", "8", "--count"]
     out = tmp_path / "thesis"
     (out / "sub").mkdir(parents=True)
     (out / "thesis.txt").write_text("three years of work")
     (out / "sub" / "data.csv").write_text("1,2,3")
-    code, output = run("dataset", "make", "--world", "objects", "--count", "2", "--resolution", "8", "--out", out)
-    clear_error(code, output, "thesis.txt", "--overwrite")
+    clear_error(*run(*make, "2", "--out", out), "thesis.txt", "--overwrite")
     assert (out / "thesis.txt").read_text() == "three years of work" and (out / "sub" / "data.csv").is_file()
-    # a file (not .zip) as --out, and a zip that is not a dataset: refused, untouched
+    # a file (not .zip) as --out, and a zip that is not a dataset: refused, named, untouched
     paper = tmp_path / "paper.pdf"
     paper.write_bytes(b"%PDF")
-    clear_error(
-        *run("dataset", "make", "--world", "objects", "--count", "1", "--resolution", "8", "--out", paper),
-        "paper.pdf",
-        "--overwrite",
-    )
+    clear_error(*run(*make, "1", "--out", paper), "paper.pdf", "--overwrite")
     assert paper.read_bytes() == b"%PDF"
     fake = tmp_path / "fake.zip"
     fake.write_bytes(b"not a zip")
-    clear_error(
-        *run("dataset", "make", "--world", "objects", "--count", "1", "--resolution", "8", "--out", fake),
-        "fake.zip",
-        "not a zip dataset",
-    )
+    clear_error(*run(*make, "1", "--out", fake), "fake.zip", "not a zip dataset")
     assert fake.read_bytes() == b"not a zip"
 
 
