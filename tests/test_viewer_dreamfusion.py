@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 from nan_prior import nan_prior
-from test_viewer_gui import display, frames_over_yields, run, split_state, wait  # noqa: F401  (display: Xvfb fixture)
+from test_viewer_gui import display, frames_over_yields, run, split_state, tiny_G, wait  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.gui
 
@@ -33,13 +33,6 @@ def prior_dir():
     path = shipped_prior_path()
     assert (path / "model_index.json").is_file(), f"the shipped prior is missing: {path}"
     return path
-
-
-@pytest.fixture(scope="module")
-def tiny_G():
-    from tristudio.viewer.model import random_model
-
-    return random_model("tiny", seed=0)
 
 
 def make_df_app(G, tmp_path, prior, **state_kw):
@@ -85,7 +78,7 @@ def df_frame(app):
     return f if f is not None and f.source == "dreamfusion" and image.pending is None else None
 
 
-def test_start_trains_plots_updates_the_view_stop_ends_the_thread_and_captures_work(tiny_G, tmp_path, prior_dir):
+def test_start_trains_plots_updates_the_view_stop_ends_the_thread_and_captures_work(tiny_G, tmp_path, prior_dir):  # noqa: F811
     import trimesh
     from PIL import Image
 
@@ -179,7 +172,7 @@ def test_start_trains_plots_updates_the_view_stop_ends_the_thread_and_captures_w
     assert np.abs(mesh.vertices).max() <= 0.5 + 0.5 * (1.0 / 24) + 1e-4
 
 
-def test_errors_are_shown_in_red_and_the_app_keeps_running(tiny_G, tmp_path, prior_dir):
+def test_errors_are_shown_in_red_and_the_app_keeps_running(tiny_G, tmp_path, prior_dir):  # noqa: F811
     not_a_prior = tmp_path / "not_a_prior"
     not_a_prior.mkdir()
     app = make_df_app(tiny_G, tmp_path, not_a_prior)
@@ -225,7 +218,7 @@ def test_errors_are_shown_in_red_and_the_app_keeps_running(tiny_G, tmp_path, pri
     assert seen["recovered"]
 
 
-def test_a_prior_with_nan_weights_is_refused_in_red_and_nothing_trains(tiny_G, tmp_path, prior_dir):
+def test_a_prior_with_nan_weights_is_refused_in_red_and_nothing_trains(tiny_G, tmp_path, prior_dir):  # noqa: F811
     """Issue 15: a prior whose UNet holds a NaN must not train DreamFusion with a zero gradient in the viewer either;
     Start names the problem in red and no optimiser thread runs."""
     bad = nan_prior(prior_dir, tmp_path / "nan_prior", "unet")
