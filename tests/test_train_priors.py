@@ -196,6 +196,9 @@ def test_sample_images_shape_range_and_seed(tiny_prior_dir):
     c = sample_images(prior, ["a red cube", "a blue torus"], steps=3, guidance=3.0, seed=1)
     assert a.shape == (2, 3, 32, 32) and a.min() >= 0 and a.max() <= 1
     assert torch.equal(a, b) and not torch.equal(a, c)
+    # image i's noise depends only on (seed, i): the prompt list split into batches of one gives the same images
+    split = sample_images(prior, ["a red cube", "a blue torus"], steps=3, guidance=3.0, seed=0, batch_size=1)
+    torch.testing.assert_close(split, a, atol=1e-5, rtol=0)
 
 
 def test_clip_bpe_tokenizer_ids_match_openai_clip():
