@@ -389,8 +389,9 @@ def g_state_spec(
     map_layers: int = 2,
     img_res: int = 32,
 ) -> OrderedDict:
-    """Names and shapes of a TriPlaneGenerator state dict in official order (notes Appendix A), for a small config:
-    backbone at plane_res with 3*plane_ch channels, SR from sr_in to img_res in two SynthesisBlocks."""
+    """Names and shapes of a TriPlaneGenerator state dict in official order (as tests/data/eg3d_ffhq512_state_dict.txt
+    lists it for FFHQ-512), for a small config: backbone at plane_res with 3*plane_ch channels, SR from sr_in to
+    img_res in two SynthesisBlocks."""
     spec: OrderedDict = OrderedDict()
 
     def ch(res):
@@ -458,7 +459,7 @@ def g_state_spec(
 def d_state_spec(
     img_res: int = 32, c_dim: int = 25, channel_base: int = 256, channel_max: int = 16, map_layers: int = 8
 ) -> OrderedDict:
-    """A small DualDiscriminator state dict (notes Appendix B structure)."""
+    """A small DualDiscriminator state dict (the official structure: FFHQ512_D_KEYS in tests/test_discriminator.py)."""
 
     def ch(res):
         return min(channel_base // res, channel_max)

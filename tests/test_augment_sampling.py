@@ -1,4 +1,4 @@
-"""ADA augmentation (core/eg3d/augment.py) and stratified / disparity-space depth sampling (core/render/volume.py):
+"""ADA augmentation (core/eg3d/augment.py) and stratified / disparity-space depth sampling (core/render/samplers.py):
 properties that pin each transform (p = 0 identity, exact integer shifts, the statistic each colour transform keeps,
 one transform for image and raw image, the rate p) and the sample spacing (uniform in depth or in 1 / depth)."""
 
@@ -128,6 +128,7 @@ def test_ada_tuner_moves_p_by_its_step_towards_the_target():
 
 
 def _rays(n=2, m=3):
+    """(start, end) depths, each (n, m, 1): per-ray near and far bounds of different lengths (0.1 to 4)."""
     start = torch.tensor([2.0, 2.25, 1.5, 0.5, 3.0, 2.0])[: n * m].reshape(n, m, 1)
     return start, start + torch.tensor([1.0, 1.05, 2.5, 4.0, 0.5, 0.1])[: n * m].reshape(n, m, 1)
 

@@ -3,6 +3,8 @@ that report the true rate (a fake clock, not a timed test)."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
 import torch
 from rich.console import Console
@@ -97,7 +99,7 @@ class FakeClock:
 @pytest.mark.parametrize(("start", "steps", "seconds"), [(0, 300, 80.0), (400, 600, 360.0), (0, 7, 0.5)])
 def test_progress_reports_steps_over_elapsed_time(start, steps, seconds):
     clock = FakeClock()
-    console = Console(file=open("/dev/null", "w"), width=120)  # noqa: SIM115
+    console = Console(file=io.StringIO(), width=120)
     progress = step_progress(console, get_time=clock)
     task_id = progress.add_task("sds", total=start + steps + 100, completed=start, first=start)
     task = progress.tasks[0]

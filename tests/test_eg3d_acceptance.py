@@ -3,6 +3,7 @@ is laid out as documented."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from tristudio.core.eg3d.acceptance import PCAGaussian, yaw_grid
@@ -48,3 +49,7 @@ def test_yaw_grid_has_seed_rows_and_yaw_columns():
     # different seeds give different rows; one seed's columns are different views
     assert (grid[:s].astype(int) - grid[s:].astype(int)).any()
     assert (grid[:s, :s].astype(int) - grid[:s, s : 2 * s].astype(int)).any()
+    # tile (row r, column c) is seed r at yaw c, the same pixels as that seed and yaw rendered alone
+    assert np.array_equal(yaw_grid(G, [1], [30.0]), grid[s:, 2 * s :])
+    assert np.array_equal(yaw_grid(G, [0], [-30.0]), grid[:s, :s])
+    assert np.array_equal(yaw_grid(G, [1, 0], [-30.0, 0.0, 30.0])[:s], grid[s:])

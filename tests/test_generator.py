@@ -29,8 +29,8 @@ def _labels(n=2) -> torch.Tensor:
 
 
 def test_ffhq512_state_dict_matches_official_list():
-    """Names, order and shapes of the 176 entries of EG3D's FFHQ-512 G_ema (notes, Appendix A; the list equals the
-    official TriPlaneGenerator's, checked by scripts/eg3d_parity_reference.py)."""
+    """Names, order and shapes of the 176 entries of EG3D's FFHQ-512 G_ema (tests/data/eg3d_ffhq512_state_dict.txt: the
+    official TriPlaneGenerator's list, checked by scripts/eg3d_parity_reference.py)."""
     lines = [ln for ln in (DATA / "eg3d_ffhq512_state_dict.txt").read_text().splitlines() if not ln.startswith("#")]
     assert len(lines) == 176
     with torch.device("meta"):

@@ -81,12 +81,7 @@ def test_inception_loads_a_weights_file_and_gives_2048_features(tmp_path):
     torch.save(state, tmp_path / FID_WEIGHTS_NAME)
     loaded = load_inception(tmp_path)
     assert all(torch.equal(loaded.state_dict()[k], v) for k, v in state.items())
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        feats = loaded(torch.rand(1, 3, 64, 64))
-    finally:
-        torch.set_num_threads(n)
+    feats = loaded(torch.rand(1, 3, 64, 64))
     assert feats.shape == (1, 2048) and torch.isfinite(feats).all()
     del state["Mixed_5b.branch1x1.conv.weight"]
     torch.save(state, tmp_path / "broken.pth")
@@ -133,22 +128,17 @@ def test_small_world_extractor_trains_and_reloads_the_trained_weights(tmp_path, 
             made.append(self)
 
     monkeypatch.setattr(smallworld, "SmallWorldEncoder", Recorded)
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        imgs = torch.rand(8, 3, 32, 32, generator=torch.Generator().manual_seed(0))
-        torch.manual_seed(0)
-        init = {k: v.clone() for k, v in smallworld.SmallWorldEncoder().state_dict().items()}  # = the run's init
-        made.clear()
-        smallworld.train_small_world_extractor(imgs, tmp_path / "sw", steps=3, batch=4, seed=0)
-        trained = made[0]
-        net = smallworld.load_small_world_extractor(tmp_path / "sw")
-        assert net is not trained
-        f = net(imgs)
-        with torch.no_grad():
-            f_trained = trained.eval()(imgs)
-    finally:
-        torch.set_num_threads(n)
+    imgs = torch.rand(8, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    init = {k: v.clone() for k, v in smallworld.SmallWorldEncoder().state_dict().items()}  # = the run's init
+    made.clear()
+    smallworld.train_small_world_extractor(imgs, tmp_path / "sw", steps=3, batch=4, seed=0)
+    trained = made[0]
+    net = smallworld.load_small_world_extractor(tmp_path / "sw")
+    assert net is not trained
+    f = net(imgs)
+    with torch.no_grad():
+        f_trained = trained.eval()(imgs)
     loaded = net.state_dict()
     assert set(loaded) == set(trained.state_dict())
     moved = 0
@@ -166,22 +156,17 @@ def test_shipped_small_world_extractor_tells_the_worlds_apart():
     from tristudio.core.metrics.features import extract
     from tristudio.core.metrics.smallworld import load_small_world_extractor
 
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        net = load_small_world_extractor(None)  # the shipped one
+    net = load_small_world_extractor(None)  # the shipped one
 
-        def feats(world, start, shift=0.0):
-            imgs, _, _ = render_items(world, list(range(start, start + 32)), 32, supersample=1)
-            x = torch.as_tensor(imgs).permute(0, 3, 1, 2).float() / 255
-            return extract(net, (x + shift).clamp(0, 1))
+    def feats(world, start, shift=0.0):
+        imgs, _, _ = render_items(world, list(range(start, start + 32)), 32, supersample=1)
+        x = torch.as_tensor(imgs).permute(0, 3, 1, 2).float() / 255
+        return extract(net, (x + shift).clamp(0, 1))
 
-        heads_a, heads_b = feats("heads", 0), feats("heads", 1000)
-        same = kernel_inception_distance(heads_a, heads_b, num_subsets=20)[0]
-        other = kernel_inception_distance(heads_a, feats("objects", 0), num_subsets=20)[0]
-        shifted = kernel_inception_distance(heads_a, feats("heads", 1000, shift=0.15), num_subsets=20)[0]
-    finally:
-        torch.set_num_threads(n)
+    heads_a, heads_b = feats("heads", 0), feats("heads", 1000)
+    same = kernel_inception_distance(heads_a, heads_b, num_subsets=20)[0]
+    other = kernel_inception_distance(heads_a, feats("objects", 0), num_subsets=20)[0]
+    shifted = kernel_inception_distance(heads_a, feats("heads", 1000, shift=0.15), num_subsets=20)[0]
     assert other > 10 * max(same, 1e-4)
     assert shifted > 3 * max(same, 1e-4)
 

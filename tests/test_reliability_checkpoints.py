@@ -206,19 +206,12 @@ WHERE = ["rename", "commit"]
 
 @pytest.mark.parametrize("where", WHERE)
 def test_fit_resumes_bit_identical_after_a_kill_in_the_save(tmp_path, monkeypatch, where):
-    from test_representations import sphere_views
+    from test_representations import sphere_views, tiny_fit_config
 
-    from tristudio.core.fitting.loop import FitConfig, fit
+    from tristudio.core.fitting.loop import fit
 
     views = sphere_views(4, 12)
-    config = FitConfig(
-        representation="grid",
-        steps=6,
-        rays_per_step=32,
-        depth_resolution=6,
-        depth_resolution_importance=6,
-        field={"resolution": 8, "channels": 4},
-    )
+    config = tiny_fit_config("grid", steps=6)
     kw = dict(log_every=1, ckpt_every=2, echo=lambda s: None)
     fit(config, views, views, tmp_path / "straight", **kw)
     _kill_on(monkeypatch, 2, where)
@@ -235,12 +228,11 @@ def test_fit_resumes_bit_identical_after_a_kill_in_the_save(tmp_path, monkeypatc
 
 
 @pytest.mark.parametrize("where", WHERE)
-def test_dreamfusion_resumes_bit_identical_after_a_kill_in_the_save(tmp_path, monkeypatch, where):
+def test_dreamfusion_resumes_bit_identical_after_a_kill_in_the_save(tiny_prior_dir, tmp_path, monkeypatch, where):
     from tristudio.core.dreamfusion.optimize import DreamFusion, DreamFusionConfig
     from tristudio.core.priors import load_prior
-    from tristudio.core.priors.testing import build_tiny_pixel_prior
 
-    prior = load_prior(build_tiny_pixel_prior(tmp_path / "prior"), "cpu")
+    prior = load_prior(tiny_prior_dir, "cpu")
     cfg = dict(prompt="a red cube", steps=6, resolution=16, grid_resolution=32, samples=24)
     straight = DreamFusion(DreamFusionConfig(**cfg), prior)
     straight.run(6, out_dir=tmp_path / "straight", checkpoint_every=2)

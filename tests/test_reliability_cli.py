@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from safetensors.torch import load_file, save_file
+from nan_prior import nan_prior
 from typer.testing import CliRunner
 
 from tristudio.cli.app import app
@@ -48,21 +48,21 @@ def render_set(tmp_path_factory):
 
 
 def test_dataset_make_never_deletes_a_users_folder(tmp_path):
+    make = ["dataset", "make", "--world", "objects", "--resolution", "8", "--count"]
     out = tmp_path / "thesis"
     (out / "sub").mkdir(parents=True)
     (out / "thesis.txt").write_text("three years of work")
     (out / "sub" / "data.csv").write_text("1,2,3")
-    code, output = run("dataset", "make", "--world", "objects", "--count", "2", "--resolution", "8", "--out", out)
-    clear_error(code, output, "thesis.txt", "--overwrite")
+    clear_error(*run(*make, "2", "--out", out), "thesis.txt", "--overwrite")
     assert (out / "thesis.txt").read_text() == "three years of work" and (out / "sub" / "data.csv").is_file()
-    # a file (not .zip) as --out, and a zip that is not a dataset: refused, untouched
+    # a file (not .zip) as --out, and a zip that is not a dataset: refused, named, untouched
     paper = tmp_path / "paper.pdf"
     paper.write_bytes(b"%PDF")
-    clear_error(*run("dataset", "make", "--world", "objects", "--count", "1", "--resolution", "8", "--out", paper))
+    clear_error(*run(*make, "1", "--out", paper), "paper.pdf", "--overwrite")
     assert paper.read_bytes() == b"%PDF"
     fake = tmp_path / "fake.zip"
     fake.write_bytes(b"not a zip")
-    clear_error(*run("dataset", "make", "--world", "objects", "--count", "1", "--resolution", "8", "--out", fake))
+    clear_error(*run(*make, "1", "--out", fake), "fake.zip", "not a zip dataset")
     assert fake.read_bytes() == b"not a zip"
 
 
@@ -76,7 +76,7 @@ def test_dataset_make_replaces_its_own_dataset_and_overwrite_is_explicit(tmp_pat
     assert code == 0, output
     assert len(json.loads((out / "dataset.json").read_text())["labels"]) == 3
     (out / "notes.txt").write_text("mine")
-    clear_error(*run(*args, "--count", "1"))
+    clear_error(*run(*args, "--count", "1"), "notes.txt", "--overwrite")  # names the file it would lose
     assert (out / "notes.txt").is_file()
     code, output = run(*args, "--count", "1", "--overwrite")
     assert code == 0 and not (out / "notes.txt").exists(), output
@@ -241,24 +241,11 @@ def test_non_finite_view_numbers_are_refused_not_rendered_black(option, value, t
     assert not out.exists()
 
 
-def _poison(tiny_prior_dir: Path, tmp_path: Path, component: str) -> Path:
-    import shutil
-
-    bad = tmp_path / "nan_prior"
-    shutil.copytree(tiny_prior_dir, bad)
-    path = next((bad / component).glob("*.safetensors"))
-    tensors = load_file(str(path))
-    key = sorted(k for k, v in tensors.items() if v.is_floating_point() and v.numel() > 4)[0]
-    tensors[key].view(-1)[3] = float("nan")
-    save_file(tensors, str(path))
-    return bad
-
-
 @pytest.mark.parametrize("component", ["unet", "text_encoder"])
 def test_a_prior_with_nan_weights_is_refused_on_load(tiny_prior_dir, tmp_path, component):
     from tristudio.core.priors import PriorLoadError, load_prior
 
-    bad = _poison(tiny_prior_dir, tmp_path, component)
+    bad = nan_prior(tiny_prior_dir, tmp_path / "nan_prior", component)
     with pytest.raises(PriorLoadError, match=f"{component}.*NaN or Inf"):
         load_prior(bad, "cpu")
     clear_error(*run("sample", "a cube", "--prior", bad, "--out", tmp_path / "s", "--steps", "2"), "NaN")

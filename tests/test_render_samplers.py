@@ -47,4 +47,5 @@ def test_a_grid_with_nothing_in_it_skips_every_ray():
     _, far, hit = ray_box_limits(rays.origins, rays.directions, 1.0)
     end = torch.where(hit, far, 0 * far)
     torch.testing.assert_close(out.depth[hit], end[hit])
-    assert out.features.shape == (1, 36, 3)
+    assert out.features.shape == (1, 36, 3)  # the field's channel count, from the one probe
+    assert float(out.opacity.abs().max()) == 0.0 and float(out.features.abs().max()) == 0.0  # nothing composited

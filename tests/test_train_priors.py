@@ -187,16 +187,18 @@ def test_resume_continues_from_the_exact_step_with_identical_weights(renders, to
     assert any(not torch.equal(a[k], v) for k, v in _state_tensors(fresh.state.modules).items())
 
 
-def test_sample_images_shape_range_and_seed(tmp_path):
+def test_sample_images_shape_range_and_seed(tiny_prior_dir):
     from tristudio.core.priors.ddim import sample_images
-    from tristudio.core.priors.testing import build_tiny_pixel_prior
 
-    prior = load_prior(build_tiny_pixel_prior(tmp_path / "p"), device="cpu")
+    prior = load_prior(tiny_prior_dir, device="cpu")
     a = sample_images(prior, ["a red cube", "a blue torus"], steps=3, guidance=3.0, seed=0)
     b = sample_images(prior, ["a red cube", "a blue torus"], steps=3, guidance=3.0, seed=0)
     c = sample_images(prior, ["a red cube", "a blue torus"], steps=3, guidance=3.0, seed=1)
     assert a.shape == (2, 3, 32, 32) and a.min() >= 0 and a.max() <= 1
     assert torch.equal(a, b) and not torch.equal(a, c)
+    # image i's noise depends only on (seed, i): the prompt list split into batches of one gives the same images
+    split = sample_images(prior, ["a red cube", "a blue torus"], steps=3, guidance=3.0, seed=0, batch_size=1)
+    torch.testing.assert_close(split, a, atol=1e-5, rtol=0)
 
 
 def test_clip_bpe_tokenizer_ids_match_openai_clip():

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from grad_recorder import assert_grads_close, record_optimizer_steps
+from eg3d_trainer_fixtures import HeadLabels, assert_grads_close, record_optimizer_steps
 
 from tristudio.core.eg3d import loss as L
 from tristudio.core.eg3d.ddp import DistInfo
@@ -14,18 +14,6 @@ from tristudio.core.eg3d.train import TrainConfig, Trainer
 
 GAMMA, R1_EVERY = 0.7, 3
 DENSITY, DENSITY_EVERY, P_DIST = 0.6, 5, 0.01
-
-
-class _Labels:
-    resolution = 32
-
-    def __init__(self, n=12):
-        from tristudio.core.worlds.camera_sampling import head_cameras
-
-        self.labels = head_cameras(list(range(n))).label()
-
-    def __len__(self):
-        return len(self.labels)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +32,7 @@ def stepped():
         "density_reg_p_dist": P_DIST,
         "blur_init_sigma": 0.0,  # D sees the images as they are: the direct computation below needs no blur
     }
-    trainer = Trainer(TrainConfig(preset="tiny", batch=4, seed=5, loss=loss), _Labels(), DistInfo())
+    trainer = Trainer(TrainConfig(preset="tiny", batch=4, seed=5, loss=loss), HeadLabels(12), DistInfo())
     g = torch.Generator().manual_seed(2)
     real = torch.rand(4, 3, 32, 32, generator=g) * 2 - 1
     inp = L.draw_step_inputs(g, real, trainer.labels[[0, 3, 5, 7]], trainer.labels, trainer.G.z_dim, trainer.lcfg)

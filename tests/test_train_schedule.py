@@ -49,7 +49,6 @@ def test_medium_networks_fit_the_shipping_budget():
 def test_resolution_switch_resumes_on_schedule(tmp_path):
     from tristudio.core.worlds.camera_sampling import head_cameras
 
-    torch.set_num_threads(1)
     images = torch.randint(0, 256, (8, 32, 32, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     data = write_dataset(tmp_path / "d", images, head_cameras(list(range(8))).label())
     loss = {

@@ -10,7 +10,8 @@ import time
 
 import numpy as np
 import pytest
-from test_viewer_gui import display, run, split_state, wait  # noqa: F401  (display: the module's Xvfb fixture)
+from nan_prior import nan_prior
+from test_viewer_gui import display, frames_over_yields, run, split_state, tiny_G, wait  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.gui
 
@@ -32,13 +33,6 @@ def prior_dir():
     path = shipped_prior_path()
     assert (path / "model_index.json").is_file(), f"the shipped prior is missing: {path}"
     return path
-
-
-@pytest.fixture(scope="module")
-def tiny_G():
-    from tristudio.viewer.model import random_model
-
-    return random_model("tiny", seed=0)
 
 
 def make_df_app(G, tmp_path, prior, **state_kw):
@@ -84,7 +78,7 @@ def df_frame(app):
     return f if f is not None and f.source == "dreamfusion" and image.pending is None else None
 
 
-def test_start_trains_plots_updates_the_view_stop_ends_the_thread_and_captures_work(tiny_G, tmp_path, prior_dir):
+def test_start_trains_plots_updates_the_view_stop_ends_the_thread_and_captures_work(tiny_G, tmp_path, prior_dir):  # noqa: F811
     import trimesh
     from PIL import Image
 
@@ -178,7 +172,7 @@ def test_start_trains_plots_updates_the_view_stop_ends_the_thread_and_captures_w
     assert np.abs(mesh.vertices).max() <= 0.5 + 0.5 * (1.0 / 24) + 1e-4
 
 
-def test_errors_are_shown_in_red_and_the_app_keeps_running(tiny_G, tmp_path, prior_dir):
+def test_errors_are_shown_in_red_and_the_app_keeps_running(tiny_G, tmp_path, prior_dir):  # noqa: F811
     not_a_prior = tmp_path / "not_a_prior"
     not_a_prior.mkdir()
     app = make_df_app(tiny_G, tmp_path, not_a_prior)
@@ -205,10 +199,7 @@ def test_errors_are_shown_in_red_and_the_app_keeps_running(tiny_G, tmp_path, pri
         seen["step_error"] = app.probes.df_drawn_error
         seen["viewport_errors"] = list(app.probes.drawn_errors)
         seen["thread_alive"] = sess.worker.alive
-        frames = app.probes.frames
-        for _ in range(5):
-            ctx.yield_()
-        seen["frames_advanced"] = app.probes.frames - frames
+        seen["frames_advanced"] = frames_over_yields(ctx, app)
         # Start again: a fresh object trains.
         ctx.item_click("//DreamFusion/Start")
         new = app.dreamfusion.session
@@ -227,20 +218,10 @@ def test_errors_are_shown_in_red_and_the_app_keeps_running(tiny_G, tmp_path, pri
     assert seen["recovered"]
 
 
-def test_a_prior_with_nan_weights_is_refused_in_red_and_nothing_trains(tiny_G, tmp_path, prior_dir):
+def test_a_prior_with_nan_weights_is_refused_in_red_and_nothing_trains(tiny_G, tmp_path, prior_dir):  # noqa: F811
     """Issue 15: a prior whose UNet holds a NaN must not train DreamFusion with a zero gradient in the viewer either;
     Start names the problem in red and no optimiser thread runs."""
-    import shutil
-
-    from safetensors.torch import load_file, save_file
-
-    bad = tmp_path / "nan_prior"
-    shutil.copytree(prior_dir, bad)
-    weights = next((bad / "unet").glob("*.safetensors"))
-    tensors = load_file(str(weights))
-    key = sorted(k for k, v in tensors.items() if v.is_floating_point() and v.numel() > 4)[0]
-    tensors[key].view(-1)[3] = float("nan")
-    save_file(tensors, str(weights))
+    bad = nan_prior(prior_dir, tmp_path / "nan_prior", "unet")
     app = make_df_app(tiny_G, tmp_path, bad)
     seen = {}
 
@@ -251,10 +232,7 @@ def test_a_prior_with_nan_weights_is_refused_in_red_and_nothing_trains(tiny_G, t
         seen["error"] = app.probes.df_drawn_error
         sess = app.dreamfusion.session
         seen["trained"] = sess is not None and sess.step_count > 0
-        frames = app.probes.frames
-        for _ in range(5):
-            ctx.yield_()
-        seen["frames_advanced"] = app.probes.frames - frames
+        seen["frames_advanced"] = frames_over_yields(ctx, app)
 
     run(app, body)
     assert "nan" in seen["error"].lower() and "unet" in seen["error"].lower(), seen["error"]

@@ -27,7 +27,9 @@ def display():
         yield os.environ["DISPLAY"]
         return
     if shutil.which("Xvfb") is None:
-        pytest.skip("GUI tests need a display: no DISPLAY and no Xvfb (run scripts/test.sh, which uses xvfb-run)")
+        pytest.skip(
+            "GUI tests need a display: no DISPLAY and no Xvfb (install Xvfb, or run pytest under `xvfb-run -a`)"
+        )
     r, w = os.pipe()
     proc = subprocess.Popen(
         ["Xvfb", "-displayfd", str(w), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
@@ -110,6 +112,15 @@ def settle(ctx, app, timeout=60.0):
     wait(ctx, app.settled, timeout, "the full-quality frame")
     for _ in range(2):
         ctx.yield_()  # upload + draw it
+
+
+def frames_over_yields(ctx, app, yields=5) -> int:
+    """How many GUI frames the app itself ran (its probes' counter) while the test engine yielded `yields` times: an
+    app that keeps drawing (after an error, say) runs one per yield."""
+    start = app.probes.frames
+    for _ in range(yields):
+        ctx.yield_()
+    return app.probes.frames - start
 
 
 # ----------------------------------------------------------------------------------------- direct renders
@@ -396,10 +407,7 @@ def test_load_error_and_worker_error_are_shown_and_the_app_lives_on(tiny_G, tmp_
         app.eg3d.engine.render = boom
         app.state.eg3d.seed_a = 5
         wait(ctx, lambda: any("synthetic render failure" in e for e in app.probes.drawn_errors), 30, "the worker error")
-        frames = ctx.frame_count
-        for _ in range(5):
-            ctx.yield_()
-        seen["frames_advanced"] = ctx.frame_count - frames
+        seen["frames_advanced"] = frames_over_yields(ctx, app)
         app.eg3d.engine.render = real
         app.state.eg3d.seed_a = 6
         settle(ctx, app)

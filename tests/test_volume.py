@@ -32,6 +32,8 @@ def _sphere_field(radius=0.3, inside=1e3, center=(0.0, 0.0, 0.0)):
 
 
 def _rays(n_rays=16, seed=0):
+    """(origins, directions), each (1, n_rays, 3) in the world frame: every ray starts at (0, 0, 2.7) and points
+    along -z, tilted by at most ~5 deg (x, y at most 0.06 before normalising): it passes the origin at depth ~2.7."""
     g = torch.Generator().manual_seed(seed)
     o = torch.zeros(1, n_rays, 3)
     o[..., 2] = 2.7
@@ -41,18 +43,24 @@ def _rays(n_rays=16, seed=0):
     return o, d
 
 
-@pytest.mark.parametrize("importance", [0, 48])
-@pytest.mark.parametrize("s", [0.5, 2.0])
-def test_constant_density_transmittance_is_exp_minus_s_L(s, importance):
-    opts = RenderOptions(
+def _opts(importance: int, deterministic: bool = True, **kw) -> RenderOptions:
+    """The renderer settings most tests here share: depths [2.0, 3.4] in 48 coarse samples (spacing 1.4 / 47), raw
+    density used as sigma, and `importance` fine samples."""
+    return RenderOptions(
         ray_start=2.0,
         ray_end=3.4,
         depth_resolution=48,
         depth_resolution_importance=importance,
         density_activation="identity",
-        signed_output=False,
-        deterministic=True,
+        deterministic=deterministic,
+        **kw,
     )
+
+
+@pytest.mark.parametrize("importance", [0, 48])
+@pytest.mark.parametrize("s", [0.5, 2.0])
+def test_constant_density_transmittance_is_exp_minus_s_L(s, importance):
+    opts = _opts(importance, signed_output=False)
     o, d = _rays()
     out = render_rays(_constant_field(s), o, d, opts)
     length = 3.4 - 2.0  # samples span [start + delta/2, end + delta/2]: total length end - start
@@ -116,14 +124,7 @@ def _sphere_depth(o, d, radius):
 @pytest.mark.parametrize("deterministic", [True, False])
 def test_opaque_sphere_depth_stratified_within_one_spacing(deterministic):
     torch.manual_seed(0)
-    opts = RenderOptions(
-        ray_start=2.0,
-        ray_end=3.4,
-        depth_resolution=48,
-        depth_resolution_importance=0,
-        density_activation="identity",
-        deterministic=deterministic,
-    )
+    opts = _opts(0, deterministic=deterministic)
     o, d = _rays(64)
     out = render_rays(_sphere_field(0.3), o, d, opts)
     spacing = (3.4 - 2.0) / 47
@@ -135,14 +136,7 @@ def test_opaque_sphere_depth_stratified_within_one_spacing(deterministic):
 @pytest.mark.parametrize("deterministic", [True, False])
 def test_opaque_sphere_depth_with_importance_within_quarter_spacing(deterministic):
     torch.manual_seed(0)
-    opts = RenderOptions(
-        ray_start=2.0,
-        ray_end=3.4,
-        depth_resolution=48,
-        depth_resolution_importance=48,
-        density_activation="identity",
-        deterministic=deterministic,
-    )
+    opts = _opts(48, deterministic=deterministic)
     o, d = _rays(64)
     out = render_rays(_sphere_field(0.3), o, d, opts)
     spacing = (3.4 - 2.0) / 47
@@ -166,14 +160,7 @@ def test_fine_samples_land_near_the_surface():
     # EG3D's sampler: with an opaque sphere most importance samples fall within two coarse spacings of the hit
     from tristudio.core.render.samplers import StratifiedImportanceSampler
 
-    opts = RenderOptions(
-        ray_start=2.0,
-        ray_end=3.4,
-        depth_resolution=48,
-        depth_resolution_importance=48,
-        density_activation="identity",
-        deterministic=True,
-    )
+    opts = _opts(48)
     o, d = _rays(32)
     field = _sphere_field(0.3)
     samples = StratifiedImportanceSampler()(field, o, d, opts)

@@ -1,10 +1,26 @@
-"""Record the gradients each optimiser step of an EG3D Trainer sees, before the step (tests only)."""
+"""Test helpers for the EG3D Trainer: a labels-only dataset stand-in, and recording the gradients each optimiser step
+sees, before the step."""
 
 from __future__ import annotations
 
 import copy
 
 import torch
+
+
+class HeadLabels:
+    """A dataset stand-in: the trainer only needs labels (n, 25: the heads world's camera labels for seeds 0..n-1) and
+    the resolution when the step inputs are given."""
+
+    resolution = 32
+
+    def __init__(self, n: int):
+        from tristudio.core.worlds.camera_sampling import head_cameras
+
+        self.labels = head_cameras(list(range(n))).label()
+
+    def __len__(self):
+        return len(self.labels)
 
 
 def record_optimizer_steps(trainer, monkeypatch) -> dict[str, list[dict]]:
