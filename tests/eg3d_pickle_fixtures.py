@@ -1,4 +1,5 @@
-"""Test helper: write pickles with the byte structure of an official EG3D network snapshot (notes §1), for any config,
+"""Test helper: write pickles with the byte structure of an official EG3D network snapshot (NVlabs/eg3d
+`torch_utils/persistence.py` and `legacy.py`; core/io/eg3d_pickle.py reads it), for any config,
 without importing dnnlib / torch_utils / training, and hostile variants of them.
 
 Global references to the official names are emitted by a pure-Python Pickler whose save_global writes
@@ -151,7 +152,8 @@ _STORAGE_NAMES = {torch.float32: "FloatStorage", torch.float16: "HalfStorage", t
 
 
 def legacy_storage_blob(t: torch.Tensor, location: str = "cpu", storage_module: str = "torch", key: str = "0") -> bytes:
-    """torch.save(t's storage, _use_new_zipfile_serialization=False), written by hand (notes §1.3)."""
+    """torch.save(t's storage, _use_new_zipfile_serialization=False), written by hand (the stream that
+    core/io/eg3d_pickle.py parses)."""
     t = t.detach().contiguous()
     storage_type = GlobalRef(storage_module, _STORAGE_NAMES[t.dtype])
     parts = [dumps(LEGACY_MAGIC, 2), dumps(1001, 2)]

@@ -52,7 +52,8 @@ from tristudio.core.io.eg3d_pickle import (
     restricted_loads,
 )
 
-# notes §1.4: every global a snapshot references (numpy >= 2 writer)
+# every global an official snapshot references (NVlabs/eg3d persistence.py, legacy.py, dnnlib/util.py; numpy >= 2
+# writer): the allow-list of core/io/eg3d_pickle.py
 NOTES_GLOBALS = {
     "collections.OrderedDict",
     "dnnlib.util.EasyDict",

@@ -312,8 +312,8 @@ class _InnerUnpickler(pickle.Unpickler):
 
 
 def _parse_storage_blob(blob: bytes) -> _StorageNode:
-    """A legacy (non-zip) torch.save stream of one storage (notes §1.3): magic, protocol, sys-info, the storage as
-    BINPERSID, the key list, then per key int64 numel + raw little-endian data."""
+    """A legacy (non-zip) torch.save stream of one storage (torch/serialization.py `_legacy_save`): magic, protocol,
+    sys-info, the storage as BINPERSID, the key list, then per key int64 numel + raw little-endian data."""
     f = io.BytesIO(blob)
     for part in range(5):
         _prescan(f, _INNER_OPCODES, f"tensor storage blob (part {part + 1} of 5)")
