@@ -135,6 +135,14 @@ BAD_INPUTS = {
     "fit --steps 0": (["fit", "object:0", "--out", "{tmp}/f", "--steps", "0"], "--steps"),
     "train features --data missing": (["train", "features", "{tmp}/feat", "--data", "{tmp}/missing"], "missing"),
     "dreamfusion --lr nan": (["dreamfusion", "a cube", "--out", "{tmp}/d", "--lr", "nan"], "--lr"),
+    "eval consistency --num 0": (["eval", "consistency", "--model", "{tmp}/m", "--num", "0"], "--num"),
+    "eval consistency --resolution 2": (
+        ["eval", "consistency", "--model", "{tmp}/m", "--resolution", "2"],
+        "--resolution",
+    ),
+    "eval floaters --threshold nan": (["eval", "floaters", "--model", "{tmp}/m", "--threshold", "nan"], "--threshold"),
+    "eval fid --num 1": (["eval", "fid", "--model", "{tmp}/m", "--data", "{tmp}", "--num", "1"], "--num"),
+    "eval id-sw-train --steps 0": (["eval", "id-sw-train", "--out", "{tmp}/id", "--steps", "0"], "--steps"),
 }
 
 
@@ -159,7 +167,7 @@ def test_out_that_is_a_file_is_one_clear_error(command, tmp_path):
     assert blocker.read_text() == "keep me"
 
 
-@pytest.mark.parametrize("command", ["generate", "sample", "fit", "dreamfusion", "train eg3d"])
+@pytest.mark.parametrize("command", ["generate", "sample", "fit", "dreamfusion", "train eg3d", "eval id-sw-train"])
 def test_out_named_like_a_file_is_one_clear_error_and_nothing_is_made(command, tmp_path):
     """`--out grid.png` (a slip for a file name) is refused before anything is written: the folder is not created."""
     slip = tmp_path / "grid.png"
@@ -169,6 +177,7 @@ def test_out_named_like_a_file_is_one_clear_error_and_nothing_is_made(command, t
         "fit": ["fit", "object:0", "--out", slip],
         "dreamfusion": ["dreamfusion", "a cube", "--out", slip],
         "train eg3d": ["train", "eg3d", "--data", tmp_path, "--out", slip],
+        "eval id-sw-train": ["eval", "id-sw-train", "--out", slip],
     }[command]
     clear_error(*run(*args), "grid.png", "is a folder")
     assert not slip.exists()
