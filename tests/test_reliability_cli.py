@@ -149,6 +149,7 @@ BAD_INPUTS = {
         ["eval", "eg3d-acceptance", "{tmp}/nope", "--train", "{tmp}", "--held-out", "{tmp}", "--out", "{tmp}/o"],
         "nope",
     ),
+    "eval rprecision --k 0": (["eval", "rprecision", "--renders", "{tmp}", "--prompts", "{tmp}/p", "--k", "0"], "--k"),
     "renders make OUT under a file": (["renders", "make", "{renders}/renders.json/x", "--count", "1"], "is a file"),
 }
 
@@ -311,6 +312,7 @@ def test_sample_warns_about_a_truncated_prompt(tiny_prior_dir, tmp_path):
         "sample", "a cube " * 200, "--prior", tiny_prior_dir, "--out", tmp_path / "s", "--steps", "1", "-n", "1"
     )
     assert code == 0 and "warning" in output and "tokens" in output, output
+    assert "Loading weights" not in output, output  # the loaders' own bars stay quiet: the command's lines are read
 
 
 def test_model_json_sizes_are_bounded_with_the_field_named(tmp_path):

@@ -23,15 +23,6 @@ from tristudio.core.io.assets import require_shipped, shipped_prior_path
 from tristudio.core.threads import apply_threads
 
 
-def _quiet_loaders() -> None:
-    """No 'Loading weights' bars from transformers / diffusers: the command's own progress is the one shown."""
-    import diffusers.utils.logging
-    import transformers.utils.logging
-
-    transformers.utils.logging.disable_progress_bar()
-    diffusers.utils.logging.disable_progress_bar()
-
-
 class _Fail(Exception):
     pass
 
@@ -126,13 +117,13 @@ def dreamfusion(
 
         from rich.progress import TextColumn
 
-        from tristudio.cli.progress import step_progress
+        from tristudio.cli.progress import quiet_loader_bars, step_progress
         from tristudio.core.dreamfusion.export import export_mesh, preview_grid, write_orbit_video
         from tristudio.core.dreamfusion.optimize import DreamFusion, DreamFusionConfig, field_is_finite
         from tristudio.core.io.images import save_png
         from tristudio.core.priors import load_prior
 
-        _quiet_loaders()
+        quiet_loader_bars()
         prior = load_prior(prior_path, device=device)
         out = Path(out)
         ckpt = out

@@ -15,15 +15,17 @@ def rprecision(
     renders: Path = typer.Option(..., help="folder of PNG renders with captions.json (relative path -> prompt)"),
     prompts: Path = typer.Option(..., help="text file: the prompt set, one prompt per line"),
     key: str = typer.Option("caption", help="captions.json entry to use when entries are dicts (e.g. caption_view)"),
-    k: int = typer.Option(1, help="R-Precision at k"),
+    k: int = typer.Option(1, min=1, help="R-Precision at k"),
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
 ) -> None:
     """Retrieve each render's prompt among the prompt set with CLIP; print R-Precision@k."""
     from rich.console import Console
 
     from tristudio.cli.errors import esc, fail
+    from tristudio.cli.progress import quiet_loader_bars
 
     console = Console()
+    quiet_loader_bars()
     try:
         from tristudio.core.priors import load_clip
         from tristudio.core.priors.rprecision import clip_r_precision, read_render_set
