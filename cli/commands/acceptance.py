@@ -28,8 +28,10 @@ def eg3d_acceptance(
     world: str = typer.Option(None, help="heads | heads2: also ID-sw, pose error and floaters for this world"),
     threads: str = threads_option(),
 ) -> None:
-    """FID-sw / KID-sw of an EG3D model against held-out renders, beside a random-init model, a no-3D PCA baseline and
-    the two-sample floor; multi-view consistency; a yaw grid."""
+    """FID-sw / KID-sw of an EG3D model against held-out renders, with baselines, floor and consistency.
+
+    Beside the model: a random-init model, a no-3D PCA baseline and the two-sample floor; then multi-view consistency
+    and a yaw grid."""
     from tristudio.core.eg3d.acceptance import evaluate_model
     from tristudio.core.eg3d.load import LOAD_ERRORS
 
@@ -115,8 +117,10 @@ def dreamfusion_acceptance(
     out: Path = typer.Option(Path("runs/dreamfusion_eval"), help="output folder"),
     threads: str = threads_option(),
 ) -> None:
-    """DreamFusion in the small world: CLIP R-Precision, mesh chamfer to the named primitive and the Janus test per
-    method on held-out prompts; with --marks, whether one run stays converged from the first mark to the last."""
+    """DreamFusion in the small world: CLIP R-Precision, mesh chamfer and the Janus test per method.
+
+    On held-out prompts; the chamfer is to the named primitive. With --marks, whether one run stays converged from the
+    first mark to the last."""
     from tristudio.core.dreamfusion.acceptance import (
         HEAD_PROMPTS,
         HOLDOUT_PROMPTS,

@@ -11,7 +11,7 @@ import typer
 from tristudio.cli.errors import at_least, fail, finite, out_folder
 
 app = typer.Typer(
-    help="Evaluate models: fid, kid (Inception or small-world), consistency, pose, floaters, id-sw, arcface-id",
+    help="Evaluate models: image quality, geometry, identity (the group's help lists the commands: cli/app.py)",
     no_args_is_help=True,
 )
 

@@ -51,8 +51,9 @@ def eg3d(
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
     threads: str = threads_option(),
 ) -> None:
-    """Train an EG3D tri-plane GAN on posed images (torchrun --nproc_per_node K tristudio train eg3d ... for K
-    processes)."""
+    """Train an EG3D tri-plane GAN on posed images.
+
+    For K processes: torchrun --nproc_per_node K tristudio train eg3d ..."""
     import contextlib
 
     from rich.console import Console
