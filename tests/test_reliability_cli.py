@@ -150,6 +150,9 @@ BAD_INPUTS = {
         "nope",
     ),
     "eval rprecision --k 0": (["eval", "rprecision", "--renders", "{tmp}", "--prompts", "{tmp}/p", "--k", "0"], "--k"),
+    "bench --out under a file": (["bench", "render", "--quick", "--out", "{renders}/renders.json/b.json"], "is a file"),
+    "bench --out a folder": (["bench", "render", "--quick", "--out", "{tmp}"], "is a folder"),
+    "view --width 0": (["view", "--width", "0"], "--width"),
     "renders make OUT under a file": (["renders", "make", "{renders}/renders.json/x", "--count", "1"], "is a file"),
 }
 
