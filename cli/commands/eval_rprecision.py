@@ -21,12 +21,12 @@ def rprecision(
     """Retrieve each render's prompt among the prompt set with CLIP; print R-Precision@k."""
     from rich.console import Console
 
-    from tristudio.cli.errors import esc, fail
+    from tristudio.cli.errors import clean_errors, esc
     from tristudio.cli.progress import quiet_loader_bars
 
     console = Console()
     quiet_loader_bars()
-    try:
+    with clean_errors():
         from tristudio.core.priors import load_clip
         from tristudio.core.priors.rprecision import clip_r_precision, read_render_set
 
@@ -37,8 +37,6 @@ def rprecision(
         model = load_clip(clip, device=device)
         images, index, prompt_set, _ = read_render_set(renders, prompts, key)
         score = clip_r_precision(model, images.to(model.device), index, prompt_set, k=k)
-    except (ValueError, OSError) as exc:
-        fail(str(exc))
     console.print(
         f"CLIP R-Precision@{k}: {score:.3f} ({len(images)} renders, {len(prompt_set)} prompts, CLIP {esc(clip)})"
     )

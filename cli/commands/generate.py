@@ -32,7 +32,7 @@ def generate(
     from rich.console import Console
     from rich.progress import Progress
 
-    from tristudio.cli.errors import at_least, clean_errors, esc, fail, finite, out_folder
+    from tristudio.cli.errors import at_least, clean_errors, esc, finite, out_folder
 
     finite(trunc, "--trunc")
     finite(yaw, "--yaw")
@@ -48,17 +48,15 @@ def generate(
     at_least(fps, 1, "--fps")
     out_folder(out)
     console = Console()
-    try:
-        from tristudio.core.device import resolve_device
-        from tristudio.core.eg3d.load import load_generator
-        from tristudio.core.eg3d.sampling import parse_seeds
+    from tristudio.core.device import resolve_device
+    from tristudio.core.eg3d.load import load_generator
+    from tristudio.core.eg3d.sampling import parse_seeds
 
-        apply_threads(threads)
+    apply_threads(threads)
+    with clean_errors(RuntimeError):
         seed_list = parse_seeds(seeds)
         dev = resolve_device(device)
         G = load_generator(model, device=dev).eval()
-    except (ValueError, OSError, RuntimeError) as exc:
-        fail(str(exc))
 
     with clean_errors():
         results = _write(
