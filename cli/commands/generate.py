@@ -59,17 +59,16 @@ def generate(
         G = load_generator(model, device=dev).eval()
 
     with clean_errors():
-        results = _write(
-            console, Progress, G, seed_list, dev, trunc, trunc_cutoff, yaw, pitch, fov, resolution, out, planes
-        )
+        results = _write(console, G, seed_list, dev, trunc, trunc_cutoff, yaw, pitch, fov, resolution, out, planes)
     if video:
         with clean_errors(), Progress(console=console) as progress:
             _videos(G, progress, results, seed_list, frames, fps, fov, resolution, dev, out)
         console.print(f"wrote {len(seed_list)} orbit videos to {esc(out)}")
 
 
-def _write(console, Progress, G, seed_list, dev, trunc, trunc_cutoff, yaw, pitch, fov, resolution, out, planes):
+def _write(console, G, seed_list, dev, trunc, trunc_cutoff, yaw, pitch, fov, resolution, out, planes):
     import torch
+    from rich.progress import Progress
 
     from tristudio.cli.errors import esc
     from tristudio.core.eg3d.sampling import generate as run_generate
