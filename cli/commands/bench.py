@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import json
 from pathlib import Path
 
@@ -50,8 +49,7 @@ def _register() -> None:
     from tristudio.core.bench import BENCHMARKS
 
     for name in BENCHMARKS:
-        if importlib.util.find_spec(f"tristudio.core.bench.{name}") is not None:
-            app.command(name=name)(_make_command(name))
+        app.command(name=name)(_make_command(name))
 
 
 _register()
