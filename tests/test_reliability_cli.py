@@ -150,6 +150,8 @@ BAD_INPUTS = {
         "nope",
     ),
     "eval rprecision --k 0": (["eval", "rprecision", "--renders", "{tmp}", "--prompts", "{tmp}/p", "--k", "0"], "--k"),
+    "eval kid, no dataset": (["eval", "kid", "--model", "{model}", "--data", "{tmp}/nope", "--features", "sw"], "nope"),
+    "eval id-sw --world x": (["eval", "id-sw", "--model", "{tmp}/m", "--world", "x"], "--world"),
     "bench --out under a file": (["bench", "render", "--quick", "--out", "{renders}/renders.json/b.json"], "is a file"),
     "bench --out a folder": (["bench", "render", "--quick", "--out", "{tmp}"], "is a folder"),
     "view --width 0": (["view", "--width", "0"], "--width"),
@@ -160,7 +162,9 @@ BAD_INPUTS = {
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
 def test_bad_numbers_and_folders_are_one_clear_error(case, tmp_path, render_set):
     args, needle = BAD_INPUTS[case]
-    args = [a.format(tmp=tmp_path, renders=render_set) for a in args]
+    from tristudio.core.io.assets import shipped_eg3d_path
+
+    args = [a.format(tmp=tmp_path, renders=render_set, model=shipped_eg3d_path()) for a in args]
     clear_error(*run(*args), needle)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from tristudio.cli.errors import at_least, fail, finite, out_folder
+from tristudio.cli.errors import at_least, clean_errors, fail, finite, out_folder
 
 app = typer.Typer(
     help="Evaluate models: image quality, geometry, identity (the group's help lists the commands: cli/app.py)",
@@ -50,8 +50,9 @@ def _features(model: Path, data: Path, num: int, features: str, inception: Path 
     except (FileNotFoundError, ValueError, *LOAD_ERRORS) as exc:
         hint = " (or --features sw: the shipped small-world extractor)" if features == "inception" else ""
         fail(f"{exc}{hint}" if "--inception" in str(exc) else str(exc))
-    real, ds = dataset_features(net, str(data), num)
-    fake = generator_features(net, G, ds.labels, num)
+    with clean_errors():  # a missing or broken dataset
+        real, ds = dataset_features(net, str(data), num)
+        fake = generator_features(net, G, ds.labels, num)
     return real, fake
 
 
@@ -153,6 +154,7 @@ def id_sw(
     from tristudio.core.io.checkpoint import CheckpointError
     from tristudio.core.metrics.identity import generator_id_sw, load_identity_net, world_id_sw
 
+    _check_world(world)
     try:
         net, meta = load_identity_net(id_net, world)
     except (FileNotFoundError, ValueError, CheckpointError) as exc:
