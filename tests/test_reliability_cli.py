@@ -151,7 +151,7 @@ BAD_INPUTS = {
     ),
     "eval rprecision --k 0": (["eval", "rprecision", "--renders", "{tmp}", "--prompts", "{tmp}/p", "--k", "0"], "--k"),
     "eval kid, no dataset": (["eval", "kid", "--model", "{model}", "--data", "{tmp}/nope", "--features", "sw"], "nope"),
-    "eval id-sw --world x": (["eval", "id-sw", "--model", "{tmp}/m", "--world", "x"], "--world"),
+    "eval id-sw --world x": (["eval", "id-sw", "--model", "{tmp}/m", "--world", "x"], "heads or heads2"),
     "bench --out under a file": (["bench", "render", "--quick", "--out", "{renders}/renders.json/b.json"], "is a file"),
     "bench --out a folder": (["bench", "render", "--quick", "--out", "{tmp}"], "is a folder"),
     "view --width 0": (["view", "--width", "0"], "--width"),
