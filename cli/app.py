@@ -40,12 +40,7 @@ _COMMANDS = [
 def _register() -> None:
     groups: dict[str, typer.Typer] = {}
     for module, attr, group in _COMMANDS:
-        try:
-            mod = importlib.import_module(f"tristudio.cli.commands.{module}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"tristudio.cli.commands.{module}":
-                continue  # command group not written yet
-            raise
+        mod = importlib.import_module(f"tristudio.cli.commands.{module}")
         obj = getattr(mod, attr)
         if group is None:
             app.command(name=module.replace("_", "-"))(obj)

@@ -12,6 +12,7 @@ import contextlib
 import errno
 import math
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 from rich.markup import escape
@@ -24,7 +25,7 @@ def esc(value) -> str:
     return escape(str(value))
 
 
-def fail(message: str, code: int = 1):
+def fail(message: str, code: int = 1) -> NoReturn:
     """Print 'error: message' (one line, on stdout like the commands' other output) and exit with `code`."""
     from rich.console import Console
 

@@ -18,7 +18,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-__all__ = ["true_rate", "RateColumn", "EtaColumn", "step_progress"]
+__all__ = ["true_rate", "RateColumn", "EtaColumn", "step_progress", "quiet_loader_bars"]
 
 
 def true_rate(task: Task) -> float | None:
@@ -73,3 +73,12 @@ def step_progress(console=None, *extra: ProgressColumn, get_time=None, unit: str
         transient=False,
         **kwargs,
     )
+
+
+def quiet_loader_bars() -> None:
+    """No 'Loading weights' bars from transformers / diffusers: the command's own output is the one shown."""
+    import diffusers.utils.logging
+    import transformers.utils.logging
+
+    transformers.utils.logging.disable_progress_bar()
+    diffusers.utils.logging.disable_progress_bar()

@@ -159,3 +159,24 @@ def test_id_similarity_protocol():
     v = cols - 0.5
     v = v / v.norm(dim=-1, keepdim=True)
     assert r["ID_chance"] == pytest.approx(float(v[0] @ v[1]))
+
+
+def test_eval_floaters_and_pose_run_on_the_shipped_model():
+    """`tristudio eval floaters` / `eval pose` render through G.render_planes, which takes a Cameras batch: both
+    commands once passed (N, 25) labels and died with a TypeError on every model."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from tristudio.cli.app import app
+    from tristudio.core.io.assets import shipped_eg3d_path
+
+    model = str(shipped_eg3d_path())
+    res = CliRunner().invoke(app, ["eval", "floaters", "--model", model, "--num", "2"])
+    assert res.exit_code == 0 and res.exception is None, res.output
+    fl = json.loads(res.output)
+    assert fl["num"] == 2 and 0.0 <= fl["floater_fraction"] <= 1.0 and fl["background_pixels"] > 0
+    res = CliRunner().invoke(app, ["eval", "pose", "--model", model, "--num", "1"])
+    assert res.exit_code == 0 and res.exception is None, res.output
+    pose = json.loads(res.output)["model"]
+    assert pose["views"] > 0 and 0.0 <= pose["pose_error_deg"] < 45.0  # the shipped model: ~18 deg

@@ -135,13 +135,36 @@ BAD_INPUTS = {
     "fit --steps 0": (["fit", "object:0", "--out", "{tmp}/f", "--steps", "0"], "--steps"),
     "train features --data missing": (["train", "features", "{tmp}/feat", "--data", "{tmp}/missing"], "missing"),
     "dreamfusion --lr nan": (["dreamfusion", "a cube", "--out", "{tmp}/d", "--lr", "nan"], "--lr"),
+    "eval consistency --num 0": (["eval", "consistency", "--model", "{tmp}/m", "--num", "0"], "--num"),
+    "eval consistency --resolution 2": (
+        ["eval", "consistency", "--model", "{tmp}/m", "--resolution", "2"],
+        "--resolution",
+    ),
+    "eval floaters --threshold nan": (["eval", "floaters", "--model", "{tmp}/m", "--threshold", "nan"], "--threshold"),
+    "eval fid --num 1": (["eval", "fid", "--model", "{tmp}/m", "--data", "{tmp}", "--num", "1"], "--num"),
+    "eval id-sw-train --steps 0": (["eval", "id-sw-train", "--out", "{tmp}/id", "--steps", "0"], "--steps"),
+    "eval prior-acceptance, no prior": (["eval", "prior-acceptance", "{tmp}/nope", "{tmp}/nope2"], "nope"),
+    "eval dreamfusion-acceptance, no prior": (["eval", "dreamfusion-acceptance", "--prior", "{tmp}/nope"], "nope"),
+    "eval eg3d-acceptance, no model": (
+        ["eval", "eg3d-acceptance", "{tmp}/nope", "--train", "{tmp}", "--held-out", "{tmp}", "--out", "{tmp}/o"],
+        "nope",
+    ),
+    "eval rprecision --k 0": (["eval", "rprecision", "--renders", "{tmp}", "--prompts", "{tmp}/p", "--k", "0"], "--k"),
+    "eval kid, no dataset": (["eval", "kid", "--model", "{model}", "--data", "{tmp}/nope", "--features", "sw"], "nope"),
+    "eval id-sw --world x": (["eval", "id-sw", "--model", "{tmp}/m", "--world", "x"], "heads or heads2"),
+    "bench --out under a file": (["bench", "render", "--quick", "--out", "{renders}/renders.json/b.json"], "is a file"),
+    "bench --out a folder": (["bench", "render", "--quick", "--out", "{tmp}"], "is a folder"),
+    "view --width 0": (["view", "--width", "0"], "--width"),
+    "renders make OUT under a file": (["renders", "make", "{renders}/renders.json/x", "--count", "1"], "is a file"),
 }
 
 
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
 def test_bad_numbers_and_folders_are_one_clear_error(case, tmp_path, render_set):
     args, needle = BAD_INPUTS[case]
-    args = [a.format(tmp=tmp_path, renders=render_set) for a in args]
+    from tristudio.core.io.assets import shipped_eg3d_path
+
+    args = [a.format(tmp=tmp_path, renders=render_set, model=shipped_eg3d_path()) for a in args]
     clear_error(*run(*args), needle)
 
 
@@ -159,7 +182,7 @@ def test_out_that_is_a_file_is_one_clear_error(command, tmp_path):
     assert blocker.read_text() == "keep me"
 
 
-@pytest.mark.parametrize("command", ["generate", "sample", "fit", "dreamfusion", "train eg3d"])
+@pytest.mark.parametrize("command", ["generate", "sample", "fit", "dreamfusion", "train eg3d", "eval id-sw-train"])
 def test_out_named_like_a_file_is_one_clear_error_and_nothing_is_made(command, tmp_path):
     """`--out grid.png` (a slip for a file name) is refused before anything is written: the folder is not created."""
     slip = tmp_path / "grid.png"
@@ -169,6 +192,7 @@ def test_out_named_like_a_file_is_one_clear_error_and_nothing_is_made(command, t
         "fit": ["fit", "object:0", "--out", slip],
         "dreamfusion": ["dreamfusion", "a cube", "--out", slip],
         "train eg3d": ["train", "eg3d", "--data", tmp_path, "--out", slip],
+        "eval id-sw-train": ["eval", "id-sw-train", "--out", slip],
     }[command]
     clear_error(*run(*args), "grid.png", "is a folder")
     assert not slip.exists()
@@ -282,6 +306,7 @@ def test_sample_warns_about_a_truncated_prompt(tiny_prior_dir, tmp_path):
         "sample", "a cube " * 200, "--prior", tiny_prior_dir, "--out", tmp_path / "s", "--steps", "1", "-n", "1"
     )
     assert code == 0 and "warning" in output and "tokens" in output, output
+    assert "Loading weights" not in output, output  # the loaders' own bars stay quiet: the command's lines are read
 
 
 def test_model_json_sizes_are_bounded_with_the_field_named(tmp_path):

@@ -76,3 +76,25 @@ def test_resolution_switch_resumes_on_schedule(tmp_path):
     assert resumed.G_ema.neural_rendering_resolution == 12
     nrr_b += [resumed.step()["nrr"] for _ in range(2)]
     assert nrr_b == nrr_whole
+
+
+@pytest.mark.parametrize(
+    "args, density_reg",
+    [([], 0.5), (["--density-reg", "0.3"], 0.3), (["--density-reg", "0.25"], 0.25)],
+)
+def test_train_eg3d_flags_given_on_the_command_line_win_over_the_schedule(monkeypatch, tmp_path, args, density_reg):
+    """--schedule fills the loss settings; a flag typed on the command line wins, even when it equals the flag's
+    default (--density-reg 0.25 was once taken for "not given" and replaced by the schedule's 0.5)."""
+    from typer.testing import CliRunner
+
+    import tristudio.core.eg3d.train as train_module
+    from tristudio.cli.app import app
+
+    seen = {}
+    monkeypatch.setattr(train_module, "train", lambda cfg, resume, console: seen.update(cfg.loss))
+    cmd = ["train", "eg3d", "--data", str(tmp_path), "--out", str(tmp_path / "run"), "--schedule", "medium-two-stage"]
+    res = CliRunner().invoke(app, cmd + args)
+    assert res.exit_code == 0, res.output
+    assert seen["density_reg"] == density_reg
+    assert seen["neural_rendering_resolution_initial"] == 32  # the rest of the schedule applies
+    assert seen["r1_gamma"] == 1.0  # a flag the schedule does not name keeps its default

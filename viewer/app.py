@@ -24,7 +24,7 @@ from .model import default_model, load_model
 from .panels import PANELS
 from .probes import Probes
 from .scene import Services
-from .state import ViewerState
+from .state import SCENES, ViewerState
 from .workers import BakeResult, JobWorker, RenderWorker, WorkerError
 
 __all__ = ["ViewerApp"]
@@ -107,7 +107,7 @@ class ViewerApp:
         return self.services.jobs
 
     def set_scene(self, name: str) -> None:
-        if name not in ("eg3d", "dreamfusion"):
+        if name not in SCENES:
             raise ValueError(f"unknown scene {name!r}")
         if name == self.state.scene:
             return

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 
+from tristudio.cli.errors import clean_errors, out_folder
 from tristudio.cli.options import threads_option
 from tristudio.core.threads import apply_threads
 
@@ -27,14 +28,19 @@ def eg3d_acceptance(
     world: str = typer.Option(None, help="heads | heads2: also ID-sw, pose error and floaters for this world"),
     threads: str = threads_option(),
 ) -> None:
-    """FID-sw / KID-sw of an EG3D model against held-out renders, beside a random-init model, a no-3D PCA baseline and
-    the two-sample floor; multi-view consistency; a yaw grid."""
-    from tristudio.core.eg3d.acceptance import evaluate_model
+    """FID-sw / KID-sw of an EG3D model against held-out renders, with baselines, floor and consistency.
 
-    apply_threads(threads)
+    Beside the model: a random-init model, a no-3D PCA baseline and the two-sample floor; then multi-view consistency
+    and a yaw grid."""
+    from tristudio.core.eg3d.acceptance import evaluate_model
+    from tristudio.core.eg3d.load import LOAD_ERRORS
+
     if world not in (None, "heads", "heads2"):
         raise typer.BadParameter(f"{world!r} is not a heads world (heads | heads2)", param_hint="--world")
-    evaluate_model(str(model), str(train), str(held_out), str(out), num, pca_k, world=world)
+    out_folder(out)
+    apply_threads(threads)
+    with clean_errors(*LOAD_ERRORS):
+        evaluate_model(str(model), str(train), str(held_out), str(out), num, pca_k, world=world)
 
 
 @app.command("prior-acceptance")
@@ -53,34 +59,38 @@ def prior_acceptance(
     threads: str = threads_option(),
 ) -> None:
     """Text-image agreement of prior samples, judged by a CLIP: shape + colour, view words, heads (top-1 retrieval)."""
+    from tristudio.core.io.atomic import atomic_write_text
     from tristudio.core.priors import load_clip, load_prior
     from tristudio.core.priors.acceptance import VIEW_PAIRS, evaluate_prior, holdout_pairs_of
 
-    apply_threads(threads)
-    prior_model = load_prior(prior, device="cpu")
-    clip_model = load_clip(clip, device="cpu")
-    report = evaluate_prior(
-        prior_model,
-        clip_model,
-        per_prompt,
-        steps,
-        guidance,
-        seed,
-        VIEW_PAIRS[:view_pairs] if view_pairs else VIEW_PAIRS,
-        holdout_pairs_of(prior),
-        out,
-        pair_stride,
-        eta=eta,
-    )
-    if renders:
-        from tristudio.core.priors.renders import load_render_sets
-        from tristudio.core.priors.train_clip import retrieval_report
-
-        report["clip_on_renders"] = retrieval_report(clip_model, load_render_sets([renders]))
-    text = json.dumps(report, indent=2)
-    print(text)
     if out:
-        (Path(out) / "acceptance.json").write_text(text + "\n")
+        out_folder(out)
+    apply_threads(threads)
+    with clean_errors():
+        prior_model = load_prior(prior, device="cpu")
+        clip_model = load_clip(clip, device="cpu")
+        report = evaluate_prior(
+            prior_model,
+            clip_model,
+            per_prompt,
+            steps,
+            guidance,
+            seed,
+            VIEW_PAIRS[:view_pairs] if view_pairs else VIEW_PAIRS,
+            holdout_pairs_of(prior),
+            out,
+            pair_stride,
+            eta=eta,
+        )
+        if renders:
+            from tristudio.core.priors.renders import load_render_sets
+            from tristudio.core.priors.train_clip import retrieval_report
+
+            report["clip_on_renders"] = retrieval_report(clip_model, load_render_sets([renders]))
+        text = json.dumps(report, indent=2)
+        print(text)
+        if out:
+            atomic_write_text(Path(out) / "acceptance.json", text + "\n")
 
 
 def _int_list(text: str, name: str) -> list[int]:
@@ -107,8 +117,10 @@ def dreamfusion_acceptance(
     out: Path = typer.Option(Path("runs/dreamfusion_eval"), help="output folder"),
     threads: str = threads_option(),
 ) -> None:
-    """DreamFusion in the small world: CLIP R-Precision, mesh chamfer to the named primitive and the Janus test per
-    method on held-out prompts; with --marks, whether one run stays converged from the first mark to the last."""
+    """DreamFusion in the small world: CLIP R-Precision, mesh chamfer and the Janus test per method.
+
+    On held-out prompts; the chamfer is to the named primitive. With --marks, whether one run stays converged from the
+    first mark to the last."""
     from tristudio.core.dreamfusion.acceptance import (
         HEAD_PROMPTS,
         HOLDOUT_PROMPTS,
@@ -124,22 +136,24 @@ def dreamfusion_acceptance(
     if not method_list or unknown:
         raise typer.BadParameter(f"unknown method(s) {unknown or methods!r}; choose from {', '.join(METHODS)}")
     mark_list = _int_list(marks, "--marks") if marks else None
+    out_folder(out)
     apply_threads(threads)
-    prior_model = load_prior(prior or shipped_prior_path(), "cpu")
-    clip_model = load_clip(clip or shipped_clip_path(), "cpu")
-    if mark_list:
-        prompts = HOLDOUT_PROMPTS[first_object : (first_object + objects) if objects else None]
-        res = evaluate_over_steps(prior_model, clip_model, out, mark_list, method_list[0], prompts)
-        print(json.dumps({"summary": res["summary"], "stable": res["stable"]}, indent=2))
-        return
-    res = evaluate(
-        prior_model,
-        clip_model,
-        out,
-        method_list,
-        steps,
-        resolution,
-        HOLDOUT_PROMPTS[:objects],
-        HEAD_PROMPTS[:heads] if heads is not None else HEAD_PROMPTS,
-    )
-    print(json.dumps({k: v for k, v in res.items() if k != "runs"}, indent=2))
+    with clean_errors():
+        prior_model = load_prior(prior or shipped_prior_path(), "cpu")
+        clip_model = load_clip(clip or shipped_clip_path(), "cpu")
+        if mark_list:
+            prompts = HOLDOUT_PROMPTS[first_object : (first_object + objects) if objects else None]
+            res = evaluate_over_steps(prior_model, clip_model, out, mark_list, method_list[0], prompts)
+            print(json.dumps({"summary": res["summary"], "stable": res["stable"]}, indent=2))
+            return
+        res = evaluate(
+            prior_model,
+            clip_model,
+            out,
+            method_list,
+            steps,
+            resolution,
+            HOLDOUT_PROMPTS[:objects],
+            HEAD_PROMPTS[:heads] if heads is not None else HEAD_PROMPTS,
+        )
+        print(json.dumps({k: v for k, v in res.items() if k != "runs"}, indent=2))

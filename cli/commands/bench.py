@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import json
 from pathlib import Path
 
@@ -22,9 +21,14 @@ def _make_command(name: str):
         out: Path = typer.Option(None, help="JSON output path (default bench/<name>.json)"),
         threads: str = threads_option(),
     ) -> None:
+        from tristudio.cli.errors import clean_errors, out_folder
         from tristudio.core.bench.common import report
         from tristudio.core.device import DeviceError, resolve_device
 
+        if out is not None:  # checked before the measurement, not after it
+            if out.is_dir():
+                raise typer.BadParameter(f"{out} is a folder; give the JSON file's path", param_hint="--out")
+            out_folder(out.parent, "--out")
         apply_threads(threads)
         try:
             dev = resolve_device(device)
@@ -33,7 +37,8 @@ def _make_command(name: str):
             raise typer.Exit(1) from None
         mod = importlib.import_module(f"tristudio.core.bench.{name}")
         rows = mod.run(device=str(dev), quick=quick)
-        path = report(name, mod.TITLE, rows, dev, out or Path("bench") / f"{name}.json")
+        with clean_errors():
+            path = report(name, mod.TITLE, rows, dev, out or Path("bench") / f"{name}.json")
         typer.echo(f"wrote {path}")
 
     command.__doc__ = f"Benchmark: {name}."
@@ -44,8 +49,7 @@ def _register() -> None:
     from tristudio.core.bench import BENCHMARKS
 
     for name in BENCHMARKS:
-        if importlib.util.find_spec(f"tristudio.core.bench.{name}") is not None:
-            app.command(name=name)(_make_command(name))
+        app.command(name=name)(_make_command(name))
 
 
 _register()

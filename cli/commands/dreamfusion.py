@@ -11,41 +11,15 @@ Run folder (--out):
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import typer
 
-from tristudio.cli.errors import esc as escape
+from tristudio.cli.errors import clean_errors, esc, fail
 from tristudio.cli.options import config_from, threads_option
 from tristudio.core.dreamfusion.methods import METHODS, methods_help
 from tristudio.core.io.assets import require_shipped, shipped_prior_path
 from tristudio.core.threads import apply_threads
-
-
-def _quiet_loaders() -> None:
-    """No 'Loading weights' bars from transformers / diffusers: the command's own progress is the one shown."""
-    import diffusers.utils.logging
-    import transformers.utils.logging
-
-    transformers.utils.logging.disable_progress_bar()
-    diffusers.utils.logging.disable_progress_bar()
-
-
-class _Fail(Exception):
-    pass
-
-
-@contextlib.contextmanager
-def _one_line_errors(console):
-    """The run's expected failures (bad input, files, a locked run, a diverged field): one red line, exit code 1."""
-    from tristudio.core.io.runlock import RunLockedError
-
-    try:
-        yield
-    except (_Fail, ValueError, OSError, FloatingPointError, RunLockedError) as exc:
-        console.print(f"[red]error:[/red] {escape(exc)}", soft_wrap=True)
-        raise typer.Exit(1) from None
 
 
 def _plot(out: Path) -> None:
@@ -103,16 +77,16 @@ def dreamfusion(
     out_folder(out)
     console = Console(highlight=False)
     apply_threads(threads)
-    with _one_line_errors(console), run_lock(out, warn=lambda line: console.print(escape(line), soft_wrap=True)):
+    with clean_errors(), run_lock(out, warn=lambda line: console.print(esc(line), soft_wrap=True)):
         from tristudio.core.dreamfusion.prompts import check_prompt
 
         prompt = check_prompt(prompt)  # before any heavy import
         if guidance not in METHODS:
-            raise _Fail(f"unknown --guidance {guidance!r}; expected one of {', '.join(METHODS)}")
+            fail(f"unknown --guidance {guidance!r}; expected one of {', '.join(METHODS)}")
         if mesh_format not in ("glb", "ply", "obj"):
-            raise _Fail(f"unknown --mesh-format {mesh_format!r}; expected glb, ply or obj")
+            fail(f"unknown --mesh-format {mesh_format!r}; expected glb, ply or obj")
         if steps < 0 or (resolution is not None and resolution < 8):
-            raise _Fail("--steps must be >= 0 and --resolution >= 8")
+            fail("--steps must be >= 0 and --resolution >= 8")
         if prior_path is None:
             shipped = shipped_prior_path()
             prior_path = require_shipped(
@@ -122,37 +96,37 @@ def dreamfusion(
                 "(or pass --prior PATH)",
             )
         elif not Path(prior_path).is_dir():
-            raise _Fail(f"prior folder not found: {prior_path} (expected a diffusers folder with model_index.json)")
+            fail(f"prior folder not found: {prior_path} (expected a diffusers folder with model_index.json)")
 
         from rich.progress import TextColumn
 
-        from tristudio.cli.progress import step_progress
+        from tristudio.cli.progress import quiet_loader_bars, step_progress
         from tristudio.core.dreamfusion.export import export_mesh, preview_grid, write_orbit_video
         from tristudio.core.dreamfusion.optimize import DreamFusion, DreamFusionConfig, field_is_finite
         from tristudio.core.io.images import save_png
         from tristudio.core.priors import load_prior
 
-        _quiet_loaders()
+        quiet_loader_bars()
         prior = load_prior(prior_path, device=device)
         out = Path(out)
         ckpt = out
         if DreamFusion.has_checkpoint(ckpt):
             if not resume:
-                raise _Fail(f"{out} already holds a run; pass --resume to continue it or choose another --out")
-            df = DreamFusion.load(ckpt, prior, warn=lambda line: console.print(escape(line), soft_wrap=True))
+                fail(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+            df = DreamFusion.load(ckpt, prior, warn=lambda line: console.print(esc(line), soft_wrap=True))
             if df.cfg.prompt != prompt:
-                raise _Fail(f"{out} is a run for {df.cfg.prompt!r}, not {prompt!r}")
+                fail(f"{out} is a run for {df.cfg.prompt!r}, not {prompt!r}")
             df.cfg.steps = steps
-            console.print(f"resuming {escape(out)} at step {df.step_count}", soft_wrap=True)
+            console.print(f"resuming {esc(out)} at step {df.step_count}", soft_wrap=True)
         else:
             cfg = config_from(DreamFusionConfig, options, prompt=prompt, view_dependent=not no_view_dependent)
             df = DreamFusion(cfg, prior)
         if not field_is_finite(df):
-            raise _Fail("the field holds NaN or Inf values")
+            fail("the field holds NaN or Inf values")
         out.mkdir(parents=True, exist_ok=True)
         if df.prompt_note:
-            console.print(escape(df.prompt_note), soft_wrap=True)
-        console.print(escape(f"{df.cfg.guidance.upper()} on {prompt!r} with {prior!r}"), soft_wrap=True)
+            console.print(esc(df.prompt_note), soft_wrap=True)
+        console.print(esc(f"{df.cfg.guidance.upper()} on {prompt!r} with {prior!r}"), soft_wrap=True)
 
         with step_progress(console, TextColumn("loss {task.fields[loss]:>9.4g}")) as progress:
             task = progress.add_task(
@@ -176,10 +150,10 @@ def dreamfusion(
             _plot(out)
         if video:
             path = write_orbit_video(df, out / "orbit.mp4")
-            console.print(f"video: {escape(path)}")
+            console.print(f"video: {esc(path)}")
         if mesh:
             m = export_mesh(df, out / f"mesh.{mesh_format}", resolution=mesh_resolution)
             console.print(
-                escape(f"mesh: {out / f'mesh.{mesh_format}'} ({len(m.vertices)} vertices, {len(m.faces)} faces)")
+                esc(f"mesh: {out / f'mesh.{mesh_format}'} ({len(m.vertices)} vertices, {len(m.faces)} faces)")
             )
-        console.print(f"done: {escape(out)}", soft_wrap=True)
+        console.print(f"done: {esc(out)}", soft_wrap=True)

@@ -15,16 +15,18 @@ def rprecision(
     renders: Path = typer.Option(..., help="folder of PNG renders with captions.json (relative path -> prompt)"),
     prompts: Path = typer.Option(..., help="text file: the prompt set, one prompt per line"),
     key: str = typer.Option("caption", help="captions.json entry to use when entries are dicts (e.g. caption_view)"),
-    k: int = typer.Option(1, help="R-Precision at k"),
+    k: int = typer.Option(1, min=1, help="R-Precision at k"),
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
 ) -> None:
     """Retrieve each render's prompt among the prompt set with CLIP; print R-Precision@k."""
     from rich.console import Console
 
-    from tristudio.cli.errors import esc, fail
+    from tristudio.cli.errors import clean_errors, esc
+    from tristudio.cli.progress import quiet_loader_bars
 
     console = Console()
-    try:
+    quiet_loader_bars()
+    with clean_errors():
         from tristudio.core.priors import load_clip
         from tristudio.core.priors.rprecision import clip_r_precision, read_render_set
 
@@ -35,8 +37,6 @@ def rprecision(
         model = load_clip(clip, device=device)
         images, index, prompt_set, _ = read_render_set(renders, prompts, key)
         score = clip_r_precision(model, images.to(model.device), index, prompt_set, k=k)
-    except (ValueError, OSError) as exc:
-        fail(str(exc))
     console.print(
         f"CLIP R-Precision@{k}: {score:.3f} ({len(images)} renders, {len(prompt_set)} prompts, CLIP {esc(clip)})"
     )

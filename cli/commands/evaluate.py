@@ -8,8 +8,10 @@ from pathlib import Path
 
 import typer
 
+from tristudio.cli.errors import at_least, clean_errors, fail, finite, out_folder
+
 app = typer.Typer(
-    help="Evaluate models: fid, kid (Inception or small-world), consistency, pose, floaters, id-sw, arcface-id",
+    help="Evaluate models: image quality, geometry, identity (the group's help lists the commands: cli/app.py)",
     no_args_is_help=True,
 )
 
@@ -22,15 +24,9 @@ _EXTRACTOR = typer.Option(
 _WORLD = typer.Option("heads", "--world", help="the heads world the model was trained on: heads (v1) | heads2")
 
 
-def _fail(msg: str) -> None:
-    from tristudio.cli.errors import fail
-
-    fail(msg)
-
-
 def _check_world(world: str) -> None:
     if world not in ("heads", "heads2"):
-        _fail(f"--world must be heads or heads2, not {world!r}")
+        fail(f"--world must be heads or heads2, not {world!r}")
 
 
 def _generator(model: Path):
@@ -39,7 +35,7 @@ def _generator(model: Path):
     try:
         return load_generator(model)
     except LOAD_ERRORS as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def _features(model: Path, data: Path, num: int, features: str, inception: Path | None, extractor: Path | None):
@@ -53,9 +49,10 @@ def _features(model: Path, data: Path, num: int, features: str, inception: Path 
         G = load_generator(model)
     except (FileNotFoundError, ValueError, *LOAD_ERRORS) as exc:
         hint = " (or --features sw: the shipped small-world extractor)" if features == "inception" else ""
-        _fail(f"{exc}{hint}" if "--inception" in str(exc) else str(exc))
-    real, ds = dataset_features(net, str(data), num)
-    fake = generator_features(net, G, ds.labels, num)
+        fail(f"{exc}{hint}" if "--inception" in str(exc) else str(exc))
+    with clean_errors():  # a missing or broken dataset
+        real, ds = dataset_features(net, str(data), num)
+        fake = generator_features(net, G, ds.labels, num)
     return real, fake
 
 
@@ -78,7 +75,7 @@ def _distance_command(metric: str, report, summary: str) -> None:
     def command(
         model: Path = _MODEL,
         data: Path = typer.Option(..., "--data"),
-        num: int = typer.Option(1000, "--num"),
+        num: int = typer.Option(1000, "--num", min=2, help="images per side (dataset and generator)"),
         features: str = _FEATURES,
         inception: Path = _INCEPTION,
         extractor: Path = _EXTRACTOR,
@@ -98,12 +95,13 @@ _distance_command("KID", _kid, "Kernel Inception Distance (unbiased MMD^2, cubic
 @app.command("consistency")
 def consistency(
     model: Path = _MODEL,
-    num: int = typer.Option(8, "--num", help="seeds"),
+    num: int = typer.Option(8, "--num", min=1, help="seeds"),
     resolution: int = typer.Option(None, "--resolution", help="render size (default: model's)"),
 ) -> None:
     """Multi-view depth / normal reprojection error of generated heads (adjacent yaws)."""
     from tristudio.core.metrics.consistency import generator_consistency
 
+    at_least(resolution, 8, "--resolution")
     G = _generator(model)
     typer.echo(json.dumps(generator_consistency(G, list(range(num)), resolution=resolution)))
 
@@ -111,7 +109,7 @@ def consistency(
 @app.command("pose")
 def pose(
     model: Path = _MODEL,
-    num: int = typer.Option(4, "--num", help="seeds"),
+    num: int = typer.Option(4, "--num", min=1, help="seeds"),
     world: str = _WORLD,
     floor: bool = typer.Option(False, "--floor", help="also measure the floor on ground-truth world renders"),
 ) -> None:
@@ -129,7 +127,7 @@ def pose(
 @app.command("floaters")
 def floaters(
     model: Path = _MODEL,
-    num: int = typer.Option(1000, "--num", help="samples (seed i with the FFHQ camera of seed i)"),
+    num: int = typer.Option(1000, "--num", min=1, help="samples (seed i with the FFHQ camera of seed i)"),
     seconds: float = typer.Option(None, "--seconds", help="stop after this long (reports how many were done)"),
     threshold: float = typer.Option(0.05, "--threshold", help="opacity counted as a floater"),
     psi: float = typer.Option(1.0, "--psi", help="truncation"),
@@ -137,6 +135,9 @@ def floaters(
     """Floater fraction: background pixels (outside the dilated head silhouette) with opacity > threshold."""
     from tristudio.core.metrics.floaters import generator_floaters
 
+    finite(threshold, "--threshold")
+    finite(psi, "--psi")
+    at_least(seconds, 0, "--seconds")
     G = _generator(model)
     typer.echo(json.dumps(generator_floaters(G, num, truncation_psi=psi, threshold=threshold, time_budget_s=seconds)))
 
@@ -144,7 +145,7 @@ def floaters(
 @app.command("id-sw")
 def id_sw(
     model: Path = _MODEL,
-    num: int = typer.Option(16, "--num", help="seeds"),
+    num: int = typer.Option(16, "--num", min=1, help="seeds"),
     world: str = _WORLD,
     id_net: Path = typer.Option(None, "--id-net", help="ID-sw net folder (default: the shipped one for --world)"),
     psi: float = typer.Option(0.7, "--psi", help="truncation"),
@@ -153,10 +154,11 @@ def id_sw(
     from tristudio.core.io.checkpoint import CheckpointError
     from tristudio.core.metrics.identity import generator_id_sw, load_identity_net, world_id_sw
 
+    _check_world(world)
     try:
         net, meta = load_identity_net(id_net, world)
     except (FileNotFoundError, ValueError, CheckpointError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     G = _generator(model)
     report = {
         "model": generator_id_sw(G, net, list(range(num)), truncation_psi=psi),
@@ -169,13 +171,14 @@ def id_sw(
 def id_sw_train(
     out: Path = typer.Option(..., "--out", help="folder for the ID-sw net"),
     world: str = _WORLD,
-    identities: int = typer.Option(160, "--identities"),
-    steps: int = typer.Option(600, "--steps"),
+    identities: int = typer.Option(160, "--identities", min=2, help="heads rendered (InfoNCE contrasts them)"),
+    steps: int = typer.Option(600, "--steps", min=1),
 ) -> None:
     """Train the small-world identity embedding (InfoNCE over views of the world's heads)."""
     from tristudio.core.metrics.identity import train_identity_net
 
     _check_world(world)
+    out_folder(out)
     typer.echo(str(train_identity_net(world, out, identities=identities, steps=steps, log=typer.echo)))
 
 
@@ -183,7 +186,7 @@ def id_sw_train(
 def arcface_id(
     model: Path = _MODEL,
     arcface: Path = typer.Option(None, "--arcface", help="ArcFace weights: insightface .onnx or iresnet .pth"),
-    num: int = typer.Option(16, "--num", help="seeds"),
+    num: int = typer.Option(16, "--num", min=1, help="seeds"),
     psi: float = typer.Option(0.7, "--psi", help="truncation"),
 ) -> None:
     """EG3D's ID metric with a user's ArcFace: frontal vs +-20..60 deg views of each seed, mean cosine."""
@@ -193,7 +196,7 @@ def arcface_id(
     try:
         net = load_arcface(arcface)
     except ArcFaceError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     G = _generator(model)
     r = generator_id_sw(G, net, list(range(num)), truncation_psi=psi)
     typer.echo(json.dumps({"ID": r["ID"], "ID_by_view": r["ID_by_view"], "ID_chance": r["ID_chance"], "num": num}))

@@ -33,7 +33,7 @@ def fit(
     log_every: int = typer.Option(25),
     eval_every: int = typer.Option(0, help="held-out evaluation every N steps (0: only at the end)"),
     ckpt_every: int = typer.Option(500),
-    resume: bool = typer.Option(False, help="continue from RUN_DIR/checkpoint"),
+    resume: bool = typer.Option(False, help="continue from the run folder's latest checkpoint (checkpoints/)"),
     threads: str = threads_option(),
     seed: int = typer.Option(0),
 ) -> None:

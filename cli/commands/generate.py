@@ -32,7 +32,7 @@ def generate(
     from rich.console import Console
     from rich.progress import Progress
 
-    from tristudio.cli.errors import at_least, clean_errors, esc, fail, finite, out_folder
+    from tristudio.cli.errors import at_least, clean_errors, esc, finite, out_folder
 
     finite(trunc, "--trunc")
     finite(yaw, "--yaw")
@@ -48,30 +48,27 @@ def generate(
     at_least(fps, 1, "--fps")
     out_folder(out)
     console = Console()
-    try:
-        from tristudio.core.device import resolve_device
-        from tristudio.core.eg3d.load import load_generator
-        from tristudio.core.eg3d.sampling import parse_seeds
+    from tristudio.core.device import resolve_device
+    from tristudio.core.eg3d.load import load_generator
+    from tristudio.core.eg3d.sampling import parse_seeds
 
-        apply_threads(threads)
+    apply_threads(threads)
+    with clean_errors(RuntimeError):
         seed_list = parse_seeds(seeds)
         dev = resolve_device(device)
         G = load_generator(model, device=dev).eval()
-    except (ValueError, OSError, RuntimeError) as exc:
-        fail(str(exc))
 
     with clean_errors():
-        results = _write(
-            console, Progress, G, seed_list, dev, trunc, trunc_cutoff, yaw, pitch, fov, resolution, out, planes
-        )
+        results = _write(console, G, seed_list, dev, trunc, trunc_cutoff, yaw, pitch, fov, resolution, out, planes)
     if video:
         with clean_errors(), Progress(console=console) as progress:
             _videos(G, progress, results, seed_list, frames, fps, fov, resolution, dev, out)
         console.print(f"wrote {len(seed_list)} orbit videos to {esc(out)}")
 
 
-def _write(console, Progress, G, seed_list, dev, trunc, trunc_cutoff, yaw, pitch, fov, resolution, out, planes):
+def _write(console, G, seed_list, dev, trunc, trunc_cutoff, yaw, pitch, fov, resolution, out, planes):
     import torch
+    from rich.progress import Progress
 
     from tristudio.cli.errors import esc
     from tristudio.core.eg3d.sampling import generate as run_generate

@@ -34,16 +34,17 @@ def make(
     import time
 
     from rich.console import Console
-    from rich.markup import escape
 
+    from tristudio.cli.errors import clean_errors, esc, out_folder
     from tristudio.core.priors.renders import render_heads, render_objects
 
+    out_folder(out, "OUT")  # before the renders are made, not after
     apply_threads(threads)
     t0 = time.time()
     render_fn = render_heads if world is World.heads else render_objects
-    rs = render_fn(range(start, start + count), resolution, supersample)
-    rs.save(out)
+    with clean_errors():
+        rs = render_fn(range(start, start + count), resolution, supersample)
+        rs.save(out)
     Console().print(
-        f"rendered {count} {world.value} at {resolution}px (ss {supersample}) in {time.time() - t0:.0f} s "
-        f"-> {escape(str(out))}"
+        f"rendered {count} {world.value} at {resolution}px (ss {supersample}) in {time.time() - t0:.0f} s -> {esc(out)}"
     )

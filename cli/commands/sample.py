@@ -33,6 +33,7 @@ def sample(
     import re
 
     from tristudio.cli.errors import at_least, clean_errors, finite, out_folder
+    from tristudio.cli.progress import quiet_loader_bars
     from tristudio.core.device import DeviceError
     from tristudio.core.io.assets import shipped_prior_path
     from tristudio.core.io.images import save_png, to_uint8
@@ -51,6 +52,7 @@ def sample(
         raise typer.BadParameter("empty prompt: give a text description, e.g. 'a red cube'", param_hint="PROMPTS")
     apply_threads(threads)
     path = prior or shipped_prior_path()
+    quiet_loader_bars()
     try:
         model = load_prior(path, device=device)
     except DeviceError as exc:

@@ -16,6 +16,7 @@ app = typer.Typer(help="Train models: eg3d (tri-plane GAN from posed images).", 
 
 @app.command("eg3d")
 def eg3d(
+    ctx: typer.Context,
     data: Path = typer.Option(..., "--data", help="EG3D dataset folder or zip (dataset.json + images)"),
     preset: str = typer.Option("small", "--preset", help="tiny | small | medium | ffhq512 (must match the image size)"),
     out: Path = typer.Option(..., "--out", help="run folder: checkpoints, samples, log.jsonl, model/"),
@@ -51,8 +52,9 @@ def eg3d(
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
     threads: str = threads_option(),
 ) -> None:
-    """Train an EG3D tri-plane GAN on posed images (torchrun --nproc_per_node K tristudio train eg3d ... for K
-    processes)."""
+    """Train an EG3D tri-plane GAN on posed images.
+
+    For K processes: torchrun --nproc_per_node K tristudio train eg3d ..."""
     import contextlib
 
     from rich.console import Console
@@ -85,33 +87,26 @@ def eg3d(
         at_least(value, 1, name)
     out_folder(out)
 
+    # loss key -> (the option's parameter name, its value)
     flags = {
-        "r1_gamma": gamma,
-        "r1_interval": r1_interval,
-        "density_reg": density_reg,
-        "density_reg_interval": density_reg_interval,
-        "gpc_reg_prob": gpc_prob,
-        "blur_fade_kimg": blur_fade_kimg,
-        "blur_init_sigma": blur_sigma,
+        "r1_gamma": ("gamma", gamma),
+        "r1_interval": ("r1_interval", r1_interval),
+        "density_reg": ("density_reg", density_reg),
+        "density_reg_interval": ("density_reg_interval", density_reg_interval),
+        "gpc_reg_prob": ("gpc_prob", gpc_prob),
+        "blur_fade_kimg": ("blur_fade_kimg", blur_fade_kimg),
+        "blur_init_sigma": ("blur_sigma", blur_sigma),
     }
-    defaults = {
-        "r1_gamma": 1.0,
-        "r1_interval": 16,
-        "density_reg": 0.25,
-        "density_reg_interval": 4,
-        "gpc_reg_prob": 0.5,
-        "blur_fade_kimg": 200.0,
-        "blur_init_sigma": 10.0,
-    }
-    loss = dict(flags)
-    if schedule:  # the schedule's values replace the flags' defaults; a flag given another value still wins
+    loss = {k: v for k, (_, v) in flags.items()}
+    if schedule:  # the schedule's values replace the flags' defaults; a flag given on the command line still wins
         from tristudio.core.eg3d.presets import TRAIN_SCHEDULES
 
         if schedule not in TRAIN_SCHEDULES:
             typer.echo(f"error: unknown --schedule {schedule!r}; choose one of {sorted(TRAIN_SCHEDULES)}", err=True)
             raise typer.Exit(2)
         loss.update(TRAIN_SCHEDULES[schedule])
-        loss.update({k: v for k, v in flags.items() if v != defaults[k]})
+        typed = [k for k, (name, _) in flags.items() if ctx.get_parameter_source(name).name != "DEFAULT"]
+        loss.update({k: flags[k][1] for k in typed})
     if nrr_fade_start is not None:
         loss["neural_rendering_resolution_fade_start_kimg"] = nrr_fade_start
     if nrr_fade is not None:

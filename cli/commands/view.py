@@ -47,8 +47,8 @@ def view(
     preset: Annotated[str, typer.Option(help="random-init preset when no model is shipped")] = "small",
     seed: Annotated[int, typer.Option(help="seed A")] = 0,
     capture_dir: Annotated[Path, typer.Option(help="where captures are written")] = Path("captures"),
-    width: Annotated[int, typer.Option(help="window width")] = 1280,
-    height: Annotated[int, typer.Option(help="window height")] = 800,
+    width: Annotated[int, typer.Option(help="window width", min=1)] = 1280,
+    height: Annotated[int, typer.Option(help="window height", min=1)] = 800,
     device: Annotated[str, typer.Option(help="auto (CUDA when present) | cpu | cuda")] = "auto",
     threads: str = threads_option(
         "torch threads of the render and job threads: a number, or 0 / auto = the idle cores but one"

@@ -87,7 +87,7 @@ def generator_floaters(
         seeds = list(range(done, min(num, done + batch)))
         z = z_from_seeds(seeds, G.z_dim).to(dev)
         ws = G.mapping(z, conditioning_label(G, len(seeds)).to(dev), truncation_psi=truncation_psi)
-        c = head_cameras(seeds).label().to(dev)
+        c = head_cameras(seeds).to(dev)
         r = G.render_planes(
             G.synthesis_planes(ws), None, c, neural_rendering_resolution=resolution, deterministic=True,
             run_superres=False,

@@ -221,7 +221,7 @@ def generator_pose_error(
         r = G.render_planes(
             planes.expand(len(pairs), -1, -1, -1, -1),
             None,
-            labels,
+            Cameras.from_label(labels),
             neural_rendering_resolution=resolution,
             deterministic=True,
             run_superres=False,
