@@ -11,7 +11,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from tristudio.cli.app import app, command_names
-from tristudio.cli.progress import EtaColumn, RateColumn, step_progress, true_rate
+from tristudio.core.io.progress import EtaColumn, RateColumn, step_progress, true_rate
 
 
 @pytest.fixture

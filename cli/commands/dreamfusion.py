@@ -100,10 +100,10 @@ def dreamfusion(
 
         from rich.progress import TextColumn
 
-        from tristudio.cli.progress import quiet_loader_bars, step_progress
         from tristudio.core.dreamfusion.export import export_mesh, preview_grid, write_orbit_video
         from tristudio.core.dreamfusion.optimize import DreamFusion, DreamFusionConfig, field_is_finite
         from tristudio.core.io.images import save_png
+        from tristudio.core.io.progress import quiet_loader_bars, step_progress
         from tristudio.core.priors import load_prior
 
         quiet_loader_bars()

@@ -22,7 +22,7 @@ def rprecision(
     from rich.console import Console
 
     from tristudio.cli.errors import clean_errors, esc
-    from tristudio.cli.progress import quiet_loader_bars
+    from tristudio.core.io.progress import quiet_loader_bars
 
     console = Console()
     quiet_loader_bars()

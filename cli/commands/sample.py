@@ -33,10 +33,10 @@ def sample(
     import re
 
     from tristudio.cli.errors import at_least, clean_errors, finite, out_folder
-    from tristudio.cli.progress import quiet_loader_bars
     from tristudio.core.device import DeviceError
     from tristudio.core.io.assets import shipped_prior_path
     from tristudio.core.io.images import save_png, to_uint8
+    from tristudio.core.io.progress import quiet_loader_bars
     from tristudio.core.priors import PriorLoadError, load_prior
     from tristudio.core.priors.ddim import sample_images, save_sample_grid
 

@@ -27,7 +27,7 @@ def _progress(total: int, start: int, every: int):
     from rich.console import Console
     from rich.progress import TextColumn
 
-    from tristudio.cli.progress import step_progress
+    from tristudio.core.io.progress import step_progress
 
     console = Console()
     progress = step_progress(console, TextColumn("{task.fields[info]}"))

@@ -580,20 +580,13 @@ def train(
     imgs_done = 0
     ips = 0.0
     last_ckpt = last
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import TextColumn
 
-    progress = Progress(
-        TextColumn("[bold]eg3d"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[status]}"),
-        console=console,
-        disable=not di.is_main,
-        transient=False,
-    )
+    from ..io.progress import step_progress
+
+    progress = step_progress(console, TextColumn("{task.fields[status]}"), disable=not di.is_main)
     with progress:
-        task = progress.add_task("train", total=total, completed=trainer.step_idx, status="")
+        task = progress.add_task("eg3d", total=total, completed=trainer.step_idx, first=trainer.step_idx, status="")
         while trainer.step_idx < total:
             t0 = time.perf_counter()
             stats = trainer.step()
@@ -618,7 +611,7 @@ def train(
                     for k, v in stats.items()
                     if k.startswith("loss_")
                 )
-                + f" {ips:.1f} img/s"
+                + f" {imgs_done / (time.perf_counter() - t_start):.1f} img/s"  # since this run (re)started
             )
             progress.update(task, completed=step, status=status)
             if cfg.sample_every and (step % cfg.sample_every == 0) and di.is_main:

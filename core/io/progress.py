@@ -1,4 +1,5 @@
-"""Progress bars that report the true rate: steps done in this session / wall time since the bar started.
+"""Progress bars that report the true rate: steps done in this session / wall time since the bar started. The
+training loops' bars (train eg3d / clip / prior, dreamfusion) are `step_progress` bars.
 
 rich's own speed (`Task.speed`) averages the last 30 s of updates and counts nothing before the first one; a run
 resumed at step 400 of 1000, or one whose steps take minutes, then shows a rate that is not what the clock says. Here
@@ -57,8 +58,11 @@ class EtaColumn(ProgressColumn):
         return Text(f"{h}:{rem // 60:02d}:{rem % 60:02d}", style="progress.remaining")
 
 
-def step_progress(console=None, *extra: ProgressColumn, get_time=None, unit: str = "steps") -> Progress:
-    """A Progress with description, bar, n/total, the caller's extra columns, the true rate and its ETA.
+def step_progress(
+    console=None, *extra: ProgressColumn, get_time=None, unit: str = "steps", disable: bool = False
+) -> Progress:
+    """A Progress with description, bar, n/total, the caller's extra columns, the true rate and its ETA (`disable`:
+    draw nothing, e.g. on the non-main processes of a torchrun job).
 
     Add tasks with `first=<first step>` among the fields (0 for a fresh run)."""
     kwargs = {"get_time": get_time} if get_time is not None else {}
@@ -71,6 +75,7 @@ def step_progress(console=None, *extra: ProgressColumn, get_time=None, unit: str
         EtaColumn(),
         console=console,
         transient=False,
+        disable=disable,
         **kwargs,
     )
 
