@@ -127,6 +127,15 @@ def test_iresnet_round_trip_and_errors(tmp_path):
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
     with pytest.raises(ArcFaceError, match="not readable"):
         load_arcface(tmp_path / "junk.pth")
+    # a pickle that would run code: refused in one line, nothing run, no advice to drop weights_only
+    import pickle
+
+    sentinel = tmp_path / "pwned"
+    (tmp_path / "code.pth").write_bytes(pickle.dumps(_Touch(str(sentinel))))
+    with pytest.raises(ArcFaceError, match="weights-only loader: Unsupported .*never runs a pickle's code") as caught:
+        load_arcface(tmp_path / "code.pth")
+    assert "\n" not in str(caught.value) and "weights_only" not in str(caught.value)
+    assert not sentinel.exists()
     with pytest.raises(ArcFaceError, match="--arcface"):
         load_arcface(None)
 
@@ -180,3 +189,13 @@ def test_eval_floaters_and_pose_run_on_the_shipped_model():
     assert res.exit_code == 0 and res.exception is None, res.output
     pose = json.loads(res.output)["model"]
     assert pose["views"] > 0 and 0.0 <= pose["pose_error_deg"] < 45.0  # the shipped model: ~18 deg
+
+
+class _Touch:
+    """Unpickling it would create a file (the code a hostile weights file could run)."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))

@@ -15,6 +15,8 @@ Cropping / alignment is the caller's (EG3D crops FFHQ-aligned faces; the heads w
 
 from __future__ import annotations
 
+import pickle
+import warnings
 from pathlib import Path
 
 import torch
@@ -148,9 +150,20 @@ def load_arcface(path: str | Path | None):
 
             state = load_file(str(path))
         else:
-            state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt file, pickle with code, wrong format
-        raise ArcFaceError(f"{path}: not readable as iresnet weights ({type(exc).__name__}: {exc})") from None
+            with warnings.catch_warnings():  # torch warns about the pickle protocol before refusing or loading
+                warnings.simplefilter("ignore", UserWarning)
+                state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:  # torch's weights-only loader refused it (not a pickle of plain tensors)
+        # its message is a page advising weights_only=False (never here); keep the one line that says what it met
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        met = next((ln for ln in lines if ln.startswith(("Unsupported", "Unpickler found"))), lines[0] if lines else "")
+        raise ArcFaceError(
+            f"{path}: not readable as iresnet weights (torch's weights-only loader: {met}); tristudio never runs a "
+            "pickle's code: save the iresnet state_dict with torch.save, or as .safetensors"
+        ) from None
+    except Exception as exc:  # corrupt file, wrong format
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise ArcFaceError(f"{path}: not readable as iresnet weights ({type(exc).__name__}: {first})") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or "fc.weight" not in state:
