@@ -23,6 +23,7 @@ __all__ = [
     "view_label",
     "conditioning_label",
     "generate",
+    "raw_views",
     "orbit_angles",
     "orbit_frames",
 ]
@@ -105,6 +106,20 @@ def generate(
     result = {k: out[k].cpu() for k in ("image", "image_raw", "image_depth")}
     result["planes"], result["ws"] = planes.cpu(), ws.cpu()
     return result
+
+
+@torch.no_grad()
+def raw_views(
+    G, planes: Float[Tensor, "b 3 c p p"], cameras: Cameras, resolution: int | None = None
+) -> dict[str, Tensor]:
+    """The neural renderer's own output of `planes` seen from `cameras` (N views; planes of batch 1 are shared by all),
+    deterministic (bin centres, fixed importance quantiles) and without super-resolution: image_raw, image_depth,
+    image_opacity, each (N, C, R, R). What the geometry metrics (consistency, pose, floaters) measure."""
+    if planes.shape[0] == 1 and len(cameras) > 1:
+        planes = planes.expand(len(cameras), -1, -1, -1, -1)
+    return G.render_planes(
+        planes, None, cameras, neural_rendering_resolution=resolution, deterministic=True, run_superres=False
+    )
 
 
 def orbit_angles(n_frames: int, yaw_range: float = 0.35, pitch_range: float = 0.25) -> list[tuple[float, float]]:

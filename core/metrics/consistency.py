@@ -120,6 +120,7 @@ def generator_consistency(
 ) -> dict[str, float]:
     """Render each seed from `yaws` (deterministic), reproject every view into its neighbour, average the errors."""
     from ..cameras import FFHQ_FOV_DEG
+    from ..eg3d.sampling import raw_views
 
     rk = G.rendering_kwargs
     pivot, radius = rk.get("avg_camera_pivot", [0, 0, 0.2]), rk.get("avg_camera_radius", 2.7)
@@ -133,14 +134,7 @@ def generator_consistency(
         z = torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(s)).to(dev)
         ws = G.mapping(z, front)
         planes = G.synthesis_planes(ws)
-        r = G.render_planes(
-            planes.expand(len(yaws), -1, -1, -1, -1),
-            None,
-            cams.to(dev),
-            neural_rendering_resolution=resolution,
-            deterministic=True,
-            run_superres=False,
-        )
+        r = raw_views(G, planes, cams.to(dev), resolution)
         depth, mask = r["image_depth"].cpu(), (r["image_opacity"] > opacity_threshold).cpu()
         for i in range(len(yaws) - 1):
             e = reprojection_error(

@@ -76,7 +76,7 @@ def generator_floaters(
     `time_budget_s` runs out ("num" = done)."""
     import time
 
-    from ..eg3d.sampling import conditioning_label, z_from_seeds
+    from ..eg3d.sampling import conditioning_label, raw_views, z_from_seeds
     from ..worlds.camera_sampling import head_cameras
 
     dev = next(G.parameters()).device
@@ -88,10 +88,7 @@ def generator_floaters(
         z = z_from_seeds(seeds, G.z_dim).to(dev)
         ws = G.mapping(z, conditioning_label(G, len(seeds)).to(dev), truncation_psi=truncation_psi)
         c = head_cameras(seeds).to(dev)
-        r = G.render_planes(
-            G.synthesis_planes(ws), None, c, neural_rendering_resolution=resolution, deterministic=True,
-            run_superres=False,
-        )  # fmt: skip
+        r = raw_views(G, G.synthesis_planes(ws), c, resolution)
         maps.append(r["image_opacity"][:, 0].cpu())
         done += len(seeds)
         if log is not None:

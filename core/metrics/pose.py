@@ -203,7 +203,7 @@ def generator_pose_error(
     opacity_threshold: float = 0.5,
 ) -> dict:
     """Render each seed at every (yaw, pitch) (deterministic), re-estimate the pose from depth, report the errors."""
-    from ..eg3d.sampling import conditioning_label, view_label, z_from_seeds
+    from ..eg3d.sampling import conditioning_label, raw_views, view_label, z_from_seeds
 
     templates = HeadTemplate(world).members()
     rk = G.rendering_kwargs
@@ -218,14 +218,7 @@ def generator_pose_error(
         z = z_from_seeds([s], G.z_dim).to(dev)
         ws = G.mapping(z, conditioning_label(G, 1).to(dev), truncation_psi=truncation_psi)
         planes = G.synthesis_planes(ws)
-        r = G.render_planes(
-            planes.expand(len(pairs), -1, -1, -1, -1),
-            None,
-            Cameras.from_label(labels),
-            neural_rendering_resolution=resolution,
-            deterministic=True,
-            run_superres=False,
-        )
+        r = raw_views(G, planes, Cameras.from_label(labels), resolution)
         depth, mask = r["image_depth"][:, 0].cpu(), (r["image_opacity"][:, 0] > opacity_threshold).cpu()
         intr = Cameras.from_label(labels.cpu()).intrinsics
         for i in range(len(pairs)):
