@@ -162,15 +162,17 @@ def test_interrupted_make_leaves_no_output_and_resumes(tmp_path, monkeypatch, su
 
     monkeypatch.setattr(make_mod, "render_items", flaky)
     with pytest.raises(KeyboardInterrupt):
-        make_mod.make_dataset("objects", 5, 8, out, seed=3, supersample=1, chunk=2)
+        make_mod.make_dataset(make_mod.DatasetSpec("objects", 5, 8, seed=3, supersample=1, chunk=2), out)
     assert not out.exists()
     assert make_mod.work_dir(out).exists()
     calls.clear()
     armed[0] = False
-    make_mod.make_dataset("objects", 5, 8, out, seed=3, supersample=1, chunk=2)
+    make_mod.make_dataset(make_mod.DatasetSpec("objects", 5, 8, seed=3, supersample=1, chunk=2), out)
     assert len(calls) == 2  # the finished first chunk was kept: only chunks 2 and 3 were rendered
     assert not make_mod.work_dir(out).exists() and check_dataset(out).ok
-    fresh = make_mod.make_dataset("objects", 5, 8, tmp_path / f"fresh{suffix}", seed=3, supersample=1, chunk=2)
+    fresh = make_mod.make_dataset(
+        make_mod.DatasetSpec("objects", 5, 8, seed=3, supersample=1, chunk=2), tmp_path / f"fresh{suffix}"
+    )
     a, b = read_dataset(out), read_dataset(fresh)
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) and a[2] == b[2]
     assert read_captions(out) == read_captions(fresh)
@@ -197,13 +199,30 @@ def test_a_dataset_with_ground_truth_is_remade_in_place(tmp_path, suffix):
     """`--ground-truth` adds gt/NNNNN/imgNNNNNNNN.npz beside the images: remaking the dataset must see those as its
     own files (not a user's) and replace it, while a user's file beside them is still refused."""
     out = tmp_path / f"ds{suffix}"
-    make_mod.make_dataset("objects", 2, 8, out, supersample=1, ground_truth=True)
-    make_mod.make_dataset("objects", 3, 8, out, supersample=1, ground_truth=True)
+    make_mod.make_dataset(make_mod.DatasetSpec("objects", 2, 8, supersample=1, ground_truth=True), out)
+    make_mod.make_dataset(make_mod.DatasetSpec("objects", 3, 8, supersample=1, ground_truth=True), out)
     assert len(read_dataset(out)[1]) == 3
     names = zipfile.ZipFile(out).namelist() if suffix else [p.relative_to(out).as_posix() for p in out.rglob("*")]
     assert "gt/00000/img00000002.npz" in names
     if not suffix:
         (out / "gt" / "notes.txt").write_text("mine")
         with pytest.raises(FileExistsError, match="notes.txt"):
-            make_mod.make_dataset("objects", 1, 8, out, supersample=1)
+            make_mod.make_dataset(make_mod.DatasetSpec("objects", 1, 8, supersample=1), out)
         assert (out / "gt" / "notes.txt").is_file()
+
+
+def test_dataset_spec_is_the_work_folders_params_and_refuses_bad_values():
+    """params.json is the resume key: a spec with the default cameras and no ground truth must write the very keys the
+    first format wrote (so interrupted work folders from then still resume), and the extras only when set."""
+    spec = make_mod.DatasetSpec("objects", 5, 8, seed=3)
+    assert spec.params() == dict(version=1, world="objects", count=5, resolution=8, seed=3, supersample=2, chunk=32)
+    extra = make_mod.DatasetSpec("heads2", 5, 8, cameras="rebalanced", ground_truth=True).params()
+    assert extra["cameras"] == "rebalanced" and extra["ground_truth"] is True
+    for bad, match in [
+        (dict(world="cubes"), "unknown world 'cubes'"),
+        (dict(count=0), "count >= 1"),
+        (dict(resolution=2), "resolution >= 4"),
+        (dict(chunk=0), "chunk >= 1"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            make_mod.DatasetSpec(**{"world": "objects", "count": 2, "resolution": 8, **bad})

@@ -157,9 +157,11 @@ def test_rebalanced_cameras_have_more_side_views():
 
 
 def test_make_heads2_dataset_records_identities(tmp_path):
-    from tristudio.core.data.make import make_dataset
+    from tristudio.core.data.make import DatasetSpec, make_dataset
 
-    out = make_dataset("heads2", 3, 16, tmp_path / "h2", seed=0, supersample=1, cameras="rebalanced", ground_truth=True)
+    out = make_dataset(
+        DatasetSpec("heads2", 3, 16, seed=0, supersample=1, cameras="rebalanced", ground_truth=True), tmp_path / "h2"
+    )
     caps = json.loads((out / "captions.json").read_text())
     labels = json.loads((out / "dataset.json").read_text())["labels"]
     assert len(caps) == 3 and len(labels) == 3
@@ -185,7 +187,7 @@ def test_make_heads2_dataset_records_identities(tmp_path):
     labels_cams = torch.tensor([lab[1] for lab in labels])
     torch.testing.assert_close(labels_cams, cams.label())
     with pytest.raises(ValueError, match="heads worlds only"):
-        make_dataset("objects", 1, 16, tmp_path / "o", cameras="rebalanced")
+        make_dataset(DatasetSpec("objects", 1, 16, cameras="rebalanced"), tmp_path / "o")
 
 
 def test_cli_make_options_and_clear_errors(tmp_path):

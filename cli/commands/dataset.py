@@ -50,7 +50,7 @@ def make(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from tristudio.cli.errors import clean_errors
-    from tristudio.core.data.make import check_output, make_dataset, work_dir
+    from tristudio.core.data.make import DatasetSpec, check_output, make_dataset, work_dir
     from tristudio.core.io.runlock import run_lock
 
     if cameras.value != "ffhq" and world.value == "objects":
@@ -63,18 +63,10 @@ def make(
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
         with run_lock(out, lock=out.parent / f".{out.name}.lock"), Progress(*columns) as bar:
             task = bar.add_task(f"{world.value} {resolution}px", total=count)
-            make_dataset(
-                world.value,
-                count,
-                resolution,
-                out,
-                seed=seed,
-                supersample=supersample,
-                cameras=cameras.value,
-                ground_truth=ground_truth,
-                progress=lambda done, total: bar.update(task, completed=done),
-                overwrite=overwrite,
+            spec = DatasetSpec(
+                world.value, count, resolution, seed, supersample, cameras=cameras.value, ground_truth=ground_truth
             )
+            make_dataset(spec, out, lambda done, total: bar.update(task, completed=done), overwrite)
     typer.echo(f"wrote {out}")
 
 

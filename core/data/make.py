@@ -1,12 +1,12 @@
 """Render a procedural world (core/worlds) into an EG3D dataset with captions, resumably and atomically.
 
-Layout while working: a sibling work folder `.<out name>.partial/` holding `params.json` (world, count, resolution,
-seed, supersample), the rendered PNGs, and one `chunks/NNNNNN.json` per finished chunk (written atomically after the
-chunk's PNGs: it is the chunk's commit record). Rerunning the same command after an interruption keeps every
-committed chunk whose images are all present and renders the rest; a rerun with different parameters discards the
-work folder and starts over. Item i is rendered from its own seeds (seed, i), so a resumed dataset is identical to an
-uninterrupted one. Only when every chunk is done is the final folder or zip written (atomically: temporary sibling,
-then rename) and the work folder removed: `out` is never half-written.
+Layout while working: a sibling work folder `.<out name>.partial/` holding `params.json` (DatasetSpec.params), the
+rendered PNGs, and one `chunks/NNNNNN.json` per finished chunk (written atomically after the chunk's PNGs: it is the
+chunk's commit record). Rerunning the same command after an interruption keeps every committed chunk whose images
+are all present and renders the rest; a rerun with different parameters discards the work folder and starts over.
+Item i is rendered from its own seeds (seed, i), so a resumed dataset is identical to an uninterrupted one. Only
+when every chunk is done is the final folder or zip written (atomically: temporary sibling, then rename) and the
+work folder removed: `out` is never half-written.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import re
 import shutil
 import zipfile
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,7 @@ from ..worlds.objects import sample_objects
 from ..worlds.render import render
 from .dataset import CAPTIONS_FILE, LABELS_FILE, _labels_json, encode_png, image_name, write_files
 
-__all__ = ["WORLDS", "check_output", "make_dataset", "work_dir", "item_seed", "render_items"]
+__all__ = ["WORLDS", "DatasetSpec", "check_output", "make_dataset", "work_dir", "item_seed", "render_items"]
 
 WORLDS = ("heads", "heads2", "objects")  # heads: v1, the shipped model's world (kept as is); heads2: v2, centred
 FORMAT_VERSION = 1
@@ -180,46 +181,58 @@ def check_output(out: str | Path, overwrite: bool = False) -> None:
         )
 
 
-def make_dataset(
-    world: str,
-    count: int,
-    resolution: int,
-    out: str | Path,
-    seed: int = 0,
-    supersample: int = 2,
-    chunk: int = 32,
-    cameras: str = "ffhq",
-    ground_truth: bool = False,
-    progress: Callable[[int, int], None] | None = None,
-    overwrite: bool = False,
-) -> Path:
-    """Render `count` items of `world` at `resolution` into the EG3D dataset `out` (folder, or zip if .zip).
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What a dataset is rendered from: `count` items of `world` at `resolution` px (each rendered at
+    `resolution * supersample` and box-filtered down), item i from its own seed item_seed(seed, i), committed `chunk`
+    items at a time. `cameras`: the heads worlds' camera distribution (render_items); `ground_truth`: also, per image,
+    its gt/NNNNN/imgNNNNNNNN.npz (render_ground_truth). With FORMAT_VERSION it is the work folder's params.json: a
+    rerun with the same spec resumes."""
 
-    `cameras`: the heads worlds' camera distribution (render_items); `ground_truth`: also, per image, its
-    gt/NNNNN/imgNNNNNNNN.npz (render_ground_truth). `progress(done, total)` is called as items finish (resumed items
-    count as done at once). Returns `out`. An existing `out` that is not a tristudio dataset is refused (check_output)
-    unless `overwrite`.
+    world: str
+    count: int
+    resolution: int
+    seed: int = 0
+    supersample: int = 2
+    chunk: int = 32
+    cameras: str = "ffhq"
+    ground_truth: bool = False
+
+    def __post_init__(self):
+        if self.world not in WORLDS:
+            raise ValueError(f"unknown world {self.world!r}; expected one of {', '.join(WORLDS)}")
+        if self.count < 1 or self.resolution < 4:
+            raise ValueError(
+                f"need count >= 1 and resolution >= 4, got count={self.count}, resolution={self.resolution}"
+            )
+        if self.supersample < 1 or self.chunk < 1:
+            raise ValueError(f"need supersample >= 1 and chunk >= 1, got {self.supersample}, {self.chunk}")
+
+    def params(self) -> dict:
+        """params.json. `cameras` and `ground_truth` are written only when not their defaults, so the params (and
+        the resumability) of work folders written before they existed are unchanged."""
+        params = dict(version=FORMAT_VERSION, **{k: v for k, v in asdict(self).items() if k in _V1_FIELDS})
+        if self.cameras != "ffhq":
+            params["cameras"] = self.cameras
+        if self.ground_truth:
+            params["ground_truth"] = True
+        return params
+
+
+_V1_FIELDS = ("world", "count", "resolution", "seed", "supersample", "chunk")
+
+
+def make_dataset(
+    spec: DatasetSpec, out: str | Path, progress: Callable[[int, int], None] | None = None, overwrite: bool = False
+) -> Path:
+    """Render the dataset `spec` into the EG3D dataset `out` (folder, or zip if .zip). `progress(done, total)` is
+    called as items finish (resumed items count as done at once). Returns `out`. An existing `out` that is not a
+    tristudio dataset is refused (check_output) unless `overwrite`.
     """
-    if world not in WORLDS:
-        raise ValueError(f"unknown world {world!r}; expected one of {', '.join(WORLDS)}")
-    if count < 1 or resolution < 4:
-        raise ValueError(f"need count >= 1 and resolution >= 4, got count={count}, resolution={resolution}")
     out = Path(out)
     check_output(out, overwrite)
     work = work_dir(out)
-    params = dict(
-        version=FORMAT_VERSION,
-        world=world,
-        count=count,
-        resolution=resolution,
-        seed=seed,
-        supersample=supersample,
-        chunk=chunk,
-    )
-    if cameras != "ffhq":  # only then, so the params (and resumability) of existing ffhq runs are unchanged
-        params["cameras"] = cameras
-    if ground_truth:
-        params["ground_truth"] = True
+    params = spec.params()
     params_file = work / "params.json"
     if work.exists():
         try:
@@ -231,24 +244,26 @@ def make_dataset(
     (work / "chunks").mkdir(parents=True, exist_ok=True)
     atomic_write_text(params_file, json.dumps(params))
 
-    names_all = [image_name(i) for i in range(count)]
+    names_all = [image_name(i) for i in range(spec.count)]
     labels_all: list[list[float]] = []
     captions: dict[str, dict] = {}
     done = 0
-    for k, start in enumerate(range(0, count, chunk)):
-        names = names_all[start : start + chunk]
+    for k, start in enumerate(range(0, spec.count, spec.chunk)):
+        names = names_all[start : start + spec.chunk]
         data = _chunk_done(work, k, names)
-        if data is not None and ground_truth and not all((work / gt_name(n)).is_file() for n in names):
+        if data is not None and spec.ground_truth and not all((work / gt_name(n)).is_file() for n in names):
             data = None
         if data is None:
-            seeds = [item_seed(seed, i) for i in range(start, start + len(names))]
-            images, labels, records = render_items(world, seeds, resolution, supersample, cameras)
+            seeds = [item_seed(spec.seed, i) for i in range(start, start + len(names))]
+            images, labels, records = render_items(spec.world, seeds, spec.resolution, spec.supersample, spec.cameras)
             for name, image in zip(names, images, strict=True):
                 target = work / name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(encode_png(np.ascontiguousarray(image)))
-            if ground_truth:
-                for name, blob in zip(names, render_ground_truth(world, seeds, resolution, cameras), strict=True):
+            if spec.ground_truth:
+                for name, blob in zip(
+                    names, render_ground_truth(spec.world, seeds, spec.resolution, spec.cameras), strict=True
+                ):
                     target = work / gt_name(name)
                     target.parent.mkdir(parents=True, exist_ok=True)
                     target.write_bytes(blob)
@@ -263,13 +278,13 @@ def make_dataset(
             captions[item["name"]] = item["caption"]
         done += len(names)
         if progress is not None:
-            progress(done, count)
+            progress(done, spec.count)
 
     extra = {
         LABELS_FILE: _labels_json(names_all, torch.tensor(labels_all)).encode(),
         CAPTIONS_FILE: json.dumps(captions, indent=1).encode(),
     }
-    files = names_all + ([gt_name(n) for n in names_all] if ground_truth else [])
+    files = names_all + ([gt_name(n) for n in names_all] if spec.ground_truth else [])
     if out.suffix.lower() == ".zip":
         write_files(out, ((n, (work / n).read_bytes()) for n in files), extra)
     else:
