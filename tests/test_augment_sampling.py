@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from tristudio.core.eg3d.augment import AdaTuner, AugmentPipe
+from tristudio.core.eg3d.augment import AdaTuner, AugmentPipe, AugmentStrengths
 from tristudio.core.render.samplers import sample_stratified
 
 
@@ -17,10 +17,11 @@ def _images(n=16, c=3, s=16, seed=0):
     return torch.rand(n, c, s, s, generator=torch.Generator().manual_seed(seed))
 
 
-def _only(**kw):
-    base = dict(translate=0.0, brightness=0.0, contrast=0.0, saturation=0.0)
-    base.update(kw)
-    return base
+def _only(**kw) -> dict:
+    """AugmentPipe kwargs with only the named transforms on."""
+    return {
+        "strengths": AugmentStrengths(**{**dict(translate=0.0, brightness=0.0, contrast=0.0, saturation=0.0), **kw})
+    }
 
 
 def test_p_zero_is_the_identity():

@@ -17,27 +17,32 @@ channels as RGB triples, so image and raw image get the same transform. `p` can 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from jaxtyping import Float
 from torch import Tensor
 
-__all__ = ["AugmentPipe", "AdaTuner"]
+__all__ = ["AugmentPipe", "AugmentStrengths", "AdaTuner"]
+
+
+@dataclass(frozen=True)
+class AugmentStrengths:
+    """How strong each transform is when it fires (the module doc's table); 0 turns one off."""
+
+    translate: float = 0.125  # largest integer shift, a fraction of the image side
+    brightness: float = 0.2  # std of the added offset
+    contrast: float = 0.5  # std of log2 of the contrast factor
+    saturation: float = 1.0  # std of log2 of the saturation factor
 
 
 class AugmentPipe(torch.nn.Module):
-    def __init__(
-        self,
-        p: float = 0.0,
-        translate: float = 0.125,
-        brightness: float = 0.2,
-        contrast: float = 0.5,
-        saturation: float = 1.0,
-    ):
+    """(N, C, H, W) -> (N, C, H, W), C a multiple of 3: each transform applied to each sample with probability `p`."""
+
+    def __init__(self, p: float = 0.0, strengths: AugmentStrengths = AugmentStrengths()):
         super().__init__()
-        self.p = float(p)
-        self.translate, self.brightness, self.contrast, self.saturation = translate, brightness, contrast, saturation
+        self.p, self.strengths = float(p), strengths
 
     def forward(
         self, x: Float[Tensor, "n c h w"], generator: torch.Generator | None = None
@@ -47,7 +52,7 @@ class AugmentPipe(torch.nn.Module):
         n, c, h, w = x.shape
         if c % 3 != 0:
             raise ValueError(f"AugmentPipe: channels must be RGB triples, got {c}")
-        dev = x.device
+        dev, s = x.device, self.strengths
 
         def rand(*shape):
             return torch.rand(*shape, generator=generator).to(dev)
@@ -59,11 +64,11 @@ class AugmentPipe(torch.nn.Module):
             return (rand(n) < self.p).float().reshape(n, *shape_tail)
 
         # integer translation with reflect padding (a gather: differentiable w.r.t. x)
-        if self.translate > 0:
+        if s.translate > 0:
             m = on((1,)).reshape(n)
-            tx = torch.round((rand(n) * 2 - 1) * self.translate * w * m).long()
-            ty = torch.round((rand(n) * 2 - 1) * self.translate * h * m).long()
-            pad = int(math.ceil(self.translate * max(h, w))) + 1
+            tx = torch.round((rand(n) * 2 - 1) * s.translate * w * m).long()
+            ty = torch.round((rand(n) * 2 - 1) * s.translate * h * m).long()
+            pad = int(math.ceil(s.translate * max(h, w))) + 1
             xp = F.pad(x, [pad, pad, pad, pad], mode="reflect")
             rows = torch.arange(h, device=dev)[None, :] - ty.to(dev)[:, None] + pad  # (n, h)
             cols = torch.arange(w, device=dev)[None, :] - tx.to(dev)[:, None] + pad  # (n, w)
@@ -72,15 +77,15 @@ class AugmentPipe(torch.nn.Module):
             idx_c = cols[:, None, None, :].expand(n, c, h, w)
             x = xp.gather(3, idx_c)
         x = x.reshape(n, c // 3, 3, h, w)
-        if self.brightness > 0:
-            x = x + (randn(n) * self.brightness).reshape(n, 1, 1, 1, 1) * on((1, 1, 1, 1))
-        if self.contrast > 0:
-            f = torch.exp2(randn(n) * self.contrast).reshape(n, 1, 1, 1, 1)
+        if s.brightness > 0:
+            x = x + (randn(n) * s.brightness).reshape(n, 1, 1, 1, 1) * on((1, 1, 1, 1))
+        if s.contrast > 0:
+            f = torch.exp2(randn(n) * s.contrast).reshape(n, 1, 1, 1, 1)
             f = torch.where(on((1, 1, 1, 1)) > 0, f, torch.ones_like(f))
             mean = x.mean(dim=(2, 3, 4), keepdim=True)
             x = mean + (x - mean) * f
-        if self.saturation > 0:
-            f = torch.exp2(randn(n) * self.saturation).reshape(n, 1, 1, 1, 1)
+        if s.saturation > 0:
+            f = torch.exp2(randn(n) * s.saturation).reshape(n, 1, 1, 1, 1)
             f = torch.where(on((1, 1, 1, 1)) > 0, f, torch.ones_like(f))
             lum = x.mean(dim=2, keepdim=True)
             x = lum + (x - lum) * f
