@@ -40,7 +40,7 @@ def eg3d_acceptance(
     out_folder(out)
     apply_threads(threads)
     with clean_errors(*LOAD_ERRORS):
-        evaluate_model(str(model), str(train), str(held_out), str(out), num, pca_k, world=world)
+        evaluate_model(model, train, held_out, out, num, pca_k, world=world)
 
 
 @app.command("prior-acceptance")

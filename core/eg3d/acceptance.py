@@ -77,7 +77,7 @@ def yaw_grid(G, seeds: list[int], yaws_deg: list[float], truncation_psi: float =
     return ((grid.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
 
 
-def _images(path: str, num: int) -> tuple[Tensor, Tensor]:
+def _images(path: str | Path, num: int) -> tuple[Tensor, Tensor]:
     from ..data import EG3DDataset
 
     ds = EG3DDataset(path)
@@ -87,16 +87,19 @@ def _images(path: str, num: int) -> tuple[Tensor, Tensor]:
 
 
 def evaluate_model(
-    model: str,
-    train: str,
-    held_out: str,
-    out: str,
+    model: str | Path,
+    train: str | Path,
+    held_out: str | Path,
+    out: str | Path,
     num: int = 1000,
     pca_k: int = 64,
     seeds: int = 6,
     log=print,
     world: str | None = None,
 ) -> dict:
+    """The acceptance report of the generator `model` (a .pkl or our checkpoint folder) against the EG3D datasets
+    `train` and `held_out` (folder or zip), `num` images each; written, with yaw_grid.png (`seeds` rows), to
+    OUT/acceptance.json and returned. `world` (heads | heads2) adds ID-sw, pose error and floaters."""
     from ..metrics.consistency import generator_consistency
     from ..metrics.features import extract, generator_features
     from ..metrics.fid import fid_from_features
