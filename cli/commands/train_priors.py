@@ -88,6 +88,23 @@ def _check_common(work: Path, data, resume: bool, steps, batch: int, lr: float, 
     at_least(ckpt_every, 1, "--ckpt-every")
 
 
+def _train(kind: str, options: dict, config_cls, default_steps: int, train, **fields):
+    """What `train clip` and `train prior` do once their options are checked: lock WORK, settle the step count
+    (_resume_point), build the config from the options (config_from) and call `train(cfg, steps, callback)` under a
+    progress bar; `steps` is --steps when resuming (a new total), else None. Returns what `train` returns."""
+    from tristudio.cli.errors import clean_errors
+    from tristudio.core.io.runlock import run_lock
+
+    work, resume = options["work"], options["resume"]
+    apply_threads(options["threads"])
+    with clean_errors(), run_lock(work, warn=typer.echo):
+        start, steps = _resume_point(work, kind, resume, options["steps"], default_steps)
+        cfg = config_from(config_cls, options, batch_size=options["batch"], steps=steps, **fields)
+        progress, callback = _progress(steps, start, 50)
+        with progress:
+            return train(cfg, options["steps"] if resume else None, callback)
+
+
 @app.command("clip")
 def clip(
     work: Path = typer.Argument(..., help="work folder (config, checkpoints/, log.jsonl, export/); outside the repo"),
@@ -106,31 +123,20 @@ def clip(
 ) -> None:
     """Train the small-world CLIP (contrastive, symmetric InfoNCE) and export a transformers CLIPModel folder."""
     options = dict(locals())  # the command's options by name (the config takes those named like its fields)
-    from tristudio.cli.errors import at_least, clean_errors
-    from tristudio.core.io.runlock import run_lock
+    from tristudio.cli.errors import at_least
     from tristudio.core.priors.train_clip import ClipConfig, run_clip_training
 
     _check_common(work, data, resume, steps, batch, lr, ckpt_every)
     at_least(eval_every, 0, "--eval-every")
     at_least(image_size, 8, "--image-size")
-    apply_threads(threads)
-    with clean_errors(), run_lock(work, warn=typer.echo):
-        given, (start, steps) = steps, _resume_point(work, "clip", resume, steps, 1500)
-        cfg = config_from(ClipConfig, options, batch_size=batch, steps=steps)
-        progress, callback = _progress(steps, start, 50)
-        with progress:
-            report = run_clip_training(
-                work,
-                cfg,
-                [str(d) for d in data or []],
-                str(held_out) if held_out else None,
-                vocab,
-                resume,
-                given if resume else None,
-                ckpt_every,
-                eval_every,
-                callback=callback,
-            )
+
+    def train(cfg: ClipConfig, steps: int | None, callback) -> dict | None:
+        renders, held = [str(d) for d in data or []], held_out and str(held_out)
+        return run_clip_training(
+            work, cfg, renders, held, vocab, resume, steps, ckpt_every, eval_every, callback=callback
+        )
+
+    report = _train("clip", options, ClipConfig, 1500, train)
     typer.echo(f"exported {work / 'export'}" + (f"; held-out retrieval {report['eval']}" if report else ""))
 
 
@@ -154,8 +160,7 @@ def prior(
 ) -> None:
     """Train the small-world text-to-image prior (pixel-space UNet, frozen CLIP text tower, CFG dropout)."""
     options = dict(locals())  # the command's options by name (the config takes those named like its fields)
-    from tristudio.cli.errors import at_least, clean_errors
-    from tristudio.core.io.runlock import run_lock
+    from tristudio.cli.errors import at_least
     from tristudio.core.priors.train_prior import PriorConfig, run_prior_training
 
     _check_common(work, data, resume, steps, batch, lr, ckpt_every)
@@ -178,23 +183,14 @@ def prior(
     at_least(sample_every, 0, "--sample-every")
     if not 0 <= at_least(ema_decay, 0, "--ema-decay") < 1:
         raise typer.BadParameter(f"{ema_decay} is not a decay in [0, 1)", param_hint="--ema-decay")
-    apply_threads(threads)
-    with clean_errors(), run_lock(work, warn=typer.echo):
-        given, (start, steps) = steps, _resume_point(work, "prior", resume, steps, 20000)
-        cfg = config_from(PriorConfig, options, batch_size=batch, steps=steps, block_out_channels=block_out_channels)
-        progress, callback = _progress(steps, start, 50)
-        with progress:
-            run_prior_training(
-                work,
-                cfg,
-                str(clip_path) if clip_path else None,
-                [str(d) for d in data or []],
-                resume,
-                given if resume else None,
-                ckpt_every,
-                sample_every,
-                callback=callback,
-            )
+
+    def train(cfg: PriorConfig, steps: int | None, callback) -> Path:
+        renders = [str(d) for d in data or []]
+        return run_prior_training(
+            work, cfg, clip_path and str(clip_path), renders, resume, steps, ckpt_every, sample_every, callback=callback
+        )
+
+    _train("prior", options, PriorConfig, 20000, train, block_out_channels=block_out_channels)
     typer.echo(f"exported {work / 'export'} (samples in {work / 'samples'})")
 
 
