@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from nan_prior import nan_prior
 from typer.testing import CliRunner
 
@@ -214,6 +215,40 @@ def test_train_clip_existing_run_and_resume_before_the_first_checkpoint(tmp_path
     code, output = _tiny_clip(work, render_set, "--resume")  # no checkpoint yet: starts from step 0, says so
     assert code == 0, output
     assert "no checkpoint" in output and (work / "checkpoints" / "latest").read_text().strip() == "step-00000002"
+
+
+def _trainer_args(command: str, folder: Path, tmp_path: Path, render_set: Path, prior: Path) -> list:
+    """The smallest command line of each trainer, writing its run into `folder`."""
+    if command == "train eg3d":
+        from tristudio.core.data.dataset import write_dataset
+        from tristudio.core.worlds.camera_sampling import head_cameras
+
+        data = write_dataset(
+            tmp_path / "ds", torch.zeros(2, 32, 32, 3, dtype=torch.uint8), head_cameras([0, 1]).label()
+        )
+        return ["train", "eg3d", "--data", data, "--preset", "tiny", "--kimg", "0.004", "--out", folder]
+    return {
+        "fit": ["fit", "object:0", "--steps", "1", "--views", "2", "--test-views", "1", "--resolution", "8", "--out"],
+        "dreamfusion": ["dreamfusion", "a cube", "--prior", prior, "--steps", "1", "--out"],
+        "train clip": ["train", "clip", "--data", render_set, "--steps", "1", "--batch", "4", "--image-size", "16"],
+        "train prior": ["train", "prior", "--data", render_set, "--clip", tmp_path, "--steps", "1", "--batch", "4"],
+    }[command] + [folder]
+
+
+@pytest.mark.parametrize("command", ["train eg3d", "fit", "dreamfusion", "train clip", "train prior"])
+def test_every_trainer_follows_one_run_folder_rule(command, tmp_path, render_set, tiny_prior_dir):
+    """TrainingRun.check_start, for all five trainers alike: a new run refuses a folder that holds one (config.json
+    or a checkpoint), --resume refuses a folder that holds none, and neither writes anything."""
+    used, empty = tmp_path / "used", tmp_path / "empty"
+    used.mkdir()
+    (used / "config.json").write_text('{"prompt": "a cube"}')
+    clear_error(
+        *run(*_trainer_args(command, used, tmp_path, render_set, tiny_prior_dir)), "already holds a run", "--resume"
+    )
+    assert sorted(p.name for p in used.iterdir()) == ["config.json"]
+    args = _trainer_args(command, empty, tmp_path, render_set, tiny_prior_dir)
+    clear_error(*run(*args, "--resume"), "holds no run to resume", "drop --resume")
+    assert not empty.exists() or not any(empty.iterdir())
 
 
 def test_a_second_run_on_the_same_folder_names_the_lock_and_its_holder(tmp_path, render_set):

@@ -98,32 +98,39 @@ def dreamfusion(
         elif not Path(prior_path).is_dir():
             fail(f"prior folder not found: {prior_path} (expected a diffusers folder with model_index.json)")
 
+        from dataclasses import asdict
+
         from rich.progress import TextColumn
 
         from tristudio.core.dreamfusion.export import export_mesh, preview_grid, write_orbit_video
         from tristudio.core.dreamfusion.optimize import DreamFusion, DreamFusionConfig, field_is_finite
         from tristudio.core.io.images import save_png
         from tristudio.core.io.progress import quiet_loader_bars, step_progress
+        from tristudio.core.io.training_run import CONFIG, TrainingRun
         from tristudio.core.priors import load_prior
 
+        out = Path(out)
+        run = TrainingRun(out)
+        run.check_start(resume)
+        saved_prompt = run.read_config().get("prompt") if resume and (out / CONFIG).is_file() else prompt
+        if saved_prompt != prompt:
+            fail(f"{out} is a run for {saved_prompt!r}, not {prompt!r}")
         quiet_loader_bars()
         prior = load_prior(prior_path, device=device)
-        out = Path(out)
-        ckpt = out
-        if DreamFusion.has_checkpoint(ckpt):
-            if not resume:
-                fail(f"{out} already holds a run; pass --resume to continue it or choose another --out")
-            df = DreamFusion.load(ckpt, prior, warn=lambda line: console.print(esc(line), soft_wrap=True))
+        if DreamFusion.has_checkpoint(out):  # --resume (check_start refused a new run here)
+            df = DreamFusion.load(out, prior, warn=lambda line: console.print(esc(line), soft_wrap=True))
             if df.cfg.prompt != prompt:
                 fail(f"{out} is a run for {df.cfg.prompt!r}, not {prompt!r}")
             df.cfg.steps = steps
             console.print(f"resuming {esc(out)} at step {df.step_count}", soft_wrap=True)
         else:
+            if resume:
+                console.print(f"--resume: no checkpoint in {esc(out)} yet; starting from step 0", soft_wrap=True)
             cfg = config_from(DreamFusionConfig, options, prompt=prompt, view_dependent=not no_view_dependent)
             df = DreamFusion(cfg, prior)
         if not field_is_finite(df):
             fail("the field holds NaN or Inf values")
-        out.mkdir(parents=True, exist_ok=True)
+        run.write_config(asdict(df.cfg))
         if df.prompt_note:
             console.print(esc(df.prompt_note), soft_wrap=True)
         console.print(esc(f"{df.cfg.guidance.upper()} on {prompt!r} with {prior!r}"), soft_wrap=True)
@@ -144,8 +151,8 @@ def dreamfusion(
             df.run(steps, out_dir=out, checkpoint_every=checkpoint_every, on_step=on_step)
         if not field_is_finite(df):
             raise FloatingPointError("the field holds NaN or Inf values after training")
-        if not DreamFusion.has_checkpoint(ckpt):
-            df.save(ckpt)
+        if not DreamFusion.has_checkpoint(out):
+            df.save(out)
         if (out / "log.jsonl").is_file():
             _plot(out)
         if video:

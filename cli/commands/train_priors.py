@@ -71,8 +71,6 @@ def _check_common(work: Path, data, resume: bool, steps, batch: int, lr: float, 
     from tristudio.cli.errors import at_least, out_folder
 
     out_folder(work, "WORK")
-    if resume and not (work / "config.json").is_file():
-        raise typer.BadParameter(f"{work} holds no run to resume (no config.json)", param_hint="--resume")
     if not resume and not data:
         raise typer.BadParameter("no training data: pass render-set folder(s)", param_hint="--data")
     for d in data or []:

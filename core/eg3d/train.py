@@ -552,22 +552,19 @@ def train(
     out = Path(cfg.out)
     if dataset is None:
         dataset = open_training_set(cfg.data)
-    last = latest_checkpoint(out)
-    if not resume and last is not None:
-        raise TrainingError(
-            f"{out} already holds a run (last checkpoint {last.name}); pass --resume to continue it "
-            f"or choose another --out"
-        )
     total = cfg.total_steps
     run = TrainingRun(out, checkpoint_every=cfg.snap, total_steps=total, is_main=di.is_main, warn=say)
+    run.check_start(resume)
+    barrier(di.world_size)  # every process has looked at the folder before the main one writes into it
     run.write_config(cfg.to_dict())
 
     trainer = Trainer(cfg, dataset, di, log=say)
-    if run.resume(trainer.load):  # a fresh run (no checkpoint, else we stopped above) only cuts a stale log to step 0
-        last = step_folder(out, trainer.step_idx)
-        say(f"resumed from {last} (step {trainer.step_idx}, {trainer.cur_nimg / 1000:.3f} kimg)")
+    last_ckpt = None
+    if run.resume(trainer.load):  # a run with no checkpoint yet only has its log cut back to step 0
+        last_ckpt = step_folder(out, trainer.step_idx)
+        say(f"resumed from {last_ckpt} (step {trainer.step_idx}, {trainer.cur_nimg / 1000:.3f} kimg)")
     elif resume:
-        say(f"--resume: no checkpoint in {out} yet; starting from scratch")
+        say(f"--resume: no checkpoint in {out} yet; starting from step 0")
     records = run.records()  # every step's record (the plot's), the log's lines before this session
     say(
         f"training {cfg.preset} on {cfg.data} ({len(dataset)} images, {dataset.resolution} px) for {total} steps of "
@@ -579,7 +576,6 @@ def train(
     t_start = time.perf_counter()
     imgs_done = 0
     ips = 0.0
-    last_ckpt = last
     from rich.progress import TextColumn
 
     from ..io.progress import step_progress

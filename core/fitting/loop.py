@@ -183,12 +183,11 @@ def fit(
     """Fit in the run folder RUN_DIR (core/io/training_run.py: log.jsonl, checkpoints/). Returns the fitter and
     the final held-out metrics (with images). `eval_every` = 0: evaluate the held-out views only at the end."""
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     run = TrainingRun(run_dir, checkpoint_every=ckpt_every, total_steps=config.steps, warn=echo)
+    run.check_start(resume)
     fitter = Fitter(config, train)
-    if latest_step(run_dir) is not None and not resume:
-        raise FileExistsError(f"{run_dir} already holds a run: pass resume=True (--resume) or use another RUN_DIR")
-    if resume and run.resume(lambda loaded: fitter.load_state(loaded.tensors, loaded.meta)):
+    run.write_config(asdict(config))
+    if run.resume(lambda loaded: fitter.load_state(loaded.tensors, loaded.meta)):
         echo(f"resumed from {step_folder(run_dir, fitter.step_count)} at step {fitter.step_count}")
     if fitter.step_count == 0:
         run.log(

@@ -2,6 +2,7 @@
 checkpoint, resume, loss plot. Each trainer keeps its own step and its own state; this module owns the folder.
 
     run = TrainingRun(RUN_DIR, checkpoint_every=N, total_steps=T)
+    run.check_start(resume)                       # a new run refuses a used folder; --resume refuses an empty one
     run.write_config(config)                      # or config = run.read_config() on --resume
     step = run.resume(restore)                    # restore(Loaded) from the newest checkpoint; log cut back to it
     while step < T:
@@ -70,6 +71,19 @@ class TrainingRun:
         """Whether the folder already holds a run (a config or a committed checkpoint): a new run there needs
         --resume."""
         return (self.dir / CONFIG).is_file() or latest_step(self.dir) is not None
+
+    def check_start(self, resume: bool) -> None:
+        """The one rule every trainer applies before it writes anything: a new run refuses a folder that already
+        holds one, and --resume refuses a folder that holds none (`exists`). A run killed before its first
+        checkpoint has its config.json: --resume continues it from step 0."""
+        if resume and not self.exists():
+            raise FileNotFoundError(
+                f"{self.dir} holds no run to resume (no {CONFIG}, no checkpoint): drop --resume to start a new one"
+            )
+        if not resume and self.exists():
+            raise FileExistsError(
+                f"{self.dir} already holds a run: pass --resume to continue it, or choose another folder"
+            )
 
     def write_config(self, config: dict) -> None:
         if self.is_main:

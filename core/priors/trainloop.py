@@ -152,13 +152,10 @@ def load_train_state(folder: str | os.PathLike, state: TrainState, warn=print) -
 
 
 def open_run(work: str | os.PathLike, resume: bool, checkpoint_every: int) -> tuple[TrainingRun, dict | None]:
-    """The work folder as a TrainingRun and, with --resume, its saved config; a new run refuses a used folder."""
+    """The work folder as a TrainingRun and, with --resume, its saved config (TrainingRun.check_start)."""
     run = TrainingRun(work, checkpoint_every=checkpoint_every)
-    if resume:
-        return run, run.read_config()
-    if run.exists():
-        raise FileExistsError(f"{work} already holds a run: pass --resume to continue it, or pick a new folder")
-    return run, None
+    run.check_start(resume)
+    return run, run.read_config() if resume else None
 
 
 def run_config(run: TrainingRun, saved: dict | None, key: str, cls: type[TrainConfig], cfg, steps: int | None):
