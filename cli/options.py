@@ -9,7 +9,7 @@ import typer
 
 from tristudio.core.threads import THREADS_HELP, resolve_threads
 
-__all__ = ["config_from", "threads_option"]
+__all__ = ["config_from", "threads_option", "resume_option", "seed_option", "ckpt_every_option"]
 
 T = TypeVar("T")
 
@@ -25,6 +25,26 @@ def _check_threads(value: str) -> str:
 def threads_option(help: str = THREADS_HELP) -> str:
     """`--threads N | 0 | auto` (default auto); pass the value to core.threads.apply_threads (or resolve_threads)."""
     return typer.Option("auto", "--threads", help=help, callback=_check_threads)
+
+
+# The options of a training run, the same on every trainer (train eg3d | clip | prior, fit, dreamfusion).
+RESUME_HELP = "continue the run in the folder from its last checkpoint (a new run refuses a folder that holds one)"
+SEED_HELP = "random seed: the run is a function of its options and this seed"
+CKPT_EVERY_HELP = "checkpoint every N steps (and at the last step)"
+
+
+def resume_option() -> bool:
+    """`--resume`: core/io/training_run.py TrainingRun.check_start says what it accepts."""
+    return typer.Option(False, "--resume", help=RESUME_HELP)
+
+
+def seed_option() -> int:
+    return typer.Option(0, "--seed", help=SEED_HELP)
+
+
+def ckpt_every_option(default: int, *aliases: str) -> int:
+    """`--ckpt-every N` (`aliases`: the older names a command also answers to)."""
+    return typer.Option(default, "--ckpt-every", *aliases, help=CKPT_EVERY_HELP)
 
 
 def config_from(cls: type[T], options: dict, **fields) -> T:

@@ -212,7 +212,7 @@ def bad_inputs(t: Tally, fx: dict) -> None:
     E("dreamfusion empty prompt", ["dreamfusion", " ", "--prior", p, "--out", tmp / "d1"], "empty prompt")
     E("dreamfusion NaN prior", ["dreamfusion", "a cube", "--prior", fx["nan_prior"], "--out", tmp / "d1"], "NaN")
     E("dreamfusion --guidance xyz", [*df, "--out", tmp / "d1", "--guidance", "xyz"], "--guidance")
-    E("dreamfusion --checkpoint-every 0", [*df, "--out", tmp / "d1", "--checkpoint-every", "0"], "--checkpoint-every")
+    E("dreamfusion --ckpt-every 0", [*df, "--out", tmp / "d1", "--ckpt-every", "0"], "--ckpt-every")
     print("other commands")
     E("convert missing pickle", ["convert", tmp / "nope.pkl", tmp / "conv"], "nope.pkl")
     E("eval consistency --model missing", ["eval", "consistency", "--model", tmp / "nope"], "nope")
@@ -236,7 +236,7 @@ def runs_and_locks(t: Tally, fx: dict) -> None:
         holder.wait()
     expect_ok(t, "stale lock (dead pid) taken over", [*clip[:2], work2, *clip[2:]], lambda s: "stale lock" in s)
     e = ["train", "eg3d", "--data", fx["eg3d_data"], "--preset", "tiny", "--kimg", "0.004", "--batch", "4"]
-    e += ["--snap", "1", "--sample-every", "0", "--threads", "1", "--device", "cpu"]
+    e += ["--ckpt-every", "1", "--sample-every", "0", "--threads", "1", "--device", "cpu"]
     expect_ok(t, "train eg3d (a fresh tiny run)", [*e, "--out", tmp / "run_e"], lambda s: "done" in s)
     expect_error(t, "train eg3d on an existing run without --resume", [*e, "--out", tmp / "run_e"], "--resume")
     odd = tmp / "a[/]b[bold]c"
@@ -273,7 +273,7 @@ def trainers(fx: dict) -> dict[str, list]:
         "fit": lambda out: ["fit", "object:0", "--repr", "grid", "--views", "4", "--steps", "6", "--resolution", "12",
                             "--test-views", "1", "--rays", "32", "--samples", "6", "--field-resolution", "8",
                             "--channels", "4", "--ckpt-every", "2", "--threads", "1", "--out", out],
-        "dreamfusion": lambda out: ["dreamfusion", "a red cube", "--prior", p, "--steps", "6", "--checkpoint-every",
+        "dreamfusion": lambda out: ["dreamfusion", "a red cube", "--prior", p, "--steps", "6", "--ckpt-every",
                                     "2", "--resolution", "16", "--render-every", "0", "--threads", "1", "--out", out],
         "train clip": lambda out: ["train", "clip", out, "--data", r, "--steps", "6", "--batch", "4", "--image-size",
                                    "16", "--eval-every", "0", "--ckpt-every", "2", "--threads", "1"],
@@ -281,8 +281,8 @@ def trainers(fx: dict) -> dict[str, list]:
                                     "--batch", "4", "--resolution", "16", "--channels", "16,32", "--ckpt-every", "2",
                                     "--sample-every", "0", "--threads", "1"],
         "train eg3d": lambda out: ["train", "eg3d", "--data", fx["eg3d_data"], "--preset", "tiny", "--kimg", "0.012",
-                                   "--batch", "4", "--snap", "2", "--sample-every", "0", "--threads", "1", "--device",
-                                   "cpu", "--out", out],
+                                   "--batch", "4", "--ckpt-every", "2", "--sample-every", "0", "--threads", "1",
+                                   "--device", "cpu", "--out", out],
     }  # fmt: skip
 
 

@@ -21,3 +21,28 @@ def test_config_from_takes_options_named_like_fields_and_the_given_rest():
     assert cfg == _Config(steps=5, lr=None, batch_size=4)  # None is passed on as the command gave it
     assert config_from(_Config, options, steps=7).steps == 7  # a given field wins over the option of that name
     assert config_from(_Config, {}) == _Config()  # fields no option names keep their defaults
+
+
+def test_every_trainer_has_the_same_run_options():
+    """The run options are one definition (cli/options.py): every command of the tree with --resume is a trainer and
+    has --resume, --seed, --ckpt-every and --threads with the very same help, so `train features` cannot again lack
+    --resume nor `dreamfusion` call its cadence something else."""
+    import typer.main
+    from test_threads import _leaf_commands
+
+    from tristudio.cli import options as O
+    from tristudio.cli.app import app
+
+    trainers = {}
+    for path, command in _leaf_commands(typer.main.get_command(app)):
+        params = {p.name: p for p in command.params}
+        if "resume" in params:
+            trainers[" ".join(path)] = {
+                opt: (p.help, p.default) for p in command.params for opt in p.opts if opt.startswith("--")
+            }
+    assert set(trainers) == {"train eg3d", "train clip", "train prior", "train features", "fit", "dreamfusion"}
+    for name, opts in trainers.items():
+        assert opts["--resume"] == (O.RESUME_HELP, False), name
+        assert opts["--seed"] == (O.SEED_HELP, 0), name
+        assert opts["--ckpt-every"][0] == O.CKPT_EVERY_HELP and opts["--ckpt-every"][1] >= 1, name
+        assert "--threads" in opts, name

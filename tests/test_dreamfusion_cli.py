@@ -44,7 +44,7 @@ def test_resume_after_sigkill_is_bit_identical(tiny_prior_dir, tmp_path):
         str(steps),
         "--out",
         str(out),
-        "--checkpoint-every",
+        "--ckpt-every",
         "2",
         *TINY,
     ]

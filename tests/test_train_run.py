@@ -52,7 +52,7 @@ def _cli(data: Path, out: Path, *extra: str) -> list[str]:
         str(STEPS * BATCH / 1000),
         "--batch",
         str(BATCH),
-        "--snap",
+        "--ckpt-every",
         "1",
         "--sample-every",
         "0",

@@ -1,7 +1,7 @@
 """`tristudio dreamfusion "a red cube"`: text-to-3D by score distillation through a frozen diffusion prior.
 
 Run folder (--out):
-    checkpoints/step-N/model.*, checkpoints/latest  every --checkpoint-every steps and at the end (--resume);
+    checkpoints/step-N/model.*, checkpoints/latest  every --ckpt-every steps and at the end (--resume);
                                                 one step = one folder renamed into place (core/io/run_checkpoints)
     log.jsonl                                   one line per step (loss terms, timestep, shading, view prompt)
     loss.png                                    loss curves (PIL)
@@ -16,7 +16,7 @@ from pathlib import Path
 import typer
 
 from tristudio.cli.errors import clean_errors, esc, fail
-from tristudio.cli.options import config_from, threads_option
+from tristudio.cli.options import ckpt_every_option, config_from, resume_option, seed_option, threads_option
 from tristudio.core.dreamfusion.methods import METHODS, methods_help
 from tristudio.core.io.assets import require_shipped, shipped_prior_path
 from tristudio.core.threads import apply_threads
@@ -48,15 +48,15 @@ def dreamfusion(
     render_resolution: int = typer.Option(
         None, "--render-resolution", help="render the NeRF at this size and upsample (default: --resolution)"
     ),
-    seed: int = typer.Option(0, "--seed"),
-    resume: bool = typer.Option(False, "--resume", help="continue from the run folder's checkpoint"),
+    seed: int = seed_option(),
+    resume: bool = resume_option(),
     no_view_dependent: bool = typer.Option(False, "--no-view-dependent", help="no 'front/side/back view' words"),
     video: bool = typer.Option(False, "--video", help="write orbit.mp4 at the end"),
     mesh: bool = typer.Option(False, "--mesh", help="write a vertex-coloured mesh at the end"),
     mesh_format: str = typer.Option("glb", "--mesh-format", help="glb | ply | obj"),
     mesh_resolution: int = typer.Option(96, "--mesh-resolution", help="marching-cubes grid side"),
     render_every: int = typer.Option(100, "--render-every", help="4-view PNG every N steps (0: never)"),
-    checkpoint_every: int = typer.Option(100, "--checkpoint-every"),
+    checkpoint_every: int = ckpt_every_option(100, "--checkpoint-every"),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
     threads: str = threads_option(),
 ) -> None:
@@ -72,7 +72,7 @@ def dreamfusion(
             raise typer.BadParameter(f"{value} is not a positive number", param_hint=name)
     for value, low, name in ((render_resolution, 8, "--render-resolution"), (mesh_resolution, 8, "--mesh-resolution")):
         at_least(value, low, name)
-    for value, low, name in ((render_every, 0, "--render-every"), (checkpoint_every, 1, "--checkpoint-every")):
+    for value, low, name in ((render_every, 0, "--render-every"), (checkpoint_every, 1, "--ckpt-every")):
         at_least(value, low, name)
     out_folder(out)
     console = Console(highlight=False)

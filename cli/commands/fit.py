@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from tristudio.cli.options import config_from, threads_option
+from tristudio.cli.options import ckpt_every_option, config_from, resume_option, seed_option, threads_option
 from tristudio.core.threads import apply_threads
 
 
@@ -32,10 +32,10 @@ def fit(
     channels: int = typer.Option(None, help="grid / plane channels C (default 8 grid, 32 tri-plane)"),
     log_every: int = typer.Option(25),
     eval_every: int = typer.Option(0, help="held-out evaluation every N steps (0: only at the end)"),
-    ckpt_every: int = typer.Option(500),
-    resume: bool = typer.Option(False, help="continue from the run folder's latest checkpoint (checkpoints/)"),
+    ckpt_every: int = ckpt_every_option(500),
+    resume: bool = resume_option(),
     threads: str = threads_option(),
-    seed: int = typer.Option(0),
+    seed: int = seed_option(),
 ) -> None:
     """Fit a NeRF MLP, a dense feature grid or tri-planes to one procedural scene and evaluate it on held-out views."""
     options = dict(locals())  # the command's options by name (FitConfig takes those named like its fields)

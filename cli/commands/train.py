@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from tristudio.cli.options import threads_option
+from tristudio.cli.options import ckpt_every_option, resume_option, seed_option, threads_option
 from tristudio.core.threads import resolve_threads
 
 app = typer.Typer(help="Train models: eg3d (tri-plane GAN from posed images).", no_args_is_help=True)
@@ -22,8 +22,8 @@ def eg3d(
     out: Path = typer.Option(..., "--out", help="run folder: checkpoints, samples, log.jsonl, model/"),
     kimg: float = typer.Option(100.0, "--kimg", help="training length in thousands of real images"),
     batch: int = typer.Option(4, "--batch", help="global batch (split across torchrun processes)"),
-    resume: bool = typer.Option(False, "--resume", help="continue from the run folder's last checkpoint"),
-    seed: int = typer.Option(0, "--seed"),
+    resume: bool = resume_option(),
+    seed: int = seed_option(),
     glr: float = typer.Option(0.0025, "--glr", help="generator Adam learning rate"),
     dlr: float = typer.Option(0.002, "--dlr", help="discriminator Adam learning rate"),
     gamma: float = typer.Option(1.0, "--gamma", help="R1 weight"),
@@ -46,7 +46,7 @@ def eg3d(
     importance_samples: int = typer.Option(None, "--importance-samples", help="importance samples per ray"),
     augment_p: float = typer.Option(0.0, "--augment-p", help="fixed ADA-style augmentation probability"),
     ada_target: float = typer.Option(None, "--ada-target", help="tune the augmentation probability (e.g. 0.6)"),
-    snap: int = typer.Option(50, "--snap", help="checkpoint every N steps"),
+    snap: int = ckpt_every_option(50, "--snap"),
     sample_every: int = typer.Option(50, "--sample-every", help="sample grid every N steps"),
     keep: int = typer.Option(3, "--keep", help="checkpoints kept"),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
@@ -74,7 +74,7 @@ def eg3d(
     at_least(blur_sigma, 0, "--blur-sigma")
     for value, name in ((r1_interval, "--r1-interval"), (density_reg_interval, "--density-reg-interval")):
         at_least(value, 1, name)
-    for value, name in ((snap, "--snap"), (keep, "--keep")):
+    for value, name in ((snap, "--ckpt-every"), (keep, "--keep")):
         at_least(value, 1, name)
     at_least(sample_every, 0, "--sample-every")
     for value, name in ((gpc_prob, "--gpc-prob"), (augment_p, "--augment-p"), (ada_target, "--ada-target")):

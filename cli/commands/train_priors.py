@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from tristudio.cli.options import config_from, threads_option
+from tristudio.cli.options import ckpt_every_option, config_from, resume_option, seed_option, threads_option
 from tristudio.core.threads import apply_threads
 
 app = typer.Typer(help="Train models.", no_args_is_help=True)
@@ -18,8 +18,7 @@ app = typer.Typer(help="Train models.", no_args_is_help=True)
 # The options `train clip` and `train prior` share (one definition, one help text).
 _DATA = typer.Option(None, "--data", help="render-set folder(s) to train on")
 _LR = typer.Option(1e-3, help="peak learning rate (AdamW, warm-up + cosine)")
-_RESUME = typer.Option(False, "--resume", help="continue from the latest of WORK/checkpoints")
-_CKPT_EVERY = typer.Option(100, help="checkpoint every N steps")
+_CKPT_EVERY = ckpt_every_option(100)
 
 
 def _progress(total: int, start: int, every: int):
@@ -113,11 +112,11 @@ def clip(
     lr: float = _LR,
     image_size: int = typer.Option(32, help="vision tower input side (renders are box-downsampled to it)"),
     vocab: Path = typer.Option(None, help="CLIP BPE: bpe_simple_vocab_16e6.txt.gz or the open-clip-torch wheel"),
-    resume: bool = _RESUME,
+    resume: bool = resume_option(),
     ckpt_every: int = _CKPT_EVERY,
     eval_every: int = typer.Option(250, help="export + retrieval report every N steps"),
     threads: str = threads_option(),
-    seed: int = typer.Option(0),
+    seed: int = seed_option(),
 ) -> None:
     """Train the small-world CLIP (contrastive, symmetric InfoNCE) and export a transformers CLIPModel folder."""
     options = dict(locals())  # the command's options by name (the config takes those named like its fields)
@@ -150,11 +149,11 @@ def prior(
     channels: str = typer.Option("32,64,64", help="UNet block_out_channels"),
     warmup: int = typer.Option(100, help="linear learning-rate warm-up steps"),
     ema_decay: float = typer.Option(0.995, help="decay of the exported EMA of the UNet weights"),
-    resume: bool = _RESUME,
+    resume: bool = resume_option(),
     ckpt_every: int = _CKPT_EVERY,
     sample_every: int = typer.Option(500, help="export + sample grid every N steps"),
     threads: str = threads_option(),
-    seed: int = typer.Option(0),
+    seed: int = seed_option(),
 ) -> None:
     """Train the small-world text-to-image prior (pixel-space UNet, frozen CLIP text tower, CFG dropout)."""
     options = dict(locals())  # the command's options by name (the config takes those named like its fields)
@@ -194,13 +193,18 @@ def prior(
 
 @app.command("features")
 def features(
-    out: Path = typer.Argument(..., help="output folder (model.safetensors + model.json)"),
+    out: Path = typer.Argument(
+        ...,
+        help="run folder (config.json, log.jsonl, checkpoints/); at the end the encoder (model.safetensors + .json)",
+    ),
     data: list[Path] = typer.Option(..., "--data", help="EG3D dataset folders / zips and render-set folders"),
     per_source: int = typer.Option(4000, help="images taken from each source (the first N)"),
     steps: int = typer.Option(2000, help="autoencoder steps"),
     batch: int = typer.Option(64, help="batch size"),
+    resume: bool = resume_option(),
+    ckpt_every: int = ckpt_every_option(500),
     threads: str = threads_option(),
-    seed: int = typer.Option(0),
+    seed: int = seed_option(),
 ) -> None:
     """Train the small-world feature extractor for FID-sw / KID-sw (an autoencoder's encoder) on renders."""
     from rich.console import Console
@@ -209,12 +213,19 @@ def features(
     from tristudio.core.metrics.smallworld import load_training_images, train_small_world_extractor
 
     out_folder(out, "OUT")
-    for value, name in ((per_source, "--per-source"), (steps, "--steps"), (batch, "--batch")):
+    for value, name in (
+        (per_source, "--per-source"),
+        (steps, "--steps"),
+        (batch, "--batch"),
+        (ckpt_every, "--ckpt-every"),
+    ):
         at_least(value, 1, name)
     apply_threads(threads)
     console = Console(highlight=False)
     with clean_errors():
         images = load_training_images([str(d) for d in data], per_source)
         console.print(f"{len(images)} images from {len(data)} source(s)")
-        train_small_world_extractor(images, out, steps=steps, batch=batch, seed=seed, log=console.log)
+        train_small_world_extractor(
+            images, out, steps, batch, seed=seed, log=console.log, checkpoint_every=ckpt_every, resume=resume
+        )
     typer.echo(f"wrote {out}")

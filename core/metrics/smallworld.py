@@ -83,6 +83,7 @@ def train_small_world_extractor(
     `out` is also the run folder (core/io/training_run.py): config.json, log.jsonl (reconstruction MSE every 100 steps
     and at the last), losses.png, and with checkpoint_every > 0 checkpoints/ that `resume` continues from."""
     run = TrainingRun(out, checkpoint_every=checkpoint_every, warn=log or print)
+    run.check_start(resume)
     config = {"kind": "sw-features", "steps": steps, "batch": batch, "lr": lr, "seed": seed, "n_images": len(images)}
     run.write_config(config)
     torch.manual_seed(seed)
@@ -105,9 +106,9 @@ def train_small_world_extractor(
         optimizer_state_from_tensors(opt, loaded.tensors, loaded.meta["optimizer"], "optim")
         generator_state_from_tensor(g, loaded.tensors["rng"])
 
-    step = run.resume(restore) if resume else 0
+    step = run.resume(restore)
     loss = torch.zeros(())
-    records = run.truncate_log(step)  # a fresh run in a used folder starts a fresh log
+    records = run.records()  # those the checkpoint at `step` covers (resume cut the log back to it)
     while step < steps:
         idx = torch.randint(len(images), (min(batch, len(images)),), generator=g)
         loss = F.mse_loss(net.reconstruct(images[idx]), target[idx])
