@@ -110,7 +110,7 @@ def dreamfusion(
         from tristudio.core.priors import load_prior
 
         out = Path(out)
-        run = TrainingRun(out)
+        run = TrainingRun(out, warn=lambda line: console.print(esc(line), soft_wrap=True))
         run.check_start(resume)
         saved_prompt = run.read_config().get("prompt") if resume and (out / CONFIG).is_file() else prompt
         if saved_prompt != prompt:
@@ -124,8 +124,6 @@ def dreamfusion(
             df.cfg.steps = steps
             console.print(f"resuming {esc(out)} at step {df.step_count}", soft_wrap=True)
         else:
-            if resume:
-                console.print(f"--resume: no checkpoint in {esc(out)} yet; starting from step 0", soft_wrap=True)
             cfg = config_from(DreamFusionConfig, options, prompt=prompt, view_dependent=not no_view_dependent)
             df = DreamFusion(cfg, prior)
         if not field_is_finite(df):

@@ -563,8 +563,6 @@ def train(
     if run.resume(trainer.load):  # a run with no checkpoint yet only has its log cut back to step 0
         last_ckpt = step_folder(out, trainer.step_idx)
         say(f"resumed from {last_ckpt} (step {trainer.step_idx}, {trainer.cur_nimg / 1000:.3f} kimg)")
-    elif resume:
-        say(f"--resume: no checkpoint in {out} yet; starting from step 0")
     records = run.records()  # every step's record (the plot's), the log's lines before this session
     say(
         f"training {cfg.preset} on {cfg.data} ({len(dataset)} images, {dataset.resolution} px) for {total} steps of "

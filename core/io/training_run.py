@@ -75,7 +75,7 @@ class TrainingRun:
     def check_start(self, resume: bool) -> None:
         """The one rule every trainer applies before it writes anything: a new run refuses a folder that already
         holds one, and --resume refuses a folder that holds none (`exists`). A run killed before its first
-        checkpoint has its config.json: --resume continues it from step 0."""
+        checkpoint has its config.json: --resume continues it from step 0, and says so."""
         if resume and not self.exists():
             raise FileNotFoundError(
                 f"{self.dir} holds no run to resume (no {CONFIG}, no checkpoint): drop --resume to start a new one"
@@ -84,6 +84,8 @@ class TrainingRun:
             raise FileExistsError(
                 f"{self.dir} already holds a run: pass --resume to continue it, or choose another folder"
             )
+        if resume and latest_step(self.dir) is None and self.warn is not None and self.is_main:
+            self.warn(f"--resume: no checkpoint in {self.dir} yet; starting from step 0")
 
     def write_config(self, config: dict) -> None:
         if self.is_main:

@@ -82,7 +82,7 @@ def train_small_world_extractor(
     """Fit the autoencoder to `images` (in [0, 1]) and save the encoder folder `out` (model.safetensors + model.json).
     `out` is also the run folder (core/io/training_run.py): config.json, log.jsonl (reconstruction MSE every 100 steps
     and at the last), losses.png, and with checkpoint_every > 0 checkpoints/ that `resume` continues from."""
-    run = TrainingRun(out, checkpoint_every=checkpoint_every, warn=log or print)
+    run = TrainingRun(out, checkpoint_every, total_steps=steps if checkpoint_every else None, warn=log or print)
     run.check_start(resume)
     config = {"kind": "sw-features", "steps": steps, "batch": batch, "lr": lr, "seed": seed, "n_images": len(images)}
     run.write_config(config)
