@@ -49,3 +49,33 @@ def test_config_maps_the_panel_to_the_engine():
     assert cfg.resolution is None  # 0 in the panel: the prior's own size
     assert cfg.hidden == 8  # extra fields that DreamFusionConfig has are passed on
     assert DreamFusionSettings.from_state(_state(resolution=48)).config().resolution == 48
+
+
+class _FakeDialog:
+    """What portable-file-dialogs returns: ready() turns true when the user closes it; result() is what was chosen."""
+
+    def __init__(self, result, polls_until_ready: int):
+        self._result, self._left = result, polls_until_ready
+
+    def ready(self) -> bool:
+        self._left -= 1
+        return self._left < 0
+
+    def result(self):
+        return self._result
+
+
+@pytest.mark.parametrize(
+    "result, chosen",
+    [(["/m/a.pkl", "/m/b.pkl"], "/m/a.pkl"), ([], None), ("/priors/p", "/priors/p"), ("", None)],
+)
+def test_a_file_dialog_yields_its_choice_once_on_the_frame_it_closes(result, chosen):
+    """The one file-dialog button of the Model and DreamFusion panels: nothing while the dialog is open, then the
+    first file (open_file) or the folder (select_folder) exactly once; a cancelled dialog yields nothing."""
+    from tristudio.viewer.panels.widgets import DialogButton
+
+    button = DialogButton("Open...", lambda start: _FakeDialog(result, 2), "type a path")
+    assert button.poll() is None  # no dialog open
+    button.pending = button.open_dialog(".")
+    assert [button.poll() for _ in range(4)] == [None, None, chosen, None]
+    assert button.pending is None

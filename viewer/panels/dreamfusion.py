@@ -6,12 +6,19 @@ from __future__ import annotations
 from imgui_bundle import imgui
 
 from ..dreamfusion import GUIDANCE_LABELS, GUIDANCES, NO_PRIOR_MESSAGE, default_scale
-from .widgets import AMBER, DIM, GREEN, combo, error_text, file_dialogs_available, tooltip
+from .widgets import AMBER, DIM, GREEN, DialogButton, combo, error_text, tooltip
 
 TITLE = "DreamFusion"
 DOCK = "SideSpace"
 
-_dialog = {"pending": None}  # the open system file dialog, polled each frame
+
+def _choose_prior_dialog(start: str):
+    from imgui_bundle import portable_file_dialogs as pfd
+
+    return pfd.select_folder("Choose a diffusion prior folder", start)
+
+
+_choose_button = DialogButton("Choose folder...", _choose_prior_dialog, "type the folder's path")
 
 
 def draw(s, scene) -> None:
@@ -100,21 +107,9 @@ def _prior_row(s) -> None:
     imgui.set_next_item_width(-110)
     _, s.prior_path = imgui.input_text("prior folder", s.prior_path)
     tooltip("a diffusion prior folder on disk (diffusers layout: model_index.json, unet/, text_encoder/, ...)")
-    has_dialog = file_dialogs_available()
-    imgui.begin_disabled(not has_dialog)
-    if imgui.button("Choose folder..."):
-        from imgui_bundle import portable_file_dialogs as pfd
-
-        _dialog["pending"] = pfd.select_folder("Choose a diffusion prior folder", s.prior_path or ".")
-    imgui.end_disabled()
-    if not has_dialog:
-        tooltip("no system file dialog (zenity / kdialog) found: type the folder's path")
-    pending = _dialog["pending"]
-    if pending is not None and pending.ready():
-        _dialog["pending"] = None
-        folder = pending.result()
-        if folder:
-            s.prior_path = folder
+    folder = _choose_button.draw(s.prior_path)
+    if folder:
+        s.prior_path = folder
     if not s.prior_path.strip():
         imgui.same_line()
         imgui.push_text_wrap_pos(0.0)

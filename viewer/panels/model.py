@@ -5,12 +5,20 @@ from __future__ import annotations
 
 from imgui_bundle import imgui
 
-from .widgets import DIM, error_text, file_dialogs_available, tooltip
+from .widgets import DIM, DialogButton, error_text, tooltip
 
 TITLE = "Model"
 DOCK = "SideSpace"
 
-_dialog = {"pending": None}  # the open system file dialog, polled each frame
+
+def _open_model_dialog(start: str):
+    from imgui_bundle import portable_file_dialogs as pfd
+
+    filters = ["EG3D models", "*.pkl *.json *.safetensors", "diffusers folder (pick its model_index.json)"]
+    return pfd.open_file("Open an EG3D model", start, [*filters, "model_index.json", "All files", "*"])
+
+
+_open_button = DialogButton("Open...", _open_model_dialog, "type a path, or drop a file on the window")
 
 
 def draw(s, scene) -> None:
@@ -34,40 +42,16 @@ def draw(s, scene) -> None:
         "load the model at this path: an official EG3D .pkl, a tristudio model folder, or a diffusers folder "
         "(model_index.json: becomes the DreamFusion panel's prior)"
     )
-    has_dialog = file_dialogs_available()
-    imgui.begin_disabled(not has_dialog)
-    if imgui.button("Open..."):
-        from imgui_bundle import portable_file_dialogs as pfd
-
-        _dialog["pending"] = pfd.open_file(
-            "Open an EG3D model",
-            s.model_path or ".",
-            [
-                "EG3D models",
-                "*.pkl *.json *.safetensors",
-                "diffusers folder (pick its model_index.json)",
-                "model_index.json",
-                "All files",
-                "*",
-            ],
-        )
-    imgui.end_disabled()
-    if not has_dialog:
-        tooltip("no system file dialog (zenity / kdialog) found: type a path, or drop a file on the window")
+    chosen = _open_button.draw(s.model_path)
     imgui.same_line()
     imgui.text_colored(DIM, "or drop a file on the window")
-    pending = _dialog["pending"]
-    if pending is not None and pending.ready():
-        _dialog["pending"] = None
-        files = pending.result()
-        if files:
-            chosen = files[0]
-            if chosen.endswith("model_index.json"):  # a diffusers folder, chosen through its index file
-                from pathlib import Path
+    if chosen:
+        if chosen.endswith("model_index.json"):  # a diffusers folder, chosen through its index file
+            from pathlib import Path
 
-                chosen = str(Path(chosen).parent)
-            s.model_path = chosen
-            scene.open_model(chosen)
+            chosen = str(Path(chosen).parent)
+        s.model_path = chosen
+        scene.open_model(chosen)
     if s.prior_loaded:
         imgui.text_colored(DIM, f"diffusion prior: {s.prior_loaded} (DreamFusion panel)")
     if s.model_error:  # one state at a time: the error, or the loading note

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from imgui_bundle import imgui
 
 RED = imgui.ImVec4(1.0, 0.35, 0.35, 1.0)
@@ -47,3 +50,37 @@ def file_dialogs_available() -> bool:
         except Exception:
             _FILE_DIALOGS["available"] = False
     return _FILE_DIALOGS["available"]
+
+
+NO_DIALOG = "no system file dialog (zenity / kdialog) found"
+
+
+class DialogButton:
+    """A button that opens a system file dialog (portable-file-dialogs), disabled with `no_dialog_note` as its
+    tooltip where the system has none. The dialog runs beside the frame loop: `draw(start)` opens it at `start` on a
+    click (`open_dialog(start)` returns pfd's open_file / select_folder object) and returns the chosen path on the
+    frame it closes, else None."""
+
+    def __init__(self, label: str, open_dialog: Callable[[str], Any], no_dialog_note: str):
+        self.label, self.open_dialog, self.no_dialog_note = label, open_dialog, no_dialog_note
+        self.pending = None  # the open dialog, polled each frame
+
+    def draw(self, start: str) -> str | None:
+        has_dialog = file_dialogs_available()
+        imgui.begin_disabled(not has_dialog)
+        if imgui.button(self.label):
+            self.pending = self.open_dialog(start or ".")
+        imgui.end_disabled()
+        if not has_dialog:
+            tooltip(f"{NO_DIALOG}: {self.no_dialog_note}")
+        return self.poll()
+
+    def poll(self) -> str | None:
+        """The chosen path once the dialog has closed (its first file for open_file); None while it is open, when
+        none is, or when it was cancelled."""
+        if self.pending is None or not self.pending.ready():
+            return None
+        result, self.pending = self.pending.result(), None
+        if isinstance(result, list):
+            result = result[0] if result else ""
+        return result or None
