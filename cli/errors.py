@@ -26,10 +26,11 @@ def esc(value) -> str:
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    """Print 'error: message' (one line, on stdout like the commands' other output) and exit with `code`."""
+    """Print 'error: message' (one line, on stderr: a command's stdout holds only its results, so
+    `tristudio eval pose ... > pose.json` never writes an error into the JSON) and exit with `code`."""
     from rich.console import Console
 
-    Console(highlight=False, soft_wrap=True).print(f"[red]error:[/red] {esc(message)}")
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[red]error:[/red] {esc(message)}")
     raise typer.Exit(code)
 
 

@@ -162,3 +162,22 @@ def test_bare_tristudio_opens_the_viewer_with_the_view_commands_parsed_defaults(
             assert bare[key] == explicit[key], key
     assert bare["threads"] is None and bare["model_path"] is None and bare["window_size"] == (1280, 800)
     assert bare["state"].capture.capture_dir == explicit["state"].capture.capture_dir == "captures"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["eval", "pose", "--model", "/no/such/model"],  # fail() through clean_errors
+        ["fit", "object:0", "--steps", "0", "--out", "x"],  # typer.BadParameter
+        ["dataset", "make", "--world", "objects", "--cameras", "rebalanced", "--out", "x"],  # an error echo
+        ["train", "eg3d", "--data", "/no/such/data", "--out", "x"],
+    ],
+)
+def test_errors_go_to_stderr_and_stdout_holds_only_results(args, tmp_path, monkeypatch):
+    """A researcher pipes results (`tristudio eval pose ... > pose.json`): every kind of error must leave stdout
+    clean and say its one line on stderr."""
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code != 0
+    assert "error" not in result.stdout.lower() and "Traceback" not in result.stdout, result.stdout
+    assert "error" in result.stderr.lower() or "Invalid value" in result.stderr, result.stderr

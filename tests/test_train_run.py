@@ -195,7 +195,7 @@ def test_cli_reports_a_bad_dataset_in_one_clear_line(tmp_path):
         _cli(tmp_path / "missing", tmp_path / "out"), env=_env(), capture_output=True, text=True, timeout=120
     )
     assert r.returncode == 1
-    assert "error:" in r.stdout and "no such dataset" in r.stdout
+    assert "error:" in r.stderr and "no such dataset" in r.stderr and "error" not in r.stdout
     assert "Traceback" not in r.stdout + r.stderr
 
 
