@@ -174,23 +174,23 @@ def bad_inputs(t: Tally, fx: dict) -> None:
     E("train eg3d --preset bogus", [*e[:3], "--preset", "bogus", "--out", tmp / "e1"], "bogus")
     print("train clip / prior / features")
     c = ["train", "clip", "--steps", "2", "--batch", "4", "--image-size", "16", "--eval-every", "0"]
-    E("train clip without --data", [*c, tmp / "c1"], "--data")
-    E("train clip --data missing", [*c, tmp / "c1", "--data", tmp / "nope"], "nope")
-    E("train clip --data wrong folder", [*c, tmp / "c1", "--data", tmp], "renders.json")
-    E("train clip --steps 0", [*c, tmp / "c1", "--data", r, "--steps", "0"], "--steps")
-    E("train clip --batch 0", [*c, tmp / "c1", "--data", r, "--batch", "0"], "--batch")
-    E("train clip --lr -1", [*c, tmp / "c1", "--data", r, "--lr", "-1"], "--lr")
-    E("train clip --resume of nothing", [*c, tmp / "c1", "--resume"], "no run to resume")
-    E("train clip WORK is a file", [*c, f, "--data", r], "is a file")
-    pr = ["train", "prior", tmp / "p1", "--steps", "2", "--batch", "4", "--resolution", "16"]
+    E("train clip without --data", [*c, "--out", tmp / "c1"], "--data")
+    E("train clip --data missing", [*c, "--out", tmp / "c1", "--data", tmp / "nope"], "nope")
+    E("train clip --data wrong folder", [*c, "--out", tmp / "c1", "--data", tmp], "renders.json")
+    E("train clip --steps 0", [*c, "--out", tmp / "c1", "--data", r, "--steps", "0"], "--steps")
+    E("train clip --batch 0", [*c, "--out", tmp / "c1", "--data", r, "--batch", "0"], "--batch")
+    E("train clip --lr -1", [*c, "--out", tmp / "c1", "--data", r, "--lr", "-1"], "--lr")
+    E("train clip --resume of nothing", [*c, "--out", tmp / "c1", "--resume"], "no run to resume")
+    E("train clip --out a file", [*c, "--out", f, "--data", r], "is a file")
+    pr = ["train", "prior", "--out", tmp / "p1", "--steps", "2", "--batch", "4", "--resolution", "16"]
     E("train prior without --clip", [*pr, "--data", r], "--clip")
     E("train prior without --data", [*pr, "--clip", tmp], "--data")
     E("train prior --clip missing", [*pr, "--data", r, "--clip", tmp / "nope"], "nope")
     E("train prior --channels abc", [*pr, "--data", r, "--clip", tmp, "--channels", "abc"], "--channels")
     E("train prior --channels 0", [*pr, "--data", r, "--clip", tmp, "--channels", "0"], "--channels")
     E("train prior --ema-decay 1.5", [*pr, "--data", r, "--clip", tmp, "--ema-decay", "1.5"], "--ema-decay")
-    E("train features --data missing", ["train", "features", tmp / "feat", "--data", tmp / "nope"], "nope")
-    E("train features --steps 0", ["train", "features", tmp / "feat", "--data", r, "--steps", "0"], "--steps")
+    E("train features --data missing", ["train", "features", "--out", tmp / "feat", "--data", tmp / "nope"], "nope")
+    E("train features --steps 0", ["train", "features", "--out", tmp / "feat", "--data", r, "--steps", "0"], "--steps")
     print("dataset make")
     d = ["dataset", "make", "--world", "objects", "--count", "2", "--resolution", "8"]
     E("dataset make --out a user's folder", [*d, "--out", fx["thesis"]], "thesis.txt")
@@ -214,7 +214,7 @@ def bad_inputs(t: Tally, fx: dict) -> None:
     E("dreamfusion --guidance xyz", [*df, "--out", tmp / "d1", "--guidance", "xyz"], "--guidance")
     E("dreamfusion --ckpt-every 0", [*df, "--out", tmp / "d1", "--ckpt-every", "0"], "--ckpt-every")
     print("other commands")
-    E("convert missing pickle", ["convert", tmp / "nope.pkl", tmp / "conv"], "nope.pkl")
+    E("convert missing pickle", ["convert", tmp / "nope.pkl", "--out", tmp / "conv"], "nope.pkl")
     E("eval consistency --model missing", ["eval", "consistency", "--model", tmp / "nope"], "nope")
 
 
@@ -223,8 +223,8 @@ def runs_and_locks(t: Tally, fx: dict) -> None:
     print("runs, locks, markup, prompts")
     clip = ["train", "clip", "--steps", "2", "--batch", "4", "--image-size", "16", "--eval-every", "0", "--data", r]
     work = tmp / "run_clip"
-    expect_ok(t, "train clip (a fresh tiny run)", [*clip[:2], work, *clip[2:]], lambda s: "exported" in s)
-    expect_error(t, "train clip on an existing run without --resume", [*clip[:2], work, *clip[2:]], "--resume")
+    expect_ok(t, "train clip (a fresh tiny run)", [*clip, "--out", work], lambda s: "exported" in s)
+    expect_error(t, "train clip on an existing run without --resume", [*clip, "--out", work], "--resume")
     work2 = tmp / "run_clip2"
     work2.mkdir()
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
@@ -275,11 +275,11 @@ def trainers(fx: dict) -> dict[str, list]:
                             "--channels", "4", "--ckpt-every", "2", "--threads", "1", "--out", out],
         "dreamfusion": lambda out: ["dreamfusion", "a red cube", "--prior", p, "--steps", "6", "--ckpt-every",
                                     "2", "--resolution", "16", "--render-every", "0", "--threads", "1", "--out", out],
-        "train clip": lambda out: ["train", "clip", out, "--data", r, "--steps", "6", "--batch", "4", "--image-size",
-                                   "16", "--eval-every", "0", "--ckpt-every", "2", "--threads", "1"],
-        "train prior": lambda out: ["train", "prior", out, "--clip", clip_export, "--data", r, "--steps", "6",
+        "train clip": lambda out: ["train", "clip", "--data", r, "--steps", "6", "--batch", "4", "--image-size",
+                                   "16", "--eval-every", "0", "--ckpt-every", "2", "--threads", "1", "--out", out],
+        "train prior": lambda out: ["train", "prior", "--clip", clip_export, "--data", r, "--steps", "6",
                                     "--batch", "4", "--resolution", "16", "--channels", "16,32", "--ckpt-every", "2",
-                                    "--sample-every", "0", "--threads", "1"],
+                                    "--sample-every", "0", "--threads", "1", "--out", out],
         "train eg3d": lambda out: ["train", "eg3d", "--data", fx["eg3d_data"], "--preset", "tiny", "--kimg", "0.012",
                                    "--batch", "4", "--ckpt-every", "2", "--sample-every", "0", "--threads", "1",
                                    "--device", "cpu", "--out", out],

@@ -46,3 +46,20 @@ def test_every_trainer_has_the_same_run_options():
         assert opts["--seed"] == (O.SEED_HELP, 0), name
         assert opts["--ckpt-every"][0] == O.CKPT_EVERY_HELP and opts["--ckpt-every"][1] >= 1, name
         assert "--threads" in opts, name
+
+
+def test_every_command_names_its_output_folder_with_out():
+    """One CLI style: a command that writes a folder takes it as `--out`, never as a positional argument (train
+    clip / prior / features and renders make took WORK / OUT before)."""
+    import typer.main
+    from test_threads import _leaf_commands
+
+    from tristudio.cli.app import app
+
+    writers = []
+    for path, command in _leaf_commands(typer.main.get_command(app)):
+        for param in command.params:
+            if param.name in ("out", "work", "run", "run_dir", "out_dir", "output"):
+                writers.append(" ".join(path))
+                assert param.param_type_name == "option" and "--out" in param.opts, (path, param.opts)
+    assert {"train clip", "train prior", "train features", "renders make", "train eg3d", "fit"} <= set(writers)

@@ -34,7 +34,7 @@ def pkl(tmp_path_factory, G):
 
 def test_convert_writes_a_loadable_model_folder(pkl, G, tmp_path):
     out = tmp_path / "model"
-    result = CliRunner().invoke(app, ["convert", str(pkl), str(out)])
+    result = CliRunner().invoke(app, ["convert", str(pkl), "--out", str(out)])
     assert result.exit_code == 0, result.output
     text = result.output
     n_params = sum(p.numel() for p in G.parameters())
@@ -47,7 +47,7 @@ def test_convert_writes_a_loadable_model_folder(pkl, G, tmp_path):
     assert all(torch.equal(G2.state_dict()[k], v) for k, v in G.state_dict().items())
     assert not (pkl.parent / "SENTINEL").exists()
     # converting again over our own folder replaces it
-    assert CliRunner().invoke(app, ["convert", str(pkl), str(out)]).exit_code == 0
+    assert CliRunner().invoke(app, ["convert", str(pkl), "--out", str(out)]).exit_code == 0
 
 
 def _make_bad(kind, tmp_path, pkl, G):
@@ -91,7 +91,7 @@ BAD = {
 def test_convert_fails_with_one_red_line(kind, tmp_path, pkl, G):
     bad = _make_bad(kind, tmp_path, pkl, G)
     out = tmp_path / "out"
-    result = CliRunner().invoke(app, ["convert", str(bad), str(out)], color=True)
+    result = CliRunner().invoke(app, ["convert", str(bad), "--out", str(out)], color=True)
     assert result.exit_code == 1
     assert isinstance(result.exception, SystemExit)  # typer.Exit, not a crash
     lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -105,6 +105,6 @@ def test_convert_fails_with_one_red_line(kind, tmp_path, pkl, G):
 def test_convert_refuses_a_file_as_out_dir(tmp_path, pkl):
     target = tmp_path / "occupied"
     target.write_text("keep me")
-    result = CliRunner().invoke(app, ["convert", str(pkl), str(target)])
+    result = CliRunner().invoke(app, ["convert", str(pkl), "--out", str(target)])
     assert result.exit_code == 1 and "a file is in the way" in result.stderr
     assert target.read_text() == "keep me"

@@ -124,17 +124,23 @@ BAD_INPUTS = {
     "sample --steps 0": (["sample", "a cube", "--steps", "0"], "--steps"),
     "train eg3d --batch 0": (["train", "eg3d", "--data", "d", "--out", "o", "--batch", "0"], "--batch"),
     "train eg3d --kimg -1": (["train", "eg3d", "--data", "d", "--out", "o", "--kimg", "-1"], "--kimg"),
-    "train clip without --data": (["train", "clip", "{tmp}/w"], "--data"),
-    "train prior without --clip": (["train", "prior", "{tmp}/w", "--data", "{renders}"], "--clip"),
-    "train clip --data missing": (["train", "clip", "{tmp}/w", "--data", "{tmp}/missing"], "--data"),
-    "train prior --data wrong": (["train", "prior", "{tmp}/w", "--data", "{tmp}", "--clip", "{tmp}"], "renders.json"),
+    "train clip without --data": (["train", "clip", "--out", "{tmp}/w"], "--data"),
+    "train prior without --clip": (["train", "prior", "--out", "{tmp}/w", "--data", "{renders}"], "--clip"),
+    "train clip --data missing": (["train", "clip", "--out", "{tmp}/w", "--data", "{tmp}/missing"], "--data"),
+    "train prior --data wrong": (
+        ["train", "prior", "--out", "{tmp}/w", "--data", "{tmp}", "--clip", "{tmp}"],
+        "renders.json",
+    ),
     "train prior --channels abc": (
-        ["train", "prior", "{tmp}/w", "--data", "{renders}", "--clip", "{tmp}", "--channels", "abc"],
+        ["train", "prior", "--out", "{tmp}/w", "--data", "{renders}", "--clip", "{tmp}", "--channels", "abc"],
         "--channels",
     ),
-    "train clip --resume of nothing": (["train", "clip", "{tmp}/w", "--resume"], "no run to resume"),
+    "train clip --resume of nothing": (["train", "clip", "--out", "{tmp}/w", "--resume"], "no run to resume"),
     "fit --steps 0": (["fit", "object:0", "--out", "{tmp}/f", "--steps", "0"], "--steps"),
-    "train features --data missing": (["train", "features", "{tmp}/feat", "--data", "{tmp}/missing"], "missing"),
+    "train features --data missing": (
+        ["train", "features", "--out", "{tmp}/feat", "--data", "{tmp}/missing"],
+        "missing",
+    ),
     "dreamfusion --lr nan": (["dreamfusion", "a cube", "--out", "{tmp}/d", "--lr", "nan"], "--lr"),
     "eval consistency --num 0": (["eval", "consistency", "--model", "{tmp}/m", "--num", "0"], "--num"),
     "eval consistency --resolution 2": (
@@ -156,7 +162,10 @@ BAD_INPUTS = {
     "bench --out under a file": (["bench", "render", "--quick", "--out", "{renders}/renders.json/b.json"], "is a file"),
     "bench --out a folder": (["bench", "render", "--quick", "--out", "{tmp}"], "is a folder"),
     "view --width 0": (["view", "--width", "0"], "--width"),
-    "renders make OUT under a file": (["renders", "make", "{renders}/renders.json/x", "--count", "1"], "is a file"),
+    "renders make OUT under a file": (
+        ["renders", "make", "--out", "{renders}/renders.json/x", "--count", "1"],
+        "is a file",
+    ),
 }
 
 
@@ -201,7 +210,7 @@ def test_out_named_like_a_file_is_one_clear_error_and_nothing_is_made(command, t
 
 def _tiny_clip(work: Path, render_set: Path, *extra: str):
     return run(
-        "train", "clip", work, "--data", render_set, "--steps", "2", "--batch", "4", "--image-size", "16",
+        "train", "clip", "--out", work, "--data", render_set, "--steps", "2", "--batch", "4", "--image-size", "16",
         "--eval-every", "0", "--ckpt-every", "1", "--threads", "1", *extra,
     )  # fmt: skip
 
@@ -230,8 +239,20 @@ def _trainer_args(command: str, folder: Path, tmp_path: Path, render_set: Path, 
     return {
         "fit": ["fit", "object:0", "--steps", "1", "--views", "2", "--test-views", "1", "--resolution", "8", "--out"],
         "dreamfusion": ["dreamfusion", "a cube", "--prior", prior, "--steps", "1", "--out"],
-        "train clip": ["train", "clip", "--data", render_set, "--steps", "1", "--batch", "4", "--image-size", "16"],
-        "train prior": ["train", "prior", "--data", render_set, "--clip", tmp_path, "--steps", "1", "--batch", "4"],
+        "train clip": [
+            "train",
+            "clip",
+            "--data",
+            render_set,
+            "--steps",
+            "1",
+            "--batch",
+            "4",
+            "--image-size",
+            "16",
+            "--out",
+        ],
+        "train prior": ["train", "prior", "--data", render_set, "--clip", tmp_path, "--steps", "1", "--out"],
     }[command] + [folder]
 
 

@@ -52,7 +52,14 @@ def test_apply_threads_sets_torch(monkeypatch):
 
 @pytest.mark.parametrize(
     "command",
-    [["sample"], ["generate"], ["dreamfusion", "a cube"], ["fit"], ["bench", "render"], ["train", "prior", "w"]],
+    [
+        ["sample"],
+        ["generate"],
+        ["dreamfusion", "a cube"],
+        ["fit"],
+        ["bench", "render"],
+        ["train", "prior", "--out", "w"],
+    ],
 )
 def test_every_threads_option_takes_auto_and_refuses_nonsense(command):
     runner = CliRunner()

@@ -348,7 +348,20 @@ def test_renders_make_command_writes_the_render_set_of_render_objects(tmp_path):
 
     for world, fn in (("objects", render_objects), ("heads", render_heads)):
         out = tmp_path / world
-        args = ["renders", "make", str(out), "--start", "3", "--count", "2", "--resolution", "16", "--world", world]
+        args = [
+            "renders",
+            "make",
+            "--out",
+            str(out),
+            "--start",
+            "3",
+            "--count",
+            "2",
+            "--resolution",
+            "16",
+            "--world",
+            world,
+        ]
         res = CliRunner().invoke(app, args)
         assert res.exit_code == 0, res.output
         got, want = load_render_set(out), fn([3, 4], 16)

@@ -1,4 +1,4 @@
-"""`tristudio convert PKL OUT_DIR`: an official EG3D network pickle -> a tristudio model folder.
+"""`tristudio convert PKL --out DIR`: an official EG3D network pickle -> a tristudio model folder.
 
 The pickle is read by the restricted unpickler (nothing in it runs); G_ema is built, checked and written as
 model.safetensors + model.json. Bad inputs print one red line and exit with code 1.
@@ -13,7 +13,7 @@ import typer
 
 def convert(
     pkl: Path = typer.Argument(..., help="official EG3D network pickle (e.g. ffhq512-128.pkl, network-snapshot-*.pkl)"),
-    out_dir: Path = typer.Argument(..., help="model folder to write (model.safetensors + model.json)"),
+    out_dir: Path = typer.Option(..., "--out", help="model folder to write (model.safetensors + model.json)"),
 ) -> None:
     """Convert an official EG3D network pickle into a tristudio model folder, without running code from the pickle."""
     from tristudio.core.eg3d.load import LOAD_ERRORS, convert_pickle

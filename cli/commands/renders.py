@@ -22,7 +22,7 @@ class World(str, Enum):
 
 @app.command("make")
 def make(
-    out: Path = typer.Argument(..., help="render-set folder to write (renders.safetensors + renders.json)"),
+    out: Path = typer.Option(..., "--out", help="render-set folder to write (renders.safetensors + renders.json)"),
     start: int = typer.Option(0, min=0, help="first seed"),
     count: int = typer.Option(..., min=1, help="number of renders (seeds START .. START+COUNT-1)"),
     resolution: int = typer.Option(64, min=8, max=1024, help="image side in pixels"),
@@ -38,7 +38,7 @@ def make(
     from tristudio.cli.errors import clean_errors, esc, out_folder
     from tristudio.core.priors.renders import render_heads, render_objects
 
-    out_folder(out, "OUT")  # before the renders are made, not after
+    out_folder(out)  # before the renders are made, not after
     apply_threads(threads)
     t0 = time.time()
     render_fn = render_heads if world is World.heads else render_objects

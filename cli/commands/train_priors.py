@@ -1,7 +1,7 @@
 """`tristudio train clip` / `tristudio train prior`: train the small-world CLIP and text-to-image prior on captioned
-renders of the objects world (resumable: checkpoints in WORK/checkpoints, --resume continues from the last one).
+renders of the objects world (resumable: checkpoints in OUT/checkpoints, --resume continues from the last one).
 
-Renders: `tristudio renders make OUT --start START --count COUNT [--resolution RES]` writes a render-set folder.
+Renders: `tristudio renders make --out OUT --start START --count COUNT [--resolution RES]` writes a render-set folder.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def _check_common(work: Path, data, resume: bool, steps, batch: int, lr: float, 
     """The checks `train clip` and `train prior` share: one typer.BadParameter line naming the option."""
     from tristudio.cli.errors import at_least, out_folder
 
-    out_folder(work, "WORK")
+    out_folder(work)
     if not resume and not data:
         raise typer.BadParameter("no training data: pass render-set folder(s)", param_hint="--data")
     for d in data or []:
@@ -86,7 +86,7 @@ def _check_common(work: Path, data, resume: bool, steps, batch: int, lr: float, 
 
 
 def _train(kind: str, options: dict, config_cls, default_steps: int, train, **fields):
-    """What `train clip` and `train prior` do once their options are checked: lock WORK, settle the step count
+    """What `train clip` and `train prior` do once their options are checked: lock --out, settle the step count
     (_resume_point), build the config from the options (config_from) and call `train(cfg, steps, callback)` under a
     progress bar; `steps` is --steps when resuming (a new total), else None. Returns what `train` returns."""
     from tristudio.cli.errors import clean_errors
@@ -104,7 +104,7 @@ def _train(kind: str, options: dict, config_cls, default_steps: int, train, **fi
 
 @app.command("clip")
 def clip(
-    work: Path = typer.Argument(..., help="work folder (config, checkpoints/, log.jsonl, export/); outside the repo"),
+    work: Path = typer.Option(..., "--out", help="run folder (config.json, checkpoints/, log.jsonl, export/)"),
     data: list[Path] = _DATA,
     held_out: Path = typer.Option(None, help="render-set folder for the retrieval report"),
     steps: int = typer.Option(None, help="total steps [default: 1500; with --resume: the run's own total]"),
@@ -139,7 +139,9 @@ def clip(
 
 @app.command("prior")
 def prior(
-    work: Path = typer.Argument(..., help="work folder (config, checkpoints/, log.jsonl, samples/, export/)"),
+    work: Path = typer.Option(
+        ..., "--out", help="run folder (config.json, checkpoints/, log.jsonl, samples/, export/)"
+    ),
     clip_path: Path = typer.Option(None, "--clip", help="small-world CLIP folder whose frozen text tower conditions"),
     data: list[Path] = _DATA,
     steps: int = typer.Option(None, help="total steps [default: 20000; with --resume: the run's own total]"),
@@ -193,8 +195,9 @@ def prior(
 
 @app.command("features")
 def features(
-    out: Path = typer.Argument(
+    out: Path = typer.Option(
         ...,
+        "--out",
         help="run folder (config.json, log.jsonl, checkpoints/); at the end the encoder (model.safetensors + .json)",
     ),
     data: list[Path] = typer.Option(..., "--data", help="EG3D dataset folders / zips and render-set folders"),
@@ -212,7 +215,7 @@ def features(
     from tristudio.cli.errors import at_least, clean_errors, out_folder
     from tristudio.core.metrics.smallworld import load_training_images, train_small_world_extractor
 
-    out_folder(out, "OUT")
+    out_folder(out)
     for value, name in (
         (per_source, "--per-source"),
         (steps, "--steps"),

@@ -7,7 +7,7 @@ their own names ("FID-sw", "KID-sw").
 
 Saved as a tristudio checkpoint folder (model.safetensors + model.json {"format": "tristudio-sw-features"}). The
 shipped one (core/assets/sw_features, `shipped_extractor_path()`) was trained by
-`tristudio train features OUT --data HEADS_DATASET --data OBJECT_RENDERS` on both worlds.
+`tristudio train features --out OUT --data HEADS_DATASET --data OBJECT_RENDERS` on both worlds.
 """
 
 from __future__ import annotations

@@ -279,7 +279,7 @@ def _load_clip_model(path: str):
     from .common import go_offline, require_folder
 
     go_offline()
-    folder = require_folder(path, "small-world CLIP folder (tristudio train clip ... WORK/export)")
+    folder = require_folder(path, "small-world CLIP folder (tristudio train clip --out RUN makes RUN/export)")
     model = CLIPModel.from_pretrained(str(folder), local_files_only=True, dtype=torch.float32)
     return model, AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
 
