@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import TypeVar
 
 import typer
 
 from tristudio.core.threads import THREADS_HELP, resolve_threads
 
-__all__ = ["config_from", "threads_option", "resume_option", "seed_option", "ckpt_every_option"]
+__all__ = [
+    "config_from",
+    "threads_option",
+    "resume_option",
+    "seed_option",
+    "ckpt_every_option",
+    "prior_option",
+    "clip_option",
+    "trunc_option",
+]
 
 T = TypeVar("T")
 
@@ -45,6 +55,26 @@ def seed_option() -> int:
 def ckpt_every_option(default: int, *aliases: str) -> int:
     """`--ckpt-every N` (`aliases`: the older names a command also answers to)."""
     return typer.Option(default, "--ckpt-every", *aliases, help=CKPT_EVERY_HELP)
+
+
+# The models a command reads: one name and one help text each; None means the shipped one (core/io/assets.py).
+PRIOR_HELP = "diffusion prior folder, diffusers layout (default: the shipped small-world prior)"
+CLIP_HELP = "CLIP folder, transformers CLIPModel (default: the shipped small-world CLIP)"
+TRUNC_HELP = "truncation psi (1 = none, 0 = the average w)"
+
+
+def prior_option() -> Path | None:
+    return typer.Option(None, "--prior", help=PRIOR_HELP)
+
+
+def clip_option() -> Path | None:
+    """`--clip`, a CLIP that judges (R-Precision, acceptance); `train prior --clip` is the CLIP that conditions."""
+    return typer.Option(None, "--clip", help=CLIP_HELP)
+
+
+def trunc_option(default: float) -> float:
+    """`--trunc` (EG3D's gen_samples.py name; `--psi` too)."""
+    return typer.Option(default, "--trunc", "--psi", help=TRUNC_HELP)
 
 
 def config_from(cls: type[T], options: dict, **fields) -> T:

@@ -63,3 +63,30 @@ def test_every_command_names_its_output_folder_with_out():
                 writers.append(" ".join(path))
                 assert param.param_type_name == "option" and "--out" in param.opts, (path, param.opts)
     assert {"train clip", "train prior", "train features", "renders make", "train eg3d", "fit"} <= set(writers)
+
+
+def test_the_models_a_command_reads_have_one_name_and_one_help():
+    """--prior, --clip (a judging CLIP) and --trunc are one definition each (cli/options.py): the same help everywhere
+    and the shipped model as the default; the eval commands' old `--psi` still works as an alias of --trunc."""
+    import typer.main
+    from test_threads import _leaf_commands
+
+    from tristudio.cli import options as O
+    from tristudio.cli.app import app
+
+    seen: dict[str, list[str]] = {"--prior": [], "--clip": [], "--trunc": []}
+    for path, command in _leaf_commands(typer.main.get_command(app)):
+        for p in command.params:
+            for opt in set(p.opts) & set(seen):
+                name = " ".join(path)
+                if name == "train prior" or command.hidden:  # train prior's --clip is the conditioning CLIP;
+                    continue  # the hidden bench rows take --prior auto
+                seen[opt].append(name)
+                want = {"--prior": O.PRIOR_HELP, "--clip": O.CLIP_HELP, "--trunc": O.TRUNC_HELP}[opt]
+                assert p.help == want, (name, opt, p.help)
+                assert (p.default is None) == (opt != "--trunc"), (name, opt, p.default)
+                if opt == "--trunc":
+                    assert "--psi" in p.opts, name
+    assert {"dreamfusion", "sample", "eval prior-acceptance", "eval dreamfusion-acceptance"} <= set(seen["--prior"])
+    assert {"eval rprecision", "eval prior-acceptance"} <= set(seen["--clip"])
+    assert {"generate", "eval id-sw", "eval floaters"} <= set(seen["--trunc"])

@@ -150,10 +150,14 @@ BAD_INPUTS = {
     "eval floaters --threshold nan": (["eval", "floaters", "--model", "{tmp}/m", "--threshold", "nan"], "--threshold"),
     "eval fid --num 1": (["eval", "fid", "--model", "{tmp}/m", "--data", "{tmp}", "--num", "1"], "--num"),
     "eval id-sw-train --steps 0": (["eval", "id-sw-train", "--out", "{tmp}/id", "--steps", "0"], "--steps"),
-    "eval prior-acceptance, no prior": (["eval", "prior-acceptance", "{tmp}/nope", "{tmp}/nope2"], "nope"),
+    "eval prior-acceptance, no prior": (
+        ["eval", "prior-acceptance", "--prior", "{tmp}/nope", "--clip", "{tmp}/nope2"],
+        "nope",
+    ),
     "eval dreamfusion-acceptance, no prior": (["eval", "dreamfusion-acceptance", "--prior", "{tmp}/nope"], "nope"),
     "eval eg3d-acceptance, no model": (
-        ["eval", "eg3d-acceptance", "{tmp}/nope", "--train", "{tmp}", "--held-out", "{tmp}", "--out", "{tmp}/o"],
+        ["eval", "eg3d-acceptance", "--model", "{tmp}/nope", "--train", "{tmp}", "--held-out", "{tmp}"]
+        + ["--out", "{tmp}/o"],
         "nope",
     ),
     "eval rprecision --k 0": (["eval", "rprecision", "--renders", "{tmp}", "--prompts", "{tmp}/p", "--k", "0"], "--k"),

@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 
 from tristudio.cli.errors import clean_errors, out_folder
-from tristudio.cli.options import threads_option
+from tristudio.cli.options import clip_option, prior_option, threads_option
 from tristudio.core.threads import apply_threads
 
 app = typer.Typer()
@@ -19,7 +19,7 @@ app = typer.Typer()
 
 @app.command("eg3d-acceptance")
 def eg3d_acceptance(
-    model: Path = typer.Argument(..., help="a tristudio model folder or an EG3D pickle"),
+    model: Path = typer.Option(..., "--model", help="a tristudio model folder or an EG3D pickle"),
     train: Path = typer.Option(..., help="the training dataset (for the PCA baseline and the floor)"),
     held_out: Path = typer.Option(..., help="a dataset of renders never trained on"),
     out: Path = typer.Option(..., help="folder for acceptance.json and yaw_grid.png"),
@@ -45,8 +45,8 @@ def eg3d_acceptance(
 
 @app.command("prior-acceptance")
 def prior_acceptance(
-    prior: Path = typer.Argument(..., help="the prior folder (diffusers layout)"),
-    clip: Path = typer.Argument(..., help="the CLIP folder that judges the samples"),
+    prior: Path = prior_option(),
+    clip: Path = clip_option(),
     per_prompt: int = typer.Option(1, min=1, help="samples per prompt"),
     steps: int = typer.Option(50, min=1, help="DDIM steps"),
     guidance: float = typer.Option(None, help="CFG scale (default: the prior's own)"),
@@ -67,6 +67,9 @@ def prior_acceptance(
         out_folder(out)
     apply_threads(threads)
     with clean_errors():
+        from tristudio.core.io.assets import shipped_clip_path, shipped_prior_path
+
+        prior, clip = prior or shipped_prior_path(), clip or shipped_clip_path()
         prior_model = load_prior(prior, device="cpu")
         clip_model = load_clip(clip, device="cpu")
         report = evaluate_prior(
@@ -105,8 +108,8 @@ def _int_list(text: str, name: str) -> list[int]:
 
 @app.command("dreamfusion-acceptance")
 def dreamfusion_acceptance(
-    prior: Path = typer.Option(None, help="prior folder (default: the shipped small-world prior)"),
-    clip: Path = typer.Option(None, help="CLIP folder that judges the renders (default: the shipped small CLIP)"),
+    prior: Path = prior_option(),
+    clip: Path = clip_option(),
     methods: str = typer.Option("sds,csd,vsd", help="comma-separated guidance methods"),
     steps: int = typer.Option(300, min=1, help="steps per prompt"),
     resolution: int = typer.Option(None, min=8, help="training render size (default: the prior's)"),

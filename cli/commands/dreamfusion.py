@@ -16,7 +16,14 @@ from pathlib import Path
 import typer
 
 from tristudio.cli.errors import clean_errors, esc, fail
-from tristudio.cli.options import ckpt_every_option, config_from, resume_option, seed_option, threads_option
+from tristudio.cli.options import (
+    ckpt_every_option,
+    config_from,
+    prior_option,
+    resume_option,
+    seed_option,
+    threads_option,
+)
 from tristudio.core.dreamfusion.methods import METHODS, methods_help
 from tristudio.core.io.assets import require_shipped, shipped_prior_path
 from tristudio.core.threads import apply_threads
@@ -33,9 +40,7 @@ def dreamfusion(
     guidance: str = typer.Option("sds", "--guidance", help=methods_help()),
     steps: int = typer.Option(1000, "--steps", help="total optimisation steps (counting resumed ones)"),
     out: Path = typer.Option(Path("runs/dreamfusion"), "--out", help="run folder"),
-    prior_path: Path = typer.Option(
-        None, "--prior", help="diffusers prior folder (default: the shipped small-world prior)"
-    ),
+    prior_path: Path = prior_option(),
     guidance_scale: float = typer.Option(
         None, "--guidance-scale", help="default: the method's scale for the prior (see --guidance)"
     ),

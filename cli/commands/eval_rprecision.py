@@ -6,12 +6,14 @@ from pathlib import Path
 
 import typer
 
+from tristudio.cli.options import clip_option
+
 app = typer.Typer()
 
 
 @app.command("rprecision")
 def rprecision(
-    clip: Path = typer.Option(None, help="a transformers CLIPModel folder (default: the shipped small-world CLIP)"),
+    clip: Path = clip_option(),
     renders: Path = typer.Option(..., help="folder of PNG renders with captions.json (relative path -> prompt)"),
     prompts: Path = typer.Option(..., help="text file: the prompt set, one prompt per line"),
     key: str = typer.Option("caption", help="captions.json entry to use when entries are dicts (e.g. caption_view)"),

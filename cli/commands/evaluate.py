@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from tristudio.cli.errors import at_least, clean_errors, fail, finite, out_folder
+from tristudio.cli.options import trunc_option
 
 app = typer.Typer(
     help="Evaluate models: image quality, geometry, identity (the group's help lists the commands: cli/app.py)",
@@ -130,7 +131,7 @@ def floaters(
     num: int = typer.Option(1000, "--num", min=1, help="samples (seed i with the FFHQ camera of seed i)"),
     seconds: float = typer.Option(None, "--seconds", help="stop after this long (reports how many were done)"),
     threshold: float = typer.Option(0.05, "--threshold", help="opacity counted as a floater"),
-    psi: float = typer.Option(1.0, "--psi", help="truncation"),
+    psi: float = trunc_option(1.0),
 ) -> None:
     """Floater fraction: background pixels (outside the dilated head silhouette) with opacity > threshold."""
     from tristudio.core.metrics.floaters import generator_floaters
@@ -148,7 +149,7 @@ def id_sw(
     num: int = typer.Option(16, "--num", min=1, help="seeds"),
     world: str = _WORLD,
     id_net: Path = typer.Option(None, "--id-net", help="ID-sw net folder (default: the shipped one for --world)"),
-    psi: float = typer.Option(0.7, "--psi", help="truncation"),
+    psi: float = trunc_option(0.7),
 ) -> None:
     """ID-sw: mean cosine (small-world identity net) of each seed's frontal view with its views at +-20..60 deg."""
     from tristudio.core.io.checkpoint import CheckpointError
@@ -187,7 +188,7 @@ def arcface_id(
     model: Path = _MODEL,
     arcface: Path = typer.Option(None, "--arcface", help="ArcFace weights: insightface .onnx or iresnet .pth"),
     num: int = typer.Option(16, "--num", min=1, help="seeds"),
-    psi: float = typer.Option(0.7, "--psi", help="truncation"),
+    psi: float = trunc_option(0.7),
 ) -> None:
     """EG3D's ID metric with a user's ArcFace: frontal vs +-20..60 deg views of each seed, mean cosine."""
     from tristudio.core.metrics.arcface import ArcFaceError, load_arcface

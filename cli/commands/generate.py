@@ -7,14 +7,14 @@ from pathlib import Path
 
 import typer
 
-from tristudio.cli.options import threads_option
+from tristudio.cli.options import threads_option, trunc_option
 from tristudio.core.threads import apply_threads
 
 
 def generate(
     model: Path = typer.Option(None, help="EG3D network pickle or tristudio model folder (default: the shipped model)"),
     seeds: str = typer.Option("0-7", help="seed list, e.g. '0-15' or '1,5,9'"),
-    trunc: float = typer.Option(0.7, help="truncation psi (1 = none, 0 = the average w)"),
+    trunc: float = trunc_option(0.7),
     trunc_cutoff: int = typer.Option(14, help="truncate the first N ws"),
     yaw: float = typer.Option(0.0, help="view yaw in degrees (0 = frontal, > 0 camera towards +x)"),
     pitch: float = typer.Option(0.0, help="view pitch in degrees (> 0 from above)"),

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import typer
 
-from tristudio.cli.options import threads_option
+from tristudio.cli.options import prior_option, threads_option
 from tristudio.core.threads import apply_threads
 
 
 def sample(
     prompts: list[str] = typer.Argument(..., help='one or more prompts, e.g. "a red cube, side view"'),
-    prior: Path = typer.Option(None, help="prior folder (default: the shipped small-world prior)"),
+    prior: Path = prior_option(),
     steps: int = typer.Option(50, help="DDIM steps"),
     guidance: float = typer.Option(
         None,

@@ -1,6 +1,6 @@
 """Acceptance of a trained EG3D model in the small world (the shipped heads model, core/assets/eg3d_heads).
 
-    tristudio eval eg3d-acceptance MODEL --train TRAIN_DATASET --held-out HELD_OUT_DATASET --out DIR
+    tristudio eval eg3d-acceptance --model MODEL --train TRAIN_DATASET --held-out HELD_OUT_DATASET --out DIR
 
 Measures, all with the shipped small-world feature extractor (FID-sw / KID-sw: not comparable with published FID):
   * the model's FID-sw / KID-sw against held-out renders (poses drawn from the held-out labels, psi = 1);

@@ -11,7 +11,7 @@ evaluate_prior(prior, clip, ...) -> dict
                          caption first among the 25 head captions (chance 1/25); hair_top1 / skin_top1 alone
   head_view_top1         the view test on head prompts (a back view shows hair, a front view a face)
 
-tristudio eval prior-acceptance PRIOR CLIP [--per-prompt N --steps S --guidance G --renders FOLDER]
+tristudio eval prior-acceptance [--prior PRIOR --clip CLIP --per-prompt N --steps S --guidance G --renders FOLDER]
 (--guidance defaults to the prior's own CFG scale, Prior.sampling_guidance)
 """
 
