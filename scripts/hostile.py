@@ -230,11 +230,11 @@ def runs_and_locks(t: Tally, fx: dict) -> None:
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     try:
         (work2 / ".lock").write_text(f"{holder.pid} {os.uname().nodename}\n")
-        expect_error(t, "two runs on one folder (lock held)", [*clip[:2], work2, *clip[2:]], f"pid {holder.pid}")
+        expect_error(t, "two runs on one folder (lock held)", [*clip, "--out", work2], f"pid {holder.pid}")
     finally:
         holder.kill()
         holder.wait()
-    expect_ok(t, "stale lock (dead pid) taken over", [*clip[:2], work2, *clip[2:]], lambda s: "stale lock" in s)
+    expect_ok(t, "stale lock (dead pid) taken over", [*clip, "--out", work2], lambda s: "stale lock" in s)
     e = ["train", "eg3d", "--data", fx["eg3d_data"], "--preset", "tiny", "--kimg", "0.004", "--batch", "4"]
     e += ["--ckpt-every", "1", "--sample-every", "0", "--threads", "1", "--device", "cpu"]
     expect_ok(t, "train eg3d (a fresh tiny run)", [*e, "--out", tmp / "run_e"], lambda s: "done" in s)
