@@ -397,3 +397,14 @@ def test_model_json_sr_kwargs_null_is_the_generators_defaults(tmp_path):
     check_sizes({"sr_kwargs": {"block_channels": [8, 8]}}, "model.json")
     with pytest.raises(GeneratorLoadError, match="init_kwargs.sr_kwargs.block_channels"):
         check_sizes({"sr_kwargs": {"block_channels": [8, 0]}}, "model.json")
+
+
+def test_dreamfusion_resume_refuses_another_prompt_before_loading_the_prior(tmp_path, tiny_prior_dir):
+    """--resume continues the run in the folder: a different prompt would silently optimise the old object for the new
+    text. The saved config.json names the run's prompt, so the refusal comes before any model is loaded."""
+    used = tmp_path / "run"
+    used.mkdir()
+    (used / "config.json").write_text(json.dumps({"prompt": "a red cube"}))
+    args = ["dreamfusion", "a blue sphere", "--prior", tiny_prior_dir, "--steps", "1", "--out", used, "--resume"]
+    clear_error(*run(*args), "is a run for 'a red cube'", "'a blue sphere'")
+    assert sorted(p.name for p in used.iterdir()) == ["config.json"]

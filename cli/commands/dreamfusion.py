@@ -117,9 +117,9 @@ def dreamfusion(
         out = Path(out)
         run = TrainingRun(out, warn=lambda line: console.print(esc(line), soft_wrap=True))
         run.check_start(resume)
-        saved_prompt = run.read_config().get("prompt") if resume and (out / CONFIG).is_file() else prompt
-        if saved_prompt != prompt:
-            fail(f"{out} is a run for {saved_prompt!r}, not {prompt!r}")
+        saved = run.read_config() if resume and (out / CONFIG).is_file() else {}
+        if saved.get("prompt", prompt) != prompt:  # before the prior loads (runs from before config.json: below)
+            fail(f"{out} is a run for {saved['prompt']!r}, not {prompt!r}")
         quiet_loader_bars()
         prior = load_prior(prior_path, device=device)
         if DreamFusion.has_checkpoint(out):  # --resume (check_start refused a new run here)
