@@ -181,6 +181,9 @@ def check_output(out: str | Path, overwrite: bool = False) -> None:
         )
 
 
+_V1_FIELDS = ("world", "count", "resolution", "seed", "supersample", "chunk")  # params.json's keys since version 1
+
+
 @dataclass(frozen=True)
 class DatasetSpec:
     """What a dataset is rendered from: `count` items of `world` at `resolution` px (each rendered at
@@ -217,9 +220,6 @@ class DatasetSpec:
         if self.ground_truth:
             params["ground_truth"] = True
         return params
-
-
-_V1_FIELDS = ("world", "count", "resolution", "seed", "supersample", "chunk")
 
 
 def make_dataset(
