@@ -37,7 +37,7 @@ def threads_option(help: str = THREADS_HELP) -> str:
     return typer.Option("auto", "--threads", help=help, callback=_check_threads)
 
 
-# The options of a training run, the same on every trainer (train eg3d | clip | prior, fit, dreamfusion).
+# The options of a training run, the same on every trainer (train eg3d | clip | prior | features, fit, dreamfusion).
 RESUME_HELP = "continue the run in the folder from its last checkpoint (a new run refuses a folder that holds one)"
 SEED_HELP = "random seed: the run is a function of its options and this seed"
 CKPT_EVERY_HELP = "checkpoint every N steps (and at the last step)"

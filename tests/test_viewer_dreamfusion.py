@@ -78,6 +78,14 @@ def df_frame(app):
     return f if f is not None and f.source == "dreamfusion" and image.pending is None else None
 
 
+def start_until_error(ctx, app, seconds: float, what: str) -> str:
+    """Click the DreamFusion panel's Start and wait for its red error line; returns the line."""
+    ctx.window_focus("//DreamFusion")
+    ctx.item_click("//DreamFusion/Start")
+    wait(ctx, lambda: bool(app.probes.df_drawn_error), seconds, what)
+    return app.probes.df_drawn_error
+
+
 def test_start_trains_plots_updates_the_view_stop_ends_the_thread_and_captures_work(tiny_G, tmp_path, prior_dir):  # noqa: F811
     import trimesh
     from PIL import Image
@@ -179,10 +187,7 @@ def test_errors_are_shown_in_red_and_the_app_keeps_running(tiny_G, tmp_path, pri
     seen = {}
 
     def body(ctx, app):
-        ctx.window_focus("//DreamFusion")
-        ctx.item_click("//DreamFusion/Start")
-        wait(ctx, lambda: bool(app.probes.df_drawn_error), 30, "the prior error")
-        seen["prior_error"] = app.probes.df_drawn_error
+        seen["prior_error"] = start_until_error(ctx, app, 30, "the prior error")
         # one state at a time: no "loading the prior..." over the red error (viewport and panel)
         seen["placeholder"] = app.dreamfusion.placeholder()
         # A good prior; then a step that raises in the training thread.
@@ -226,10 +231,7 @@ def test_a_prior_with_nan_weights_is_refused_in_red_and_nothing_trains(tiny_G, t
     seen = {}
 
     def body(ctx, app):
-        ctx.window_focus("//DreamFusion")
-        ctx.item_click("//DreamFusion/Start")
-        wait(ctx, lambda: bool(app.probes.df_drawn_error), 60, "the NaN prior's error")
-        seen["error"] = app.probes.df_drawn_error
+        seen["error"] = start_until_error(ctx, app, 60, "the NaN prior's error")
         sess = app.dreamfusion.session
         seen["trained"] = sess is not None and sess.step_count > 0
         seen["frames_advanced"] = frames_over_yields(ctx, app)
