@@ -8,6 +8,7 @@ from typing import TypeVar
 
 import typer
 
+from tristudio.core.mesh import MESH_FORMATS
 from tristudio.core.threads import THREADS_HELP, resolve_threads
 
 __all__ = [
@@ -19,6 +20,9 @@ __all__ = [
     "prior_option",
     "clip_option",
     "trunc_option",
+    "mesh_option",
+    "mesh_format_option",
+    "mesh_resolution_option",
 ]
 
 T = TypeVar("T")
@@ -75,6 +79,25 @@ def clip_option() -> Path | None:
 def trunc_option(default: float) -> float:
     """`--trunc` (EG3D's gen_samples.py name; `--psi` too)."""
     return typer.Option(default, "--trunc", "--psi", help=TRUNC_HELP)
+
+
+# Mesh export (generate, dreamfusion): marching cubes, saved by core/mesh.py's save_mesh.
+def _check_mesh_format(value: str) -> str:
+    if f".{value}" not in MESH_FORMATS:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(f[1:] for f in MESH_FORMATS)}")
+    return value
+
+
+def mesh_option() -> bool:
+    return typer.Option(False, "--mesh", help="also write a vertex-coloured mesh (marching cubes)")
+
+
+def mesh_format_option() -> str:
+    return typer.Option("glb", "--mesh-format", help="glb | ply | obj", callback=_check_mesh_format)
+
+
+def mesh_resolution_option(default: int) -> int:
+    return typer.Option(default, "--mesh-resolution", min=8, max=512, help="marching-cubes grid side")
 
 
 def config_from(cls: type[T], options: dict, **fields) -> T:

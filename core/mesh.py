@@ -19,12 +19,20 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from jaxtyping import Float
+from jaxtyping import Float, Int
 from torch import Tensor
 
 from .io.atomic import atomic_path
 
-__all__ = ["density_grid", "extract_mesh", "mesh_from_grid", "save_mesh", "voxel_centres", "MESH_FORMATS"]
+__all__ = [
+    "colored_mesh",
+    "density_grid",
+    "extract_mesh",
+    "mesh_from_grid",
+    "save_mesh",
+    "voxel_centres",
+    "MESH_FORMATS",
+]
 
 MESH_FORMATS = (".ply", ".obj", ".glb")
 PointFn = Callable[[Tensor], Tensor]
@@ -87,15 +95,25 @@ def extract_mesh(
 ):
     """A trimesh.Trimesh of the iso-surface density = level inside [-bound, bound]^3, with vertex colours (RGBA
     uint8) from color_fn (white without one). Raises ValueError naming the density range if level is never crossed."""
-    import trimesh
-
     grid = density_grid(density_fn, bound, resolution, device)
     verts, faces = mesh_from_grid(grid, level, 2 * bound)  # (V, 3) world, (F, 3)
-    rgba = np.full((verts.shape[0], 4), 255, dtype=np.uint8)
+    rgb = None
     if color_fn is not None and len(verts):
         pts = torch.as_tensor(verts, device=device)
-        cols = torch.cat([color_fn(pts[None, i : i + chunk])[0, :, :3] for i in range(0, len(pts), chunk)])
-        rgba[:, :3] = (cols.clamp(0, 1).float().cpu().numpy() * 255 + 0.5).astype(np.uint8)
+        rgb = torch.cat([color_fn(pts[None, i : i + chunk])[0, :, :3] for i in range(0, len(pts), chunk)])
+        rgb = rgb.clamp(0, 1).float().cpu().numpy()
+    return colored_mesh(verts, faces, rgb)
+
+
+def colored_mesh(
+    verts: Float[np.ndarray, "v 3"], faces: Int[np.ndarray, "f 3"], rgb: Float[np.ndarray, "v 3"] | None = None
+):
+    """A trimesh.Trimesh with RGBA uint8 vertex colours from rgb in [0, 1] (white without it), vertices as given."""
+    import trimesh
+
+    rgba = np.full((len(verts), 4), 255, dtype=np.uint8)
+    if rgb is not None:
+        rgba[:, :3] = (np.clip(rgb, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
     return trimesh.Trimesh(vertices=verts, faces=faces, vertex_colors=rgba, process=False)
 
 

@@ -370,6 +370,7 @@ def test_mesh_export_loads_in_trimesh(tiny_G, tmp_path):
     def body(ctx, app):
         settle(ctx, app)
         ctx.window_focus("//Capture")
+        ctx.item_click("//Capture/auto##level")  # off: the level typed below
         ctx.item_input_value("//Capture/density level", level)
         ctx.item_click("//Capture/Export mesh")
         wait(ctx, lambda: app.jobs.current is not None and app.jobs.current.done, 120, "the mesh export")
@@ -382,6 +383,7 @@ def test_mesh_export_loads_in_trimesh(tiny_G, tmp_path):
     assert mesh.visual.vertex_colors.shape == (len(mesh.vertices), 4)
     print(f"mesh: {len(mesh.vertices)} vertices, watertight={mesh.is_watertight}")
     assert job.extra["watertight"] == mesh.is_watertight
+    assert app.state.eg3d.mesh_auto is False and job.extra["level"] == pytest.approx(level)
     assert mesh.is_watertight  # the grid is padded, so the surface closes at the box
 
 

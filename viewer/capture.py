@@ -83,30 +83,33 @@ def orbit_video(
     return f"saved {path} ({frames} frames, {size}x{size}, {fps} fps)"
 
 
-def export_mesh(job: Job, engine: GeneratorSession, spec, resolution: int, level: float, path: Path) -> str:
-    """Marching cubes on a baked density grid, vertex colours from the field; .ply or .glb by the path's suffix."""
-    import trimesh
+def export_mesh(job: Job, engine: GeneratorSession, spec, resolution: int, level: float | None, path: Path) -> str:
+    """core/eg3d/bake.py's triplane_mesh (marching cubes of a baked grid, vertex colours from the field), saved by
+    core/mesh.py's save_mesh (.ply / .obj / .glb by the suffix, atomically). level None: the level whose silhouette is
+    the render's (silhouette_level)."""
+    from tristudio.core.eg3d.bake import silhouette_level, triplane_mesh
+    from tristudio.core.mesh import save_mesh
 
-    from tristudio.core.eg3d.bake import field_colors
-    from tristudio.core.mesh import mesh_from_grid
-
-    grid = None
-    for frac, g in engine.bake_iter(spec, resolution):
-        job.step(0.8 * frac, f"baking {resolution}^3 grid")
-        grid = g
-    box = float(engine.G.rendering_kwargs["box_warp"])
-    verts, faces = mesh_from_grid(grid, level, box)
-    job.step(0.85, f"colouring {len(verts)} vertices")
     planes, _ = engine.planes(spec)
-    colors = field_colors(planes, engine.G.decoder, verts, box)
-    rgba = np.concatenate([(colors * 255 + 0.5).astype(np.uint8), np.full((len(verts), 1), 255, np.uint8)], 1)
-    mesh = trimesh.Trimesh(vertices=verts, faces=faces, vertex_colors=rgba, process=False)
+    how = ""
+    if level is None:
+        job.step(0.0, "matching the render's silhouette")
+        level, how = silhouette_level(engine.G, planes), " (automatic)"
+    box = float(engine.G.rendering_kwargs["box_warp"])
+    mesh = triplane_mesh(
+        planes, engine.G.decoder, level, resolution, box, lambda f: job.step(0.1 + 0.8 * f, f"baking {resolution}^3")
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
-    mesh.export(str(path))
+    save_mesh(mesh, path)
     job.result_path = str(path)
-    job.extra = {"vertices": len(verts), "faces": len(faces), "watertight": bool(mesh.is_watertight)}
+    job.extra = {
+        "vertices": len(mesh.vertices),
+        "faces": len(mesh.faces),
+        "watertight": bool(mesh.is_watertight),
+        "level": level,
+    }
     return (
-        f"saved {path}: {len(verts)} vertices, {len(faces)} faces, "
+        f"saved {path}: {len(mesh.vertices)} vertices, {len(mesh.faces)} faces, level {level:.3g}{how}, "
         f"{'watertight' if mesh.is_watertight else 'not watertight'}"
     )
 

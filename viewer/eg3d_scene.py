@@ -314,5 +314,6 @@ class Eg3dScene:
     def mesh_job(self, resolution: int, path: Path):
         from .capture import export_mesh
 
-        engine, spec, level = self.engine, self.spec(), float(self._state.mesh_level)
+        engine, spec = self.engine, self.spec()
+        level = None if self._state.mesh_auto else float(self._state.mesh_level)
         return lambda job: export_mesh(job, engine, spec, int(resolution), level, path)

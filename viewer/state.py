@@ -56,7 +56,8 @@ class Eg3dState:
     fast_path: str = "grid"  # grid (GL ray-march of a baked grid) | torch (lower resolution torch)
     grid_resolution: int = 96
     target_ms: float = 70.0  # interactive frame-time target
-    mesh_level: float = 10.0  # raw decoder density of the exported surface
+    mesh_level: float = 10.0  # raw decoder density of the exported surface, when not mesh_auto
+    mesh_auto: bool = True  # the level whose silhouette is the render's (core/eg3d/bake.py silhouette_level)
     # Camera: None = framed from the model when the scene starts (Eg3dScene.frame_camera)
     camera: OrbitCamera | None = None
 

@@ -19,6 +19,9 @@ from tristudio.cli.errors import clean_errors, esc, fail
 from tristudio.cli.options import (
     ckpt_every_option,
     config_from,
+    mesh_format_option,
+    mesh_option,
+    mesh_resolution_option,
     prior_option,
     resume_option,
     seed_option,
@@ -57,9 +60,9 @@ def dreamfusion(
     resume: bool = resume_option(),
     no_view_dependent: bool = typer.Option(False, "--no-view-dependent", help="no 'front/side/back view' words"),
     video: bool = typer.Option(False, "--video", help="write orbit.mp4 at the end"),
-    mesh: bool = typer.Option(False, "--mesh", help="write a vertex-coloured mesh at the end"),
-    mesh_format: str = typer.Option("glb", "--mesh-format", help="glb | ply | obj"),
-    mesh_resolution: int = typer.Option(96, "--mesh-resolution", help="marching-cubes grid side"),
+    mesh: bool = mesh_option(),
+    mesh_format: str = mesh_format_option(),
+    mesh_resolution: int = mesh_resolution_option(96),
     render_every: int = typer.Option(100, "--render-every", help="4-view PNG every N steps (0: never)"),
     checkpoint_every: int = ckpt_every_option(100, "--checkpoint-every"),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
@@ -75,8 +78,7 @@ def dreamfusion(
     for value, name in ((guidance_scale, "--guidance-scale"), (lr, "--lr")):
         if value is not None and not at_least(value, 0, name) > 0:
             raise typer.BadParameter(f"{value} is not a positive number", param_hint=name)
-    for value, low, name in ((render_resolution, 8, "--render-resolution"), (mesh_resolution, 8, "--mesh-resolution")):
-        at_least(value, low, name)
+    at_least(render_resolution, 8, "--render-resolution")
     for value, low, name in ((render_every, 0, "--render-every"), (checkpoint_every, 1, "--ckpt-every")):
         at_least(value, low, name)
     out_folder(out)
@@ -88,8 +90,6 @@ def dreamfusion(
         prompt = check_prompt(prompt)  # before any heavy import
         if guidance not in METHODS:
             fail(f"unknown --guidance {guidance!r}; expected one of {', '.join(METHODS)}")
-        if mesh_format not in ("glb", "ply", "obj"):
-            fail(f"unknown --mesh-format {mesh_format!r}; expected glb, ply or obj")
         if steps < 0 or (resolution is not None and resolution < 8):
             fail("--steps must be >= 0 and --resolution >= 8")
         if prior_path is None:

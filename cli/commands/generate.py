@@ -1,4 +1,4 @@
-"""`tristudio generate`: images, depth maps, tri-planes and orbit videos from an EG3D generator."""
+"""`tristudio generate`: images, depth maps, tri-planes, orbit videos and meshes from an EG3D generator."""
 
 from __future__ import annotations
 
@@ -7,7 +7,13 @@ from pathlib import Path
 
 import typer
 
-from tristudio.cli.options import threads_option, trunc_option
+from tristudio.cli.options import (
+    mesh_format_option,
+    mesh_option,
+    mesh_resolution_option,
+    threads_option,
+    trunc_option,
+)
 from tristudio.core.threads import apply_threads
 
 
@@ -25,10 +31,16 @@ def generate(
     video: bool = typer.Option(False, "--video", help="also write an orbit MP4 per seed"),
     frames: int = typer.Option(120, help="video frames"),
     fps: int = typer.Option(30, help="video frame rate"),
+    mesh: bool = mesh_option(),
+    mesh_format: str = mesh_format_option(),
+    mesh_resolution: int = mesh_resolution_option(128),
+    mesh_level: float = typer.Option(
+        None, help="raw density of the mesh's surface (default: the level whose silhouette is the render's)"
+    ),
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
     threads: str = threads_option(),
 ) -> None:
-    """Generate a PNG grid, per-seed images and depth maps (and optionally tri-planes and orbit videos)."""
+    """Generate a PNG grid, per-seed images and depth maps (and optionally tri-planes, orbit videos and meshes)."""
     from rich.console import Console
     from rich.progress import Progress
 
@@ -46,6 +58,7 @@ def generate(
         raise typer.BadParameter(f"{resolution} is above the maximum 512", param_hint="--resolution")
     at_least(frames, 1, "--frames")
     at_least(fps, 1, "--fps")
+    finite(mesh_level, "--mesh-level")
     out_folder(out)
     console = Console()
     from tristudio.core.device import resolve_device
@@ -64,6 +77,9 @@ def generate(
         with clean_errors(), Progress(console=console) as progress:
             _videos(G, progress, results, seed_list, frames, fps, fov, resolution, dev, out)
         console.print(f"wrote {len(seed_list)} orbit videos to {esc(out)}")
+    if mesh:
+        with clean_errors(ValueError), Progress(console=console) as progress:
+            _meshes(G, progress, results, seed_list, mesh_format, mesh_resolution, mesh_level, dev, out)
 
 
 def _write(console, G, seed_list, dev, trunc, trunc_cutoff, yaw, pitch, fov, resolution, out, planes):
@@ -123,3 +139,21 @@ def _videos(G, progress, results, seed_list, frames, fps, fov, resolution, dev, 
         orbit = orbit_frames(G, p, w, frames, fov, neural_rendering_resolution=resolution)
         stream = (to_uint8(f)[0] for f in orbit)
         write_video(out / f"seed{s:04d}_orbit.mp4", stream, fps=fps, on_frame=lambda _i, t=task: progress.advance(t))
+
+
+def _meshes(G, progress, results, seed_list, fmt, resolution, level, dev, out):
+    from tristudio.cli.errors import esc
+    from tristudio.core.eg3d.bake import silhouette_level, triplane_mesh
+    from tristudio.core.mesh import save_mesh
+
+    box = float(G.rendering_kwargs["box_warp"])
+    for i, s in enumerate(seed_list):
+        task = progress.add_task(f"mesh seed {s}", total=1.0)
+        planes = results[i]["planes"].to(dev)
+        at = silhouette_level(G, planes) if level is None else level
+        mesh = triplane_mesh(planes, G.decoder, at, resolution, box, lambda f, t=task: progress.update(t, completed=f))
+        path = save_mesh(mesh, out / f"seed{s:04d}.{fmt}")
+        how = "" if level is not None else " (automatic: the render's silhouette)"
+        progress.console.print(
+            esc(f"{path}: {len(mesh.vertices)} vertices, {len(mesh.faces)} faces, level {at:.3g}{how}"), soft_wrap=True
+        )

@@ -1,4 +1,6 @@
-"""Baking a tri-plane field into a dense voxel grid (for the viewer's GL ray-marcher and for mesh export, core/mesh.py).
+"""Baking a tri-plane field into a dense voxel grid (for the viewer's GL ray-marcher and for mesh export, core/mesh.py),
+and the generator's mesh: marching cubes of the raw density at a level, by default the level whose silhouette is the
+render's (`silhouette_level`).
 
 Grid layout: (R, R, R, 4) float32 indexed [z][y][x] (x fastest, as a GL 3D texture's s, t, r), voxel centres at
 world (i + 0.5) / R - 1/2 scaled by box_warp on each axis, i.e. covering the field's box [-box_warp/2, box_warp/2]^3.
@@ -15,10 +17,13 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from ..mesh import voxel_centres
+from ..cameras import Cameras
+from ..mesh import colored_mesh, mesh_from_grid, voxel_centres
+from ..render.samplers import ray_box_limits, sample_stratified
 from ..render.triplane import triplane_field
+from .sampling import raw_views, view_label
 
-__all__ = ["iter_bake_grid", "bake_grid", "field_colors"]
+__all__ = ["iter_bake_grid", "bake_grid", "field_colors", "silhouette_level", "triplane_mesh"]
 
 
 @torch.no_grad()
@@ -74,3 +79,56 @@ def field_colors(planes, decoder, points: np.ndarray, box_warp: float = 1.0, chu
         p = pts[None, i : i + chunk]
         out.append(field(p, torch.zeros_like(p))["rgb"][0, :, :3].clamp(0, 1).float().cpu())
     return (torch.cat(out).numpy() if out else np.zeros((0, 3), np.float32)).astype(np.float32)
+
+
+@torch.no_grad()
+def silhouette_level(
+    G,
+    planes: Float[Tensor, "1 3 c h w"],
+    resolution: int = 64,
+    yaws_deg: tuple[float, ...] = (-40.0, 0.0, 40.0),
+    samples: int = 192,
+    chunk: int = 1 << 18,
+) -> float:
+    """The raw-density level whose iso-surface has the silhouette of the render, seen from `yaws_deg` (pitch 0).
+
+    A ray meets the surface s = L iff the largest raw density s along it (inside the box) exceeds L, so the surface's
+    silhouette is {rays: max_t s > L}. The renderer's own silhouette is {rays: opacity > 1/2} (deterministic, no
+    super-resolution). Over the M rays, the level is the midpoint between the k-th and (k+1)-th largest maxima, k
+    maximising the intersection-over-union of the two silhouettes. Raises ValueError if the render is empty."""
+    box = float(G.rendering_kwargs["box_warp"])
+    cameras = Cameras.from_label(view_label(G, torch.tensor(yaws_deg).deg2rad(), 0.0)).to(planes.device)
+    drawn = raw_views(G, planes, cameras, resolution)["image_opacity"].reshape(-1) > 0.5  # (M,) over all views
+    if not drawn.any():
+        raise ValueError("mesh: the render is empty (opacity <= 1/2 everywhere), so it has no surface to match")
+    rays = cameras.rays(resolution)  # origins, directions (n, m, 3)
+    near, far, hit = ray_box_limits(rays.origins, rays.directions, box)
+    depths = sample_stratified(near, far.clamp_min(near + 1e-6), samples, deterministic=True)  # (n, m, s, 1)
+    points = (rays.origins[..., None, :] + depths * rays.directions[..., None, :]).reshape(1, -1, 3)
+    field = triplane_field(planes, G.decoder, box)
+    sigma = torch.cat([field(p, torch.zeros_like(p))["sigma"][0, :, 0] for p in points.split(chunk, dim=1)])
+    peak = sigma.reshape(drawn.shape[0], samples).amax(dim=1)  # (M,) the largest raw density along each ray
+    peak = torch.where(hit.reshape(-1), peak, torch.full_like(peak, -torch.inf)).cpu()
+    order = torch.argsort(peak, descending=True)
+    inside = drawn.cpu()[order].float().cumsum(0)  # rays drawn by the render among the k highest maxima
+    k = torch.arange(1, len(peak) + 1, dtype=torch.float32)
+    iou = inside / (drawn.sum().cpu() + k - inside)
+    best = int(iou[:-1].argmax())  # the surface draws rays order[: best + 1]
+    lo, hi = float(peak[order[best + 1]]), float(peak[order[best]])
+    return 0.5 * (hi + lo) if np.isfinite(lo) else hi - 1.0
+
+
+def triplane_mesh(
+    planes: Float[Tensor, "1 3 c h w"],
+    decoder,
+    level: float,
+    resolution: int = 128,
+    box_warp: float = 1.0,
+    progress: Callable[[float], None] | None = None,
+):
+    """The trimesh.Trimesh of the surface raw density = `level` in world units, vertex colours from the field's RGB
+    (marching cubes of a baked `resolution`^3 grid, closed at the box's faces). Raises ValueError naming the field's
+    density range when the level is never crossed."""
+    grid = bake_grid(planes, decoder, resolution, box_warp, progress)
+    verts, faces = mesh_from_grid(grid, level, box_warp)  # (V, 3) world, (F, 3)
+    return colored_mesh(verts, faces, field_colors(planes, decoder, verts, box_warp))

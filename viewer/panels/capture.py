@@ -50,7 +50,12 @@ def draw(s, actions) -> None:
         scene.mesh_level = max(0.0, scene.mesh_level)
         tooltip("0 = automatic: 10, or half the peak density when the field is fainter")
     else:
+        imgui.begin_disabled(scene.mesh_auto)
         _, scene.mesh_level = imgui.input_float("density level", scene.mesh_level)
+        imgui.end_disabled()
+        imgui.same_line()
+        _, scene.mesh_auto = imgui.checkbox("auto##level", scene.mesh_auto)
+        tooltip("auto: the raw density level whose silhouette matches the render's (opacity > 1/2)")
     imgui.set_next_item_width(120)
     s.mesh_format = combo("format", s.mesh_format, ("ply", "obj", "glb"))
     if imgui.button("Export mesh"):
