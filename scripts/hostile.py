@@ -153,6 +153,8 @@ def bad_inputs(t: Tally, fx: dict) -> None:
     E("generate --model model.json img_resolution 2^20", ["generate", "--model", fx["huge"], "--out", o],
       "init_kwargs.img_resolution")  # fmt: skip
     E("generate --video --frames 0", ["generate", "--video", "--frames", "0", "--out", o], "--frames")
+    E("generate --mesh-format stl", ["generate", "--mesh", "--mesh-format", "stl", "--out", o], "--mesh-format")
+    E("generate --mesh-level 1e6", ["generate", "--seeds", "0", "--mesh", "--mesh-level", "1e6", "--out", o], "range")
     print("sample")
     s = ["sample", "a red cube", "--prior", p]
     E("sample -n 0", [*s, "-n", "0", "--out", o], "--num")
