@@ -7,8 +7,11 @@ cli/commands/ and is registered here; heavy imports (torch, the GUI) happen insi
 from __future__ import annotations
 
 import importlib
+import inspect
 
 import typer
+
+from tristudio.cli.resume import ResumeCommand
 
 app = typer.Typer(
     name="tristudio",
@@ -51,6 +54,9 @@ def _register() -> None:
             app.add_typer(obj, name=group)
     for grp in groups.values():
         grp.info.help = group_help(grp)
+    for info in [*app.registered_commands, *(c for g in groups.values() for c in g.registered_commands)]:
+        if "resume" in inspect.signature(info.callback).parameters:  # a trainer: cli/resume.py's rule
+            info.cls = ResumeCommand
 
 
 def command_names(group: typer.Typer) -> list[str]:

@@ -41,6 +41,10 @@ def test_every_trainer_has_the_same_run_options():
                 opt: (p.help, p.default) for p in command.params for opt in p.opts if opt.startswith("--")
             }
     assert set(trainers) == {"train eg3d", "train clip", "train prior", "train features", "fit", "dreamfusion"}
+    from tristudio.cli.resume import ResumeCommand
+
+    for path, command in _leaf_commands(typer.main.get_command(app)):  # one resume rule: cli/resume.py
+        assert isinstance(command, ResumeCommand) == (" ".join(path) in trainers), path
     for name, opts in trainers.items():
         assert opts["--resume"] == (O.RESUME_HELP, False), name
         assert opts["--seed"] == (O.SEED_HELP, 0), name

@@ -17,7 +17,9 @@ app = typer.Typer(help="Train models: eg3d (tri-plane GAN from posed images).", 
 @app.command("eg3d")
 def eg3d(
     ctx: typer.Context,
-    data: Path = typer.Option(..., "--data", help="EG3D dataset folder or zip (dataset.json + images)"),
+    data: Path = typer.Option(
+        None, "--data", help="EG3D dataset folder or zip (dataset.json + images); --resume: the run's"
+    ),
     preset: str = typer.Option("small", "--preset", help="tiny | small | medium | ffhq512 (must match the image size)"),
     out: Path = typer.Option(..., "--out", help="run folder: checkpoints, samples, log.jsonl, model/"),
     kimg: float = typer.Option(100.0, "--kimg", help="training length in thousands of real images"),
@@ -46,7 +48,7 @@ def eg3d(
     importance_samples: int = typer.Option(None, "--importance-samples", help="importance samples per ray"),
     augment_p: float = typer.Option(0.0, "--augment-p", help="fixed ADA-style augmentation probability"),
     ada_target: float = typer.Option(None, "--ada-target", help="tune the augmentation probability (e.g. 0.6)"),
-    snap: int = ckpt_every_option(50, "--snap"),
+    ckpt_every: int = ckpt_every_option(50, "--snap"),
     sample_every: int = typer.Option(50, "--sample-every", help="sample grid every N steps"),
     keep: int = typer.Option(3, "--keep", help="checkpoints kept"),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
@@ -74,7 +76,10 @@ def eg3d(
     at_least(blur_sigma, 0, "--blur-sigma")
     for value, name in ((r1_interval, "--r1-interval"), (density_reg_interval, "--density-reg-interval")):
         at_least(value, 1, name)
-    for value, name in ((snap, "--ckpt-every"), (keep, "--keep")):
+    if data is None:  # --resume fills it in from the run's command.json (cli/resume.py)
+        why = f"{out} has no command.json to take it from (an older run)" if resume else "missing"
+        raise typer.BadParameter(f"{why}: name the EG3D dataset to train on", param_hint="--data")
+    for value, name in ((ckpt_every, "--ckpt-every"), (keep, "--keep")):
         at_least(value, 1, name)
     at_least(sample_every, 0, "--sample-every")
     for value, name in ((gpc_prob, "--gpc-prob"), (augment_p, "--augment-p"), (ada_target, "--ada-target")):
@@ -128,7 +133,7 @@ def eg3d(
         ada_target=ada_target,
         depth_resolution=depth_samples,
         depth_resolution_importance=importance_samples,
-        snap=snap,
+        snap=ckpt_every,
         sample_every=sample_every,
         keep=keep,
         device=device,

@@ -200,7 +200,9 @@ def features(
         "--out",
         help="run folder (config.json, log.jsonl, checkpoints/); at the end the encoder (model.safetensors + .json)",
     ),
-    data: list[Path] = typer.Option(..., "--data", help="EG3D dataset folders / zips and render-set folders"),
+    data: list[Path] = typer.Option(
+        None, "--data", help="EG3D dataset folders / zips and render-set folders; --resume: the run's"
+    ),
     per_source: int = typer.Option(4000, help="images taken from each source (the first N)"),
     steps: int = typer.Option(2000, help="autoencoder steps"),
     batch: int = typer.Option(64, help="batch size"),
@@ -216,6 +218,9 @@ def features(
     from tristudio.core.metrics.smallworld import load_training_images, train_small_world_extractor
 
     out_folder(out)
+    if not data:  # --resume fills it in from the run's command.json (cli/resume.py)
+        why = f"{out} has no command.json to take it from (an older run)" if resume else "missing"
+        raise typer.BadParameter(f"{why}: name the images to train on", param_hint="--data")
     for value, name in (
         (per_source, "--per-source"),
         (steps, "--steps"),

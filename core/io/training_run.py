@@ -14,6 +14,8 @@ checkpoint, resume, loss plot. Each trainer keeps its own step and its own state
 A run folder (RUN_DIR is the trainer's --out / work folder):
 
     RUN_DIR/config.json                  the run's configuration, written atomically; --resume reads it back
+    RUN_DIR/command.json                 the command line that started the run ({"command", "options", "typed"}),
+                                         when the CLI started it (cli/resume.py: --resume continues it as started)
     RUN_DIR/log.jsonl                    one JSON object per line: step records ({"step": k, ...}), evaluations,
                                          events ({"event": "start" | "final", ...}); appended and flushed
     RUN_DIR/checkpoints/step-XXXXXXXX/   model.safetensors + model.json: the full state at that step
@@ -35,15 +37,20 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from pathlib import Path
 
 from .atomic import atomic_write_text
 from .plots import plot_losses
 from .run_checkpoints import Loaded, latest_step, load_latest
 
-__all__ = ["CONFIG", "LOG", "PLOT", "TrainingRun"]
+__all__ = ["COMMAND", "CONFIG", "LOG", "PLOT", "STARTING_COMMAND", "TrainingRun"]
 
-CONFIG, LOG, PLOT = "config.json", "log.jsonl", "losses.png"
+CONFIG, LOG, PLOT, COMMAND = "config.json", "log.jsonl", "losses.png", "command.json"
+
+# The command line starting a run, set by the CLI around a trainer command (cli/resume.py); `check_start` records it
+# in a new run's folder. None (the default) outside the CLI: nothing is recorded.
+STARTING_COMMAND: ContextVar[dict | None] = ContextVar("starting_command", default=None)
 
 
 class TrainingRun:
@@ -75,7 +82,8 @@ class TrainingRun:
     def check_start(self, resume: bool) -> None:
         """The one rule every trainer applies before it writes anything: a new run refuses a folder that already
         holds one, and --resume refuses a folder that holds none (`exists`). A run killed before its first
-        checkpoint has its config.json: --resume continues it from step 0, and says so."""
+        checkpoint has its config.json: --resume continues it from step 0, and says so. A new run started by the CLI
+        records its command line (command.json)."""
         if resume and not self.exists():
             raise FileNotFoundError(
                 f"{self.dir} holds no run to resume (no {CONFIG}, no checkpoint): drop --resume to start a new one"
@@ -86,6 +94,25 @@ class TrainingRun:
             )
         if resume and latest_step(self.dir) is None and self.warn is not None and self.is_main:
             self.warn(f"--resume: no checkpoint in {self.dir} yet; starting from step 0")
+        command = STARTING_COMMAND.get()
+        if not resume and command is not None and self.is_main:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.dir / COMMAND, json.dumps(command, indent=2) + "\n")
+
+    def read_command(self) -> dict | None:
+        """The command line that started the run (see STARTING_COMMAND), or None for a run started without one."""
+        path = self.dir / COMMAND
+        if not path.is_file():
+            return None
+        try:
+            command = json.loads(path.read_text())
+        except ValueError as exc:
+            raise ValueError(
+                f"{path} is not valid JSON ({exc}); move it away to resume with the options given"
+            ) from None
+        if not isinstance(command, dict) or not isinstance(command.get("options"), dict):
+            raise ValueError(f"{path} is not a recorded command line; move it away to resume with the options given")
+        return command
 
     def write_config(self, config: dict) -> None:
         if self.is_main:

@@ -1,0 +1,124 @@
+"""--resume continues a run as it was started: one rule for every command with --resume (train eg3d | clip | prior |
+features, fit, dreamfusion, eval id-sw-train).
+
+A new run records its command line in RUN/command.json: {"command": "fit", "options": {name: value, ...} (every
+option, typed or default; paths absolute), "typed": [the names typed]} (core/io/training_run.py writes it in
+`check_start`, under the run's lock, only into a folder that holds no run). On --resume of a run that has one:
+  - an option left out takes the run's value, so `tristudio fit SCENE --out RUN --resume` needs nothing more;
+  - an option typed with another value is refused, naming both values: a resumed run is the same run (its scene, data,
+    models and hyper-parameters). The options in FREE may change: how long the run is, how often it checkpoints,
+    evaluates and renders, threads, device, and what is exported at the end.
+A run started before command.json existed resumes as before, with the options given.
+
+`ResumeCommand` is the click command class that does this; cli/app.py gives it to every command with --resume.
+"""
+
+from __future__ import annotations
+
+import typing
+from pathlib import Path
+
+import typer
+from typer.core import TyperCommand
+
+from tristudio.cli.errors import fail
+from tristudio.core.io.training_run import COMMAND, STARTING_COMMAND, TrainingRun
+
+__all__ = ["FREE", "ResumeCommand"]
+
+# Options that say how long and how to run, not what the run is (python parameter names).
+FREE = frozenset(
+    {
+        "resume",
+        "steps",
+        "kimg",
+        "ckpt_every",
+        "checkpoint_every",
+        "eval_every",
+        "sample_every",
+        "render_every",
+        "log_every",
+        "keep",
+        "threads",
+        "device",
+        "video",
+        "mesh",
+        "mesh_format",
+        "mesh_resolution",
+        "held_out",
+    }
+)
+
+
+def _plain(value):
+    """An option's value as JSON: paths absolute strings, sequences lists."""
+    if isinstance(value, Path):
+        return str(value.expanduser().absolute())
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _typed_like(value, hint):
+    """A recorded JSON value back in the parameter's type (Path, list[Path], float)."""
+    if value is None:
+        return None
+    if hint is Path:
+        return Path(value)
+    if typing.get_origin(hint) is list and typing.get_args(hint) == (Path,):
+        return [Path(v) for v in value]
+    if hint is float and isinstance(value, int):
+        return float(value)
+    return value
+
+
+def _label(param) -> str:
+    return param.opts[0] if param.opts and param.opts[0].startswith("-") else param.name.upper()
+
+
+class ResumeCommand(TyperCommand):
+    """A trainer command: records a new run's command line, and on --resume continues the run's (module doc)."""
+
+    def invoke(self, ctx: typer.Context):
+        out_param = next(p for p in self.params if "--out" in (p.opts or []))
+        out = ctx.params.get(out_param.name)
+        if ctx.params.get("resume") and out is not None:
+            try:
+                recorded = TrainingRun(out).read_command()
+            except ValueError as exc:
+                fail(str(exc))
+            if recorded is not None:
+                self._continue(ctx, Path(out), recorded, out_param.name)
+        source = type(ctx.get_parameter_source(out_param.name))
+        command = {
+            "command": " ".join(ctx.command_path.split()[1:]),
+            "options": {name: _plain(value) for name, value in ctx.params.items()},
+            "typed": sorted(n for n in ctx.params if ctx.get_parameter_source(n) is not source.DEFAULT),
+        }
+        token = STARTING_COMMAND.set(command)
+        try:
+            return super().invoke(ctx)
+        finally:
+            STARTING_COMMAND.reset(token)
+
+    def _continue(self, ctx: typer.Context, out: Path, recorded: dict, out_name: str) -> None:
+        """Left-out options take the recorded values (with their recorded source); typed ones must equal them. The
+        folder itself may have moved: --out is not compared."""
+        hints = typing.get_type_hints(getattr(self.callback, "__wrapped__", self.callback))
+        source = type(ctx.get_parameter_source("resume"))
+        old, typed = recorded["options"], set(recorded.get("typed", ()))
+        refused = []
+        for param in self.params:
+            name = param.name
+            if name not in old or name not in ctx.params or name == out_name:
+                continue
+            if ctx.get_parameter_source(name) is source.DEFAULT:
+                ctx.params[name] = _typed_like(old[name], hints.get(name))
+                ctx.set_parameter_source(name, source.COMMANDLINE if name in typed else source.DEFAULT)
+            elif name not in FREE and _plain(ctx.params[name]) != old[name]:
+                refused.append(f"{_label(param)} {_plain(ctx.params[name])!r} (the run's: {old[name]!r})")
+        if refused:
+            fail(
+                f"{out} was started with other options ({out / COMMAND}): " + "; ".join(refused) + ". A resumed run "
+                "continues as it was started: leave these out, or start a new run with another --out"
+            )

@@ -1,0 +1,113 @@
+"""--resume continues a run as it was started (cli/resume.py): a new run records its command line in command.json; on
+--resume, options left out take the run's values and options typed with other values are refused, naming them."""
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tristudio.cli.app import app
+
+FIT = ["fit", "object:0", "--repr", "grid", "--views", "2", "--resolution", "8", "--rays", "32", "--samples", "8"]
+
+
+def _cli(*args) -> tuple[int, str]:
+    res = CliRunner().invoke(app, [str(a) for a in args])
+    return res.exit_code, res.output
+
+
+def _snapshot(run: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(run)): p.read_bytes() for p in sorted(run.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture()
+def fit_run(tmp_path) -> Path:
+    run = tmp_path / "fit"
+    code, out = _cli(*FIT, "--steps", "2", "--ckpt-every", "2", "--out", run)
+    assert code == 0, out
+    return run
+
+
+def test_a_new_run_records_its_command_line(fit_run):
+    command = json.loads((fit_run / "command.json").read_text())
+    assert command["command"] == "fit"
+    options = command["options"]
+    assert options["scene"] == "object:0" and options["representation"] == "grid" and options["views"] == 2
+    assert options["out"] == str(fit_run.absolute()) and options["lr"] is None  # defaults recorded too
+    assert {"scene", "representation", "views", "steps", "out"} <= set(command["typed"])
+    assert "lr" not in command["typed"]
+
+
+def test_resume_needs_only_the_folder_and_continues_with_the_runs_options(fit_run, tmp_path):
+    moved = tmp_path / "moved"
+    fit_run.rename(moved)  # a run folder may move: --out is where it is now, not compared
+    recorded = (moved / "command.json").read_bytes()
+    code, out = _cli("fit", "object:0", "--out", moved, "--resume", "--steps", "4")
+    assert code == 0, out
+    # the run's own representation, views and resolution (the defaults: tri-planes, 24 views of 64 px)
+    assert "2 training views" in out and "8^2; grid" in out and "resumed from" in out
+    steps = [json.loads(line).get("step") for line in (moved / "log.jsonl").read_text().splitlines()]
+    assert max(s for s in steps if s is not None) == 4
+    assert (moved / "command.json").read_bytes() == recorded  # the start's command line stays
+    assert json.loads((moved / "eval.json").read_text())["representation"] == "grid"
+
+
+def test_resume_refuses_other_values_of_what_the_run_is_and_writes_nothing(fit_run):
+    before = _snapshot(fit_run)
+    code, out = _cli("fit", "object:1", "--repr", "mlp", "--out", fit_run, "--resume", "--steps", "4")
+    assert code == 1 and "Traceback" not in out
+    flat = " ".join(out.split())
+    assert "SCENE 'object:1' (the run's: 'object:0')" in flat and "--repr 'mlp' (the run's: 'grid')" in flat
+    assert "command.json" in flat and "another --out" in flat
+    assert _snapshot(fit_run) == before
+    # the same values typed again, and another checkpoint cadence (how the run runs, not what it is), are accepted
+    code, out = _cli(*FIT, "--out", fit_run, "--resume", "--steps", "3", "--ckpt-every", "1", "--log-every", "1")
+    assert code == 0, out
+
+
+def test_a_broken_command_json_is_one_clear_line(fit_run):
+    (fit_run / "command.json").write_text("{not json")
+    code, out = _cli("fit", "object:0", "--out", fit_run, "--resume")
+    assert code == 1 and "Traceback" not in out and "command.json is not valid JSON" in " ".join(out.split())
+
+
+def test_a_run_without_command_json_resumes_with_the_options_given(fit_run):
+    (fit_run / "command.json").unlink()  # as a run started by an older tristudio
+    code, out = _cli("fit", "object:0", "--out", fit_run, "--resume", "--steps", "4")
+    assert code == 1 and "holds a 'grid' field, not 'triplane'" in out  # nothing recorded: the defaults; one line
+    code, out = _cli(*FIT, "--out", fit_run, "--resume", "--steps", "4")
+    assert code == 0, out
+
+
+def test_dreamfusion_resume_without_steps_keeps_the_runs_total(tmp_path, tiny_prior_dir):
+    run = tmp_path / "df"
+    base = ["dreamfusion", "a red cube", "--prior", tiny_prior_dir, "--resolution", "16", "--render-every", "0"]
+    code, out = _cli(*base, "--steps", "2", "--out", run)
+    assert code == 0, out
+    log = (run / "log.jsonl").read_text()
+    code, out = _cli("dreamfusion", "a red cube", "--out", run, "--resume", "--mesh", "--mesh-resolution", "16")
+    assert code == 0, out
+    assert (run / "log.jsonl").read_text() == log  # no step taken: the run's 2 steps, not the default 1000
+    assert (run / "mesh.glb").is_file()
+    code, out = _cli("dreamfusion", "a red cube", "--out", run, "--resume", "--guidance", "csd")
+    assert code == 1 and "--guidance 'csd' (the run's: 'sds')" in " ".join(out.split())
+
+
+def test_eg3d_resume_keeps_a_typed_option_over_the_runs_schedule(tmp_path):
+    """The schedule's values replace the flags' defaults but not typed flags (cli/commands/train.py); a resumed run
+    knows which flags its start typed (command.json "typed"), so its --density-reg stays the one typed."""
+    from test_train_run import _make_dataset
+
+    data = _make_dataset(tmp_path / "data", n=4)
+    run = tmp_path / "eg3d"
+    args = ["train", "eg3d", "--data", data, "--preset", "tiny", "--batch", "2", "--kimg", "0.002", "--device", "cpu"]
+    args += ["--sample-every", "0", "--ckpt-every", "1", "--schedule", "medium-two-stage", "--density-reg", "0.125"]
+    code, out = _cli(*args, "--out", run)
+    assert code == 0, out
+    assert json.loads((run / "config.json").read_text())["loss"]["density_reg"] == 0.125
+    code, out = _cli("train", "eg3d", "--out", run, "--resume", "--kimg", "0.004")
+    assert code == 0, out
+    config = json.loads((run / "config.json").read_text())
+    assert config["loss"]["density_reg"] == 0.125 and config["kimg"] == 0.004
+    assert config["loss"]["density_reg_interval"] == 4 and Path(config["data"]) == data.absolute()
