@@ -241,6 +241,14 @@ def runs_and_locks(t: Tally, fx: dict) -> None:
     e += ["--ckpt-every", "1", "--sample-every", "0", "--threads", "1", "--device", "cpu"]
     expect_ok(t, "train eg3d (a fresh tiny run)", [*e, "--out", tmp / "run_e"], lambda s: "done" in s)
     expect_error(t, "train eg3d on an existing run without --resume", [*e, "--out", tmp / "run_e"], "--resume")
+    expect_ok(
+        t, "train eg3d --resume with only --out and a longer --kimg", ["train", "eg3d", "--out", tmp / "run_e",
+                                                                       "--resume", "--kimg", "0.008"],
+        lambda s: "done" in s,
+    )  # fmt: skip
+    again = ["train", "eg3d", "--out", tmp / "run_e", "--resume"]
+    expect_error(t, "train eg3d --resume with another --glr", [*again, "--glr", "1"], "the run's")
+    expect_error(t, "train clip --resume with another --lr", [*clip, "--out", work, "--resume", "--lr", "0.5"], "--lr")
     odd = tmp / "a[/]b[bold]c"
     expect_ok(
         t, "generate --out with [/] and [bold]", ["generate", "--seeds", "0", "--out", odd], lambda s: str(odd) in s
