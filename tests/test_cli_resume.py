@@ -89,6 +89,7 @@ def test_dreamfusion_resume_without_steps_keeps_the_runs_total(tmp_path, tiny_pr
     code, out = _cli("dreamfusion", "a red cube", "--out", run, "--resume", "--mesh", "--mesh-resolution", "16")
     assert code == 0, out
     assert (run / "log.jsonl").read_text() == log  # no step taken: the run's 2 steps, not the default 1000
+    assert "at step 2 of 2: no step to take" in out and "nan" not in out  # no empty bar with a NaN loss
     assert (run / "mesh.glb").is_file()
     code, out = _cli("dreamfusion", "a red cube", "--out", run, "--resume", "--guidance", "csd")
     assert code == 1 and "--guidance 'csd' (the run's: 'sds')" in " ".join(out.split())

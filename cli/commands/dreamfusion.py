@@ -38,10 +38,36 @@ def _plot(out: Path) -> None:
     TrainingRun(out).plot(keys=("loss", "guidance_grad_norm", "opacity", "lora_loss"), name="loss.png")
 
 
+def _optimise(df, console, steps: int, out: Path, render_every: int, checkpoint_every: int) -> None:
+    """df.run up to `steps` under a progress bar (loss, rate), with preview grids and the loss plot on their cadence."""
+    from rich.progress import TextColumn
+
+    from tristudio.core.dreamfusion.export import preview_grid
+    from tristudio.core.io.images import save_png
+    from tristudio.core.io.progress import step_progress
+
+    with step_progress(console, TextColumn("loss {task.fields[loss]:>9.4g}")) as progress:
+        task = progress.add_task(
+            df.cfg.guidance, total=steps, completed=df.step_count, first=df.step_count, loss=float("nan")
+        )
+
+        def on_step(m: dict) -> None:
+            s = m["step"] + 1
+            progress.update(task, completed=s, loss=m["loss"])
+            if render_every and (s % render_every == 0 or s == steps):
+                save_png(out / "renders" / f"step_{s:06d}.png", preview_grid(df, 64))
+            if s % 50 == 0 or s == steps:
+                _plot(out)
+
+        df.run(steps, out_dir=out, checkpoint_every=checkpoint_every, on_step=on_step)
+
+
 def dreamfusion(
     prompt: str = typer.Argument(..., help='what to make, e.g. "a red sphere"'),
     guidance: str = typer.Option("sds", "--guidance", help=methods_help()),
-    steps: int = typer.Option(1000, "--steps", help="total optimisation steps (counting resumed ones)"),
+    steps: int = typer.Option(
+        1000, "--steps", help="total optimisation steps (counting resumed ones; --resume: the run's unless given)"
+    ),
     out: Path = typer.Option(Path("runs/dreamfusion"), "--out", help="run folder"),
     prior_path: Path = prior_option(),
     guidance_scale: float = typer.Option(
@@ -105,12 +131,9 @@ def dreamfusion(
 
         from dataclasses import asdict
 
-        from rich.progress import TextColumn
-
-        from tristudio.core.dreamfusion.export import export_mesh, preview_grid, write_orbit_video
+        from tristudio.core.dreamfusion.export import export_mesh, write_orbit_video
         from tristudio.core.dreamfusion.optimize import DreamFusion, DreamFusionConfig, field_is_finite
-        from tristudio.core.io.images import save_png
-        from tristudio.core.io.progress import quiet_loader_bars, step_progress
+        from tristudio.core.io.progress import quiet_loader_bars
         from tristudio.core.io.training_run import CONFIG, TrainingRun
         from tristudio.core.priors import load_prior
 
@@ -138,20 +161,10 @@ def dreamfusion(
             console.print(esc(df.prompt_note), soft_wrap=True)
         console.print(esc(f"{df.cfg.guidance.upper()} on {prompt!r} with {prior!r}"), soft_wrap=True)
 
-        with step_progress(console, TextColumn("loss {task.fields[loss]:>9.4g}")) as progress:
-            task = progress.add_task(
-                df.cfg.guidance, total=steps, completed=df.step_count, first=df.step_count, loss=float("nan")
-            )
-
-            def on_step(m: dict) -> None:
-                s = m["step"] + 1
-                progress.update(task, completed=s, loss=m["loss"])
-                if render_every and (s % render_every == 0 or s == steps):
-                    save_png(out / "renders" / f"step_{s:06d}.png", preview_grid(df, 64))
-                if s % 50 == 0 or s == steps:
-                    _plot(out)
-
-            df.run(steps, out_dir=out, checkpoint_every=checkpoint_every, on_step=on_step)
+        if df.step_count >= steps:
+            console.print(f"{esc(out)} is at step {df.step_count} of {steps}: no step to take", soft_wrap=True)
+        else:
+            _optimise(df, console, steps, out, render_every, checkpoint_every)
         if not field_is_finite(df):
             raise FloatingPointError("the field holds NaN or Inf values after training")
         if not DreamFusion.has_checkpoint(out):
