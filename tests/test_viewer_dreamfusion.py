@@ -240,3 +240,80 @@ def test_a_prior_with_nan_weights_is_refused_in_red_and_nothing_trains(tiny_G, t
     assert "nan" in seen["error"].lower() and "unet" in seen["error"].lower(), seen["error"]
     assert not seen["trained"]
     assert seen["frames_advanced"] >= 5
+
+
+def _make_run(folder, prior_dir, done: int, total: int):
+    """A `tristudio dreamfusion` run folder made through the API with TINY sizes: config.json and a checkpoint at
+    step `done` of `total`."""
+    import dataclasses
+
+    from tristudio.core.dreamfusion.optimize import DreamFusion, DreamFusionConfig
+    from tristudio.core.io.training_run import TrainingRun
+    from tristudio.core.priors import load_prior
+
+    cfg = DreamFusionConfig(prompt="a green cube", steps=total, resolution=16, lr=0.05, **TINY)
+    df = DreamFusion(cfg, load_prior(prior_dir))
+    TrainingRun(folder).write_config(dataclasses.asdict(cfg))
+    df.run(done, out_dir=folder, checkpoint_every=done)
+    return cfg
+
+
+def test_a_dreamfusion_run_folder_opens_paused_at_its_step_with_its_settings_and_continues(tiny_G, tmp_path, prior_dir):  # noqa: F811
+    """`tristudio view RUN` (ViewerApp(model_path=RUN)) shows the run's object as saved, its settings and its loss
+    history; Start continues it in memory to its total, and the run folder is never written."""
+    from tristudio.core.dreamfusion.optimize import DreamFusion
+    from tristudio.core.priors import load_prior
+    from tristudio.viewer.app import ViewerApp
+    from tristudio.viewer.dreamfusion import _to_rgba
+    from tristudio.viewer.generator_session import GeneratorSession
+
+    run_dir = tmp_path / "run"
+    cfg = _make_run(run_dir, prior_dir, done=2, total=4)
+    files = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    state = split_state(capture_dir=str(tmp_path / "captures"), view_resolution=32, refresh_s=0.2)
+    app = ViewerApp(
+        engine=GeneratorSession(tiny_G, name="tiny"), model_path=str(run_dir), state=state, window_size=(800, 640)
+    )
+    seen = {}
+
+    def body(ctx, app):
+        sess = app.dreamfusion.session
+        wait(ctx, lambda: sess.df is not None and df_frame(app) is not None and df_frame(app).full, 90, "the run")
+        for _ in range(10):
+            ctx.yield_()
+        frame = df_frame(app)
+        seen["opened"] = (app.state.scene, sess.worker.state, sess.step_count, len(sess.worker.history))
+        camera = app.state.dreamfusion.camera
+        assert frame.camera_key == camera.key()
+        seen["frame"], seen["camera"] = frame.rgba.copy(), camera.copy()
+        ctx.window_focus("//DreamFusion")
+        ctx.item_click("//DreamFusion/Start")
+        wait(ctx, lambda: sess.worker.state == "finished", 90, "the run's remaining steps")
+        seen["continued"] = (sess.step_count, len(sess.worker.history), app.dreamfusion.changed())
+
+    run(app, body)
+    s = app.state.dreamfusion
+    assert (s.prompt, s.guidance, s.steps, s.resolution) == ("a green cube", cfg.guidance, 4, 16)
+    assert s.lr == pytest.approx(0.05)  # (ImGui's float32)
+    assert seen["opened"] == ("dreamfusion", "paused", 2, 2)  # on screen, not stepping, its log in the plot
+    # the viewport shows the run's own object: a fresh load of the run renders the same pixels
+    df = DreamFusion.load(run_dir, load_prior(prior_dir), warn=None)
+    cams = seen["camera"].cameras()
+    out = df.render(cams, 32, "lambertian", background=True, deterministic=True)
+    assert np.abs(_to_rgba(out, "shaded", cams).astype(int) - seen["frame"].astype(int)).max() <= 1
+    assert seen["continued"] == (4, 4, False)
+    assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == files  # read, never written
+
+
+def test_a_run_folder_without_a_checkpoint_is_one_error_in_the_model_panel(tiny_G, tmp_path):  # noqa: F811
+    import json
+
+    from tristudio.viewer.app import ViewerApp
+    from tristudio.viewer.generator_session import GeneratorSession
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text(json.dumps({"prompt": "a cube", "guidance": "sds"}))  # killed before step 1
+    app = ViewerApp(engine=GeneratorSession(tiny_G, name="tiny"), model_path=str(run_dir), state=split_state())
+    assert "holds no DreamFusion checkpoint yet" in app.state.eg3d.model_error
+    assert app.dreamfusion.session is None and app.state.scene == "eg3d"

@@ -17,6 +17,7 @@ from pathlib import Path
 from imgui_bundle import hello_imgui, imgui
 
 from .capture import CaptureActions
+from .dreamfusion import is_dreamfusion_run
 from .dreamfusion_scene import DreamFusionScene
 from .eg3d_scene import Eg3dScene
 from .generator_session import Frame, GeneratorSession
@@ -66,9 +67,12 @@ class ViewerApp:
         self.eg3d = Eg3dScene(sv, self.state.eg3d, engine, gl_resolution)
         self.dreamfusion = DreamFusionScene(sv, self.state.dreamfusion)
         self.eg3d.on_prior = self.dreamfusion.use_prior
+        self.eg3d.on_run = self.dreamfusion.open_run
         sv.render_worker = RenderWorker(lambda: self.eg3d.engine, threads=self.threads)
         sv.jobs = JobWorker(threads=self.threads)
         self.captures = CaptureActions(self.state.capture, sv.jobs, lambda: self.scene, self.probes)
+        if model_path and is_dreamfusion_run(model_path):  # `tristudio view RUN`: the DreamFusion scene shows it
+            self.eg3d.open_model(model_path)
         self.worker_error = ""
         self.image_rect = (0.0, 0.0, 0.0, 0.0)  # x, y, w, h of the viewport image in window pixels
         self.dragging = False  # the viewport canvas is held with a mouse button
@@ -83,6 +87,8 @@ class ViewerApp:
             # a diffusers folder: the DreamFusion prior; the EG3D scene keeps the default model
             folder = str(Path(str(model_path)).expanduser())
             self.state.dreamfusion.prior_path = self.state.eg3d.prior_loaded = folder
+            model_path = None
+        if model_path and is_dreamfusion_run(model_path):  # opened by the DreamFusion scene (__init__)
             model_path = None
         if model_path:
             try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -39,6 +40,8 @@ __all__ = [
     "DFSpec",
     "DreamFusionView",
     "DreamFusionSession",
+    "is_dreamfusion_run",
+    "run_settings",
     "dreamfusion_camera",
     "export_mesh",
 ]
@@ -67,8 +70,10 @@ _prior_lock = threading.Lock()
 def load_prior_cached(path: str, device: str | None = None):
     """load_prior(path) on `device` (None: CUDA when present, else the CPU), kept for the next session (a Reset +
     Start does not load it again)."""
+    from tristudio.core.io.progress import quiet_loader_bars
     from tristudio.core.priors.load import load_prior
 
+    quiet_loader_bars()  # no 'Loading weights' bars on the terminal the viewer was started from
     folder = Path(str(path).strip()).expanduser()
     if not str(path).strip():
         raise ValueError(NO_PRIOR_MESSAGE)
@@ -184,10 +189,13 @@ class DreamFusionSettings:
         self.steps, self.resolution, self.seed = int(self.steps), int(self.resolution), int(self.seed)
 
     def differs(self, other: "DreamFusionSettings") -> bool:
-        """Any setting but `extra` differs."""
-        return any(
-            getattr(self, f.name) != getattr(other, f.name) for f in dataclasses.fields(self) if f.name != "extra"
-        )
+        """Any setting but `extra` differs (floats beyond ImGui's float32: a run's lr 0.05 reads back 0.0500000007)."""
+
+        def same(a, b) -> bool:
+            return math.isclose(a, b, rel_tol=1e-6) if isinstance(a, float) and isinstance(b, float) else a == b
+
+        names = [f.name for f in dataclasses.fields(self) if f.name != "extra"]
+        return any(not same(getattr(self, name), getattr(other, name)) for name in names)
 
     def config(self):
         from tristudio.core.dreamfusion.optimize import DreamFusionConfig
@@ -196,6 +204,44 @@ class DreamFusionSettings:
         extra = {k: v for k, v in self.extra.items() if k in names}
         shared = {k: getattr(self, k) for k in ("prompt", "guidance", "guidance_scale", "steps", "lr", "seed")}
         return DreamFusionConfig(**shared, resolution=self.resolution or None, **extra)
+
+
+def is_dreamfusion_run(folder: str | Path) -> bool:
+    """A `tristudio dreamfusion ... --out RUN` folder: a config.json with a prompt and a guidance method."""
+    import json
+
+    try:
+        config = json.loads((Path(str(folder)).expanduser() / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and {"prompt", "guidance"} <= set(config)
+
+
+def run_settings(folder: str | Path) -> DreamFusionSettings:
+    """The settings a DreamFusion run was made with (its config.json), and its prior: the one its command.json names,
+    else the shipped one. Raises ValueError for a folder that is not a DreamFusion run with a checkpoint."""
+    from tristudio.core.dreamfusion.optimize import DreamFusion
+    from tristudio.core.io.training_run import TrainingRun
+
+    folder = Path(str(folder)).expanduser()
+    if not is_dreamfusion_run(folder):
+        raise ValueError(f"{folder} is not a DreamFusion run folder (no config.json with a prompt)")
+    if not DreamFusion.has_checkpoint(folder):
+        raise ValueError(f"{folder} holds no DreamFusion checkpoint yet")
+    run = TrainingRun(folder, warn=None)
+    config = run.read_config()
+    command = run.read_command() or {"options": {}}
+    prior = command["options"].get("prior_path") or default_prior_path()
+    return DreamFusionSettings(
+        prompt=config["prompt"],
+        guidance=config["guidance"],
+        guidance_scale=config["guidance_scale"],
+        steps=config["steps"],
+        lr=config["lr"],
+        prior_path=str(prior),
+        resolution=config.get("resolution") or 0,
+        seed=config.get("seed", 0),
+    )
 
 
 _idents = itertools.count(1)
@@ -216,13 +262,16 @@ class DreamFusionSession:
     `df` is None until setup has finished; afterwards the object stays (for viewing and captures) after Stop, and a
     later start() continues it from its step count. `make` builds the object (tests swap it)."""
 
-    def __init__(self, settings: DreamFusionSettings, view_resolution: int = 96, make=None):
+    def __init__(
+        self, settings: DreamFusionSettings, view_resolution: int = 96, make=None, run_dir: str | Path | None = None
+    ):
         self.settings = settings
         self.ident = next(_idents)
         self.view_resolution = int(view_resolution)
         self.df = None
         self.prior_name = ""
-        self._make = make or self._build
+        self.run_dir = Path(run_dir) if run_dir is not None else None  # an opened `tristudio dreamfusion` run
+        self._make = make or (self._open if self.run_dir is not None else self._build)
         self.view = DreamFusionView(self)
         self.worker = TrainingWorker(
             self._step,
@@ -240,6 +289,21 @@ class DreamFusionSession:
         self.prior_name = str(settings.prior_path)
         return DreamFusion(settings.config(), prior)
 
+    def _open(self, settings: DreamFusionSettings):
+        """The run's newest checkpoint (its own config) with the run's prior; its log becomes the loss plot's
+        history. Continuing it trains in memory: the run folder is never written from the viewer."""
+        from tristudio.core.dreamfusion.optimize import DreamFusion
+        from tristudio.core.io.training_run import TrainingRun
+
+        prior = load_prior_cached(settings.prior_path)
+        self.prior_name = str(settings.prior_path)
+        df = DreamFusion.load(self.run_dir, prior, warn=None)
+        run = TrainingRun(self.run_dir, log_step_is_index=True, warn=None)
+        records = [r for r in run.records(upto_step=df.step_count) if "loss" in r and "step" in r]
+        with self.worker.lock:
+            self.worker.history[:0] = records
+        return df
+
     def _setup(self) -> None:
         if self.df is None:
             self.df = self._make(self.settings)
@@ -254,8 +318,8 @@ class DreamFusionSession:
     def step_count(self) -> int:
         return self._count()
 
-    def start(self) -> None:
-        self.worker.start()
+    def start(self, paused: bool = False) -> None:
+        self.worker.start(paused)
 
     def stop(self, timeout: float | None = 30.0) -> bool:
         return self.worker.stop(timeout)

@@ -15,6 +15,7 @@ from .dreamfusion import (
     default_prior_path,
     default_scale,
     dreamfusion_camera,
+    run_settings,
 )
 from .dynres import DynamicResolution
 from .generator_session import Frame
@@ -75,6 +76,20 @@ class DreamFusionScene:
         s = self._state
         s.prior_path = folder
         s.scale = default_scale(s.guidance, folder)
+        self.show(self.name)
+
+    def open_run(self, folder: str) -> None:
+        """Show a `tristudio dreamfusion` run: its object at its newest checkpoint (loaded in the training thread, then
+        paused), its settings in the panel, its log in the loss plot; Start continues it, in memory, up to its steps.
+        Raises ValueError (naming the problem) for a folder that is not such a run."""
+        settings = run_settings(folder)
+        self.reset()
+        s = self._state
+        s.scale = settings.guidance_scale
+        for name in ("prompt", "guidance", "steps", "lr", "prior_path", "resolution", "seed"):
+            setattr(s, name, getattr(settings, name))
+        self.session = DreamFusionSession(settings, int(s.view_resolution), run_dir=folder)
+        self.session.start(paused=True)
         self.show(self.name)
 
     def start(self) -> None:
@@ -192,7 +207,7 @@ class DreamFusionScene:
         if sess.worker.error:
             return ""
         if sess.df is None:
-            return "loading the prior and building the object..."
+            return f"loading {sess.run_dir}..." if sess.run_dir else "loading the prior and building the object..."
         return "rendering..."
 
     def draw(self, draw_list, p0, p1) -> list[str]:

@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+from .dreamfusion import is_dreamfusion_run
 from .dynres import DynamicResolution
 from .generator_session import Frame, GeneratorSession, RenderSettings
 from .model import load_model
@@ -57,6 +58,7 @@ class Eg3dScene:
         self._loader: threading.Thread | None = None
         self._loaded = None  # (G, name, centre), ("prior", folder, None) or an exception, from the loader thread
         self.on_prior = lambda folder: None  # the app: a diffusers folder opened here becomes the DreamFusion prior
+        self.on_run = lambda folder: None  # the app: a DreamFusion run folder opened here goes to the DreamFusion scene
 
     @property
     def state(self) -> Eg3dState:
@@ -96,6 +98,13 @@ class Eg3dScene:
             return
         s.model_path, s.model_error, s.model_loading = str(path), "", True
         folder = Path(str(path).strip()).expanduser()
+        if is_dreamfusion_run(folder):  # `tristudio dreamfusion --out RUN`: loaded by the DreamFusion scene
+            s.model_loading = False
+            try:
+                self.on_run(str(folder))
+            except ValueError as exc:
+                s.model_error = f"could not open {folder}: {exc}"
+            return
         is_prior = (folder / "model_index.json").is_file()
 
         def work():

@@ -289,11 +289,12 @@ class TrainingWorker:
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ GUI side
-    def start(self) -> None:
+    def start(self, paused: bool = False) -> None:
+        """Run setup() and step; `paused`: set up, then wait for resume() (an opened object is viewed first)."""
         if self.alive:
             return
         self._stop.clear()
-        self._run_flag.set()
+        self._run_flag.clear() if paused else self._run_flag.set()
         self.error, self.trace, self.finished = "", "", False
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         self._thread.start()

@@ -43,7 +43,13 @@ def display_problem() -> str | None:
 
 
 def view(
-    model: Annotated[Path | None, typer.Argument(help="EG3D .pkl or tristudio model folder (default: shipped)")] = None,
+    model: Annotated[
+        Path | None,
+        typer.Argument(
+            help="EG3D .pkl or tristudio model folder (default: shipped), a diffusers prior folder, or a "
+            "`tristudio dreamfusion` run folder (opened in the DreamFusion scene)"
+        ),
+    ] = None,
     preset: Annotated[str, typer.Option(help="random-init preset when no model is shipped")] = "small",
     seed: Annotated[int, typer.Option(help="seed A")] = 0,
     capture_dir: Annotated[Path, typer.Option(help="where captures are written")] = Path("captures"),
