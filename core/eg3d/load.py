@@ -23,6 +23,7 @@ import torch
 from ..io.assets import shipped_eg3d_path
 from ..io.checkpoint import CheckpointError, checkpoint_exists, file_sha256, load_checkpoint, save_checkpoint
 from ..io.eg3d_pickle import EG3DPickleError, EG3DSnapshot, UnsafePickleError, read_network_pickle
+from ..io.training_run import run_export
 
 __all__ = [
     "FORMAT",
@@ -76,14 +77,15 @@ def default_model_path() -> Path:
 
 def load_generator(path: str | os.PathLike | None = None, device: str | torch.device = "cpu"):
     """A TriPlaneGenerator in eval mode without gradients, from an official EG3D pickle (its G_ema), a tristudio
-    model folder (or its model.json / model.safetensors), or None for the shipped model."""
+    model folder (or its model.json / model.safetensors), a `train eg3d` run folder (its newest exported model), or
+    None for the shipped model."""
     path = default_model_path() if path is None else Path(path)
     if not path.exists():
         raise ModelNotFoundError(f"model not found: {path}")
     if path.is_file() and path.suffix in (".json", ".safetensors"):
         path = path.parent
     if path.is_dir():
-        G = _load_folder(path)
+        G = _load_folder(run_export(path, "model", f"{MODEL_NAME}.json"))  # a `train eg3d` run: its RUN/model
     else:
         G = _generator_from_snapshot(read_network_pickle(path), path)
     return G.to(device)

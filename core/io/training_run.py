@@ -44,7 +44,7 @@ from .atomic import atomic_write_text
 from .plots import plot_losses
 from .run_checkpoints import Loaded, latest_step, load_latest
 
-__all__ = ["COMMAND", "CONFIG", "LOG", "PLOT", "STARTING_COMMAND", "TrainingRun"]
+__all__ = ["COMMAND", "CONFIG", "LOG", "PLOT", "STARTING_COMMAND", "TrainingRun", "run_export"]
 
 CONFIG, LOG, PLOT, COMMAND = "config.json", "log.jsonl", "losses.png", "command.json"
 
@@ -195,3 +195,15 @@ class TrainingRun:
             return None
         records = self.records() if records is None else list(records)
         return plot_losses(records, self.dir / name, **({"keys": keys} if keys else {}))
+
+
+def run_export(folder: str | os.PathLike, sub: str, marker: str) -> Path:
+    """Where a model is, for a folder given as one: a training run (`--out RUN`, it has checkpoints/) stands for the
+    model it exports, RUN/<sub> (`train eg3d`: model/, `train clip` / `train prior`: export/), recognised by its
+    <marker> file; any other folder is itself. Raises FileNotFoundError for a run that has exported nothing yet."""
+    folder = Path(folder)
+    if not (folder / "checkpoints").is_dir():  # a model folder never has one
+        return folder
+    if (folder / sub / marker).is_file():
+        return folder / sub
+    raise FileNotFoundError(f"{folder} is a training run that has not exported a model yet ({folder / sub / marker})")

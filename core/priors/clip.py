@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .common import PriorLoadError, go_offline, require_file, require_folder, resolve_device
+from .common import PriorLoadError, go_offline, model_folder, require_file, resolve_device
 
 __all__ = ["CLIP_MEAN", "CLIP_STD", "ClipModel", "image_processor_config", "load_clip"]
 
@@ -112,12 +112,13 @@ def _preprocessor_stats(folder: Path) -> tuple[tuple, tuple]:
 def load_clip(
     path: str | os.PathLike, device: str | torch.device = "auto", dtype: torch.dtype | None = None
 ) -> ClipModel:
-    """Load a CLIPModel folder (e.g. a local copy of openai/clip-vit-base-patch32) offline. dtype default float32.
+    """Load a CLIPModel folder (e.g. a local copy of openai/clip-vit-base-patch32), or a `tristudio train clip` run
+    folder (its exported RUN/export), offline. dtype default float32.
 
     Raises PriorLoadError with one line naming the path expected and the layout looked for.
     """
     go_offline()
-    folder = require_folder(path, CLIP_LAYOUT)
+    folder = model_folder(path, CLIP_LAYOUT, "config.json")  # (a training run: its exported model)
     require_file(folder, "config.json", CLIP_LAYOUT)
     device = resolve_device(device)
     from transformers import AutoTokenizer, CLIPModel

@@ -38,6 +38,17 @@ def require_folder(path: str | os.PathLike, layout: str) -> Path:
     raise PriorLoadError(f"no folder at {folder}: expected a local {layout}" + (hint if looks_like_hub_id else ""))
 
 
+def model_folder(path: str | os.PathLike, layout: str, marker: str) -> Path:
+    """require_folder, where a `tristudio train clip | prior` run folder stands for its exported RUN/export (the one
+    holding `marker`); PriorLoadError for a run that has exported nothing yet."""
+    from ..io.training_run import run_export
+
+    try:
+        return run_export(require_folder(path, layout), "export", marker)
+    except FileNotFoundError as exc:
+        raise PriorLoadError(str(exc)) from None
+
+
 def require_file(folder: Path, name: str, layout: str) -> Path:
     """folder/name, or a PriorLoadError naming it and the layout that needs it (works for subfolders too)."""
     target = folder / name

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from .common import PriorLoadError, go_offline, require_folder, resolve_device, resolve_dtype
+from .common import PriorLoadError, go_offline, model_folder, resolve_device, resolve_dtype
 from .layout import ANY_PRIOR, PriorLayout, detect_layout
 from .prior import Prior
 
@@ -72,13 +72,14 @@ def load_prior(
 ) -> Prior:
     """Load a diffusion prior from a local diffusers folder (never the network).
 
-    path: a Stable Diffusion 1.x/2.x, DeepFloyd IF stage-I or tristudio pixel-prior folder (model_index.json).
+    path: a Stable Diffusion 1.x/2.x, DeepFloyd IF stage-I or tristudio pixel-prior folder (model_index.json), or
+        a `tristudio train prior` run folder (its exported RUN/export).
     device: "auto" (CUDA if available, else CPU), "cpu", "cuda", ...
     dtype: compute dtype; None -> float32 on CPU, float16 on CUDA. fp16/bf16 weights are cast on load.
     Raises PriorLoadError (a ValueError) with one line naming the path expected and the layout looked for.
     """
     go_offline()
-    folder = require_folder(path, ANY_PRIOR)
+    folder = model_folder(path, ANY_PRIOR, "model_index.json")  # (a training run: its exported model)
     layout = detect_layout(folder)
     device = resolve_device(device)
     dtype = resolve_dtype(dtype, device)
