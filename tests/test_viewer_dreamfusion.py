@@ -283,6 +283,8 @@ def test_a_dreamfusion_run_folder_opens_paused_at_its_step_with_its_settings_and
             ctx.yield_()
         frame = df_frame(app)
         seen["opened"] = (app.state.scene, sess.worker.state, sess.step_count, len(sess.worker.history))
+        d = app.state.dreamfusion
+        seen["panel"] = (d.prompt, d.guidance, d.steps, d.resolution, d.lr)
         camera = app.state.dreamfusion.camera
         assert frame.camera_key == camera.key()
         seen["frame"], seen["camera"] = frame.rgba.copy(), camera.copy()
@@ -290,11 +292,14 @@ def test_a_dreamfusion_run_folder_opens_paused_at_its_step_with_its_settings_and
         ctx.item_click("//DreamFusion/Start")
         wait(ctx, lambda: sess.worker.state == "finished", 90, "the run's remaining steps")
         seen["continued"] = (sess.step_count, len(sess.worker.history), app.dreamfusion.changed())
+        ctx.item_input_value("//DreamFusion/steps", 5)  # a longer run: Start trains the same object further
+        ctx.item_click("//DreamFusion/Start")
+        wait(ctx, lambda: sess.step_count == 5 and sess.worker.state == "finished", 90, "one more step")
+        seen["longer"] = (app.dreamfusion.session is sess, sess.df.cfg.steps, app.dreamfusion.changed())
 
     run(app, body)
-    s = app.state.dreamfusion
-    assert (s.prompt, s.guidance, s.steps, s.resolution) == ("a green cube", cfg.guidance, 4, 16)
-    assert s.lr == pytest.approx(0.05)  # (ImGui's float32)
+    assert seen["panel"][:4] == ("a green cube", cfg.guidance, 4, 16)
+    assert seen["panel"][4] == pytest.approx(0.05)  # (ImGui's float32)
     assert seen["opened"] == ("dreamfusion", "paused", 2, 2)  # on screen, not stepping, its log in the plot
     # the viewport shows the run's own object: a fresh load of the run renders the same pixels
     df = DreamFusion.load(run_dir, load_prior(prior_dir), warn=None)
@@ -302,6 +307,7 @@ def test_a_dreamfusion_run_folder_opens_paused_at_its_step_with_its_settings_and
     out = df.render(cams, 32, "lambertian", background=True, deterministic=True)
     assert np.abs(_to_rgba(out, "shaded", cams).astype(int) - seen["frame"].astype(int)).max() <= 1
     assert seen["continued"] == (4, 4, False)
+    assert seen["longer"] == (True, 5, False)
     assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == files  # read, never written
 
 

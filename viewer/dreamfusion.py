@@ -189,12 +189,13 @@ class DreamFusionSettings:
         self.steps, self.resolution, self.seed = int(self.steps), int(self.resolution), int(self.seed)
 
     def differs(self, other: "DreamFusionSettings") -> bool:
-        """Any setting but `extra` differs (floats beyond ImGui's float32: a run's lr 0.05 reads back 0.0500000007)."""
+        """A setting that decides the object differs: any but `steps` (the run's length, which Start applies) and
+        `extra` (floats beyond ImGui's float32: a run's lr 0.05 reads back 0.0500000007)."""
 
         def same(a, b) -> bool:
             return math.isclose(a, b, rel_tol=1e-6) if isinstance(a, float) and isinstance(b, float) else a == b
 
-        names = [f.name for f in dataclasses.fields(self) if f.name != "extra"]
+        names = [f.name for f in dataclasses.fields(self) if f.name not in ("steps", "extra")]
         return any(not same(getattr(self, name), getattr(other, name)) for name in names)
 
     def config(self):
@@ -320,6 +321,12 @@ class DreamFusionSession:
 
     def start(self, paused: bool = False) -> None:
         self.worker.start(paused)
+
+    def set_steps(self, steps: int) -> None:
+        """A new total for the run (as `tristudio dreamfusion --resume --steps N`): the loop's end and the config's."""
+        self.settings.steps = self.worker.total = int(steps)
+        if self.df is not None:
+            self.df.cfg.steps = int(steps)
 
     def stop(self, timeout: float | None = 30.0) -> bool:
         return self.worker.stop(timeout)

@@ -102,6 +102,7 @@ class DreamFusionScene:
             sess = DreamFusionSession(self.settings(), int(self._state.view_resolution), make=self.make)
             self.session = sess
             self._last = (None, None)
+        sess.set_steps(self._state.steps)  # the panel's total: a finished object can be trained further
         if sess.worker.alive:
             sess.worker.resume()
         else:
