@@ -50,3 +50,13 @@ def test_prior_and_clip_run_folders_are_their_exports(tmp_path, tiny_prior_dir):
     (clip_run / "export").symlink_to(shipped_clip_path(), target_is_directory=True)
     assert _same(load_prior(prior_run, device="cpu").unet, load_prior(tiny_prior_dir, device="cpu").unet)
     assert _same(load_clip(clip_run, device="cpu").model, load_clip(shipped_clip_path(), device="cpu").model)
+
+
+def test_the_viewer_takes_a_prior_run_folder_as_its_prior(tmp_path, tiny_prior_dir):
+    from tristudio.viewer.dreamfusion import prior_folder
+
+    run = _run(tmp_path, "prior")
+    assert prior_folder(run) is None  # nothing exported yet: not a prior (the Model panel then says why)
+    (run / "export").symlink_to(tiny_prior_dir, target_is_directory=True)
+    assert prior_folder(run) == run / "export" and prior_folder(tiny_prior_dir) == tiny_prior_dir
+    assert prior_folder(_run(tmp_path, "eg3d")) is None and prior_folder(tmp_path / "nothing") is None

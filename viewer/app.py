@@ -12,12 +12,11 @@ Frame loop (GUI thread; the only thread that touches GL):
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from imgui_bundle import hello_imgui, imgui
 
 from .capture import CaptureActions
-from .dreamfusion import is_dreamfusion_run
+from .dreamfusion import is_dreamfusion_run, prior_folder
 from .dreamfusion_scene import DreamFusionScene
 from .eg3d_scene import Eg3dScene
 from .generator_session import Frame, GeneratorSession
@@ -83,10 +82,9 @@ class ViewerApp:
         self._closed = False
 
     def _initial_engine(self, model_path, preset, device) -> GeneratorSession:
-        if model_path and (Path(str(model_path)).expanduser() / "model_index.json").is_file():
-            # a diffusers folder: the DreamFusion prior; the EG3D scene keeps the default model
-            folder = str(Path(str(model_path)).expanduser())
-            self.state.dreamfusion.prior_path = self.state.eg3d.prior_loaded = folder
+        prior = prior_folder(model_path) if model_path else None
+        if prior is not None:  # a diffusers folder: the DreamFusion prior; the EG3D scene keeps the default model
+            self.state.dreamfusion.prior_path = self.state.eg3d.prior_loaded = str(prior)
             model_path = None
         if model_path and is_dreamfusion_run(model_path):  # opened by the DreamFusion scene (__init__)
             model_path = None

@@ -41,6 +41,7 @@ __all__ = [
     "DreamFusionView",
     "DreamFusionSession",
     "is_dreamfusion_run",
+    "prior_folder",
     "run_settings",
     "dreamfusion_camera",
     "export_mesh",
@@ -205,6 +206,18 @@ class DreamFusionSettings:
         extra = {k: v for k, v in self.extra.items() if k in names}
         shared = {k: getattr(self, k) for k in ("prompt", "guidance", "guidance_scale", "steps", "lr", "seed")}
         return DreamFusionConfig(**shared, resolution=self.resolution or None, **extra)
+
+
+def prior_folder(path: str | Path) -> Path | None:
+    """The diffusers folder `path` stands for (itself, or a `train prior` run's export), else None."""
+    from tristudio.core.io.training_run import run_export
+
+    folder = Path(str(path).strip()).expanduser()
+    try:
+        folder = run_export(folder, "export", "model_index.json")
+    except FileNotFoundError:
+        return None
+    return folder if (folder / "model_index.json").is_file() else None
 
 
 def is_dreamfusion_run(folder: str | Path) -> bool:

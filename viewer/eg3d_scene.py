@@ -16,7 +16,7 @@ import threading
 import time
 from pathlib import Path
 
-from .dreamfusion import is_dreamfusion_run
+from .dreamfusion import is_dreamfusion_run, prior_folder
 from .dynres import DynamicResolution
 from .generator_session import Frame, GeneratorSession, RenderSettings
 from .model import load_model
@@ -105,15 +105,15 @@ class Eg3dScene:
             except ValueError as exc:
                 s.model_error = f"could not open {folder}: {exc}"
             return
-        is_prior = (folder / "model_index.json").is_file()
+        prior = prior_folder(folder)
 
         def work():
             try:
-                if is_prior:  # a diffusers folder: the DreamFusion prior (loaded here to check it, cached)
+                if prior is not None:  # a diffusers folder: the DreamFusion prior (loaded here to check it, cached)
                     from .dreamfusion import load_prior_cached
 
-                    load_prior_cached(str(folder))
-                    self._loaded = ("prior", str(folder), None)
+                    load_prior_cached(str(prior))
+                    self._loaded = ("prior", str(prior), None)
                 else:
                     G = load_model(path)
                     # the orbit pivot costs a synthesis + a 32^3 bake (~1 s for a 512 px model on a CPU): here, not
