@@ -196,6 +196,18 @@ def test_out_that_is_a_file_is_one_clear_error(command, tmp_path):
     assert blocker.read_text() == "keep me"
 
 
+def test_bench_out_replaces_a_benchmark_json_but_never_another_file(tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes")
+    clear_error(*run("bench", "render", "--quick", "--out", notes), "is not a benchmark's JSON")
+    assert notes.read_text() == "my notes"
+    out = tmp_path / "render.json"
+    for _ in range(2):  # written, then replaced by the next measurement
+        code, text = run("bench", "render", "--quick", "--out", out)
+        assert code == 0, text
+    assert json.loads(out.read_text())["benchmark"] == "render"
+
+
 @pytest.mark.parametrize("command", ["generate", "sample", "fit", "dreamfusion", "train eg3d", "eval id-sw-train"])
 def test_out_named_like_a_file_is_one_clear_error_and_nothing_is_made(command, tmp_path):
     """`--out grid.png` (a slip for a file name) is refused before anything is written: the folder is not created."""

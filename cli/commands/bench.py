@@ -14,6 +14,16 @@ from tristudio.core.threads import apply_threads
 app = typer.Typer(help="Measure speed: prints a table and writes JSON (default bench/NAME.json).", no_args_is_help=True)
 
 
+def _is_bench_json(path: Path) -> bool:
+    import json
+
+    try:
+        payload = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(payload, dict) and "benchmark" in payload and "rows" in payload
+
+
 def _make_command(name: str):
     def command(
         device: str = typer.Option("auto", help="auto | cpu | cuda"),
@@ -28,6 +38,11 @@ def _make_command(name: str):
         if out is not None:  # checked before the measurement, not after it
             if out.is_dir():
                 raise typer.BadParameter(f"{out} is a folder; give the JSON file's path", param_hint="--out")
+            if out.is_file() and not _is_bench_json(out):  # a benchmark's own JSON is replaced; nothing else is
+                raise typer.BadParameter(
+                    f"{out} exists and is not a benchmark's JSON; it is left as it is: choose another path",
+                    param_hint="--out",
+                )
             out_folder(out.parent, "--out")
         apply_threads(threads)
         try:
