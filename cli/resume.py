@@ -1,5 +1,5 @@
 """--resume continues a run as it was started: one rule for every command with --resume (train eg3d | clip | prior |
-features, fit, dreamfusion, eval id-sw-train).
+features, fit, dreamfusion).
 
 A new run records its command line in RUN/command.json: {"command": "fit", "options": {name: value, ...} (every
 option, typed or default; paths absolute), "typed": [the names typed]} (core/io/training_run.py writes it in

@@ -249,9 +249,9 @@ def run_settings(folder: str | Path) -> DreamFusionSettings:
     return DreamFusionSettings(
         prompt=config["prompt"],
         guidance=config["guidance"],
-        guidance_scale=config["guidance_scale"],
-        steps=config["steps"],
-        lr=config["lr"],
+        guidance_scale=config.get("guidance_scale") or default_scale(config["guidance"], str(prior)),
+        steps=config.get("steps", 1000),
+        lr=config.get("lr", 1e-2),
         prior_path=str(prior),
         resolution=config.get("resolution") or 0,
         seed=config.get("seed", 0),
