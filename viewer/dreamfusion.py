@@ -237,6 +237,8 @@ def run_settings(folder: str | Path) -> DreamFusionSettings:
     from tristudio.core.dreamfusion.optimize import DreamFusion
     from tristudio.core.io.training_run import TrainingRun
 
+    from .state import _config_default
+
     folder = Path(str(folder)).expanduser()
     if not is_dreamfusion_run(folder):
         raise ValueError(f"{folder} is not a DreamFusion run folder (no config.json with a prompt)")
@@ -250,8 +252,8 @@ def run_settings(folder: str | Path) -> DreamFusionSettings:
         prompt=config["prompt"],
         guidance=config["guidance"],
         guidance_scale=config.get("guidance_scale") or default_scale(config["guidance"], str(prior)),
-        steps=config.get("steps", 1000),
-        lr=config.get("lr", 1e-2),
+        steps=config.get("steps", _config_default("steps")),
+        lr=config.get("lr", _config_default("lr")),
         prior_path=str(prior),
         resolution=config.get("resolution") or 0,
         seed=config.get("seed", 0),
