@@ -206,4 +206,7 @@ def run_export(folder: str | os.PathLike, sub: str, marker: str) -> Path:
         return folder
     if (folder / sub / marker).is_file():
         return folder / sub
-    raise FileNotFoundError(f"{folder} is a training run that has not exported a model yet ({folder / sub / marker})")
+    raise FileNotFoundError(
+        f"{folder} is a training run without {folder / sub / marker}: a run of another kind of model, or one that has "
+        "not exported its model yet"
+    )
