@@ -10,7 +10,9 @@ option, typed or default; paths absolute), "typed": [the names typed]} (core/io/
     evaluates and renders, threads, device, and what is exported at the end.
 A run started before command.json existed resumes as before, with the options given.
 
-`ResumeCommand` is the click command class that does this; cli/app.py gives it to every command with --resume.
+`ResumeCommand` is the click command class that does this; cli/app.py gives it to every command with --resume. A
+command whose --out defaults to None names its folder from its other options with a `default_out(params)` attribute
+(dreamfusion: runs/dreamfusion/<prompt>), filled in here before the command runs, so --resume finds the run.
 """
 
 from __future__ import annotations
@@ -82,6 +84,9 @@ class ResumeCommand(TyperCommand):
     def invoke(self, ctx: typer.Context):
         out_param = next(p for p in self.params if "--out" in (p.opts or []))
         out = ctx.params.get(out_param.name)
+        default_out = getattr(getattr(self.callback, "__wrapped__", self.callback), "default_out", None)
+        if out is None and default_out is not None:  # a folder named from the other options (dreamfusion: the prompt)
+            out = ctx.params[out_param.name] = default_out(ctx.params)
         if ctx.params.get("resume") and out is not None:
             try:
                 recorded = TrainingRun(out).read_command()

@@ -112,3 +112,22 @@ def test_eg3d_resume_keeps_a_typed_option_over_the_runs_schedule(tmp_path):
     config = json.loads((run / "config.json").read_text())
     assert config["loss"]["density_reg"] == 0.125 and config["kimg"] == 0.004
     assert config["loss"]["density_reg_interval"] == 4 and Path(config["data"]) == data.absolute()
+
+
+def test_dreamfusion_runs_default_to_a_folder_per_prompt(tmp_path, monkeypatch, tiny_prior_dir):
+    from tristudio.core.dreamfusion.prompts import run_name
+
+    assert run_name("A red cube, on a table!") == "a_red_cube_on_a_table" and run_name("?!") == "prompt"
+    assert len(run_name("x" * 500)) == 64
+    monkeypatch.chdir(tmp_path)
+    base = ["--prior", tiny_prior_dir, "--resolution", "16", "--render-every", "0", "--steps", "1"]
+    for prompt in ("a red cube", "A blue ball!"):
+        code, out = _cli("dreamfusion", prompt, *base)
+        assert code == 0, out
+    runs = tmp_path / "runs" / "dreamfusion"
+    assert sorted(p.name for p in runs.iterdir()) == ["a_blue_ball", "a_red_cube"]
+    # --resume finds the prompt's run without --out, and takes its options (the prior, the size)
+    code, out = _cli("dreamfusion", "a red cube", "--resume", "--steps", "2")
+    assert code == 0, out
+    steps = [json.loads(line).get("step") for line in (runs / "a_red_cube" / "log.jsonl").read_text().splitlines()]
+    assert max(s for s in steps if s is not None) == 1  # step indices 0 and 1: two steps in all

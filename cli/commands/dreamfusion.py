@@ -68,7 +68,7 @@ def dreamfusion(
     steps: int = typer.Option(
         1000, "--steps", help="total optimisation steps (counting resumed ones; --resume: the run's unless given)"
     ),
-    out: Path = typer.Option(Path("runs/dreamfusion"), "--out", help="run folder"),
+    out: Path = typer.Option(None, "--out", help="run folder [default: runs/dreamfusion/<the prompt as a name>]"),
     prior_path: Path = prior_option(),
     guidance_scale: float = typer.Option(
         None, "--guidance-scale", help="default: the method's scale for the prior (see --guidance)"
@@ -180,3 +180,13 @@ def dreamfusion(
                 esc(f"mesh: {out / f'mesh.{mesh_format}'} ({len(m.vertices)} vertices, {len(m.faces)} faces)")
             )
         console.print(f"done: {esc(out)}", soft_wrap=True)
+
+
+def _default_out(params: dict) -> Path:
+    """runs/dreamfusion/<the prompt as a name>: one folder per prompt, so another prompt starts a run of its own."""
+    from tristudio.core.dreamfusion.prompts import run_name
+
+    return Path("runs/dreamfusion") / run_name(params["prompt"])
+
+
+dreamfusion.default_out = _default_out  # cli/resume.py fills a left-out --out with it before the command runs

@@ -7,7 +7,9 @@ picks each training camera's variant).
 
 from __future__ import annotations
 
-__all__ = ["check_prompt", "fit_view_prompts"]
+import re
+
+__all__ = ["check_prompt", "fit_view_prompts", "run_name"]
 
 
 def check_prompt(prompt: str) -> str:
@@ -15,6 +17,13 @@ def check_prompt(prompt: str) -> str:
     if not prompt:
         raise ValueError("empty prompt: give a text description, e.g. 'a red cube'")
     return prompt
+
+
+def run_name(prompt: str, limit: int = 64) -> str:
+    """A folder name for the prompt's run: "A red cube, on a table!" -> "a_red_cube_on_a_table" (letters, digits,
+    '_'; at most `limit` characters; "prompt" when nothing is left)."""
+    name = re.sub(r"[^0-9a-z]+", "_", prompt.lower()).strip("_")[:limit].rstrip("_")
+    return name or "prompt"
 
 
 def fit_view_prompts(prompt: str, words: list[str], prior) -> tuple[str, dict[str, str], str | None]:
