@@ -65,10 +65,11 @@ def _resume_point(work: Path, kind: str, resume: bool, steps: int | None, defaul
     return start, total or default
 
 
-def _check_common(work: Path, data, resume: bool, steps, batch: int, lr: float, ckpt_every: int) -> None:
+def _check_common(options: dict) -> None:
     """The checks `train clip` and `train prior` share: one typer.BadParameter line naming the option."""
     from tristudio.cli.errors import at_least, out_folder
 
+    work, data, resume, lr = options["work"], options["data"], options["resume"], options["lr"]
     out_folder(work)
     if not resume and not data:
         raise typer.BadParameter("no training data: pass render-set folder(s)", param_hint="--data")
@@ -78,20 +79,22 @@ def _check_common(work: Path, data, resume: bool, steps, batch: int, lr: float, 
                 f"{d} is not a render-set folder (no renders.json; make one with tristudio renders make)",
                 param_hint="--data",
             )
-    at_least(steps, 1, "--steps")
-    at_least(batch, 1, "--batch")
+    at_least(options["steps"], 1, "--steps")
+    at_least(options["batch"], 1, "--batch")
     if not lr > 0 or lr == float("inf"):
         raise typer.BadParameter(f"{lr} is not a positive learning rate", param_hint="--lr")
-    at_least(ckpt_every, 1, "--ckpt-every")
+    at_least(options["ckpt_every"], 1, "--ckpt-every")
 
 
 def _train(kind: str, options: dict, config_cls, default_steps: int, train, **fields):
-    """What `train clip` and `train prior` do once their options are checked: lock --out, settle the step count
-    (_resume_point), build the config from the options (config_from) and call `train(cfg, steps, callback)` under a
-    progress bar; `steps` is --steps when resuming (a new total), else None. Returns what `train` returns."""
+    """What `train clip` and `train prior` do once their own options are checked: check the options they share
+    (_check_common), lock --out, settle the step count (_resume_point), build the config from the options
+    (config_from) and call `train(cfg, steps, callback)` under a progress bar; `steps` is --steps when resuming (a new
+    total), else None. Returns what `train` returns."""
     from tristudio.cli.errors import clean_errors
     from tristudio.core.io.runlock import run_lock
 
+    _check_common(options)
     work, resume = options["work"], options["resume"]
     apply_threads(options["threads"])
     with clean_errors(), run_lock(work, warn=typer.echo):
@@ -123,7 +126,6 @@ def clip(
     from tristudio.cli.errors import at_least
     from tristudio.core.priors.train_clip import ClipConfig, run_clip_training
 
-    _check_common(work, data, resume, steps, batch, lr, ckpt_every)
     at_least(eval_every, 0, "--eval-every")
     at_least(image_size, 8, "--image-size")
 
@@ -162,7 +164,6 @@ def prior(
     from tristudio.cli.errors import at_least
     from tristudio.core.priors.train_prior import PriorConfig, run_prior_training
 
-    _check_common(work, data, resume, steps, batch, lr, ckpt_every)
     if not resume and clip_path is None:
         raise typer.BadParameter(
             "the prior needs a small-world CLIP folder (tristudio train clip)", param_hint="--clip"
