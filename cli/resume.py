@@ -17,6 +17,8 @@ command whose --out defaults to None names its folder from its other options wit
 
 from __future__ import annotations
 
+import os
+import shlex
 import typing
 from pathlib import Path
 
@@ -74,6 +76,19 @@ def _typed_like(value, hint):
     return value
 
 
+def _interrupted(ctx: typer.Context, command: TyperCommand, out: Path) -> str:
+    """The line printed on Ctrl-C: the run's last checkpoint and the command that continues it (its arguments, the
+    folder and --resume: the other options come back from command.json)."""
+    from tristudio.core.io.run_checkpoints import latest_step
+
+    arguments = [shlex.quote(str(ctx.params[p.name])) for p in command.params if not p.opts[0].startswith("-")]
+    words = ["tristudio", *ctx.command_path.split()[1:], *arguments, "--out", shlex.quote(str(out)), "--resume"]
+    again = " ".join(words)
+    step = latest_step(out)
+    where = f"its last checkpoint is step {step}" if step is not None else "it has no checkpoint yet (it restarts at 0)"
+    return f"interrupted: {out} is kept; {where}. Continue with: {again}"
+
+
 def _label(param) -> str:
     return param.opts[0] if param.opts and param.opts[0].startswith("-") else param.name.upper()
 
@@ -103,6 +118,10 @@ class ResumeCommand(TyperCommand):
         token = STARTING_COMMAND.set(command)
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:  # Ctrl-C: say where the run stands and how to continue it
+            if out is not None and os.environ.get("RANK", "0") == "0":
+                typer.echo(_interrupted(ctx, self, Path(out)), err=True)
+            raise
         finally:
             STARTING_COMMAND.reset(token)
 

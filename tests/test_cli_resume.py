@@ -131,3 +131,27 @@ def test_dreamfusion_runs_default_to_a_folder_per_prompt(tmp_path, monkeypatch, 
     assert code == 0, out
     steps = [json.loads(line).get("step") for line in (runs / "a_red_cube" / "log.jsonl").read_text().splitlines()]
     assert max(s for s in steps if s is not None) == 1  # step indices 0 and 1: two steps in all
+
+
+def test_ctrl_c_says_where_the_run_stands_and_the_command_that_continues_it(fit_run, monkeypatch):
+    import shlex
+
+    from tristudio.core.fitting import loop
+
+    real = loop.Fitter.step
+
+    def step_then_interrupt(self):  # Ctrl-C during step 4 (after the checkpoint at step 2)
+        if self.step_count == 3:
+            raise KeyboardInterrupt
+        return real(self)
+
+    monkeypatch.setattr(loop.Fitter, "step", step_then_interrupt)
+    code, out = _cli("fit", "object:0", "--out", fit_run, "--resume", "--steps", "6")
+    assert code != 0
+    line = " ".join(out.split())
+    assert f"interrupted: {fit_run} is kept; its last checkpoint is step 2" in line
+    again = shlex.split(line.split("Continue with: ")[1])
+    assert again[:2] == ["tristudio", "fit"] and again[-3:] == ["--out", str(fit_run), "--resume"]
+    monkeypatch.setattr(loop.Fitter, "step", real)
+    code, out = _cli(*again[1:], "--steps", "4")  # the printed command continues the run (from its checkpoint)
+    assert code == 0 and "at step 2" in out, out
