@@ -67,9 +67,15 @@ def mesh_from_grid(grid: Tensor | np.ndarray, level: float, box_warp: float = 1.
 
 @torch.no_grad()
 def density_grid(
-    density_fn: PointFn, bound: float, resolution: int, device=None, slices_per_call: int = 8
+    density_fn: PointFn,
+    bound: float,
+    resolution: int,
+    device=None,
+    slices_per_call: int = 8,
+    progress: Callable[[float], None] | None = None,
 ) -> np.ndarray:
-    """(R, R, R, 4) float32 grid [z][y][x] with the density in channel 3 (RGB unused, zero)."""
+    """(R, R, R, 4) float32 grid [z][y][x] with the density in channel 3 (RGB unused, zero); `progress(fraction)`
+    after each call."""
     r = int(resolution)
     axis = voxel_centres(r, 2 * bound).to(device)
     yy, xx = torch.meshgrid(axis, axis, indexing="ij")  # (r, r): [y][x]
@@ -80,6 +86,8 @@ def density_grid(
         pts = torch.stack([xx.expand(k, r, r), yy.expand(k, r, r), zs[:, None, None].expand(k, r, r)], dim=-1)
         sigma = density_fn(pts.reshape(1, -1, 3))  # (1, k r r, 1)
         grid[z0 : z0 + k, ..., 3] = sigma.reshape(k, r, r).float().cpu().numpy()
+        if progress is not None:
+            progress((z0 + k) / r)
     return grid
 
 
@@ -92,10 +100,11 @@ def extract_mesh(
     resolution: int = 128,
     device=None,
     chunk: int = 65536,
+    progress: Callable[[float], None] | None = None,
 ):
     """A trimesh.Trimesh of the iso-surface density = level inside [-bound, bound]^3, with vertex colours (RGBA
     uint8) from color_fn (white without one). Raises ValueError naming the density range if level is never crossed."""
-    grid = density_grid(density_fn, bound, resolution, device)
+    grid = density_grid(density_fn, bound, resolution, device, progress=progress)
     verts, faces = mesh_from_grid(grid, level, 2 * bound)  # (V, 3) world, (F, 3)
     rgb = None
     if color_fn is not None and len(verts):

@@ -130,3 +130,31 @@ def test_viewer_mesh_job_uses_the_automatic_level(shipped, tmp_path):
     assert job.extra["level"] == pytest.approx(level) and "(automatic)" in message
     mesh = trimesh.load(tmp_path / "m.glb", force="mesh", process=False)
     assert len(mesh.faces) == job.extra["faces"] and not list(tmp_path.glob("*.tmp*"))
+
+
+def test_no_automatic_level_for_an_empty_render_names_the_range_to_pick_from(shipped):
+    import copy
+
+    G, planes = shipped
+    faint = copy.deepcopy(G)
+    with torch.no_grad():  # the decoder's density output far below zero: softplus(s - 1) ~ 0, nothing is drawn
+        last = [m for m in faint.decoder.modules() if hasattr(m, "bias") and m.bias is not None][-1]
+        last.bias[0] -= 60.0
+    with pytest.raises(ValueError, match=r"opacity stays below 1/2 \(at most 0\.0\d\); give a level in .* \[-\d"):
+        silhouette_level(faint, planes)
+
+
+def test_cancel_stops_an_export_before_anything_is_written(shipped, tmp_path):
+    from tristudio.viewer.capture import export_mesh
+    from tristudio.viewer.generator_session import GeneratorSession
+    from tristudio.viewer.state import Eg3dState
+    from tristudio.viewer.workers import Job, JobCancelled
+
+    G, _ = shipped
+    engine, spec = GeneratorSession(G), Eg3dState().latent_spec()
+    for level in (None, 6.0):  # while matching the silhouette, while baking
+        job = Job("mesh", fn=None)
+        job.cancel()
+        with pytest.raises(JobCancelled):
+            export_mesh(job, engine, spec, 32, level, tmp_path / "m.ply")
+    assert not list(tmp_path.iterdir())

@@ -323,3 +323,132 @@ def test_a_run_folder_without_a_checkpoint_is_one_error_in_the_model_panel(tiny_
     app = ViewerApp(engine=GeneratorSession(tiny_G, name="tiny"), model_path=str(run_dir), state=split_state())
     assert "holds no DreamFusion checkpoint yet" in app.state.eg3d.model_error
     assert app.dreamfusion.session is None and app.state.scene == "eg3d"
+
+
+def _open_in_thread(scene, run_dir, timeout=120.0):
+    """DreamFusionScene.open_run without a window: wait for the training thread to load the run (paused)."""
+    scene.open_run(str(run_dir))
+    sess, t0 = scene.session, time.perf_counter()
+    while not (sess.worker.setup_done or sess.worker.error) and time.perf_counter() - t0 < timeout:
+        time.sleep(0.05)
+    return sess
+
+
+def _scene():
+    from tristudio.viewer.dreamfusion_scene import DreamFusionScene
+    from tristudio.viewer.probes import Probes
+    from tristudio.viewer.scene import Services
+    from tristudio.viewer.state import DreamFusionState, ViewerState
+    from tristudio.viewer.workers import RenderWorker
+
+    state = ViewerState()
+    services = Services(state, Probes())
+    services.render_worker = RenderWorker(lambda: None, threads=1)
+    return DreamFusionScene(services, DreamFusionState(view_resolution=16))
+
+
+def test_opening_a_run_reads_it_only_and_says_what_it_skipped(tmp_path, prior_dir):
+    """The viewer is not the run's writer: a live run's temporaries and uncommitted step folders stay (opening used to
+    clean them as orphans, and killed a training `tristudio dreamfusion` in the same folder); a corrupt newest
+    checkpoint and a run held by a live process are said in the panel's note."""
+    import os
+    import subprocess
+    import sys
+
+    run_dir = tmp_path / "run"
+    _make_run(run_dir, prior_dir, done=2, total=4)
+    temp = run_dir / "checkpoints" / ".step-00000003.abcd"
+    temp.mkdir()
+    (temp / "model.safetensors").write_bytes(b"being written")
+    (run_dir / "checkpoints" / "step-00000004").mkdir()  # renamed into place, not yet committed
+    (run_dir / ".log.jsonl.1234.tmp").write_text("{}")
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (run_dir / ".lock").write_text(f"{holder.pid} {os.uname().nodename}\n")
+        files = sorted(str(p) for p in run_dir.rglob("*"))
+        scene = _scene()
+        sess = _open_in_thread(scene, run_dir)
+        assert not sess.worker.error and sess.step_count == 2
+        assert sorted(str(p) for p in run_dir.rglob("*")) == files  # nothing removed, nothing added
+        assert f"is being trained by pid {holder.pid}" in scene.state.note and "step 2" in scene.state.note
+        sess.stop(30)
+    finally:
+        holder.kill()
+        holder.wait()
+    # a corrupt newest checkpoint: the older one opens, and the panel says so
+    clean = tmp_path / "clean"
+    _make_run(clean, prior_dir, done=2, total=4)
+    from tristudio.core.dreamfusion.optimize import DreamFusion
+    from tristudio.core.priors import load_prior
+
+    df = DreamFusion.load(clean, load_prior(prior_dir), warn=None)
+    df.run(3, out_dir=clean, checkpoint_every=1)
+    newest = clean / "checkpoints" / "step-00000003" / "model.safetensors"
+    newest.write_bytes(newest.read_bytes()[:-64])
+    scene = _scene()
+    sess = _open_in_thread(scene, clean)
+    assert sess.step_count == 2 and "step-00000003" in scene.state.note and "falling back" in scene.state.note
+    sess.stop(30)
+
+
+def test_a_failed_open_is_retried_on_the_run_and_reset_keeps_the_runs_config(tmp_path, prior_dir):
+    import json
+
+    run_dir = tmp_path / "run"
+    _make_run(run_dir, prior_dir, done=2, total=3)
+    (run_dir / "command.json").write_text(json.dumps({"command": "dreamfusion", "options": {"prior_path": "/gone"}}))
+    scene = _scene()
+    sess = _open_in_thread(scene, run_dir)
+    assert "/gone" in sess.worker.error  # the run's prior is missing: one red line
+    scene.state.prior_path = str(prior_dir)  # the user points the panel at a prior and presses Start
+    scene.start()
+    again = scene.session
+    t0 = time.perf_counter()
+    while again.worker.alive and time.perf_counter() - t0 < 120:
+        time.sleep(0.05)
+    assert again.run_dir == run_dir and not again.worker.error and again.step_count == 3  # the run, continued
+    assert scene.state.extra["view_dependent"] is False  # the run's own config, not a panel default
+    scene.reset()
+    scene.start()  # Reset + Start: a new object with the run's configuration
+    new = scene.session
+    t0 = time.perf_counter()
+    while new.df is None and not new.worker.error and time.perf_counter() - t0 < 120:
+        time.sleep(0.05)
+    assert new.run_dir is None and new.df.cfg.view_dependent is False and new.df.cfg.plane_resolution == 16
+    new.stop(30)
+
+
+def test_frames_of_a_dropped_object_never_reach_the_viewport(tmp_path, prior_dir):
+    from tristudio.viewer.dreamfusion import DFSpec
+    from tristudio.viewer.generator_session import Frame
+
+    scene = _scene()
+    run_dir = tmp_path / "run"
+    _make_run(run_dir, prior_dir, done=2, total=2)
+    sess = _open_in_thread(scene, run_dir)
+    rgba = np.zeros((16, 16, 4), np.uint8)
+    old = Frame(rgba, latent=DFSpec(sess.ident - 1, 2), source="dreamfusion")  # rendered for an earlier object
+    scene.accept(old)
+    assert scene.image.pending is None and scene.image.shown is None
+    scene.accept(Frame(rgba, latent=DFSpec(sess.ident, 2), source="dreamfusion"))
+    assert scene.image.pending is not None
+    scene.reset()
+    scene.accept(Frame(rgba, latent=DFSpec(sess.ident, 2), source="dreamfusion"))  # in flight during Reset
+    assert scene.image.pending is None and scene.image.shown is None
+
+
+def test_cancel_stops_a_dreamfusion_mesh_export_before_anything_is_written(tmp_path, prior_dir):
+    from tristudio.viewer.dreamfusion import export_mesh
+    from tristudio.viewer.workers import Job, JobCancelled
+
+    run_dir = tmp_path / "run"
+    _make_run(run_dir, prior_dir, done=2, total=2)
+    sess = _open_in_thread(_scene(), run_dir)
+    job = Job("mesh", fn=None)
+    job.cancel()  # (the grid's first slices call job.step, which raises)
+    with pytest.raises(JobCancelled):
+        export_mesh(job, sess, 16, 1.0, tmp_path / "out" / "m.ply")
+    assert not (tmp_path / "out").exists()
+    job = Job("mesh", fn=None)
+    export_mesh(job, sess, 16, None, tmp_path / "out" / "m.ply")
+    assert (tmp_path / "out" / "m.ply").is_file() and job.extra["faces"] > 0

@@ -60,7 +60,10 @@ class ViewerApp:
         self.probes = Probes()
         # torch threads of the render and job workers: the idle cores but one (the GUI thread's)
         self.threads = int(threads or auto_threads(reserve=1))
-        sv = self.services = Services(self.state, self.probes, set_scene=self.set_scene, focus_window=_focus_window)
+        self._focus_requests: list[str] = []  # docked panels to bring to the front at the next frame
+        sv = self.services = Services(
+            self.state, self.probes, set_scene=self.set_scene, focus_window=self._focus_requests.append
+        )
         if engine is None:
             engine = self._initial_engine(model_path, preset, _resolve_device(device))
         self.eg3d = Eg3dScene(sv, self.state.eg3d, engine, gl_resolution)
@@ -83,8 +86,9 @@ class ViewerApp:
 
     def _initial_engine(self, model_path, preset, device) -> GeneratorSession:
         prior = prior_folder(model_path) if model_path else None
-        if prior is not None:  # a diffusers folder: the DreamFusion prior; the EG3D scene keeps the default model
+        if prior is not None:  # a diffusers folder: the DreamFusion prior (on screen); EG3D keeps the default model
             self.state.dreamfusion.prior_path = self.state.eg3d.prior_loaded = str(prior)
+            self.state.scene = "dreamfusion"
             model_path = None
         if model_path and is_dreamfusion_run(model_path):  # opened by the DreamFusion scene (__init__)
             model_path = None
@@ -164,6 +168,8 @@ class ViewerApp:
                 time.sleep(wait)
         self._last_frame_t = time.perf_counter()
         self.probes.new_frame()
+        while self._focus_requests:
+            _focus_window(self._focus_requests.pop(0))
         try:
             self.update()
         except Exception as exc:  # keep the app alive; say what went wrong

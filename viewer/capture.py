@@ -93,8 +93,8 @@ def export_mesh(job: Job, engine: GeneratorSession, spec, resolution: int, level
     planes, _ = engine.planes(spec)
     how = ""
     if level is None:
-        job.step(0.0, "matching the render's silhouette")
-        level, how = silhouette_level(engine.G, planes), " (automatic)"
+        match = lambda f: job.step(0.1 * f, "matching the render's silhouette")  # noqa: E731  (Cancel: raises)
+        level, how = silhouette_level(engine.G, planes, progress=match), " (automatic)"
     box = float(engine.G.rendering_kwargs["box_warp"])
     mesh = triplane_mesh(
         planes, engine.G.decoder, level, resolution, box, lambda f: job.step(0.1 + 0.8 * f, f"baking {resolution}^3")

@@ -205,7 +205,7 @@ class DreamFusionSettings:
         names = {f.name for f in dataclasses.fields(DreamFusionConfig)}
         extra = {k: v for k, v in self.extra.items() if k in names}
         shared = {k: getattr(self, k) for k in ("prompt", "guidance", "guidance_scale", "steps", "lr", "seed")}
-        return DreamFusionConfig(**shared, resolution=self.resolution or None, **extra)
+        return DreamFusionConfig.from_dict({**extra, **shared, "resolution": self.resolution or None}, saved=False)
 
 
 def prior_folder(path: str | Path) -> Path | None:
@@ -242,13 +242,18 @@ def run_settings(folder: str | Path) -> DreamFusionSettings:
     folder = Path(str(folder)).expanduser()
     if not is_dreamfusion_run(folder):
         raise ValueError(f"{folder} is not a DreamFusion run folder (no config.json with a prompt)")
-    if not DreamFusion.has_checkpoint(folder):
+    if not DreamFusion.has_checkpoint(folder) and not any((folder / "checkpoints").glob("step-*")):
         raise ValueError(f"{folder} holds no DreamFusion checkpoint yet")
     run = TrainingRun(folder, warn=None)
     config = run.read_config()
-    command = run.read_command() or {"options": {}}
+    try:
+        command = run.read_command() or {"options": {}}
+    except ValueError:  # a broken command.json: the run's prior is unknown, the panel's (the shipped) is used
+        command = {"options": {}}
     prior = command["options"].get("prior_path") or default_prior_path()
+    panel = {"prompt", "guidance", "guidance_scale", "steps", "lr", "resolution", "seed"}
     return DreamFusionSettings(
+        extra={k: v for k, v in config.items() if k not in panel},  # the rest of the run's config (Reset + Start)
         prompt=config["prompt"],
         guidance=config["guidance"],
         guidance_scale=config.get("guidance_scale") or default_scale(config["guidance"], str(prior)),
@@ -279,9 +284,15 @@ class DreamFusionSession:
     later start() continues it from its step count. `make` builds the object (tests swap it)."""
 
     def __init__(
-        self, settings: DreamFusionSettings, view_resolution: int = 96, make=None, run_dir: str | Path | None = None
+        self,
+        settings: DreamFusionSettings,
+        view_resolution: int = 96,
+        make=None,
+        run_dir: str | Path | None = None,
+        note=None,
     ):
         self.settings = settings
+        self.note = note or (lambda line: None)  # a line for the panel (set from the training thread)
         self.ident = next(_idents)
         self.view_resolution = int(view_resolution)
         self.df = None
@@ -309,11 +320,20 @@ class DreamFusionSession:
         """The run's newest checkpoint (its own config) with the run's prior; its log becomes the loss plot's
         history. Continuing it trains in memory: the run folder is never written from the viewer."""
         from tristudio.core.dreamfusion.optimize import DreamFusion
+        from tristudio.core.io.runlock import live_holder
         from tristudio.core.io.training_run import TrainingRun
 
         prior = load_prior_cached(settings.prior_path)
         self.prior_name = str(settings.prior_path)
-        df = DreamFusion.load(self.run_dir, prior, warn=None)
+        notes: list[str] = []  # e.g. "warning: <newest> is corrupt; falling back to step-..."
+        df = DreamFusion.load(self.run_dir, prior, warn=notes.append, read_only=True)  # the folder stays as it is
+        pid = live_holder(self.run_dir)
+        if pid is not None:
+            notes.append(
+                f"{self.run_dir} is being trained by pid {pid}: this is its checkpoint at step {df.step_count} "
+                "(Load the folder again for a newer one)"
+            )
+        self.note(" ".join(notes))
         run = TrainingRun(self.run_dir, log_step_is_index=True, warn=None)
         records = [r for r in run.records(upto_step=df.step_count) if "loss" in r and "step" in r]
         with self.worker.lock:
@@ -356,9 +376,13 @@ def export_mesh(job: Job, session: DreamFusionSession, resolution: int, level: f
     df = session.df
     if df is None:
         raise RuntimeError("no DreamFusion object yet: press Start")
-    job.step(0.0, f"marching cubes on a {resolution}^3 density grid")
+    from tristudio.core.mesh import save_mesh
+
+    grid = lambda f: job.step(0.9 * f, f"marching cubes on a {resolution}^3 density grid")  # noqa: E731 (Cancel)
     with df.lock:
-        mesh = export_df_mesh(df, path, resolution=int(resolution), level=level)
+        mesh = export_df_mesh(df, None, resolution=int(resolution), level=level, progress=grid)
+    job.step(0.95, f"saving {path.name}")  # a Cancel pressed during the last grid slices stops here: nothing is written
+    save_mesh(mesh, path)
     job.result_path = str(path)
     job.extra = {"vertices": len(mesh.vertices), "faces": len(mesh.faces), "watertight": bool(mesh.is_watertight)}
     return (

@@ -8,6 +8,8 @@ the orbit stays smooth, and while it trains the app caps the GUI's frame rate (`
 
 from __future__ import annotations
 
+import copy
+
 from .dreamfusion import (
     DFSpec,
     DreamFusionSession,
@@ -85,21 +87,28 @@ class DreamFusionScene:
         settings = run_settings(folder)
         self.reset()
         s = self._state
-        s.scale = settings.guidance_scale
-        for name in ("prompt", "guidance", "steps", "lr", "prior_path", "resolution", "seed"):
-            setattr(s, name, getattr(settings, name))
-        self.session = DreamFusionSession(settings, int(s.view_resolution), run_dir=folder)
+        s.scale, s.note = settings.guidance_scale, ""
+        for name in ("prompt", "guidance", "steps", "lr", "prior_path", "resolution", "seed", "extra"):
+            setattr(s, name, copy.deepcopy(getattr(settings, name)))
+        self.session = self._session(settings, run_dir=folder)
         self.session.start(paused=True)
         self.show(self.name)
+        self.services.focus_window("DreamFusion")  # its settings (the panel)
+        self.services.focus_window("Training")  # its loss history
+
+    def _session(self, settings: DreamFusionSettings, run_dir=None) -> DreamFusionSession:
+        note = lambda line: setattr(self._state, "note", line)  # noqa: E731
+        return DreamFusionSession(settings, int(self._state.view_resolution), self.make, run_dir, note)
 
     def start(self) -> None:
         """Start (a new object when there is none or the last one failed), continue after Stop, resume a pause."""
         sess = self.session
-        if sess is not None and sess.worker.error:
+        run_dir = sess.run_dir if sess is not None else None
+        if sess is not None and sess.worker.error:  # a failed opened run opens again (with the panel's prior, say)
             self.reset()
             sess = None
         if sess is None:
-            sess = DreamFusionSession(self.settings(), int(self._state.view_resolution), make=self.make)
+            sess = self._session(self.settings(), run_dir)
             self.session = sess
             self._last = (None, None)
         sess.set_steps(self._state.steps)  # the panel's total: a finished object can be trained further
@@ -182,6 +191,10 @@ class DreamFusionScene:
         sv.render_worker.submit(req)
 
     def accept(self, frame: Frame) -> None:
+        sess = self.session
+        if sess is None or not isinstance(frame.latent, DFSpec) or frame.latent.ident != sess.ident:
+            self.services.render_worker.dropped += 1  # a frame of an object dropped since (Reset, another run)
+            return
         if not frame.full:
             self.dynres.update(frame.ms, frame.resolution)
         else:

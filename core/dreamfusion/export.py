@@ -69,14 +69,17 @@ def mesh_level(df, resolution: int = 64, default: float = 10.0) -> float:
 
 
 @torch.no_grad()
-def export_mesh(df, path: str | os.PathLike | None = None, resolution: int = 96, level: float | None = None):
-    """Marching cubes of the density at `level` with albedo vertex colours; saved by extension when path is given."""
+def export_mesh(
+    df, path: str | os.PathLike | None = None, resolution: int = 96, level: float | None = None, progress=None
+):
+    """Marching cubes of the density at `level` with albedo vertex colours; saved by extension when path is given.
+    `progress(fraction)` while the density grid is sampled."""
     level = mesh_level(df, resolution) if level is None else level  # judged on the same grid as the mesh
 
     def albedo(x):
         return df.field(x)[1]
 
-    mesh = extract_mesh(df.field.density, level, albedo, df.cfg.bound, resolution, df.device)
+    mesh = extract_mesh(df.field.density, level, albedo, df.cfg.bound, resolution, df.device, progress=progress)
     if path is not None:
         save_mesh(mesh, path)
     return mesh

@@ -99,11 +99,13 @@ class DreamFusionConfig:
     views: ViewRanges = field(default_factory=ViewRanges)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "DreamFusionConfig":
-        """From asdict() output (a checkpoint's model.json). Settings a checkpoint predates take the value that
-        leaves them off, so an older run resumes as it ran."""
-        d = {**_OFF_WHEN_ABSENT, **d}
-        d["views"] = ViewRanges(**{k: tuple(v) for k, v in d.get("views", {}).items()})
+    def from_dict(cls, d: dict, saved: bool = True) -> "DreamFusionConfig":
+        """From asdict() output as JSON gives it back (lists, dicts). `saved` (a checkpoint's model.json, a run's
+        config.json): settings it predates take the value that leaves them off, so an older run resumes as it ran;
+        otherwise (some fields given, as the viewer's panel does) they take their defaults."""
+        d = {**_OFF_WHEN_ABSENT, **d} if saved else dict(d)
+        if isinstance(d.get("views"), dict):
+            d["views"] = ViewRanges(**{k: tuple(v) for k, v in d["views"].items()})
         if "t_range" in d:
             d["t_range"] = tuple(d["t_range"])
         return cls(**d)
@@ -438,9 +440,10 @@ class DreamFusion:
             return save_step(run_dir, self.step_count, tensors, meta)
 
     @classmethod
-    def load(cls, run_dir: str | Path, prior, device=None, warn=print) -> "DreamFusion":
-        """The run's newest readable checkpoint (an older one, with a warning, when the newest is corrupt)."""
-        loaded = load_latest(run_dir, warn=warn)
+    def load(cls, run_dir: str | Path, prior, device=None, warn=print, read_only: bool = False) -> "DreamFusion":
+        """The run's newest readable checkpoint (an older one, with a warning, when the newest is corrupt).
+        `read_only`: the folder is left as it is (a viewer beside a live run; run_checkpoints.load_latest)."""
+        loaded = load_latest(run_dir, warn=warn, read_only=read_only)
         if loaded is None:
             raise FileNotFoundError(f"{run_dir} holds no DreamFusion checkpoint")
         tensors, meta, folder = loaded.tensors, loaded.meta, loaded.folder

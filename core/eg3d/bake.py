@@ -89,26 +89,37 @@ def silhouette_level(
     yaws_deg: tuple[float, ...] = (-40.0, 0.0, 40.0),
     samples: int = 192,
     chunk: int = 1 << 18,
+    progress: Callable[[float], None] | None = None,
 ) -> float:
     """The raw-density level whose iso-surface has the silhouette of the render, seen from `yaws_deg` (pitch 0).
 
     A ray meets the surface s = L iff the largest raw density s along it (inside the box) exceeds L, so the surface's
     silhouette is {rays: max_t s > L}. The renderer's own silhouette is {rays: opacity > 1/2} (deterministic, no
     super-resolution). Over the M rays, the level is the midpoint between the k-th and (k+1)-th largest maxima, k
-    maximising the intersection-over-union of the two silhouettes. Raises ValueError if the render is empty."""
+    maximising the intersection-over-union of the two silhouettes. Raises ValueError, with the density range to pick
+    a level from, when the render draws nothing (opacity <= 1/2 everywhere). `progress(fraction)` after each chunk."""
     box = float(G.rendering_kwargs["box_warp"])
     cameras = Cameras.from_label(view_label(G, torch.tensor(yaws_deg).deg2rad(), 0.0)).to(planes.device)
-    drawn = raw_views(G, planes, cameras, resolution)["image_opacity"].reshape(-1) > 0.5  # (M,) over all views
-    if not drawn.any():
-        raise ValueError("mesh: the render is empty (opacity <= 1/2 everywhere), so it has no surface to match")
+    opacity = raw_views(G, planes, cameras, resolution)["image_opacity"].reshape(-1)  # (M,) over all views
+    drawn = opacity > 0.5
     rays = cameras.rays(resolution)  # origins, directions (n, m, 3)
     near, far, hit = ray_box_limits(rays.origins, rays.directions, box)
     depths = sample_stratified(near, far.clamp_min(near + 1e-6), samples, deterministic=True)  # (n, m, s, 1)
     points = (rays.origins[..., None, :] + depths * rays.directions[..., None, :]).reshape(1, -1, 3)
     field = triplane_field(planes, G.decoder, box)
-    sigma = torch.cat([field(p, torch.zeros_like(p))["sigma"][0, :, 0] for p in points.split(chunk, dim=1)])
-    peak = sigma.reshape(drawn.shape[0], samples).amax(dim=1)  # (M,) the largest raw density along each ray
+    chunks, sigma = points.split(chunk, dim=1), []
+    for i, p in enumerate(chunks):
+        sigma.append(field(p, torch.zeros_like(p))["sigma"][0, :, 0])
+        if progress is not None:
+            progress((i + 1) / len(chunks))
+    peak = torch.cat(sigma).reshape(drawn.shape[0], samples).amax(dim=1)  # (M,) the largest raw density along a ray
     peak = torch.where(hit.reshape(-1), peak, torch.full_like(peak, -torch.inf)).cpu()
+    if not drawn.any():
+        seen = torch.cat(sigma)
+        raise ValueError(
+            f"mesh: no automatic level: the render's opacity stays below 1/2 (at most {float(opacity.max()):.2f}); "
+            f"give a level in the field's raw density range [{float(seen.min()):.3g}, {float(seen.max()):.3g}]"
+        )
     order = torch.argsort(peak, descending=True)
     inside = drawn.cpu()[order].float().cumsum(0)  # rays drawn by the render among the k highest maxima
     k = torch.arange(1, len(peak) + 1, dtype=torch.float32)

@@ -154,11 +154,18 @@ def clean_orphans(run_dir: str | os.PathLike, warn: Callable[[str], None] | None
 
 
 def load_latest(
-    run_dir: str | os.PathLike, device="cpu", warn: Callable[[str], None] | None = print, check_finite: bool = True
+    run_dir: str | os.PathLike,
+    device="cpu",
+    warn: Callable[[str], None] | None = print,
+    check_finite: bool = True,
+    read_only: bool = False,
 ) -> Loaded | None:
     """Clean orphans, then load the newest committed checkpoint that reads back whole (falling back, with a warning,
-    to older ones). None when the run has no checkpoint; CheckpointError when every one is corrupt."""
-    clean_orphans(run_dir, warn)
+    to older ones). None when the run has no checkpoint; CheckpointError when every one is corrupt. `read_only`: a
+    reader that is not the run's writer (the viewer), which leaves the folder as it is: a live run's temporaries are
+    not orphans."""
+    if not read_only:
+        clean_orphans(run_dir, warn)
     root = Path(run_dir) / FOLDER
     steps = checkpoint_steps(run_dir)[::-1]  # newest first
     for i, step in enumerate(steps):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .atomic import umask_mode
 
-__all__ = ["RunLockedError", "run_lock"]
+__all__ = ["RunLockedError", "run_lock", "live_holder"]
 
 LOCK_NAME = ".lock"
 
@@ -40,6 +40,14 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def live_holder(run_dir: str | os.PathLike) -> int | None:
+    """The pid of the live process on this machine that holds RUN_DIR's lock (a run writing there), else None."""
+    pid, host = _holder(Path(run_dir) / LOCK_NAME)
+    if pid is None or host not in ("", socket.gethostname()) or pid == os.getpid() or not _alive(pid):
+        return None
+    return pid
 
 
 def _acquire(lock: Path) -> None:

@@ -206,7 +206,11 @@ def run_export(folder: str | os.PathLike, sub: str, marker: str) -> Path:
         return folder
     if (folder / sub / marker).is_file():
         return folder / sub
+    try:
+        kind = f"a `tristudio {json.loads((folder / COMMAND).read_text())['command']}` run"
+    except (OSError, ValueError, KeyError, TypeError):
+        kind = "a training run"
     raise FileNotFoundError(
-        f"{folder} is a training run without {folder / sub / marker}: a run of another kind of model, or one that has "
-        "not exported its model yet"
+        f"{folder} is {kind} without {folder / sub / marker}: a run of another kind of model, or one that has not "
+        "exported its model yet"
     )
