@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import types
 import typing
 from pathlib import Path
 
@@ -55,9 +56,10 @@ FREE = frozenset(
 
 
 def _plain(value):
-    """An option's value as JSON: paths absolute strings, sequences lists."""
+    """An option's value as JSON: paths absolute (and resolved: ../x, ./x and links name one folder), sequences
+    lists."""
     if isinstance(value, Path):
-        return str(value.expanduser().absolute())
+        return str(value.expanduser().resolve())
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value
@@ -82,7 +84,7 @@ def _interrupted(ctx: typer.Context, command: TyperCommand, out: Path) -> str:
     from tristudio.core.io.run_checkpoints import latest_step
 
     arguments = [shlex.quote(str(ctx.params[p.name])) for p in command.params if not p.opts[0].startswith("-")]
-    words = ["tristudio", *ctx.command_path.split()[1:], *arguments, "--out", shlex.quote(str(out)), "--resume"]
+    words = ["tristudio", *_command_name(ctx).split(), *arguments, "--out", shlex.quote(str(out)), "--resume"]
     again = " ".join(words)
     step = latest_step(out)
     where = f"its last checkpoint is step {step}" if step is not None else "it has no checkpoint yet (it restarts at 0)"
@@ -103,15 +105,10 @@ class ResumeCommand(TyperCommand):
         if out is None and default_out is not None:  # a folder named from the other options (dreamfusion: the prompt)
             out = ctx.params[out_param.name] = default_out(ctx.params)
         if ctx.params.get("resume") and out is not None:
-            try:
-                recorded = TrainingRun(out).read_command()
-            except ValueError as exc:
-                fail(str(exc))
-            if recorded is not None:
-                self._continue(ctx, Path(out), recorded, out_param.name)
+            self._continue(ctx, Path(out), out_param.name)
         source = type(ctx.get_parameter_source(out_param.name))
         command = {
-            "command": " ".join(ctx.command_path.split()[1:]),
+            "command": _command_name(ctx),
             "options": {name: _plain(value) for name, value in ctx.params.items()},
             "typed": sorted(n for n in ctx.params if ctx.get_parameter_source(n) is not source.DEFAULT),
         }
@@ -125,24 +122,68 @@ class ResumeCommand(TyperCommand):
         finally:
             STARTING_COMMAND.reset(token)
 
-    def _continue(self, ctx: typer.Context, out: Path, recorded: dict, out_name: str) -> None:
+    def _continue(self, ctx: typer.Context, out: Path, out_name: str) -> None:
         """Left-out options take the recorded values (with their recorded source); typed ones must equal them. The
-        folder itself may have moved: --out is not compared."""
+        folder itself may have moved: --out is not compared. Typed FREE options become the run's (the next --resume
+        continues with the latest --steps, say)."""
+        run = TrainingRun(out, warn=None)
+        try:
+            recorded = run.read_command()
+        except ValueError as exc:
+            fail(str(exc))
+        if recorded is None:  # a run from before command.json: the options as given
+            return
+        name = _command_name(ctx)
+        if str(recorded.get("command", "")).split()[-len(name.split()) :] != name.split():
+            fail(f"{out} is a `tristudio {recorded.get('command')}` run, not a `tristudio {name}` one")
         hints = typing.get_type_hints(getattr(self.callback, "__wrapped__", self.callback))
         source = type(ctx.get_parameter_source("resume"))
         old, typed = recorded["options"], set(recorded.get("typed", ()))
-        refused = []
+        refused, changed = [], {}
         for param in self.params:
-            name = param.name
-            if name not in old or name not in ctx.params or name == out_name:
+            key = param.name
+            if key not in old or key not in ctx.params or key == out_name:
                 continue
-            if ctx.get_parameter_source(name) is source.DEFAULT:
-                ctx.params[name] = _typed_like(old[name], hints.get(name))
-                ctx.set_parameter_source(name, source.COMMANDLINE if name in typed else source.DEFAULT)
-            elif name not in FREE and _plain(ctx.params[name]) != old[name]:
-                refused.append(f"{_label(param)} {_plain(ctx.params[name])!r} (the run's: {old[name]!r})")
+            if ctx.get_parameter_source(key) is source.DEFAULT:
+                ctx.params[key] = _checked(old[key], hints.get(key), param, out)
+                ctx.set_parameter_source(key, source.COMMANDLINE if key in typed else source.DEFAULT)
+            elif _plain(ctx.params[key]) != old[key]:
+                if key in FREE:
+                    if key != "resume":
+                        changed[key] = _plain(ctx.params[key])
+                else:
+                    was = "left to its default" if old[key] is None else repr(old[key])
+                    refused.append(f"{_label(param)} {_plain(ctx.params[key])!r} (the run's: {was})")
         if refused:
             fail(
                 f"{out} was started with other options ({out / COMMAND}): " + "; ".join(refused) + ". A resumed run "
-                "continues as it was started: leave these out, or start a new run with another --out"
+                "continues as it was started: leave these out, or start a new run with another --out (files that "
+                f"moved: edit their paths in {out / COMMAND})"
             )
+        if changed and os.environ.get("RANK", "0") == "0":
+            run.write_command({**recorded, "options": {**old, **changed}, "typed": sorted(typed | set(changed))})
+
+
+def _command_name(ctx: typer.Context) -> str:
+    """The command's words below `tristudio` ("train eg3d"), however it was launched (python -m, torchrun)."""
+    names = []
+    while ctx.parent is not None:
+        names.append(ctx.info_name)
+        ctx = ctx.parent
+    return " ".join(reversed(names))
+
+
+def _checked(value, hint, param, out: Path):
+    """A recorded value back in the parameter's type, or one error naming command.json's bad entry."""
+    union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    base = next(a for a in typing.get_args(hint) if a is not type(None)) if union else hint
+    ok = (
+        (value is None and param.default is None)
+        or (base is bool and isinstance(value, bool))
+        or (base in (int, float) and isinstance(value, int | float) and not isinstance(value, bool))
+        or (base in (str, Path) and isinstance(value, str))
+        or (typing.get_origin(base) is list and isinstance(value, list))
+    )
+    if not ok:
+        fail(f"{out / COMMAND}: {_label(param)} is {value!r}, not a value of that option; fix or remove the entry")
+    return _typed_like(value, base)

@@ -49,7 +49,9 @@ def test_resume_needs_only_the_folder_and_continues_with_the_runs_options(fit_ru
     assert "2 training views" in out and "8^2; grid" in out and "resumed from" in out
     steps = [json.loads(line).get("step") for line in (moved / "log.jsonl").read_text().splitlines()]
     assert max(s for s in steps if s is not None) == 4
-    assert (moved / "command.json").read_bytes() == recorded  # the start's command line stays
+    now, then = json.loads((moved / "command.json").read_text()), json.loads(recorded)
+    assert now["options"].pop("steps") == 4 and then["options"].pop("steps") == 2  # the latest total is the run's
+    assert now == then  # the rest of the start's command line stays
     assert json.loads((moved / "eval.json").read_text())["representation"] == "grid"
 
 
@@ -155,3 +157,35 @@ def test_ctrl_c_says_where_the_run_stands_and_the_command_that_continues_it(fit_
     monkeypatch.setattr(loop.Fitter, "step", real)
     code, out = _cli(*again[1:], "--steps", "4")  # the printed command continues the run (from its checkpoint)
     assert code == 0 and "at step 2" in out, out
+
+
+def test_resume_refuses_another_commands_run_before_writing_anything(fit_run):
+    before = _snapshot(fit_run)
+    code, out = _cli("train", "clip", "--out", fit_run, "--resume", "--steps", "5")
+    assert code == 1 and "is a `tristudio fit` run, not a `tristudio train clip` one" in " ".join(out.split())
+    assert _snapshot(fit_run) == before
+
+
+def test_resume_reads_paths_however_they_are_spelled_and_names_bad_entries(fit_run, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    spelled = f"../{tmp_path.name}/./{fit_run.name}/"  # the same folder
+    code, out = _cli(*FIT, "--out", spelled, "--resume", "--steps", "3")
+    assert code == 0, out
+    # an option the run left to its default, typed now: said as such
+    code, out = _cli("fit", "object:0", "--out", fit_run, "--resume", "--lr", "0.01")
+    assert code == 1 and "--lr 0.01 (the run's: left to its default)" in " ".join(out.split())
+    # a hand-edited entry of the wrong type: one line naming it, no traceback
+    command = json.loads((fit_run / "command.json").read_text())
+    command["options"]["rays"] = "many"
+    (fit_run / "command.json").write_text(json.dumps(command))
+    code, out = _cli("fit", "object:0", "--out", fit_run, "--resume")
+    assert code == 1 and "Traceback" not in out and "--rays is 'many'" in " ".join(out.split())
+
+
+def test_the_latest_total_is_the_runs_own(fit_run):
+    """--steps typed on a resume becomes the run's: the next --resume without it keeps that total."""
+    assert _cli("fit", "object:0", "--out", fit_run, "--resume", "--steps", "4")[0] == 0
+    code, out = _cli("fit", "object:0", "--out", fit_run, "--resume")
+    assert code == 0 and json.loads((fit_run / "command.json").read_text())["options"]["steps"] == 4
+    steps = [json.loads(line).get("step") for line in (fit_run / "log.jsonl").read_text().splitlines()]
+    assert max(s for s in steps if s is not None) == 4  # not cut back to the first start's 2

@@ -236,10 +236,24 @@ def test_train_clip_existing_run_and_resume_before_the_first_checkpoint(tmp_path
     work.mkdir()
     config = {"kind": "clip", "clip": {"steps": 2, "batch_size": 4, "image_size": 16}, "data": [str(render_set)]}
     (work / "config.json").write_text(json.dumps(config))
-    clear_error(*_tiny_clip(work, render_set), "already holds a run", "--resume")
     code, output = _tiny_clip(work, render_set, "--resume")  # no checkpoint yet: starts from step 0, says so
     assert code == 0, output
     assert "no checkpoint" in output and (work / "checkpoints" / "latest").read_text().strip() == "step-00000002"
+    clear_error(*_tiny_clip(work, render_set), "already holds a run", "--resume")  # now it has trained state
+
+
+def test_a_new_run_replaces_a_run_that_has_no_checkpoint(tmp_path, render_set):
+    """A run refused or killed before its first checkpoint (config.json, command.json, a log, no checkpoint) holds
+    nothing trained: a new run there replaces it and says so, so the folder is never stuck (a retry with fixed
+    options used to be refused as "already holds a run", and --resume repeated the first mistake)."""
+    work = tmp_path / "w"
+    work.mkdir()
+    (work / "config.json").write_text("{}")
+    (work / "log.jsonl").write_text('{"event": "start"}\n')
+    code, output = _tiny_clip(work, render_set)
+    assert code == 0 and "replacing the run" in output and "nothing trained is lost" in output, output
+    records = [json.loads(line) for line in (work / "log.jsonl").read_text().splitlines()]
+    assert {"event": "start"} not in records and any("step" in r for r in records)  # the new run's log only
 
 
 def _trainer_args(command: str, folder: Path, tmp_path: Path, render_set: Path, prior: Path) -> list:
@@ -274,15 +288,17 @@ def _trainer_args(command: str, folder: Path, tmp_path: Path, render_set: Path, 
 
 @pytest.mark.parametrize("command", ["train eg3d", "fit", "dreamfusion", "train clip", "train prior"])
 def test_every_trainer_follows_one_run_folder_rule(command, tmp_path, render_set, tiny_prior_dir):
-    """TrainingRun.check_start, for all five trainers alike: a new run refuses a folder that holds one (config.json
-    or a checkpoint), --resume refuses a folder that holds none, and neither writes anything."""
+    """TrainingRun.check_start, for all five trainers alike: a new run refuses a folder whose run has a checkpoint,
+    --resume refuses a folder that holds no run, and neither writes anything."""
     used, empty = tmp_path / "used", tmp_path / "empty"
-    used.mkdir()
+    (used / "checkpoints" / "step-00000001").mkdir(parents=True)
+    (used / "checkpoints" / "latest").write_text("step-00000001\n")
     (used / "config.json").write_text('{"prompt": "a cube"}')
+    before = sorted(str(p) for p in used.rglob("*"))
     clear_error(
         *run(*_trainer_args(command, used, tmp_path, render_set, tiny_prior_dir)), "already holds a run", "--resume"
     )
-    assert sorted(p.name for p in used.iterdir()) == ["config.json"]
+    assert sorted(str(p) for p in used.rglob("*")) == before
     args = _trainer_args(command, empty, tmp_path, render_set, tiny_prior_dir)
     clear_error(*run(*args, "--resume"), "holds no run to resume", "drop --resume")
     assert not empty.exists() or not any(empty.iterdir())

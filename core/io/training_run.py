@@ -75,29 +75,41 @@ class TrainingRun:
 
     # ------------------------------------------------------------------------------------------------ config
     def exists(self) -> bool:
-        """Whether the folder already holds a run (a config or a committed checkpoint): a new run there needs
-        --resume."""
-        return (self.dir / CONFIG).is_file() or latest_step(self.dir) is not None
+        """Whether the folder holds a run: its config, its recorded command line or a committed checkpoint."""
+        return (self.dir / CONFIG).is_file() or (self.dir / COMMAND).is_file() or latest_step(self.dir) is not None
 
     def check_start(self, resume: bool) -> None:
-        """The one rule every trainer applies before it writes anything: a new run refuses a folder that already
-        holds one, and --resume refuses a folder that holds none (`exists`). A run killed before its first
-        checkpoint has its config.json: --resume continues it from step 0, and says so. A new run started by the CLI
-        records its command line (command.json)."""
+        """The one rule every trainer applies before it writes anything.
+
+        A new run refuses a folder whose run has a checkpoint (trained state: --resume continues it), and replaces
+        one that has none (killed or refused before its first checkpoint: nothing trained is lost), saying so.
+        --resume refuses a folder that holds no run, and continues one with no checkpoint yet from step 0, saying so.
+        A new run started by the CLI records its command line (command.json)."""
         if resume and not self.exists():
             raise FileNotFoundError(
                 f"{self.dir} holds no run to resume (no {CONFIG}, no checkpoint): drop --resume to start a new one"
             )
-        if not resume and self.exists():
+        checkpoint = latest_step(self.dir) is not None
+        if not resume and checkpoint:
             raise FileExistsError(
                 f"{self.dir} already holds a run: pass --resume to continue it, or choose another folder"
             )
-        if resume and latest_step(self.dir) is None and self.warn is not None and self.is_main:
+        if not resume and self.exists() and self.is_main:
+            if self.warn is not None:
+                self.warn(
+                    f"note: replacing the run in {self.dir}: it has no checkpoint yet, so nothing trained is lost"
+                )
+            self.log_path.unlink(missing_ok=True)  # its records are of steps that were never saved
+        if resume and not checkpoint and self.warn is not None and self.is_main:
             self.warn(f"--resume: no checkpoint in {self.dir} yet; starting from step 0")
         command = STARTING_COMMAND.get()
         if not resume and command is not None and self.is_main:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(self.dir / COMMAND, json.dumps(command, indent=2) + "\n")
+            self.write_command(command)
+
+    def write_command(self, command: dict) -> None:
+        """RUN/command.json (see STARTING_COMMAND), atomically."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.dir / COMMAND, json.dumps(command, indent=2) + "\n")
 
     def read_command(self) -> dict | None:
         """The command line that started the run (see STARTING_COMMAND), or None for a run started without one."""
