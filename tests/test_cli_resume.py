@@ -78,6 +78,8 @@ def test_a_run_without_command_json_resumes_with_the_options_given(fit_run):
     (fit_run / "command.json").unlink()  # as a run started by an older tristudio
     code, out = _cli("fit", "object:0", "--out", fit_run, "--resume", "--steps", "4")
     assert code == 1 and "holds a 'grid' field, not 'triplane'" in out  # nothing recorded: the defaults; one line
+    code, out = _cli(*FIT, "--field-resolution", "16", "--out", fit_run, "--resume", "--steps", "4")
+    assert code == 1 and "Traceback" not in out and "is not the one these options make (grid:" in out, out
     code, out = _cli(*FIT, "--out", fit_run, "--resume", "--steps", "4")
     assert code == 0, out
 

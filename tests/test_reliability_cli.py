@@ -196,11 +196,16 @@ def test_out_that_is_a_file_is_one_clear_error(command, tmp_path):
     assert blocker.read_text() == "keep me"
 
 
-def test_bench_out_replaces_a_benchmark_json_but_never_another_file(tmp_path):
+def test_bench_out_replaces_a_benchmark_json_but_never_another_file(tmp_path, monkeypatch):
     notes = tmp_path / "notes.txt"
     notes.write_text("my notes")
     clear_error(*run("bench", "render", "--quick", "--out", notes), "is not a benchmark's JSON")
     assert notes.read_text() == "my notes"
+    monkeypatch.chdir(tmp_path)  # the default path, bench/render.json, holding something else
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "render.json").write_text('{"benchmark": "mine", "rows": "my data"}')
+    clear_error(*run("bench", "render", "--quick"), "is not a benchmark's JSON")
+    assert (tmp_path / "bench" / "render.json").read_text() == '{"benchmark": "mine", "rows": "my data"}'
     out = tmp_path / "render.json"
     for _ in range(2):  # written, then replaced by the next measurement
         code, text = run("bench", "render", "--quick", "--out", out)

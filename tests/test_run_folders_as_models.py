@@ -50,6 +50,9 @@ def test_prior_and_clip_run_folders_are_their_exports(tmp_path, tiny_prior_dir):
     (clip_run / "export").symlink_to(shipped_clip_path(), target_is_directory=True)
     assert _same(load_prior(prior_run, device="cpu").unet, load_prior(tiny_prior_dir, device="cpu").unet)
     assert _same(load_clip(clip_run, device="cpu").model, load_clip(shipped_clip_path(), device="cpu").model)
+    from tristudio.core.priors.train_prior import _load_clip_model  # `train prior --clip RUN` reads it the same way
+
+    assert _same(_load_clip_model(str(clip_run))[0], load_clip(shipped_clip_path(), device="cpu").model)
 
 
 def test_the_viewer_takes_a_prior_run_folder_as_its_prior(tmp_path, tiny_prior_dir):

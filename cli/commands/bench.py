@@ -21,29 +21,42 @@ def _is_bench_json(path: Path) -> bool:
         payload = json.loads(path.read_text())
     except (OSError, ValueError):
         return False
-    return isinstance(payload, dict) and "benchmark" in payload and "rows" in payload
+    return (
+        isinstance(payload, dict)
+        and isinstance(payload.get("benchmark"), str)
+        and isinstance(payload.get("rows"), list)
+    )
+
+
+def _check_out(out: Path) -> None:
+    """The JSON's path: a file that is not a benchmark's own JSON is never replaced (checked before the measurement
+    and again before the write: it may have appeared meanwhile)."""
+    from tristudio.cli.errors import out_folder
+
+    if out.is_dir():
+        raise typer.BadParameter(f"{out} is a folder; give the JSON file's path", param_hint="--out")
+    if out.is_file() and not _is_bench_json(out):
+        raise typer.BadParameter(
+            f"{out} exists and is not a benchmark's JSON; it is left as it is: choose another path", param_hint="--out"
+        )
+    out_folder(out.parent, "--out")
 
 
 def _make_command(name: str):
     def command(
         device: str = typer.Option("auto", help="auto | cpu | cuda"),
         quick: bool = typer.Option(False, help="fewer repeats and sizes (a smoke run)"),
-        out: Path = typer.Option(None, help="JSON output path (default bench/<name>.json)"),
+        out: Path = typer.Option(
+            None, help="JSON output path (default bench/<name>.json; only a benchmark's JSON is ever replaced)"
+        ),
         threads: str = threads_option(),
     ) -> None:
-        from tristudio.cli.errors import clean_errors, out_folder
+        from tristudio.cli.errors import clean_errors
         from tristudio.core.bench.common import report
         from tristudio.core.device import DeviceError, resolve_device
 
-        if out is not None:  # checked before the measurement, not after it
-            if out.is_dir():
-                raise typer.BadParameter(f"{out} is a folder; give the JSON file's path", param_hint="--out")
-            if out.is_file() and not _is_bench_json(out):  # a benchmark's own JSON is replaced; nothing else is
-                raise typer.BadParameter(
-                    f"{out} exists and is not a benchmark's JSON; it is left as it is: choose another path",
-                    param_hint="--out",
-                )
-            out_folder(out.parent, "--out")
+        out = out or Path("bench") / f"{name}.json"
+        _check_out(out)
         apply_threads(threads)
         try:
             dev = resolve_device(device)
@@ -52,8 +65,9 @@ def _make_command(name: str):
             raise typer.Exit(1) from None
         mod = importlib.import_module(f"tristudio.core.bench.{name}")
         rows = mod.run(device=str(dev), quick=quick)
+        _check_out(out)
         with clean_errors():
-            path = report(name, mod.TITLE, rows, dev, out or Path("bench") / f"{name}.json")
+            path = report(name, mod.TITLE, rows, dev, out)
         typer.echo(f"wrote {path}")
 
     command.__doc__ = f"Benchmark: {name}."

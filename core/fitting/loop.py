@@ -150,7 +150,17 @@ class Fitter:
             raise ValueError(
                 f"checkpoint holds a {meta['config']['representation']!r} field, not {self.config.representation!r}"
             )
-        self.field.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("field.")})
+        saved = {k[6:]: v for k, v in tensors.items() if k.startswith("field.")}
+        mine = self.field.state_dict()
+        wrong = [k for k in mine if k not in saved or saved[k].shape != mine[k].shape]
+        if wrong or len(saved) != len(mine):
+            k = wrong[0] if wrong else next(iter(set(saved) - set(mine)))
+            theirs, ours = tuple(saved[k].shape) if k in saved else None, tuple(mine[k].shape) if k in mine else None
+            raise ValueError(
+                f"the checkpoint's field is not the one these options make ({k}: {theirs} saved, {ours} now): resume "
+                "with the options the run was started with (its config.json)"
+            )
+        self.field.load_state_dict(saved)
         opt = self.optimizer.state_dict()
         state: dict[int, dict] = {}
         for key, v in tensors.items():

@@ -274,14 +274,12 @@ GRID_PROMPTS = [
 
 
 def _load_clip_model(path: str):
-    from transformers import AutoTokenizer, CLIPModel
+    """(CLIPModel, tokenizer) of a CLIP folder or a `train clip` run (its RUN/export), on the CPU (core/priors/clip.py
+    load_clip: offline, one error line naming the path)."""
+    from .clip import load_clip
 
-    from .common import go_offline, require_folder
-
-    go_offline()
-    folder = require_folder(path, "small-world CLIP folder (tristudio train clip --out RUN makes RUN/export)")
-    model = CLIPModel.from_pretrained(str(folder), local_files_only=True, dtype=torch.float32)
-    return model, AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    clip = load_clip(path, device="cpu")
+    return clip.model, clip.tokenizer
 
 
 def run_prior_training(
