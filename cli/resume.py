@@ -29,7 +29,7 @@ from typer.core import TyperCommand
 from tristudio.cli.errors import fail
 from tristudio.core.io.training_run import COMMAND, STARTING_COMMAND, TrainingRun
 
-__all__ = ["FREE", "ResumeCommand"]
+__all__ = ["FREE", "ResumeCommand", "missing_option"]
 
 # Options that say how long and how to run, not what the run is (python parameter names).
 FREE = frozenset(
@@ -162,6 +162,17 @@ class ResumeCommand(TyperCommand):
             )
         if changed and os.environ.get("RANK", "0") == "0":
             run.write_command({**recorded, "options": {**old, **changed}, "typed": sorted(typed | set(changed))})
+
+
+def missing_option(option: str, what: str, out: Path, resume: bool) -> typer.BadParameter:
+    """The error for an option a new run needs and --resume takes from the run's command.json (train eg3d --data)."""
+    if not resume:
+        why = "missing"
+    elif not TrainingRun(out, warn=None).exists():
+        why = f"{out} holds no run to resume (drop --resume to start one)"
+    else:
+        why = f"{out} has no command.json to take it from (a run from an older tristudio)"
+    return typer.BadParameter(f"{why}: name {what}", param_hint=option)
 
 
 def _command_name(ctx: typer.Context) -> str:

@@ -122,14 +122,16 @@ def test_dreamfusion_runs_default_to_a_folder_per_prompt(tmp_path, monkeypatch, 
     from tristudio.core.dreamfusion.prompts import run_name
 
     assert run_name("A red cube, on a table!") == "a_red_cube_on_a_table" and run_name("?!") == "prompt"
+    assert run_name("café rouge") == "café_rouge" and run_name("一个立方体") == "一个立方体"
     assert len(run_name("x" * 500)) == 64
     monkeypatch.chdir(tmp_path)
     base = ["--prior", tiny_prior_dir, "--resolution", "16", "--render-every", "0", "--steps", "1"]
-    for prompt in ("a red cube", "A blue ball!"):
+    for prompt in ("a red cube", "A blue ball!", "A red cube!"):  # the last shares the first's name
         code, out = _cli("dreamfusion", prompt, *base)
         assert code == 0, out
     runs = tmp_path / "runs" / "dreamfusion"
-    assert sorted(p.name for p in runs.iterdir()) == ["a_blue_ball", "a_red_cube"]
+    assert sorted(p.name for p in runs.iterdir()) == ["a_blue_ball", "a_red_cube", "a_red_cube-2"]
+    assert json.loads((runs / "a_red_cube-2" / "config.json").read_text())["prompt"] == "A red cube!"
     # --resume finds the prompt's run without --out, and takes its options (the prior, the size)
     code, out = _cli("dreamfusion", "a red cube", "--resume", "--steps", "2")
     assert code == 0, out
@@ -191,3 +193,22 @@ def test_the_latest_total_is_the_runs_own(fit_run):
     assert code == 0 and json.loads((fit_run / "command.json").read_text())["options"]["steps"] == 4
     steps = [json.loads(line).get("step") for line in (fit_run / "log.jsonl").read_text().splitlines()]
     assert max(s for s in steps if s is not None) == 4  # not cut back to the first start's 2
+
+
+def test_a_refused_start_leaves_no_folders_behind(tmp_path, monkeypatch):
+    """run_lock removes the folders it made when the command inside it wrote nothing (an empty prompt, an unknown
+    method, --resume of nothing), and never a folder that was there before or holds anything."""
+    from tristudio.core.io.runlock import run_lock
+
+    monkeypatch.chdir(tmp_path)
+    for args in (["dreamfusion", " "], ["dreamfusion", "a cat", "--guidance", "xyz"], ["fit", "object:0", "--out",
+                 "nothing/here", "--resume"]):  # fmt: skip
+        assert _cli(*args)[0] != 0
+        assert not any(tmp_path.iterdir()), (args, list(tmp_path.rglob("*")))
+    (tmp_path / "mine").mkdir()
+    with run_lock(tmp_path / "mine" / "a" / "b"):
+        (tmp_path / "mine" / "a" / "note.txt").write_text("kept")
+    assert not (tmp_path / "mine" / "a" / "b").exists() and (tmp_path / "mine" / "a" / "note.txt").is_file()
+    with run_lock(tmp_path / "mine"):
+        pass
+    assert (tmp_path / "mine").is_dir()  # there before: stays

@@ -109,6 +109,7 @@ def test_generate_mesh_cli_writes_one_mesh_per_seed_and_refuses_bad_options(ship
     # a level the field never reaches: one line naming the range; the images already written stay
     res = CliRunner().invoke(app, [*args, "--mesh-level", "1e6"])
     assert res.exit_code == 1 and "outside the field's range" in res.output and "Traceback" not in res.output
+    assert "no mesh for 1 of 1 seeds: seed 0:" in " ".join(res.output.split())
     assert (out / "seed0000.png").is_file() and (out / "seed0000.ply").is_file()
 
 

@@ -183,10 +183,29 @@ def dreamfusion(
 
 
 def _default_out(params: dict) -> Path:
-    """runs/dreamfusion/<the prompt as a name>: one folder per prompt, so another prompt starts a run of its own."""
+    """runs/dreamfusion/<the prompt as a name>: one folder per prompt, so another prompt starts a run of its own.
+    Prompts that share a name ("a red cube", "A red cube!") get NAME, NAME-2, ...: the first folder whose run is of
+    this prompt, else the first free one."""
+    import itertools
+    import json
+
     from tristudio.core.dreamfusion.prompts import run_name
 
-    return Path("runs/dreamfusion") / run_name(params["prompt"])
+    prompt, base = params["prompt"].strip(), Path("runs/dreamfusion") / run_name(params["prompt"])
+    for i in itertools.count(1):
+        folder = base if i == 1 else base.with_name(f"{base.name}-{i}")
+        theirs = None  # the prompt of the run there: its command line's, else its config's (older runs)
+        for name, keys in (("command.json", ("options", "prompt")), ("config.json", ("prompt",))):
+            try:
+                value = json.loads((folder / name).read_text())
+                for key in keys:
+                    value = value[key]
+                theirs = value.strip()
+                break
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                continue
+        if theirs is None or theirs == prompt:
+            return folder
 
 
 dreamfusion.default_out = _default_out  # cli/resume.py fills a left-out --out with it before the command runs

@@ -44,7 +44,7 @@ def generate(
     from rich.console import Console
     from rich.progress import Progress
 
-    from tristudio.cli.errors import at_least, clean_errors, esc, finite, out_folder
+    from tristudio.cli.errors import at_least, clean_errors, esc, fail, finite, out_folder
 
     finite(trunc, "--trunc")
     finite(yaw, "--yaw")
@@ -78,8 +78,10 @@ def generate(
             _videos(G, progress, results, seed_list, frames, fps, fov, resolution, dev, out)
         console.print(f"wrote {len(seed_list)} orbit videos to {esc(out)}")
     if mesh:
-        with clean_errors(ValueError), Progress(console=console) as progress:
-            _meshes(G, progress, results, seed_list, mesh_format, mesh_resolution, mesh_level, dev, out)
+        with clean_errors(), Progress(console=console) as progress:
+            failed = _meshes(G, progress, results, seed_list, mesh_format, mesh_resolution, mesh_level, dev, out)
+        if failed:
+            fail(f"no mesh for {len(failed)} of {len(seed_list)} seeds: " + "; ".join(failed))
 
 
 def _write(console, G, seed_list, dev, trunc, trunc_cutoff, yaw, pitch, fov, resolution, out, planes):
@@ -146,14 +148,20 @@ def _meshes(G, progress, results, seed_list, fmt, resolution, level, dev, out):
     from tristudio.core.eg3d.bake import silhouette_level, triplane_mesh
     from tristudio.core.mesh import save_mesh
 
-    box = float(G.rendering_kwargs["box_warp"])
+    box, failed = float(G.rendering_kwargs["box_warp"]), []
     for i, s in enumerate(seed_list):
         task = progress.add_task(f"mesh seed {s}", total=1.0)
         planes = results[i]["planes"].to(dev)
-        at = silhouette_level(G, planes) if level is None else level
-        mesh = triplane_mesh(planes, G.decoder, at, resolution, box, lambda f, t=task: progress.update(t, completed=f))
+        try:
+            at = silhouette_level(G, planes) if level is None else level
+            bar = lambda f, t=task: progress.update(t, completed=f)  # noqa: E731
+            mesh = triplane_mesh(planes, G.decoder, at, resolution, box, bar)
+        except ValueError as exc:  # this seed's field never reaches the level (or draws nothing): the others go on
+            failed.append(f"seed {s}: {exc}")
+            continue
         path = save_mesh(mesh, out / f"seed{s:04d}.{fmt}")
         how = "" if level is not None else " (automatic: the render's silhouette)"
         progress.console.print(
             esc(f"{path}: {len(mesh.vertices)} vertices, {len(mesh.faces)} faces, level {at:.3g}{how}"), soft_wrap=True
         )
+    return failed

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from tristudio.cli.options import ckpt_every_option, resume_option, seed_option, threads_option
+from tristudio.cli.resume import missing_option
 from tristudio.core.threads import resolve_threads
 
 app = typer.Typer(help="Train models: eg3d (tri-plane GAN from posed images).", no_args_is_help=True)
@@ -77,8 +78,7 @@ def eg3d(
     for value, name in ((r1_interval, "--r1-interval"), (density_reg_interval, "--density-reg-interval")):
         at_least(value, 1, name)
     if data is None:  # --resume fills it in from the run's command.json (cli/resume.py)
-        why = f"{out} has no command.json to take it from (an older run)" if resume else "missing"
-        raise typer.BadParameter(f"{why}: name the EG3D dataset to train on", param_hint="--data")
+        raise missing_option("--data", "the EG3D dataset to train on", out, resume)
     for value, name in ((ckpt_every, "--ckpt-every"), (keep, "--keep")):
         at_least(value, 1, name)
     at_least(sample_every, 0, "--sample-every")

@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 
 from tristudio.cli.options import ckpt_every_option, config_from, resume_option, seed_option, threads_option
+from tristudio.cli.resume import missing_option
 from tristudio.core.threads import apply_threads
 
 app = typer.Typer(help="Train models.", no_args_is_help=True)
@@ -220,8 +221,7 @@ def features(
 
     out_folder(out)
     if not data:  # --resume fills it in from the run's command.json (cli/resume.py)
-        why = f"{out} has no command.json to take it from (an older run)" if resume else "missing"
-        raise typer.BadParameter(f"{why}: name the images to train on", param_hint="--data")
+        raise missing_option("--data", "the images to train on", out, resume)
     for value, name in (
         (per_source, "--per-source"),
         (steps, "--steps"),

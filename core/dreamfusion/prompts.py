@@ -20,9 +20,10 @@ def check_prompt(prompt: str) -> str:
 
 
 def run_name(prompt: str, limit: int = 64) -> str:
-    """A folder name for the prompt's run: "A red cube, on a table!" -> "a_red_cube_on_a_table" (letters, digits,
-    '_'; at most `limit` characters; "prompt" when nothing is left)."""
-    name = re.sub(r"[^0-9a-z]+", "_", prompt.lower()).strip("_")[:limit].rstrip("_")
+    """A folder name for the prompt's run: "A red cube, on a table!" -> "a_red_cube_on_a_table", "café rouge" ->
+    "café_rouge" (letters of any script, digits, '_'; at most `limit` characters; "prompt" when nothing is left).
+    Prompts can share a name: cli/commands/dreamfusion.py numbers the folders of the others."""
+    name = re.sub(r"[\W_]+", "_", prompt.lower()).strip("_")[:limit].rstrip("_")
     return name or "prompt"
 
 

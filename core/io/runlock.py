@@ -61,6 +61,7 @@ def run_lock(run_dir: str | os.PathLike, warn=None, lock: str | os.PathLike | No
     """Hold RUN_DIR/.lock (or `lock`) for the duration of the block; see the module doc."""
     run_dir = Path(run_dir)
     lock = Path(lock) if lock is not None else run_dir / LOCK_NAME
+    made = [d for d in (lock.parent, *lock.parent.parents) if not d.exists()]  # removed again if left empty
     lock.parent.mkdir(parents=True, exist_ok=True)
     for _ in range(3):
         try:
@@ -85,3 +86,8 @@ def run_lock(run_dir: str | os.PathLike, warn=None, lock: str | os.PathLike | No
     finally:
         if _holder(lock)[0] == os.getpid():
             lock.unlink(missing_ok=True)
+        for folder in made:  # innermost first; a folder with anything in it stays (and so do those above it)
+            try:
+                folder.rmdir()
+            except OSError:
+                break
