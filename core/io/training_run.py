@@ -2,7 +2,7 @@
 checkpoint, resume, loss plot. Each trainer keeps its own step and its own state; this module owns the folder.
 
     run = TrainingRun(RUN_DIR, checkpoint_every=N, total_steps=T)
-    run.check_start(resume)                       # a new run refuses a used folder; --resume refuses an empty one
+    run.check_start(resume)                       # a new run refuses trained state; --resume refuses an empty folder
     run.write_config(config)                      # or config = run.read_config() on --resume
     step = run.resume(restore)                    # restore(Loaded) from the newest checkpoint; log cut back to it
     while step < T:
