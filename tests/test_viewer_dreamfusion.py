@@ -279,6 +279,7 @@ def test_a_dreamfusion_run_folder_opens_paused_at_its_step_with_its_settings_and
     def body(ctx, app):
         sess = app.dreamfusion.session
         wait(ctx, lambda: sess.df is not None and df_frame(app) is not None and df_frame(app).full, 90, "the run")
+        wait(ctx, lambda: app.probes.df_plotted > 0, 10, "the run's loss plot brought to the front")
         for _ in range(10):
             ctx.yield_()
         frame = df_frame(app)
