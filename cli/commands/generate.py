@@ -59,6 +59,10 @@ def generate(
     at_least(frames, 1, "--frames")
     at_least(fps, 1, "--fps")
     finite(mesh_level, "--mesh-level")
+    if mesh_level is not None and not mesh:
+        raise typer.BadParameter(
+            "a level for the meshes, and no --mesh: add --mesh to write them", param_hint="--mesh-level"
+        )
     out_folder(out)
     console = Console()
     from tristudio.core.device import resolve_device
