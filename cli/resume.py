@@ -104,15 +104,16 @@ class ResumeCommand(TyperCommand):
         default_out = getattr(getattr(self.callback, "__wrapped__", self.callback), "default_out", None)
         if out is None and default_out is not None:  # a folder named from the other options (dreamfusion: the prompt)
             out = ctx.params[out_param.name] = default_out(ctx.params)
-        if ctx.params.get("resume") and out is not None:
-            self._continue(ctx, Path(out), out_param.name)
-        source = type(ctx.get_parameter_source(out_param.name))
-        command = {
-            "command": _command_name(ctx),
-            "options": {name: _plain(value) for name, value in ctx.params.items()},
-            "typed": sorted(n for n in ctx.params if ctx.get_parameter_source(n) is not source.DEFAULT),
-        }
-        token = STARTING_COMMAND.set(command)
+        if ctx.params.get("resume") and out is not None:  # the resumed run's command line, if it changes
+            command = self._continue(ctx, Path(out), out_param.name)
+        else:  # a new run's
+            source = type(ctx.get_parameter_source(out_param.name))
+            command = {
+                "command": _command_name(ctx),
+                "options": {name: _plain(value) for name, value in ctx.params.items()},
+                "typed": sorted(n for n in ctx.params if ctx.get_parameter_source(n) is not source.DEFAULT),
+            }
+        token = STARTING_COMMAND.set(command)  # TrainingRun.check_start writes it, under the lock, once checked
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt:  # Ctrl-C: say where the run stands and how to continue it
@@ -122,17 +123,17 @@ class ResumeCommand(TyperCommand):
         finally:
             STARTING_COMMAND.reset(token)
 
-    def _continue(self, ctx: typer.Context, out: Path, out_name: str) -> None:
+    def _continue(self, ctx: typer.Context, out: Path, out_name: str) -> dict | None:
         """Left-out options take the recorded values (with their recorded source); typed ones must equal them. The
-        folder itself may have moved: --out is not compared. Typed FREE options become the run's (the next --resume
-        continues with the latest --steps, say)."""
+        folder itself may have moved: --out is not compared. Returns the command line to record when typed FREE
+        options change it (the next --resume continues with the latest --steps, say), else None."""
         run = TrainingRun(out, warn=None)
         try:
             recorded = run.read_command()
         except ValueError as exc:
             fail(str(exc))
         if recorded is None:  # a run from before command.json: the options as given
-            return
+            return None
         name = _command_name(ctx)
         if str(recorded.get("command", "")).split()[-len(name.split()) :] != name.split():
             fail(f"{out} is a `tristudio {recorded.get('command')}` run, not a `tristudio {name}` one")
@@ -160,8 +161,9 @@ class ResumeCommand(TyperCommand):
                 "continues as it was started: leave these out, or start a new run with another --out (files that "
                 f"moved: edit their paths in {out / COMMAND})"
             )
-        if changed and os.environ.get("RANK", "0") == "0":
-            run.write_command({**recorded, "options": {**old, **changed}, "typed": sorted(typed | set(changed))})
+        if not changed:
+            return None
+        return {**recorded, "options": {**old, **changed}, "typed": sorted(typed | set(changed))}
 
 
 def missing_option(option: str, what: str, out: Path, resume: bool) -> typer.BadParameter:

@@ -2,6 +2,7 @@
 --resume, options left out take the run's values and options typed with other values are refused, naming them."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -132,6 +133,11 @@ def test_dreamfusion_runs_default_to_a_folder_per_prompt(tmp_path, monkeypatch, 
     runs = tmp_path / "runs" / "dreamfusion"
     assert sorted(p.name for p in runs.iterdir()) == ["a_blue_ball", "a_red_cube", "a_red_cube-2"]
     assert json.loads((runs / "a_red_cube-2" / "config.json").read_text())["prompt"] == "A red cube!"
+    code, out = _cli("dreamfusion", "a red cube.", *base)  # a third: -3; then -2 is deleted
+    assert code == 0 and (runs / "a_red_cube-3").is_dir(), out
+    shutil.rmtree(runs / "a_red_cube-2")
+    code, out = _cli("dreamfusion", "a red cube.", "--resume", "--steps", "2")  # still found past the gap
+    assert code == 0 and "a_red_cube-3" in out, out
     # --resume finds the prompt's run without --out, and takes its options (the prior, the size)
     code, out = _cli("dreamfusion", "a red cube", "--resume", "--steps", "2")
     assert code == 0, out
@@ -212,3 +218,22 @@ def test_a_refused_start_leaves_no_folders_behind(tmp_path, monkeypatch):
     with run_lock(tmp_path / "mine"):
         pass
     assert (tmp_path / "mine").is_dir()  # there before: stays
+
+
+def test_a_refused_resume_records_nothing(fit_run):
+    """Typed FREE options become the run's only once the command has checked them and holds the run's lock."""
+    recorded = (fit_run / "command.json").read_bytes()
+    code, out = _cli("fit", "object:0", "--out", fit_run, "--resume", "--steps", "0")
+    assert code != 0 and (fit_run / "command.json").read_bytes() == recorded
+    import os
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (fit_run / ".lock").write_text(f"{holder.pid} {os.uname().nodename}\n")
+        code, out = _cli("fit", "object:0", "--out", fit_run, "--resume", "--steps", "12")
+        assert code != 0 and "is in use" in out and (fit_run / "command.json").read_bytes() == recorded
+    finally:
+        holder.kill()
+        holder.wait()

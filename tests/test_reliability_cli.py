@@ -254,11 +254,20 @@ def test_a_new_run_replaces_a_run_that_has_no_checkpoint(tmp_path, render_set):
     work = tmp_path / "w"
     work.mkdir()
     (work / "config.json").write_text("{}")
+    (work / "command.json").write_text('{"command": "train clip", "options": {}}')  # a run the CLI started
     (work / "log.jsonl").write_text('{"event": "start"}\n')
     code, output = _tiny_clip(work, render_set)
     assert code == 0 and "replacing the run" in output and "nothing trained is lost" in output, output
     records = [json.loads(line) for line in (work / "log.jsonl").read_text().splitlines()]
     assert {"event": "start"} not in records and any("step" in r for r in records)  # the new run's log only
+    # a config.json without command.json is not a run this can tell is ours (a model folder): refused, untouched
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text('{"model_type": "clip"}')
+    (model / "log.jsonl").write_text("my notes\n")
+    clear_error(*_tiny_clip(model, render_set), "no run this can replace")
+    assert sorted(p.name for p in model.iterdir()) == ["config.json", "log.jsonl"]
+    assert (model / "config.json").read_text() == '{"model_type": "clip"}' and (model / "log.jsonl").read_text()
 
 
 def _trainer_args(command: str, folder: Path, tmp_path: Path, render_set: Path, prior: Path) -> list:

@@ -11,6 +11,7 @@ Run folder (--out):
 
 from __future__ import annotations
 
+import glob
 from pathlib import Path
 
 import typer
@@ -184,28 +185,33 @@ def dreamfusion(
 
 def _default_out(params: dict) -> Path:
     """runs/dreamfusion/<the prompt as a name>: one folder per prompt, so another prompt starts a run of its own.
-    Prompts that share a name ("a red cube", "A red cube!") get NAME, NAME-2, ...: the first folder whose run is of
-    this prompt, else the first free one."""
+    Prompts that share a name ("a red cube", "A red cube!") get NAME, NAME-2, ...: the folder whose run is of this
+    prompt, else the first one that holds no run."""
     import itertools
-    import json
 
     from tristudio.core.dreamfusion.prompts import run_name
 
     prompt, base = params["prompt"].strip(), Path("runs/dreamfusion") / run_name(params["prompt"])
-    for i in itertools.count(1):
-        folder = base if i == 1 else base.with_name(f"{base.name}-{i}")
-        theirs = None  # the prompt of the run there: its command line's, else its config's (older runs)
-        for name, keys in (("command.json", ("options", "prompt")), ("config.json", ("prompt",))):
-            try:
-                value = json.loads((folder / name).read_text())
-                for key in keys:
-                    value = value[key]
-                theirs = value.strip()
-                break
-            except (OSError, ValueError, KeyError, TypeError, AttributeError):
-                continue
-        if theirs is None or theirs == prompt:
+    for folder in [base, *sorted(base.parent.glob(f"{glob.escape(base.name)}-*"))]:  # every NAME-k there, gaps too
+        if _run_prompt(folder) == prompt:
             return folder
+    numbered = (base.with_name(f"{base.name}-{i}") for i in itertools.count(2))
+    return next(f for f in itertools.chain([base], numbered) if _run_prompt(f) is None)
+
+
+def _run_prompt(folder: Path) -> str | None:
+    """The prompt of the run in `folder`: its command line's, else its config's (older runs); None: no run there."""
+    import json
+
+    for name, keys in (("command.json", ("options", "prompt")), ("config.json", ("prompt",))):
+        try:
+            value = json.loads((folder / name).read_text())
+            for key in keys:
+                value = value[key]
+            return value.strip()
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+    return None
 
 
 dreamfusion.default_out = _default_out  # cli/resume.py fills a left-out --out with it before the command runs

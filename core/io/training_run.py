@@ -82,7 +82,9 @@ class TrainingRun:
         """The one rule every trainer applies before it writes anything.
 
         A new run refuses a folder whose run has a checkpoint (trained state: --resume continues it), and replaces
-        one that has none (killed or refused before its first checkpoint: nothing trained is lost), saying so.
+        one that has none (killed or refused before its first checkpoint: nothing trained is lost), saying so, when
+        its command.json shows it is a run the CLI started (a config.json alone is refused: a model folder, an older
+        run).
         --resume refuses a folder that holds no run, and continues one with no checkpoint yet from step 0, saying so.
         A new run started by the CLI records its command line (command.json)."""
         if resume and not self.exists():
@@ -94,6 +96,11 @@ class TrainingRun:
             raise FileExistsError(
                 f"{self.dir} already holds a run: pass --resume to continue it, or choose another folder"
             )
+        if not resume and (self.dir / CONFIG).is_file() and not (self.dir / COMMAND).is_file():
+            raise FileExistsError(  # not a run this can tell is tristudio's (a model folder, say): left as it is
+                f"{self.dir} holds a {CONFIG} but no run this can replace (no {COMMAND}, no checkpoint): pass --resume "
+                "if it is a run to continue, or choose another folder"
+            )
         if not resume and self.exists() and self.is_main:
             if self.warn is not None:
                 self.warn(
@@ -102,8 +109,8 @@ class TrainingRun:
             self.log_path.unlink(missing_ok=True)  # its records are of steps that were never saved
         if resume and not checkpoint and self.warn is not None and self.is_main:
             self.warn(f"--resume: no checkpoint in {self.dir} yet; starting from step 0")
-        command = STARTING_COMMAND.get()
-        if not resume and command is not None and self.is_main:
+        command = STARTING_COMMAND.get()  # a new run's command line, or a resumed run's with its new FREE values
+        if command is not None and self.is_main:
             self.write_command(command)
 
     def write_command(self, command: dict) -> None:
