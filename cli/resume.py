@@ -27,7 +27,8 @@ import typer
 from typer.core import TyperCommand
 
 from tristudio.cli.errors import fail
-from tristudio.core.io.training_run import COMMAND, STARTING_COMMAND, TrainingRun
+from tristudio.core.io.checkpoint import folder_fingerprint
+from tristudio.core.io.training_run import COMMAND, STARTING_COMMAND, TrainingRun, run_export
 
 __all__ = ["FREE", "ResumeCommand", "missing_option"]
 
@@ -53,6 +54,27 @@ FREE = frozenset(
         "held_out",
     }
 )
+
+
+def _model_folders(params: dict) -> dict[str, Path]:
+    """The model folders a run reads (its --prior, its --clip: a run folder stands for its export; None: the shipped
+    one), by option name: a resumed run must read the same weights."""
+    from tristudio.core.io.assets import shipped_clip_path, shipped_prior_path
+
+    kinds = {"prior_path": (shipped_prior_path, "model_index.json"), "clip_path": (shipped_clip_path, "config.json")}
+    folders = {}
+    for name, (shipped, marker) in kinds.items():
+        if name in params:
+            folder = Path(params[name]) if params[name] is not None else shipped()
+            try:
+                folders[name] = run_export(folder, "export", marker)
+            except FileNotFoundError:
+                continue  # (the command says what is missing)
+    return folders
+
+
+def _fingerprints(params: dict) -> dict[str, str]:
+    return {name: folder_fingerprint(f) for name, f in _model_folders(params).items() if f.is_dir()}
 
 
 def _plain(value):
@@ -112,6 +134,7 @@ class ResumeCommand(TyperCommand):
                 "command": _command_name(ctx),
                 "options": {name: _plain(value) for name, value in ctx.params.items()},
                 "typed": sorted(n for n in ctx.params if ctx.get_parameter_source(n) is not source.DEFAULT),
+                "models": _fingerprints(ctx.params),  # the weights it reads (folder_fingerprint)
             }
         token = STARTING_COMMAND.set(command)  # TrainingRun.check_start writes it, under the lock, once checked
         try:
@@ -122,6 +145,9 @@ class ResumeCommand(TyperCommand):
             raise
         finally:
             STARTING_COMMAND.reset(token)
+
+    def _param(self, name: str):
+        return next(p for p in self.params if p.name == name)
 
     def _continue(self, ctx: typer.Context, out: Path, out_name: str) -> dict | None:
         """Left-out options take the recorded values (with their recorded source); typed ones must equal them. The
@@ -155,6 +181,13 @@ class ResumeCommand(TyperCommand):
                 else:
                     was = "left to its default" if old[key] is None else repr(old[key])
                     refused.append(f"{_label(param)} {_plain(ctx.params[key])!r} (the run's: {was})")
+        for key, then in recorded.get("models", {}).items():  # the same options may name changed weights
+            now = _fingerprints({key: ctx.params.get(key)}).get(key)
+            if now is not None and now != then:
+                folder = _model_folders({key: ctx.params.get(key)})[key]
+                refused.append(
+                    f"{_label(self._param(key))} {folder}: not the weights the run started with (retrained?)"
+                )
         if refused:
             fail(
                 f"{out} was started with other options ({out / COMMAND}): " + "; ".join(refused) + ". A resumed run "

@@ -237,3 +237,21 @@ def test_a_refused_resume_records_nothing(fit_run):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_resume_refuses_a_model_whose_weights_changed(tmp_path, tiny_prior_dir):
+    """The same --prior path with other weights (the `train prior` run it names trained further, a folder replaced)
+    is another run: command.json keeps a fingerprint of each model folder the run reads."""
+    prior = tmp_path / "prior"
+    shutil.copytree(tiny_prior_dir, prior)
+    run = tmp_path / "df"
+    base = ["dreamfusion", "a red cube", "--prior", prior, "--resolution", "16", "--render-every", "0"]
+    assert _cli(*base, "--steps", "1", "--out", run)[0] == 0
+    assert set(json.loads((run / "command.json").read_text())["models"]) == {"prior_path"}
+    assert _cli("dreamfusion", "a red cube", "--out", run, "--resume", "--steps", "2")[0] == 0  # unchanged: fine
+    unet = next((prior / "unet").glob("*.safetensors"))
+    data = bytearray(unet.read_bytes())
+    data[-8:] = bytes(b ^ 0xFF for b in data[-8:])  # (the last tensor's last bytes: a readable file, other weights)
+    unet.write_bytes(bytes(data))
+    code, out = _cli("dreamfusion", "a red cube", "--out", run, "--resume", "--steps", "3")
+    assert code == 1 and "not the weights the run started with" in " ".join(out.split()), out

@@ -23,7 +23,14 @@ from safetensors.torch import load_file, save_file
 
 from .atomic import atomic_path, atomic_write_text
 
-__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "checkpoint_exists", "file_sha256"]
+__all__ = [
+    "CheckpointError",
+    "save_checkpoint",
+    "load_checkpoint",
+    "checkpoint_exists",
+    "file_sha256",
+    "folder_fingerprint",
+]
 
 
 class CheckpointError(ValueError):
@@ -69,6 +76,25 @@ def file_sha256(path: str | os.PathLike) -> str:
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
+    return h.hexdigest()
+
+
+def folder_fingerprint(folder: str | os.PathLike, sample: int = 8 << 20) -> str:
+    """A SHA-256 of a model folder's files (names and contents), to tell whether a model changed (retrained,
+    replaced). Files over 8 x `sample` bytes enter by their size and their first and last `sample` bytes: a few MB
+    read for a multi-GB checkpoint, and any training step changes those bytes too."""
+    h = hashlib.sha256()
+    root = Path(folder)
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        size = path.stat().st_size
+        h.update(f"{path.relative_to(root).as_posix()}\0{size}\0".encode())
+        with open(path, "rb") as f:
+            if size <= 8 * sample:
+                h.update(f.read())
+            else:
+                h.update(f.read(sample))
+                f.seek(size - sample)
+                h.update(f.read(sample))
     return h.hexdigest()
 
 
