@@ -2,12 +2,15 @@
 features, fit, dreamfusion).
 
 A new run records its command line in RUN/command.json: {"command": "fit", "options": {name: value, ...} (every
-option, typed or default; paths absolute), "typed": [the names typed]} (core/io/training_run.py writes it in
-`check_start`, under the run's lock, only into a folder that holds no run). On --resume of a run that has one:
+option, typed or default; paths absolute), "typed": [the names typed], "models": {option: fingerprint of the model
+folder it names}} (core/io/training_run.py writes it in `check_start`, under the run's lock, once the command has
+checked its options). On --resume of a run that has one:
+  - another command's run is refused before anything is written;
   - an option left out takes the run's value, so `tristudio fit SCENE --out RUN --resume` needs nothing more;
   - an option typed with another value is refused, naming both values: a resumed run is the same run (its scene, data,
-    models and hyper-parameters). The options in FREE may change: how long the run is, how often it checkpoints,
-    evaluates and renders, threads, device, and what is exported at the end.
+    models and hyper-parameters), and so is a --prior / --clip folder whose weights changed. The options in FREE may
+    change: how long the run is, how often it checkpoints, evaluates and renders, threads, device, and what is
+    exported at the end; typed ones become the run's (recorded by check_start, as above).
 A run started before command.json existed resumes as before, with the options given.
 
 `ResumeCommand` is the click command class that does this; cli/app.py gives it to every command with --resume. A
