@@ -361,3 +361,25 @@ def test_save_checkpoint_with_unstorable_metadata_leaves_the_previous_checkpoint
         save_checkpoint(tmp_path, {"w": torch.zeros(3)}, {"step": 2, "bad": object()})
     tensors, meta = load_checkpoint(tmp_path)
     assert meta["step"] == 1 and torch.equal(tensors["w"], torch.ones(3))
+
+
+def test_without_a_latest_pointer_the_newest_whole_step_is_committed_again(tmp_path):
+    """A kill between the first rename and its commit, or a lost `latest`: every step folder is whole (renamed into
+    place only once written), so the newest is committed again with a warning; none is removed, and a new run does
+    not replace the run (it holds trained state)."""
+    from tristudio.core.io.training_run import TrainingRun
+
+    for step in (2, 4, 6):
+        RC.save_step(tmp_path, step, _tensors(step), {})
+    (tmp_path / "checkpoints" / "latest").unlink()
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "command.json").write_text('{"command": "fit", "options": {}}')
+    with pytest.raises(FileExistsError, match="already holds a run"):
+        TrainingRun(tmp_path, warn=None).check_start(resume=False)
+    warnings = []
+    loaded = RC.load_latest(tmp_path, warn=warnings.append)
+    assert loaded.step == 6 and torch.equal(loaded.tensors["w"], _tensors(6)["w"])
+    assert len(warnings) == 1 and "latest is missing" in warnings[0] and "step-00000006" in warnings[0]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
+        "latest", "step-00000002", "step-00000004", "step-00000006",
+    ]  # fmt: skip

@@ -30,7 +30,7 @@ from ..io.checkpoint import (
     optimizer_state_from_tensors,
     optimizer_state_to_tensors,
 )
-from ..io.run_checkpoints import latest_step, load_latest, save_step
+from ..io.run_checkpoints import has_steps, load_latest, save_step
 from ..io.training_run import TrainingRun
 from ..render.occupancy import DensityGrid, OccupancyGridSampler
 from ..render.volume import RenderOptions, render_rays
@@ -463,7 +463,7 @@ class DreamFusion:
 
     @staticmethod
     def has_checkpoint(run_dir: str | Path) -> bool:
-        return latest_step(run_dir) is not None
+        return has_steps(run_dir)  # committed or not: load_latest commits a whole one again if `latest` is gone
 
 
 def field_is_finite(df: DreamFusion) -> bool:

@@ -14,6 +14,9 @@ A step folder is assembled in a hidden temporary sibling (`.step-00000123.<rando
 checkpoint or the new one, never a mix. On load, temporary folders left by a kill are removed, step folders newer than
 `latest` (renamed but never committed) are removed, and a committed folder that fails to load (missing file, bad JSON,
 hash mismatch, NaN) is skipped for the previous one with a warning line. The newest `keep` committed folders are kept.
+With no `latest` at all (a kill between the first rename and its commit, or a pointer lost), every step folder is
+whole, having been renamed into place only once written: the newest is committed again, with a warning, rather than
+all of them being removed.
 """
 
 from __future__ import annotations
@@ -31,7 +34,16 @@ import torch
 from .atomic import atomic_write_text, fsync_dir, replace_path, umask_mode
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
-__all__ = ["Loaded", "checkpoint_steps", "clean_orphans", "latest_step", "load_latest", "save_step", "step_folder"]
+__all__ = [
+    "Loaded",
+    "checkpoint_steps",
+    "clean_orphans",
+    "has_steps",
+    "latest_step",
+    "load_latest",
+    "save_step",
+    "step_folder",
+]
 
 # Fault injection for scripts/hostile.py: "N:rename" or "N:commit" SIGKILLs this process inside its N-th save, just
 # before the step folder's rename or just before the `latest` pointer is written.
@@ -82,6 +94,11 @@ def checkpoint_steps(run_dir: str | os.PathLike) -> list[int]:
     if committed is None:
         return []
     return [s for s in _steps(root) if s <= committed]
+
+
+def has_steps(run_dir: str | os.PathLike) -> bool:
+    """Whether the run has any step folder, committed or not (trained state: a new run must not replace it)."""
+    return bool(_steps(Path(run_dir) / FOLDER))
 
 
 def latest_step(run_dir: str | os.PathLike) -> int | None:
@@ -144,6 +161,12 @@ def clean_orphans(run_dir: str | os.PathLike, warn: Callable[[str], None] | None
     if not root.is_dir():
         return
     committed = _pointer(root)
+    steps = _steps(root)
+    if committed is None and steps:  # whole folders, no pointer: the newest is committed again (module doc)
+        if warn is not None:
+            warn(f"warning: {root / POINTER} is missing; committing {_step_name(steps[-1])}, the newest step folder")
+        atomic_write_text(root / POINTER, _step_name(steps[-1]) + "\n")
+        committed = steps[-1]
     for p in root.iterdir():
         if p.name.startswith(".step-") or p.name.startswith(f".{POINTER}."):
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)

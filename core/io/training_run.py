@@ -42,7 +42,7 @@ from pathlib import Path
 
 from .atomic import atomic_write_text
 from .plots import plot_losses
-from .run_checkpoints import Loaded, latest_step, load_latest
+from .run_checkpoints import Loaded, has_steps, load_latest
 
 __all__ = ["COMMAND", "CONFIG", "LOG", "PLOT", "STARTING_COMMAND", "TrainingRun", "run_export"]
 
@@ -75,8 +75,8 @@ class TrainingRun:
 
     # ------------------------------------------------------------------------------------------------ config
     def exists(self) -> bool:
-        """Whether the folder holds a run: its config, its recorded command line or a committed checkpoint."""
-        return (self.dir / CONFIG).is_file() or (self.dir / COMMAND).is_file() or latest_step(self.dir) is not None
+        """Whether the folder holds a run: its config, its recorded command line or a step folder."""
+        return (self.dir / CONFIG).is_file() or (self.dir / COMMAND).is_file() or has_steps(self.dir)
 
     def check_start(self, resume: bool) -> None:
         """The one rule every trainer applies before it writes anything.
@@ -91,7 +91,7 @@ class TrainingRun:
             raise FileNotFoundError(
                 f"{self.dir} holds no run to resume (no {CONFIG}, no checkpoint): drop --resume to start a new one"
             )
-        checkpoint = latest_step(self.dir) is not None
+        checkpoint = has_steps(self.dir)  # committed or not (a lost pointer still leaves trained state)
         if not resume and checkpoint:
             raise FileExistsError(
                 f"{self.dir} already holds a run: pass --resume to continue it, or choose another folder"
