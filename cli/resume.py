@@ -64,13 +64,13 @@ def _model_folders(params: dict) -> dict[str, Path]:
     one), by option name: a resumed run must read the same weights."""
     from tristudio.core.io.assets import shipped_clip_path, shipped_prior_path
 
-    kinds = {"prior_path": (shipped_prior_path, "model_index.json"), "clip_path": (shipped_clip_path, "config.json")}
+    kinds = {"prior_path": ("prior", shipped_prior_path), "clip_path": ("clip", shipped_clip_path)}
     folders = {}
-    for name, (shipped, marker) in kinds.items():
+    for name, (kind, shipped) in kinds.items():
         if name in params:
             folder = Path(params[name]) if params[name] is not None else shipped()
             try:
-                folders[name] = run_export(folder, "export", marker)
+                folders[name] = run_export(folder, kind)
             except FileNotFoundError:
                 continue  # (the command says what is missing)
     return folders

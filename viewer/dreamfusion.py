@@ -214,7 +214,7 @@ def prior_folder(path: str | Path) -> Path | None:
 
     folder = Path(str(path).strip()).expanduser()
     try:
-        folder = run_export(folder, "export", "model_index.json")
+        folder = run_export(folder, "prior")
     except FileNotFoundError:
         return None
     return folder if (folder / "model_index.json").is_file() else None

@@ -85,7 +85,7 @@ def load_generator(path: str | os.PathLike | None = None, device: str | torch.de
     if path.is_file() and path.suffix in (".json", ".safetensors"):
         path = path.parent
     if path.is_dir():
-        G = _load_folder(run_export(path, "model", f"{MODEL_NAME}.json"))  # a `train eg3d` run: its RUN/model
+        G = _load_folder(run_export(path, "eg3d"))  # a `train eg3d` run: its RUN/model
     else:
         G = _generator_from_snapshot(read_network_pickle(path), path)
     return G.to(device)

@@ -44,7 +44,7 @@ from .atomic import atomic_write_text
 from .plots import plot_losses
 from .run_checkpoints import Loaded, has_steps, load_latest
 
-__all__ = ["COMMAND", "CONFIG", "LOG", "PLOT", "STARTING_COMMAND", "TrainingRun", "run_export"]
+__all__ = ["COMMAND", "CONFIG", "LOG", "PLOT", "RUN_EXPORTS", "STARTING_COMMAND", "TrainingRun", "run_export"]
 
 CONFIG, LOG, PLOT, COMMAND = "config.json", "log.jsonl", "losses.png", "command.json"
 
@@ -216,10 +216,19 @@ class TrainingRun:
         return plot_losses(records, self.dir / name, **({"keys": keys} if keys else {}))
 
 
-def run_export(folder: str | os.PathLike, sub: str, marker: str) -> Path:
-    """Where a model is, for a folder given as one: a training run (`--out RUN`, it has checkpoints/) stands for the
-    model it exports, RUN/<sub> (`train eg3d`: model/, `train clip` / `train prior`: export/), recognised by its
-    <marker> file; any other folder is itself. Raises FileNotFoundError for a run that has exported nothing yet."""
+# What a training run exports, by the kind of model: (subfolder of RUN, the file that marks a finished export).
+RUN_EXPORTS = {
+    "eg3d": ("model", "model.json"),  # train eg3d: G_ema as a tristudio model folder
+    "prior": ("export", "model_index.json"),  # train prior: a diffusers folder
+    "clip": ("export", "config.json"),  # train clip: a transformers CLIPModel folder
+}
+
+
+def run_export(folder: str | os.PathLike, kind: str) -> Path:
+    """Where a model of `kind` (RUN_EXPORTS) is, for a folder given as one: a training run (`--out RUN`, it has
+    checkpoints/) stands for the model it exports; any other folder is itself. Raises FileNotFoundError for a run that
+    has exported no such model (yet)."""
+    sub, marker = RUN_EXPORTS[kind]
     folder = Path(folder)
     if not (folder / "checkpoints").is_dir():  # a model folder never has one
         return folder

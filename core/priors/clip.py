@@ -118,7 +118,7 @@ def load_clip(
     Raises PriorLoadError with one line naming the path expected and the layout looked for.
     """
     go_offline()
-    folder = model_folder(path, CLIP_LAYOUT, "config.json")  # (a training run: its exported model)
+    folder = model_folder(path, CLIP_LAYOUT, "clip")  # (a training run: its exported model)
     require_file(folder, "config.json", CLIP_LAYOUT)
     device = resolve_device(device)
     from transformers import AutoTokenizer, CLIPModel

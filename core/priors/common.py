@@ -38,13 +38,13 @@ def require_folder(path: str | os.PathLike, layout: str) -> Path:
     raise PriorLoadError(f"no folder at {folder}: expected a local {layout}" + (hint if looks_like_hub_id else ""))
 
 
-def model_folder(path: str | os.PathLike, layout: str, marker: str) -> Path:
-    """require_folder, where a `tristudio train clip | prior` run folder stands for its exported RUN/export (the one
-    holding `marker`); PriorLoadError for a run that has exported nothing yet."""
+def model_folder(path: str | os.PathLike, layout: str, kind: str) -> Path:
+    """require_folder, where a `tristudio train clip | prior` run folder stands for its exported RUN/export
+    (training_run.run_export, kind "clip" | "prior"); PriorLoadError for a run that has exported nothing yet."""
     from ..io.training_run import run_export
 
     try:
-        return run_export(require_folder(path, layout), "export", marker)
+        return run_export(require_folder(path, layout), kind)
     except FileNotFoundError as exc:
         raise PriorLoadError(str(exc)) from None
 

@@ -79,7 +79,7 @@ def load_prior(
     Raises PriorLoadError (a ValueError) with one line naming the path expected and the layout looked for.
     """
     go_offline()
-    folder = model_folder(path, ANY_PRIOR, "model_index.json")  # (a training run: its exported model)
+    folder = model_folder(path, ANY_PRIOR, "prior")  # (a training run: its exported model)
     layout = detect_layout(folder)
     device = resolve_device(device)
     dtype = resolve_dtype(dtype, device)
