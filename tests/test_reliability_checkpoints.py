@@ -376,6 +376,9 @@ def test_without_a_latest_pointer_the_newest_whole_step_is_committed_again(tmp_p
     (tmp_path / "command.json").write_text('{"command": "fit", "options": {}}')
     with pytest.raises(FileExistsError, match="already holds a run"):
         TrainingRun(tmp_path, warn=None).check_start(resume=False)
+    before = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert RC.load_latest(tmp_path, read_only=True).step == 6  # a reader (the viewer) sees it too, changing nothing
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == before
     warnings = []
     loaded = RC.load_latest(tmp_path, warn=warnings.append)
     assert loaded.step == 6 and torch.equal(loaded.tensors["w"], _tensors(6)["w"])

@@ -88,12 +88,11 @@ def _pointer(root: Path) -> int | None:
 
 
 def checkpoint_steps(run_dir: str | os.PathLike) -> list[int]:
-    """Committed step numbers, oldest first (folders up to the `latest` pointer)."""
+    """Committed step numbers, oldest first (folders up to the `latest` pointer; with no pointer at all, every step
+    folder: each is whole, see the module doc, and a writer's clean_orphans commits the newest again)."""
     root = Path(run_dir) / FOLDER
     committed = _pointer(root)
-    if committed is None:
-        return []
-    return [s for s in _steps(root) if s <= committed]
+    return [s for s in _steps(root) if committed is None or s <= committed]
 
 
 def has_steps(run_dir: str | os.PathLike) -> bool:
