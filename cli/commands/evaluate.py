@@ -147,9 +147,9 @@ def floaters(
 def id_sw(
     model: Path = _MODEL,
     num: int = typer.Option(16, "--num", min=1, help="seeds"),
+    psi: float = trunc_option(0.7),
     world: str = _WORLD,
     id_net: Path = typer.Option(None, "--id-net", help="ID-sw net folder (default: the shipped one for --world)"),
-    psi: float = trunc_option(0.7),
 ) -> None:
     """ID-sw: mean cosine (small-world identity net) of each seed's frontal view with its views at +-20..60 deg."""
     from tristudio.core.io.checkpoint import CheckpointError
@@ -186,9 +186,9 @@ def id_sw_train(
 @app.command("arcface-id")
 def arcface_id(
     model: Path = _MODEL,
-    arcface: Path = typer.Option(None, "--arcface", help="ArcFace weights: insightface .onnx or iresnet .pth"),
     num: int = typer.Option(16, "--num", min=1, help="seeds"),
     psi: float = trunc_option(0.7),
+    arcface: Path = typer.Option(None, "--arcface", help="ArcFace weights: insightface .onnx or iresnet .pth"),
 ) -> None:
     """EG3D's ID metric with a user's ArcFace: frontal vs +-20..60 deg views of each seed, mean cosine."""
     from tristudio.core.metrics.arcface import ArcFaceError, load_arcface

@@ -111,6 +111,7 @@ def clip(
     work: Path = typer.Option(..., "--out", help="run folder (config.json, checkpoints/, log.jsonl, export/)"),
     data: list[Path] = _DATA,
     held_out: Path = typer.Option(None, help="render-set folder for the retrieval report"),
+    eval_every: int = typer.Option(250, help="export + retrieval report every N steps"),
     steps: int = typer.Option(None, help="total steps [default: 1500; with --resume: the run's own total]"),
     batch: int = typer.Option(128, help="batch size"),
     lr: float = _LR,
@@ -118,11 +119,13 @@ def clip(
     vocab: Path = typer.Option(None, help="CLIP BPE: bpe_simple_vocab_16e6.txt.gz or the open-clip-torch wheel"),
     resume: bool = resume_option(),
     ckpt_every: int = _CKPT_EVERY,
-    eval_every: int = typer.Option(250, help="export + retrieval report every N steps"),
     threads: str = threads_option(),
     seed: int = seed_option(),
 ) -> None:
-    """Train the small-world CLIP (contrastive, symmetric InfoNCE) and export a transformers CLIPModel folder."""
+    """Train the small-world CLIP (contrastive, symmetric InfoNCE) and export a transformers CLIPModel folder.
+
+    OUT/export is what `train prior --clip` and `eval rprecision --clip` read (the run folder itself works too).
+    """
     options = dict(locals())  # the command's options by name (the config takes those named like its fields)
     from tristudio.cli.errors import at_least
     from tristudio.core.priors.train_clip import ClipConfig, run_clip_training

@@ -19,6 +19,7 @@ Epilogue: minibatch stddev (group 4, 1 channel) -> conv 3x3 -> fc (C*16 -> C) ->
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
 import torch
@@ -122,12 +123,13 @@ class DiscriminatorBlock(nn.Module):
 
     def __init__(
         self,
-        in_channels: int,
+        in_channels: int,  # 0: the first block, which reads the image through fromrgb
         tmp_channels: int,
         out_channels: int,
+        *,
         resolution: int,
         img_channels: int,
-        architecture: str = "resnet",
+        architecture: Literal["resnet"] = "resnet",
         resample_filter=(1, 3, 3, 1),
         conv_clamp: float | None = None,
         use_fp16: bool = False,
@@ -216,7 +218,7 @@ class DiscriminatorEpilogue(nn.Module):
         cmap_dim: int,
         resolution: int,
         img_channels: int,
-        architecture: str = "resnet",
+        architecture: Literal["resnet"] = "resnet",
         mbstd_group_size: int | None = 4,
         mbstd_num_channels: int = 1,
         activation: str = "lrelu",
@@ -259,7 +261,7 @@ class DualDiscriminator(nn.Module):
         c_dim: int,
         img_resolution: int,
         img_channels: int,
-        architecture: str = "resnet",
+        architecture: Literal["resnet"] = "resnet",
         channel_base: int = 32768,
         channel_max: int = 512,
         num_fp16_res: int = 4,

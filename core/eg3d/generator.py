@@ -141,7 +141,7 @@ class TriPlaneGenerator(nn.Module):
     def mapping(
         self,
         z: Float[Tensor, "n z"],
-        c: Float[Tensor, "n 25"],
+        c: Float[Tensor, "n 25"],  # conditioning camera label (16 cam2world + 9 intrinsics)
         truncation_psi: float = 1.0,
         truncation_cutoff: int | None = None,
         update_emas: bool = False,
@@ -180,7 +180,7 @@ class TriPlaneGenerator(nn.Module):
     def forward(
         self,
         z: Float[Tensor, "n z"],
-        c: Float[Tensor, "n 25"],
+        c: Float[Tensor, "n 25"],  # conditions the mapping and poses the render (mapping + synthesis to split them)
         truncation_psi: float = 1.0,
         truncation_cutoff: int | None = None,
         neural_rendering_resolution: int | None = None,

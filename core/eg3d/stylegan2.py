@@ -18,6 +18,7 @@ ToRGB:        s = A(w) / sqrt(I k^2), no demodulation, linear + bias
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
 import torch
@@ -389,8 +390,9 @@ class SynthesisLayer(nn.Module):
         self,
         in_channels: int,
         out_channels: int,
+        *,  # the rest by name: w_dim and resolution are both ints
         w_dim: int,
-        resolution: int,
+        resolution: int,  # output side R (sizes the constant noise)
         kernel_size: int = 3,
         up: int = 1,
         use_noise: bool = True,
@@ -497,13 +499,14 @@ class SynthesisBlock(nn.Module):
 
     def __init__(
         self,
-        in_channels: int,
+        in_channels: int,  # 0: the first block, which starts from a learned constant
         out_channels: int,
+        *,
         w_dim: int,
         resolution: int,
         img_channels: int,
         is_last: bool,
-        architecture: str = "skip",
+        architecture: Literal["orig", "skip"] = "skip",
         resample_filter=(1, 3, 3, 1),
         conv_clamp: float | None = 256,
         use_fp16: bool = False,
