@@ -23,6 +23,7 @@ __all__ = [
     "mesh_option",
     "mesh_format_option",
     "mesh_resolution_option",
+    "needs_flag",
 ]
 
 T = TypeVar("T")
@@ -98,6 +99,21 @@ def mesh_format_option() -> str:
 
 def mesh_resolution_option(default: int) -> int:
     return typer.Option(default, "--mesh-resolution", min=8, max=512, help="marching-cubes grid side")
+
+
+def needs_flag(ctx: typer.Context, flag: str, given: bool, *names: str) -> None:
+    """Refuse options that only matter with `flag` (--mesh, --video) when they were typed without it: they would be
+    ignored, and the user expected their files. `names` are the options' parameter names."""
+    typed = [p.opts[0] for p in ctx.command.params if p.name in names and _typed(ctx, p.name)]
+    if typed and not given:
+        them = "it" if len(typed) == 1 else "them"
+        raise typer.BadParameter(
+            f"{', '.join(typed)} without {flag}: add {flag}, or leave {them} out", param_hint=typed[0]
+        )
+
+
+def _typed(ctx: typer.Context, name: str) -> bool:
+    return ctx.get_parameter_source(name).name in ("COMMANDLINE", "ENVIRONMENT")
 
 
 def config_from(cls: type[T], options: dict, **fields) -> T:

@@ -88,6 +88,9 @@ def test_a_run_without_command_json_resumes_with_the_options_given(fit_run):
 def test_dreamfusion_resume_without_steps_keeps_the_runs_total(tmp_path, tiny_prior_dir):
     run = tmp_path / "df"
     base = ["dreamfusion", "a red cube", "--prior", tiny_prior_dir, "--resolution", "16", "--render-every", "0"]
+    code, out = _cli(*base, "--steps", "2", "--mesh-format", "ply", "--out", run)  # no --mesh: would be ignored
+    assert code == 2 and "--mesh-format without --mesh" in " ".join(out.replace("│", " ").split()), out
+    assert not run.exists()
     code, out = _cli(*base, "--steps", "2", "--out", run)
     assert code == 0, out
     log = (run / "log.jsonl").read_text()

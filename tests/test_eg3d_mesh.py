@@ -106,9 +106,16 @@ def test_generate_mesh_cli_writes_one_mesh_per_seed_and_refuses_bad_options(ship
     # a format trimesh would not be asked for: refused before anything is written
     res = CliRunner().invoke(app, [*args[:4], str(tmp_path / "stl"), *args[5:], "--mesh-format", "stl"])
     assert res.exit_code == 2 and "--mesh-format" in res.output and not (tmp_path / "stl").exists()
-    res = CliRunner().invoke(app, ["generate", "--out", str(tmp_path / "lvl"), "--mesh-level", "5"])  # no --mesh
-    assert res.exit_code == 2 and "add --mesh" in " ".join(res.output.replace("│", " ").split())
-    assert not (tmp_path / "lvl").exists()
+    # options of the meshes or videos without --mesh / --video would be ignored: refused, naming them, nothing written
+    for extra, flag in (
+        (["--mesh-level", "5"], "--mesh"),
+        (["--mesh-format", "ply", "--mesh-resolution", "64"], "--mesh"),
+        (["--fps", "10"], "--video"),
+    ):
+        res = CliRunner().invoke(app, ["generate", "--out", str(tmp_path / "lvl"), *extra])
+        said = " ".join(res.output.replace("│", " ").split())
+        assert res.exit_code == 2 and f"add {flag}" in said and all(o in said for o in extra[::2]), said
+        assert not (tmp_path / "lvl").exists()
     # a level the field never reaches: one line naming the range; the images already written stay
     res = CliRunner().invoke(app, [*args, "--mesh-level", "1e6"])
     assert res.exit_code == 1 and "outside the field's range" in res.output and "Traceback" not in res.output

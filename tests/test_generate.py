@@ -24,6 +24,7 @@ def tiny_G():
 def test_parse_seeds():
     assert parse_seeds("0-3,7,10-11") == [0, 1, 2, 3, 7, 10, 11]
     assert parse_seeds("5") == [5]
+    assert parse_seeds("3,0-3,1") == [3, 0, 1, 2]  # a seed named twice is one image (files are named by seed)
     for bad in ("", "a-b", "3-1", ","):
         with pytest.raises(ValueError, match="seed"):
             parse_seeds(bad)

@@ -23,6 +23,7 @@ from tristudio.cli.options import (
     mesh_format_option,
     mesh_option,
     mesh_resolution_option,
+    needs_flag,
     prior_option,
     resume_option,
     seed_option,
@@ -64,6 +65,7 @@ def _optimise(df, console, steps: int, out: Path, render_every: int, checkpoint_
 
 
 def dreamfusion(
+    ctx: typer.Context,
     prompt: str = typer.Argument(..., help='what to make, e.g. "a red sphere"'),
     guidance: str = typer.Option("sds", "--guidance", help=methods_help()),
     steps: int = typer.Option(
@@ -106,6 +108,8 @@ def dreamfusion(
         if value is not None and not at_least(value, 0, name) > 0:
             raise typer.BadParameter(f"{value} is not a positive number", param_hint=name)
     at_least(render_resolution, 8, "--render-resolution")
+    if not resume:  # (a resumed run keeps what it was started with: its command.json)
+        needs_flag(ctx, "--mesh", mesh, "mesh_format", "mesh_resolution")
     for value, low, name in ((render_every, 0, "--render-every"), (checkpoint_every, 1, "--ckpt-every")):
         at_least(value, low, name)
     out_folder(out)

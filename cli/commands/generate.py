@@ -11,6 +11,7 @@ from tristudio.cli.options import (
     mesh_format_option,
     mesh_option,
     mesh_resolution_option,
+    needs_flag,
     threads_option,
     trunc_option,
 )
@@ -18,6 +19,7 @@ from tristudio.core.threads import apply_threads
 
 
 def generate(
+    ctx: typer.Context,
     model: Path = typer.Option(None, help="EG3D network pickle or tristudio model folder (default: the shipped model)"),
     seeds: str = typer.Option("0-7", help="seed list, e.g. '0-15' or '1,5,9'"),
     trunc: float = trunc_option(0.7),
@@ -59,10 +61,8 @@ def generate(
     at_least(frames, 1, "--frames")
     at_least(fps, 1, "--fps")
     finite(mesh_level, "--mesh-level")
-    if mesh_level is not None and not mesh:
-        raise typer.BadParameter(
-            "a level for the meshes, and no --mesh: add --mesh to write them", param_hint="--mesh-level"
-        )
+    needs_flag(ctx, "--mesh", mesh, "mesh_format", "mesh_resolution", "mesh_level")
+    needs_flag(ctx, "--video", video, "frames", "fps")
     out_folder(out)
     console = Console()
     from tristudio.core.device import resolve_device

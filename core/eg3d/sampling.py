@@ -30,7 +30,8 @@ __all__ = [
 
 
 def parse_seeds(spec: str) -> list[int]:
-    """'0-3,7,10-11' -> [0, 1, 2, 3, 7, 10, 11]."""
+    """'0-3,7,10-11' -> [0, 1, 2, 3, 7, 10, 11]. A seed named twice is kept once, where it first stands (its files
+    are named by the seed)."""
     seeds: list[int] = []
     for part in str(spec).split(","):
         part = part.strip()
@@ -49,7 +50,7 @@ def parse_seeds(spec: str) -> list[int]:
             raise ValueError(f"bad seed list {spec!r}: use e.g. '0-15' or '1,5,9'") from None
     if not seeds:
         raise ValueError(f"bad seed list {spec!r}: no seeds")
-    return seeds
+    return list(dict.fromkeys(seeds))
 
 
 def z_from_seeds(seeds: list[int], z_dim: int) -> Float[Tensor, "n z"]:
