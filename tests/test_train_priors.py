@@ -210,6 +210,16 @@ def test_clip_bpe_tokenizer_ids_match_openai_clip():
     assert tok("a photo of a cat").input_ids == [49406, 320, 1125, 539, 320, 2368, 49407]
 
 
+@pytest.mark.parametrize("content", [b'{"renders": []}', b"\x1f\x8b\x08\x00cut"], ids=["json", "cut-gzip"])
+def test_a_file_that_is_not_the_bpe_vocabulary_is_named(tmp_path, content):
+    from tristudio.core.priors.tokenizer import BPE_FILE, read_bpe_merges
+
+    bad = tmp_path / "vocab.gz"
+    bad.write_bytes(content)
+    with pytest.raises(ValueError, match=f"{bad} is not CLIP's BPE vocabulary \\({BPE_FILE}"):
+        read_bpe_merges(bad)
+
+
 def test_head_renders_are_captioned_with_hair_skin_and_view(tmp_path):
     import random
 

@@ -23,7 +23,8 @@ _CKPT_EVERY = ckpt_every_option(100)
 
 
 def _progress(total: int, start: int, every: int):
-    """A rich progress bar plus a logged line every `every` steps (readable in a nohup log)."""
+    """A rich progress bar plus a logged line every `every` steps (readable in a nohup log). The bar shows from the
+    first record on, so an error while the data or models load is not printed under an empty bar; stop() it."""
     from rich.console import Console
     from rich.progress import TextColumn
 
@@ -34,6 +35,7 @@ def _progress(total: int, start: int, every: int):
     task = progress.add_task("train", total=total, completed=start, first=start, info="")
 
     def callback(record: dict) -> None:
+        progress.start()  # (a no-op once started)
         if "eval" in record:
             console.log(
                 f"step {record['step']}: "
@@ -102,8 +104,10 @@ def _train(kind: str, options: dict, config_cls, default_steps: int, train, **fi
         start, steps = _resume_point(work, kind, resume, options["steps"], default_steps)
         cfg = config_from(config_cls, options, batch_size=options["batch"], steps=steps, **fields)
         progress, callback = _progress(steps, start, 50)
-        with progress:
+        try:
             return train(cfg, options["steps"] if resume else None, callback)
+        finally:
+            progress.stop()
 
 
 @app.command("clip")

@@ -38,7 +38,10 @@ def read_bpe_merges(source: str | os.PathLike) -> list[tuple[str, str]]:
             raw = z.read(names[0])
     else:
         raw = source.read_bytes()
-    lines = gzip.decompress(raw).decode("utf-8").split("\n")
+    try:
+        lines = gzip.decompress(raw).decode("utf-8").split("\n")
+    except (OSError, EOFError, UnicodeDecodeError) as exc:  # not gzip, cut short, not text
+        raise ValueError(f"{source} is not CLIP's BPE vocabulary ({BPE_FILE}: gzipped text): {exc}") from None
     merges = [tuple(line.split()) for line in lines[1 : N_MERGES + 1]]  # line 0 is a version header
     if len(merges) != N_MERGES or any(len(m) != 2 for m in merges):
         raise ValueError(f"{source}: expected {N_MERGES} two-symbol merges in {BPE_FILE}")
