@@ -78,3 +78,70 @@ def test_unknown_prompt_and_missing_captions_are_one_clear_line(render_set, tmp_
         app, ["eval", "rprecision", "--clip", str(clip_dir), "--renders", str(tmp_path), "--prompts", str(prompts_file)]
     )
     assert res.exit_code == 1 and "captions.json" in res.output
+
+
+@pytest.fixture(scope="module")
+def df_runs(tmp_path_factory, tiny_prior_dir):
+    """Two DreamFusion runs (2 steps each, the tiny prior) of two prompts."""
+    root = tmp_path_factory.mktemp("rpruns")
+    runs = []
+    for prompt in ("a red cube", "a blue sphere"):
+        run = root / prompt.replace(" ", "_")
+        args = ["dreamfusion", prompt, "--prior", str(tiny_prior_dir), "--resolution", "16", "--steps", "2"]
+        res = CliRunner().invoke(app, [*args, "--render-every", "0", "--out", str(run), "--device", "cpu"])
+        assert res.exit_code == 0, res.output
+        runs.append(run)
+    return runs
+
+
+def test_runs_are_rendered_with_their_prior_written_as_renders_and_scored(
+    render_set, df_runs, tiny_prior_dir, tmp_path
+):
+    from tristudio.core.dreamfusion.export import render_orbit
+    from tristudio.core.dreamfusion.optimize import DreamFusion
+    from tristudio.core.dreamfusion.runs import recorded_prior
+    from tristudio.core.priors import load_prior
+    from tristudio.core.priors.rprecision import read_render_set
+
+    clip_dir = render_set[0]
+    out = tmp_path / "views"
+    runs = [a for r in df_runs for a in ("--runs", str(r))]
+    args = ["eval", "rprecision", "--clip", str(clip_dir), *runs, "--views", "4", "--resolution", "16"]
+    res = CliRunner().invoke(app, [*args, "--out", str(out), "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    score = float(re.search(r"R-Precision@1: ([0-9.]+)", res.output).group(1))
+    assert "(8 renders, 2 prompts" in res.output
+    # each run's views: its latest checkpoint, with the prior its command.json names, from render_orbit
+    assert recorded_prior(df_runs[0]) == str(tiny_prior_dir)
+    prior = load_prior(tiny_prior_dir, device="cpu")
+    expected = torch.cat([render_orbit(DreamFusion.load(r, prior, read_only=True), 4, 16)["image"] for r in df_runs])
+    images, index, prompts, names = read_render_set(out, out / "prompts.txt")
+    assert prompts == ["a red cube", "a blue sphere"] and index == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert names[0] == "00-a_red_cube/view00.png" and names[7] == "01-a_blue_sphere/view03.png"
+    assert (images - expected).abs().max() <= 0.5 / 255 + 1e-6  # the PNGs are the views (8-bit)
+    clip = load_clip(clip_dir, device="cpu")
+    assert score == pytest.approx(clip_r_precision(clip, expected, index, prompts), abs=5e-4)
+
+
+def test_runs_bad_input_is_one_clear_line_and_user_files_stay(render_set, df_runs, tmp_path):
+    clip = ["eval", "rprecision", "--clip", str(render_set[0]), "--device", "cpu", "--resolution", "8", "--views", "1"]
+
+    def run(*args):
+        res = CliRunner().invoke(app, [*clip, *map(str, args)])
+        return res.exit_code, " ".join(res.output.replace("│", " ").split())
+
+    code, out = run("--runs", df_runs[0])
+    assert code == 1 and "one prompt ('a red cube'): R-Precision retrieves among 2 or more" in out
+    code, out = run("--runs", df_runs[0], "--runs", tmp_path)
+    assert code == 1 and f"{tmp_path} is not a DreamFusion run folder" in out and "Traceback" not in out
+    code, out = run("--runs", df_runs[0], "--renders", render_set[1], "--prompts", render_set[2])
+    assert code == 2 and "--renders DIR (with --prompts) or --runs RUN" in out
+    only = tmp_path / "only.txt"
+    only.write_text("a red cube\na green torus\n")
+    code, out = run("--runs", df_runs[0], "--runs", df_runs[1], "--prompts", only)
+    assert code == 1 and "['a blue sphere'] are not in" in out
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "captions.json").write_text("my own")
+    code, out = run("--runs", df_runs[0], "--runs", df_runs[1], "--out", mine)
+    assert code == 2 and "holds other files" in out and (mine / "captions.json").read_text() == "my own"

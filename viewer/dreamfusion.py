@@ -22,6 +22,7 @@ import torch
 
 from tristudio.core.dreamfusion.guidance import GUIDANCES as _GUIDANCE_CLASSES
 from tristudio.core.dreamfusion.guidance import default_guidance_scale
+from tristudio.core.dreamfusion.runs import check_run, is_dreamfusion_run, recorded_prior
 from tristudio.core.io.assets import shipped_prior_path
 
 from .generator_session import Frame
@@ -220,37 +221,16 @@ def prior_folder(path: str | Path) -> Path | None:
     return folder if (folder / "model_index.json").is_file() else None
 
 
-def is_dreamfusion_run(folder: str | Path) -> bool:
-    """A `tristudio dreamfusion ... --out RUN` folder: a config.json with a prompt and a guidance method."""
-    import json
-
-    try:
-        config = json.loads((Path(str(folder)).expanduser() / "config.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(config, dict) and {"prompt", "guidance"} <= set(config)
-
-
 def run_settings(folder: str | Path) -> DreamFusionSettings:
     """The settings a DreamFusion run was made with (its config.json), and its prior: the one its command.json names,
     else the shipped one. Raises ValueError for a folder that is not a DreamFusion run with a checkpoint."""
-    from tristudio.core.dreamfusion.optimize import DreamFusion
     from tristudio.core.io.training_run import TrainingRun
 
     from .state import _config_default
 
-    folder = Path(str(folder)).expanduser()
-    if not is_dreamfusion_run(folder):
-        raise ValueError(f"{folder} is not a DreamFusion run folder (no config.json with a prompt)")
-    if not DreamFusion.has_checkpoint(folder) and not any((folder / "checkpoints").glob("step-*")):
-        raise ValueError(f"{folder} holds no DreamFusion checkpoint yet")
-    run = TrainingRun(folder, warn=None)
-    config = run.read_config()
-    try:
-        command = run.read_command() or {"options": {}}
-    except ValueError:  # a broken command.json: the run's prior is unknown, the panel's (the shipped) is used
-        command = {"options": {}}
-    prior = command["options"].get("prior_path") or default_prior_path()
+    folder = check_run(folder)
+    config = TrainingRun(folder, warn=None).read_config()
+    prior = recorded_prior(folder) or default_prior_path()  # (none recorded: the shipped one)
     panel = {"prompt", "guidance", "guidance_scale", "steps", "lr", "resolution", "seed"}
     return DreamFusionSettings(
         extra={k: v for k, v in config.items() if k not in panel},  # the rest of the run's config (Reset + Start)

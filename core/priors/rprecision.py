@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["clip_r_precision", "r_precision_from_similarity"]
+__all__ = ["clip_r_precision", "r_precision_from_similarity", "read_prompt_set", "read_render_set", "write_render_set"]
 
 
 def r_precision_from_similarity(similarity: Tensor, image_prompt_index: Tensor | Sequence[int], k: int = 1) -> float:
@@ -47,6 +47,19 @@ def clip_r_precision(
     return r_precision_from_similarity(image @ text.T, image_prompt_index, k=k)  # (N, P) cosine similarities
 
 
+def read_prompt_set(prompts_file) -> list[str]:
+    """The prompt set: a text file, one prompt per line (blank lines skipped), at least 2 prompts."""
+    from pathlib import Path
+
+    prompts_file = Path(prompts_file)
+    if not prompts_file.is_file():
+        raise FileNotFoundError(f"prompts file not found: {prompts_file}")
+    prompts = [line.strip() for line in prompts_file.read_text().splitlines() if line.strip()]
+    if len(prompts) < 2:
+        raise ValueError(f"{prompts_file}: need at least 2 prompts to retrieve among, found {len(prompts)}")
+    return prompts
+
+
 def read_render_set(renders_dir, prompts_file, key: str = "caption") -> tuple[Tensor, list[int], list[str], list[str]]:
     """A folder of renders with their prompts, for `tristudio eval rprecision`.
 
@@ -64,14 +77,10 @@ def read_render_set(renders_dir, prompts_file, key: str = "caption") -> tuple[Te
     renders_dir, prompts_file = Path(renders_dir), Path(prompts_file)
     if not renders_dir.is_dir():
         raise FileNotFoundError(f"renders folder not found: {renders_dir}")
-    if not prompts_file.is_file():
-        raise FileNotFoundError(f"prompts file not found: {prompts_file}")
     captions_path = renders_dir / "captions.json"
     if not captions_path.is_file():
         raise FileNotFoundError(f"{captions_path} is missing: it maps each render's relative path to its prompt")
-    prompts = [line.strip() for line in prompts_file.read_text().splitlines() if line.strip()]
-    if len(prompts) < 2:
-        raise ValueError(f"{prompts_file}: need at least 2 prompts to retrieve among, found {len(prompts)}")
+    prompts = read_prompt_set(prompts_file)
     where = {p: i for i, p in enumerate(prompts)}
     captions = json.loads(captions_path.read_text())
     names, images, index = [], [], []
@@ -92,3 +101,21 @@ def read_render_set(renders_dir, prompts_file, key: str = "caption") -> tuple[Te
     if len(sizes) != 1:
         raise ValueError(f"renders have mixed sizes {sorted(sizes)}")
     return torch.stack(images), index, prompts, names
+
+
+def write_render_set(folder, images: Tensor, prompts: Sequence[str], names: Sequence[str]) -> None:
+    """What read_render_set reads: images (N, 3, H, W) in [0, 1] as folder/NAME PNGs, captions.json (NAME -> its
+    prompt) and prompts.txt (the distinct prompts, in order of first appearance). Each file is written atomically."""
+    import json
+    from pathlib import Path
+
+    from ..io.atomic import atomic_write_text
+    from ..io.images import save_png, to_uint8
+
+    if not len(images) == len(prompts) == len(names):
+        raise ValueError(f"{len(images)} images, {len(prompts)} prompts and {len(names)} names")
+    folder = Path(folder)
+    for image, name in zip(to_uint8(images, (0.0, 1.0)), names, strict=True):  # (H, W, 3) uint8 each
+        save_png(folder / name, image)
+    atomic_write_text(folder / "captions.json", json.dumps(dict(zip(names, prompts, strict=True)), indent=1))
+    atomic_write_text(folder / "prompts.txt", "".join(f"{p}\n" for p in dict.fromkeys(prompts)))
