@@ -316,6 +316,22 @@ def test_every_trainer_follows_one_run_folder_rule(command, tmp_path, render_set
     args = _trainer_args(command, empty, tmp_path, render_set, tiny_prior_dir)
     clear_error(*run(*args, "--resume"), "holds no run to resume", "drop --resume")
     assert not empty.exists() or not any(empty.iterdir())
+    # a user's folder (files the run would write over: log.jsonl, model/, export/): refused, every byte kept
+    mine = tmp_path / "mine"
+    for name in ("log.jsonl", "model/model.json", "export/notes.txt"):
+        (mine / name).parent.mkdir(parents=True, exist_ok=True)
+        (mine / name).write_text(f"my {name}\n")
+    before = {str(p): p.read_bytes() for p in sorted(mine.rglob("*")) if p.is_file()}
+    args = _trainer_args(command, mine, tmp_path, render_set, tiny_prior_dir)
+    clear_error(*run(*args), "holds files that are not a tristudio run (export, log.jsonl, model)", "new or empty")
+    assert {str(p): p.read_bytes() for p in sorted(mine.rglob("*")) if p.is_file()} == before
+    assert sorted(p.name for p in mine.iterdir()) == ["export", "log.jsonl", "model"]
+    # a command.json that is not ours does not make the folder a replaceable run
+    (mine / "command.json").write_text("my own notes\n")
+    clear_error(*run(*args), "command.json is not valid JSON")
+    assert (mine / "command.json").read_text() == "my own notes\n" and (
+        mine / "log.jsonl"
+    ).read_text() == "my log.jsonl\n"
 
 
 def test_a_second_run_on_the_same_folder_names_the_lock_and_its_holder(tmp_path, render_set):

@@ -43,6 +43,7 @@ from pathlib import Path
 from .atomic import atomic_write_text
 from .plots import plot_losses
 from .run_checkpoints import Loaded, has_steps, load_latest
+from .runlock import LOCK_NAME
 
 __all__ = ["COMMAND", "CONFIG", "LOG", "PLOT", "RUN_EXPORTS", "STARTING_COMMAND", "TrainingRun", "run_export"]
 
@@ -83,8 +84,8 @@ class TrainingRun:
 
         A new run refuses a folder whose run has a checkpoint (trained state: --resume continues it), and replaces
         one that has none (killed or refused before its first checkpoint: nothing trained is lost), saying so, when
-        its command.json shows it is a run the CLI started (a config.json alone is refused: a model folder, an older
-        run).
+        its command.json shows it is a run the CLI started. Any other folder that holds files is refused and left as
+        it is (a config.json alone: a model folder, an older run; a user's files).
         --resume refuses a folder that holds no run, and continues one with no checkpoint yet from step 0, saying so.
         A new run started by the CLI records its command line (command.json)."""
         if resume and not self.exists():
@@ -101,6 +102,13 @@ class TrainingRun:
                 f"{self.dir} holds a {CONFIG} but no run this can replace (no {COMMAND}, no checkpoint): pass --resume "
                 "if it is a run to continue, or choose another folder"
             )
+        if not resume and not (self.dir / COMMAND).is_file() and (others := self._entries()):
+            raise FileExistsError(  # a user's folder: the run would write over their files (log.jsonl, model/, ...)
+                f"{self.dir} holds files that are not a tristudio run ({', '.join(others[:3])}"
+                f"{', ...' if len(others) > 3 else ''}): choose a new or empty folder for the run"
+            )
+        if not resume and (self.dir / COMMAND).is_file():
+            self.read_command()  # a command.json of ours (a run the CLI started), else ValueError naming it
         if not resume and self.exists() and self.is_main:
             if self.warn is not None:
                 self.warn(
@@ -112,6 +120,12 @@ class TrainingRun:
         command = STARTING_COMMAND.get()  # a new run's command line, or a resumed run's with its new FREE values
         if command is not None and self.is_main:
             self.write_command(command)
+
+    def _entries(self) -> list[str]:
+        """What the folder holds besides the run's lock (taken before check_start), sorted by name."""
+        if not self.dir.is_dir():
+            return []
+        return sorted(p.name for p in self.dir.iterdir() if p.name != LOCK_NAME)
 
     def write_command(self, command: dict) -> None:
         """RUN/command.json (see STARTING_COMMAND), atomically."""
