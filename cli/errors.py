@@ -97,6 +97,20 @@ def at_least(value: float | None, low: float, name: str) -> float | None:
 FILE_SUFFIXES = (".png", ".jpg", ".jpeg", ".mp4", ".gif", ".ply", ".obj", ".glb", ".pkl", ".safetensors", ".json")
 
 
+def fresh_folder(out: Path, overwrite: bool, marker: str, what: str) -> None:
+    """An --out to fill from scratch is new or empty, unless --overwrite: `what` there (a folder holding `marker`:
+    hours of rendering, a trained model) and a user's files are refused, naming them, before any work."""
+    held = sorted(p.name for p in out.iterdir()) if out.is_dir() and not overwrite else []
+    if marker in held:
+        raise typer.BadParameter(f"{out} already holds {what}: pass --overwrite to replace it", param_hint="--out")
+    if held:
+        more = ", ..." if len(held) > 3 else ""
+        raise typer.BadParameter(
+            f"{out} holds other files ({', '.join(held[:3])}{more}): name a new or empty folder, or pass --overwrite",
+            param_hint="--out",
+        )
+
+
 def out_folder(path: Path, name: str = "--out") -> Path:
     """An output folder that can be created (not an existing file, nor under one, nor a new one named like a file)."""
     for p in (path, *path.parents):

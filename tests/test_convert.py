@@ -46,8 +46,27 @@ def test_convert_writes_a_loadable_model_folder(pkl, G, tmp_path):
     G2 = load_generator(out)
     assert all(torch.equal(G2.state_dict()[k], v) for k, v in G.state_dict().items())
     assert not (pkl.parent / "SENTINEL").exists()
-    # converting again over our own folder replaces it
+    # converting the same pickle again replaces its own folder
     assert CliRunner().invoke(app, ["convert", str(pkl), "--out", str(out)]).exit_code == 0
+    # another model there (another pickle's, a trained one) or a user's files: refused, kept, unless --overwrite
+    meta["source"]["sha256"] = "0" * 64
+    (out / "model.json").write_text(json.dumps(meta))
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    result = CliRunner().invoke(app, ["convert", str(pkl), "--out", str(out)])
+    assert result.exit_code == 2 and "already holds a model: pass --overwrite" in " ".join(
+        result.output.replace("│", " ").split()
+    )
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert CliRunner().invoke(app, ["convert", str(pkl), "--out", str(out), "--overwrite"]).exit_code == 0
+    assert json.loads((out / "model.json").read_text())["source"]["sha256"] != "0" * 64
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    result = CliRunner().invoke(app, ["convert", str(pkl), "--out", str(mine)])
+    assert result.exit_code == 2 and "holds other files (notes.txt)" in " ".join(
+        result.output.replace("│", " ").split()
+    )
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
 
 
 def _make_bad(kind, tmp_path, pkl, G):
@@ -106,5 +125,6 @@ def test_convert_refuses_a_file_as_out_dir(tmp_path, pkl):
     target = tmp_path / "occupied"
     target.write_text("keep me")
     result = CliRunner().invoke(app, ["convert", str(pkl), "--out", str(target)])
-    assert result.exit_code == 1 and "a file is in the way" in result.stderr
+    said = " ".join(result.output.replace("│", " ").split())
+    assert result.exit_code == 2 and "is a file, not a folder" in said  # as every --out (cli/errors.py)
     assert target.read_text() == "keep me"

@@ -377,3 +377,32 @@ def test_renders_make_command_writes_the_render_set_of_render_objects(tmp_path):
         got, want = load_render_set(out), fn([3, 4], 16)
         assert torch.equal(got.images, want.images)
         assert got.seeds == [3, 4] and got.shape == want.shape and got.color == want.color
+
+
+def test_renders_make_keeps_an_existing_render_set_and_user_files_unless_overwrite(tmp_path):
+    from typer.testing import CliRunner
+
+    from tristudio.cli.app import app
+
+    def make(out, *extra):
+        res = CliRunner().invoke(
+            app, ["renders", "make", "--out", str(out), "--count", "2", "--resolution", "8", *extra]
+        )
+        return res.exit_code, " ".join(res.output.replace("│", " ").split())
+
+    out = tmp_path / "rs"
+    assert make(out)[0] == 0
+    before = (out / "renders.safetensors").read_bytes()
+    code, said = make(out, "--start", "5")
+    assert code == 2 and "already holds a render set: pass --overwrite" in said
+    assert (out / "renders.safetensors").read_bytes() == before and load_render_set(out).seeds == [0, 1]
+    assert make(out, "--start", "5", "--overwrite")[0] == 0 and load_render_set(out).seeds == [5, 6]
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    code, said = make(mine)
+    assert (
+        code == 2
+        and "holds other files (notes.txt)" in said
+        and sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+    )

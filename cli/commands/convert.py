@@ -14,9 +14,14 @@ import typer
 def convert(
     pkl: Path = typer.Argument(..., help="official EG3D network pickle (e.g. ffhq512-128.pkl, network-snapshot-*.pkl)"),
     out_dir: Path = typer.Option(..., "--out", help="model folder to write (model.safetensors + model.json)"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace the model (or other files) in --out"),
 ) -> None:
     """Convert an official EG3D network pickle into a tristudio model folder, without running code from the pickle."""
+    from tristudio.cli.errors import fresh_folder, out_folder
     from tristudio.core.eg3d.load import LOAD_ERRORS, convert_pickle
+
+    if not _same_conversion(out_folder(out_dir), pkl):  # converting the same pickle again replaces its folder
+        fresh_folder(out_dir, overwrite, "model.json", "a model")
 
     try:
         summary = convert_pickle(pkl, out_dir)
@@ -37,3 +42,18 @@ def convert(
     )
     typer.echo(f"  camera            radius {rk['avg_camera_radius']}, pivot {rk['avg_camera_pivot']}")
     typer.echo(f"  super-resolution  {rk['superresolution_module']}")
+
+
+def _same_conversion(out: Path, pkl: Path) -> bool:
+    """Whether `out` holds only a model converted from this very pickle (model.json's source sha256 is its)."""
+    import json
+
+    from tristudio.core.io.checkpoint import file_sha256
+
+    if not out.is_dir() or not pkl.is_file() or {p.name for p in out.iterdir()} != {"model.json", "model.safetensors"}:
+        return False
+    try:
+        source = json.loads((out / "model.json").read_text()).get("source") or {}
+    except (OSError, ValueError, AttributeError):
+        return False
+    return isinstance(source, dict) and source.get("sha256") == file_sha256(pkl)

@@ -28,6 +28,7 @@ def make(
     resolution: int = typer.Option(64, min=8, max=1024, help="image side in pixels"),
     supersample: int = typer.Option(1, min=1, max=8, help="rays per pixel side (anti-aliasing)"),
     world: World = typer.Option(World.objects, help="objects (shape/colour/material, uniform orbit) or heads"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace the render set (or other files) in --out"),
     threads: str = threads_option(),
 ) -> None:
     """Render one head or object per seed from one orbit camera per seed (backs of heads included)."""
@@ -35,10 +36,11 @@ def make(
 
     from rich.console import Console
 
-    from tristudio.cli.errors import clean_errors, esc, out_folder
+    from tristudio.cli.errors import clean_errors, esc, fresh_folder, out_folder
     from tristudio.core.priors.renders import render_heads, render_objects
 
     out_folder(out)  # before the renders are made, not after
+    fresh_folder(out, overwrite, "renders.json", "a render set")
     apply_threads(threads)
     t0 = time.time()
     render_fn = render_heads if world is World.heads else render_objects
