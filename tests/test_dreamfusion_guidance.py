@@ -216,3 +216,20 @@ def test_vsd_converts_a_sample_prediction_to_eps(tmp_path):
         torch.testing.assert_close(out.grad, G, rtol=1e-4, atol=1e-4)
     finally:
         unet.delete_adapters(vsd.adapter_name)
+
+
+def test_a_vsd_run_is_a_function_of_its_seed(pixel_prior):
+    """VSD's LoRA (and its camera embedding) are drawn from the run's seed, not the process's RNG: two objects with
+    one seed, made after different draws, start from the same weights and take the same steps."""
+    from tristudio.core.dreamfusion.optimize import DreamFusion, DreamFusionConfig
+
+    def run(draws: int) -> tuple[dict, list[float]]:
+        torch.rand(draws)  # the process RNG somewhere else
+        df = DreamFusion(DreamFusionConfig(prompt="a red cube", guidance="vsd", steps=2, resolution=16), pixel_prior)
+        start = {k: v.clone() for k, v in df.guidance.extra_state()[0].items()}
+        return start, [df.step()["loss"] for _ in range(2)]
+
+    (a, loss_a), (b, loss_b) = run(1), run(7)
+    assert a.keys() == b.keys() and any("lora" in k for k in a)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert loss_a == loss_b

@@ -161,6 +161,7 @@ class DreamFusion:
             torch.manual_seed(cfg.seed)
             self.field = DensityAlbedoField.from_config(cfg).to(self.device)
             self.background = DirectionBackground().to(self.device)
+            self.guidance = make_guidance(cfg.guidance, prior, cfg.guidance_scale, t_range=cfg.t_range)  # VSD: LoRA
         if cfg.sampler not in ("grid", "uniform"):
             raise ValueError(f"unknown sampler {cfg.sampler!r}; expected 'grid' or 'uniform'")
         if cfg.background not in ("mlp", "white"):
@@ -169,7 +170,6 @@ class DreamFusion:
             raise ValueError(f"unknown light {cfg.light!r}; expected 'camera' or 'world'")
         self.grid = DensityGrid(cfg.grid_resolution, cfg.bound, cfg.grid_decay, device=self.device)
         self._grid_ready = False
-        self.guidance = make_guidance(cfg.guidance, prior, cfg.guidance_scale, t_range=cfg.t_range)
         self.optimizer = torch.optim.Adam(
             list(self.field.parameters()) + list(self.background.parameters()), lr=cfg.lr, betas=(0.9, 0.99), eps=1e-15
         )
