@@ -72,3 +72,44 @@ def test_stability_summary_and_verdict():
     assert stable_over_steps(s)
     s["1000"]["r_precision"] = 0.5
     assert not stable_over_steps(s) and stable_over_steps(s, rp_tol=0.125)
+
+
+def test_stability_marks_resume_only_what_they_can_measure(tmp_path, tiny_prior_dir):
+    """evaluate_over_steps measures each mark at that step: a folder whose run is past a mark not yet measured, or
+    made with other settings, is refused rather than measured on the wrong state; the marks done are kept."""
+    import json
+
+    from tristudio.core.dreamfusion.acceptance import evaluate_over_steps
+    from tristudio.core.priors import load_clip, load_prior
+    from tristudio.core.priors.testing import build_tiny_clip
+
+    prior = load_prior(tiny_prior_dir, device="cpu")
+    clip = load_clip(build_tiny_clip(tmp_path / "clip"), device="cpu")
+    prompts, quiet = ["a red cube"], lambda line: None
+    res = evaluate_over_steps(prior, clip, tmp_path, (1, 3), "sds", prompts, log=quiet, resolution=16)
+    folder = tmp_path / "sds" / "a_red_cube"
+    marks = json.loads((folder / "marks.json").read_text())
+    assert sorted(marks) == ["1", "3"] and res["runs"][0]["marks"] == marks
+    with pytest.raises(ValueError, match=r"at step 3, past the marks \[2\] not measured yet"):
+        evaluate_over_steps(prior, clip, tmp_path, (2, 3), "sds", prompts, log=quiet, resolution=16)
+    with pytest.raises(ValueError, match="measured with other settings"):
+        evaluate_over_steps(prior, clip, tmp_path, (1, 3), "sds", prompts, seed=1, log=quiet, resolution=16)
+    assert json.loads((folder / "marks.json").read_text()) == marks  # nothing measured again, nothing lost
+    res = evaluate_over_steps(prior, clip, tmp_path, (3, 4), "sds", prompts, log=quiet, resolution=16)
+    assert res["runs"][0]["marks"]["3"] == marks["3"] and "4" in res["runs"][0]["marks"]
+
+
+def test_stability_cli_refuses_what_it_would_ignore(tmp_path):
+    from typer.testing import CliRunner
+
+    from tristudio.cli.app import app
+
+    def run(*args):
+        res = CliRunner().invoke(app, ["eval", "dreamfusion-acceptance", "--out", str(tmp_path / "o"), *args])
+        return res.exit_code, " ".join(res.output.replace("│", " ").split())
+
+    code, said = run("--marks", "1", "--first-object", "50")
+    assert code == 2 and "--first-object" in said and "held-out prompts" in said
+    code, said = run("--marks", "1,2", "--steps", "5")
+    assert code == 2 and "--steps" in said and "the last mark" in said
+    assert not (tmp_path / "o").exists()

@@ -108,6 +108,7 @@ def _int_list(text: str, name: str) -> list[int]:
 
 @app.command("dreamfusion-acceptance")
 def dreamfusion_acceptance(
+    ctx: typer.Context,
     prior: Path = prior_option(),
     clip: Path = clip_option(),
     methods: str = typer.Option("sds,csd,vsd", help="comma-separated guidance methods"),
@@ -139,15 +140,24 @@ def dreamfusion_acceptance(
     if not method_list or unknown:
         raise typer.BadParameter(f"unknown method(s) {unknown or methods!r}; choose from {', '.join(METHODS)}")
     mark_list = _int_list(marks, "--marks") if marks else None
+    if mark_list:
+        if ctx.get_parameter_source("steps").name == "COMMANDLINE":
+            raise typer.BadParameter("with --marks, the runs go to the last mark", param_hint="--steps")
+        prompts = HOLDOUT_PROMPTS[first_object : (first_object + objects) if objects else None]
+        if not prompts:
+            raise typer.BadParameter(
+                f"{first_object}: there are {len(HOLDOUT_PROMPTS)} held-out prompts", param_hint="--first-object"
+            )
     out_folder(out)
     apply_threads(threads)
     with clean_errors():
         prior_model = load_prior(prior or shipped_prior_path(), "cpu")
         clip_model = load_clip(clip or shipped_clip_path(), "cpu")
         if mark_list:
-            prompts = HOLDOUT_PROMPTS[first_object : (first_object + objects) if objects else None]
-            res = evaluate_over_steps(prior_model, clip_model, out, mark_list, method_list[0], prompts)
-            print(json.dumps({"summary": res["summary"], "stable": res["stable"]}, indent=2))
+            overrides = {"resolution": resolution} if resolution else {}
+            for method in method_list:
+                res = evaluate_over_steps(prior_model, clip_model, out, mark_list, method, prompts, **overrides)
+                print(json.dumps({"method": method, "summary": res["summary"], "stable": res["stable"]}, indent=2))
             return
         res = evaluate(
             prior_model,

@@ -232,15 +232,23 @@ def evaluate_over_steps(
     **config,
 ) -> dict:
     """One run per object prompt to max(marks) with the default config (plus `config` overrides), measured at each
-    mark. Resumable: out/<method>/<prompt>/checkpoint and marks.json hold each prompt's state and measurements."""
+    mark. Resumable: out/<method>/<prompt>/checkpoint and marks.json hold each prompt's state and measurements, and
+    settings.json what they were made with (method, seed, overrides, the prior's fingerprint): a folder made with
+    other settings, or whose checkpoint is past a mark not yet measured, is refused (ValueError naming it)."""
+    from ..io.checkpoint import folder_fingerprint
+
     object_prompts = list(HOLDOUT_PROMPTS if object_prompts is None else object_prompts)
     marks = sorted(int(m) for m in marks)
     candidates = _candidates(object_prompts)
     out = Path(out)
+    prior_id = folder_fingerprint(prior.path) if getattr(prior, "path", None) else None
+    settings = json.loads(json.dumps({"method": method, "seed": seed, "config": config, "prior": prior_id}))
     runs = []
     for prompt in object_prompts:
         folder = out / method / prompt.replace(" ", "_")
-        done_path = folder / "marks.json"
+        settings_path, done_path = folder / "settings.json", folder / "marks.json"
+        if settings_path.is_file() and json.loads(settings_path.read_text()) != settings:
+            raise ValueError(f"{folder} was measured with other settings ({settings_path}): use another --out")
         done = json.loads(done_path.read_text()) if done_path.is_file() else {}
         if all(str(m) in done for m in marks):
             runs.append({"prompt": prompt, "marks": done})
@@ -248,9 +256,16 @@ def evaluate_over_steps(
         ckpt = folder / "checkpoint"
         if DreamFusion.has_checkpoint(ckpt):
             df = DreamFusion.load(ckpt, prior)
+            early = [m for m in marks if str(m) not in done and m < df.step_count]
+            if early:
+                raise ValueError(
+                    f"{folder}: its run is at step {df.step_count}, past the marks {early} not measured yet: "
+                    "use another --out"
+                )
         else:
             cfg = DreamFusionConfig(prompt=prompt, guidance=method, steps=marks[-1], seed=seed, **config)
             df = DreamFusion(cfg, prior)
+        atomic_write_text(settings_path, json.dumps(settings, indent=2))
         t0 = time.perf_counter()
         for m in marks:
             if str(m) in done:
