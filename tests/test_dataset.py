@@ -178,6 +178,51 @@ def test_interrupted_make_leaves_no_output_and_resumes(tmp_path, monkeypatch, su
     assert read_captions(out) == read_captions(fresh)
 
 
+def test_a_users_folder_where_the_work_folder_goes_is_refused_and_kept(tmp_path, monkeypatch):
+    """The work folder `.NAME.partial/` beside --out is deleted when done: only one that is ours (params.json) is
+    resumed or discarded, with a line saying which; a user's folder there is refused, every file kept."""
+    spec = make_mod.DatasetSpec("objects", 2, 8, seed=3, supersample=1, chunk=2)
+    out = tmp_path / "pp"
+    mine = make_mod.work_dir(out)
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match=r"\.pp\.partial is in the way: it is not a dataset's work folder"):
+        make_mod.make_dataset(spec, out)
+    assert (mine / "notes.txt").read_text() == "mine" and not out.exists()
+    (mine / "notes.txt").unlink()
+    lines = []
+    real = make_mod.render_items
+    monkeypatch.setattr(make_mod, "render_items", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        make_mod.make_dataset(spec, out, log=lines.append)  # (an empty folder of that name: taken)
+    monkeypatch.setattr(make_mod, "render_items", real)
+    make_mod.make_dataset(spec, out, log=lines.append)
+    other = tmp_path / "other"
+    with pytest.raises(KeyboardInterrupt):
+        monkeypatch.setattr(make_mod, "render_items", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+        make_mod.make_dataset(spec, other)
+    monkeypatch.setattr(make_mod, "render_items", real)
+    make_mod.make_dataset(
+        make_mod.DatasetSpec("objects", 2, 8, seed=4, supersample=1, chunk=2), other, log=lines.append
+    )
+    assert lines == [
+        f"resuming from {mine}",
+        f"discarding {make_mod.work_dir(other)}: its images were made with other parameters",
+    ]
+    assert check_dataset(out).ok and check_dataset(other).ok
+
+
+def test_dataset_make_into_the_current_folder(tmp_path, monkeypatch):
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    r = CliRunner().invoke(
+        app, ["dataset", "make", "--world", "objects", "--count", "2", "--resolution", "8", "--out", "."]
+    )
+    assert r.exit_code == 0, r.output
+    assert check_dataset(here).ok and sorted(p.name for p in tmp_path.iterdir()) == ["here"]  # no lock or work left
+
+
 def test_datasets_made_with_different_seeds_hold_different_items():
     """torch's CPU generator keeps only the low 32 bits of a seed: item seeds must differ there, or --seed 1 would
     render the very heads and cameras of --seed 0."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from enum import Enum
 from pathlib import Path
 
@@ -50,23 +51,22 @@ def make(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from tristudio.cli.errors import clean_errors
-    from tristudio.core.data.make import DatasetSpec, check_output, make_dataset, work_dir
+    from tristudio.core.data.make import DatasetSpec, check_output, make_dataset
     from tristudio.core.io.runlock import run_lock
 
     if cameras.value != "ffhq" and world.value == "objects":
         typer.echo(f"error: --cameras {cameras.value} applies to the heads worlds only", err=True)
         raise typer.Exit(2)
+    out = Path(os.path.abspath(out))  # `--out .` names the folder (its lock and work folder sit beside it)
     with clean_errors():
         check_output(out, overwrite)  # before anything is rendered
-        if work_dir(out).exists():
-            typer.echo(f"resuming from {work_dir(out)}")
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
         with run_lock(out, lock=out.parent / f".{out.name}.lock"), Progress(*columns) as bar:
             task = bar.add_task(f"{world.value} {resolution}px", total=count)
             spec = DatasetSpec(
                 world.value, count, resolution, seed, supersample, cameras=cameras.value, ground_truth=ground_truth
             )
-            make_dataset(spec, out, lambda done, total: bar.update(task, completed=done), overwrite)
+            make_dataset(spec, out, lambda done, total: bar.update(task, completed=done), overwrite, bar.console.print)
     typer.echo(f"wrote {out}")
 
 

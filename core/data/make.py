@@ -55,6 +55,18 @@ def work_dir(out: str | Path) -> Path:
     return out.parent / f".{out.name}.partial"
 
 
+def _work_params(work: Path) -> dict | None:
+    """The params.json of a work folder of ours ({} for one killed before writing it: only an empty chunks/), or
+    None for a folder that is not ours."""
+    try:
+        params = json.loads((work / "params.json").read_text())
+    except (OSError, ValueError):
+        entries = list(work.iterdir()) if work.is_dir() else [work]
+        fresh = [p.name for p in entries] == ["chunks"] and not any((work / "chunks").iterdir())
+        return {} if fresh or not entries else None
+    return params if isinstance(params, dict) and "world" in params else None
+
+
 def _world_items(world: str, seeds: list[int], cameras: str):
     """The items of `world` for `seeds`: (scene batch, one camera per item; the heads worlds' from `cameras`)."""
     if world == "heads":
@@ -223,11 +235,16 @@ class DatasetSpec:
 
 
 def make_dataset(
-    spec: DatasetSpec, out: str | Path, progress: Callable[[int, int], None] | None = None, overwrite: bool = False
+    spec: DatasetSpec,
+    out: str | Path,
+    progress: Callable[[int, int], None] | None = None,
+    overwrite: bool = False,
+    log: Callable[[str], None] | None = None,
 ) -> Path:
     """Render the dataset `spec` into the EG3D dataset `out` (folder, or zip if .zip). `progress(done, total)` is
-    called as items finish (resumed items count as done at once). Returns `out`. An existing `out` that is not a
-    tristudio dataset is refused (check_output) unless `overwrite`.
+    called as items finish (resumed items count as done at once); `log` gets a line when earlier work is resumed or
+    discarded. Returns `out`. An existing `out` that is not a tristudio dataset is refused (check_output) unless
+    `overwrite`, and so is a work folder that is not tristudio's (FileExistsError: a user's `.<name>.partial/`).
     """
     out = Path(out)
     check_output(out, overwrite)
@@ -235,11 +252,17 @@ def make_dataset(
     params = spec.params()
     params_file = work / "params.json"
     if work.exists():
-        try:
-            same = json.loads(params_file.read_text()) == params
-        except (OSError, json.JSONDecodeError):
-            same = False
-        if not same:
+        earlier = _work_params(work)
+        if earlier is None:
+            raise FileExistsError(
+                f"{work} is in the way: it is not a dataset's work folder (no params.json); move it away"
+            )
+        say = log or (lambda line: None)
+        if earlier == params:
+            say(f"resuming from {work}")
+        else:
+            if earlier:  # ({}: nothing was rendered there yet)
+                say(f"discarding {work}: its images were made with other parameters")
             shutil.rmtree(work)
     (work / "chunks").mkdir(parents=True, exist_ok=True)
     atomic_write_text(params_file, json.dumps(params))
