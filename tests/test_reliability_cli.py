@@ -211,6 +211,9 @@ def test_bench_out_replaces_a_benchmark_json_but_never_another_file(tmp_path, mo
         code, text = run("bench", "render", "--quick", "--out", out)
         assert code == 0, text
     assert json.loads(out.read_text())["benchmark"] == "render"
+    before = out.read_text()  # another benchmark's JSON is not this one's to replace
+    clear_error(*run("bench", "representations", "--quick", "--out", out), "is `bench render`'s JSON")
+    assert out.read_text() == before
 
 
 @pytest.mark.parametrize("command", ["generate", "sample", "fit", "dreamfusion", "train eg3d", "eval id-sw-train"])

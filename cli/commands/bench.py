@@ -14,30 +14,35 @@ from tristudio.core.threads import apply_threads
 app = typer.Typer(help="Measure speed: prints a table and writes JSON (default bench/NAME.json).", no_args_is_help=True)
 
 
-def _is_bench_json(path: Path) -> bool:
+def _bench_of(path: Path) -> str | None:
+    """The benchmark whose JSON the file is ({"benchmark": NAME, "rows": [...]}), else None."""
     import json
 
     try:
         payload = json.loads(path.read_text())
     except (OSError, ValueError):
-        return False
-    return (
+        return None
+    if (
         isinstance(payload, dict)
         and isinstance(payload.get("benchmark"), str)
         and isinstance(payload.get("rows"), list)
-    )
+    ):
+        return payload["benchmark"]
+    return None
 
 
-def _check_out(out: Path) -> None:
-    """The JSON's path: a file that is not a benchmark's own JSON is never replaced (checked before the measurement
-    and again before the write: it may have appeared meanwhile)."""
+def _check_out(out: Path, name: str) -> None:
+    """The JSON's path: a file that is not benchmark `name`'s own JSON is never replaced (checked before the
+    measurement and again before the write: it may have appeared meanwhile)."""
     from tristudio.cli.errors import out_folder
 
     if out.is_dir():
         raise typer.BadParameter(f"{out} is a folder; give the JSON file's path", param_hint="--out")
-    if out.is_file() and not _is_bench_json(out):
+    held = _bench_of(out) if out.is_file() else name
+    if held != name:
+        what = f"`bench {held}`'s JSON" if held else "not a benchmark's JSON"
         raise typer.BadParameter(
-            f"{out} exists and is not a benchmark's JSON; it is left as it is: choose another path", param_hint="--out"
+            f"{out} exists and is {what}; it is left as it is: choose another path", param_hint="--out"
         )
     out_folder(out.parent, "--out")
 
@@ -47,7 +52,7 @@ def _make_command(name: str):
         device: str = typer.Option("auto", help="auto | cpu | cuda"),
         quick: bool = typer.Option(False, help="fewer repeats and sizes (a smoke run)"),
         out: Path = typer.Option(
-            None, help="JSON output path (default bench/<name>.json; only a benchmark's JSON is ever replaced)"
+            None, help="JSON output path (default bench/<name>.json; only this benchmark's own JSON is ever replaced)"
         ),
         threads: str = threads_option(),
     ) -> None:
@@ -56,7 +61,7 @@ def _make_command(name: str):
         from tristudio.core.device import DeviceError, resolve_device
 
         out = out or Path("bench") / f"{name}.json"
-        _check_out(out)
+        _check_out(out, name)
         apply_threads(threads)
         try:
             dev = resolve_device(device)
@@ -65,7 +70,7 @@ def _make_command(name: str):
             raise typer.Exit(1) from None
         mod = importlib.import_module(f"tristudio.core.bench.{name}")
         rows = mod.run(device=str(dev), quick=quick)
-        _check_out(out)
+        _check_out(out, name)
         with clean_errors():
             path = report(name, mod.TITLE, rows, dev, out)
         typer.echo(f"wrote {path}")
