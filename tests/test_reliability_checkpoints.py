@@ -386,3 +386,7 @@ def test_without_a_latest_pointer_the_newest_whole_step_is_committed_again(tmp_p
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
         "latest", "step-00000002", "step-00000004", "step-00000006",
     ]  # fmt: skip
+    (tmp_path / "checkpoints" / "latest").write_text("../../../etc\n")  # damaged, not missing: said so
+    warnings.clear()
+    assert RC.load_latest(tmp_path, warn=warnings.append).step == 6
+    assert len(warnings) == 1 and "latest names no step folder (damaged)" in warnings[0]

@@ -163,7 +163,8 @@ def clean_orphans(run_dir: str | os.PathLike, warn: Callable[[str], None] | None
     steps = _steps(root)
     if committed is None and steps:  # whole folders, no pointer: the newest is committed again (module doc)
         if warn is not None:
-            warn(f"warning: {root / POINTER} is missing; committing {_step_name(steps[-1])}, the newest step folder")
+            state = "is missing" if not (root / POINTER).exists() else "names no step folder (damaged)"
+            warn(f"warning: {root / POINTER} {state}; committing {_step_name(steps[-1])}, the newest step folder")
         atomic_write_text(root / POINTER, _step_name(steps[-1]) + "\n")
         committed = steps[-1]
     for p in root.iterdir():
