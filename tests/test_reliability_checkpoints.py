@@ -309,6 +309,17 @@ def test_train_prior_resumes_bit_identical_after_a_kill_in_the_save(tmp_path, mo
     a, b = RC.load_latest(tmp_path / "straight"), RC.load_latest(tmp_path / "killed")
     assert a.step == b.step == 6
     _assert_same(a.tensors, b.tensors)
+    if where == WHERE[0]:  # killed after the last checkpoint, while sampling the last grid: resuming finishes it
+        import tristudio.core.priors.ddim as ddim
+
+        late = tmp_path / "late"
+        monkeypatch.setattr(ddim, "sample_images", lambda *a, **k: (_ for _ in ()).throw(Killed()))
+        with pytest.raises(Killed):
+            run(late)
+        monkeypatch.undo()
+        assert RC.latest_step(late) == 6 and not (late / "samples" / "grid_000006.png").exists()
+        run(late, resume=True)
+        assert (late / "samples" / "grid_000006.png").is_file()
 
 
 @pytest.mark.parametrize("where", WHERE)

@@ -173,10 +173,13 @@ def run_steps(
 ) -> None:
     """The prior's and CLIP's step loop up to run.total_steps: with `resume`, restore the trainer's state from the
     newest checkpoint first; log step 1 and every 10th, checkpoint on the run's cadence, call `periodic()` (sample
-    grid / retrieval evaluation) every `every` steps and at the last."""
+    grid / retrieval evaluation) every `every` steps and at the last. A run resumed at its last step calls it once
+    more: a kill after the last checkpoint may have come before the last export."""
     state = trainer.state
     if resume and load_train_state(run.dir, state) is None:
         print(f"--resume: no checkpoint in {run.dir} yet; starting from step 0")
+    if state.step >= run.total_steps:
+        periodic()
     while state.step < run.total_steps:
         record = trainer.train_step()
         if record["step"] % 10 == 0 or record["step"] == 1:
