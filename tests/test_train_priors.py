@@ -406,3 +406,13 @@ def test_renders_make_keeps_an_existing_render_set_and_user_files_unless_overwri
         and "holds other files (notes.txt)" in said
         and sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
     )
+
+
+@pytest.mark.parametrize("kind, option, size", [("clip", "--image-size", 12), ("prior", "--resolution", 64)])
+def test_an_input_size_that_does_not_divide_the_renders_is_refused(renders, tokenizer, kind, option, size):
+    """Both trainers box-downsample the 32 px renders: 12 (uneven) or 64 (upsampled) is named, not trained on."""
+    with pytest.raises(ValueError, match=f"renders are 32 px: {option} {size} does not divide it"):
+        if kind == "clip":
+            _clip_trainer(renders, tokenizer, image_size=size)
+        else:
+            _prior_trainer(renders, tokenizer, resolution=size)

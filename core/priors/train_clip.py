@@ -30,7 +30,7 @@ from torch import Tensor
 from ..worlds.captions import MATERIALS, VIEW_WORDS, head_caption, head_prompts, object_caption, shape_color_prompts
 from .clip import CLIP_MEAN, CLIP_STD, ClipModel, image_processor_config
 from .renders import RenderSet
-from .trainloop import TrainConfig, TrainState, optimizer_step, scheduled_lr
+from .trainloop import TrainConfig, TrainState, check_box_downsample, optimizer_step, scheduled_lr
 
 __all__ = ["ClipConfig", "ClipTrainer", "build_clip_model", "contrastive_loss", "retrieval_report"]
 
@@ -105,8 +105,7 @@ def _normalise(images: Tensor) -> Tensor:
 class ClipTrainer:
     def __init__(self, cfg: ClipConfig, tokenizer, renders: RenderSet, model=None):
         self.cfg, self.tokenizer, self.renders = cfg, tokenizer, renders
-        if renders.images.shape[1] % cfg.image_size:
-            raise ValueError(f"renders are {renders.images.shape[1]} px: not a multiple of image_size {cfg.image_size}")
+        check_box_downsample(renders.images.shape[1], cfg.image_size, "--image-size")
         self.model = model if model is not None else build_clip_model(cfg, tokenizer)
         self.model.train()
         decay = [p for n, p in self.model.named_parameters() if p.ndim >= 2 and "embedding" not in n]

@@ -30,7 +30,7 @@ from torch import Tensor
 from ..io.training_run import TrainingRun
 from ..worlds.captions import COLORS, SHAPES
 from .renders import RenderSet
-from .trainloop import TrainConfig, TrainState, optimizer_step, scheduled_lr
+from .trainloop import TrainConfig, TrainState, check_box_downsample, optimizer_step, scheduled_lr
 
 __all__ = [
     "DEFAULT_HOLDOUT",
@@ -121,6 +121,7 @@ def text_encoder_from_clip(clip_model):
 class PriorTrainer:
     def __init__(self, cfg: PriorConfig, text_encoder, tokenizer, renders: RenderSet, unet=None):
         self.cfg, self.text_encoder, self.tokenizer = cfg, text_encoder.eval().requires_grad_(False), tokenizer
+        check_box_downsample(renders.images.shape[1], cfg.resolution, "--resolution")
         holdout = {tuple(p) for p in cfg.holdout_pairs}
         keep = [i for i in range(len(renders)) if (renders.shape[i], renders.color[i]) not in holdout]
         if not keep:

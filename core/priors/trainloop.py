@@ -23,6 +23,7 @@ from ..io.training_run import TrainingRun
 __all__ = [
     "TrainConfig",
     "TrainState",
+    "check_box_downsample",
     "cosine_lr",
     "load_train_state",
     "open_run",
@@ -32,6 +33,15 @@ __all__ = [
     "save_train_state",
     "scheduled_lr",
 ]
+
+
+def check_box_downsample(renders_side: int, size: int, option: str) -> None:
+    """Both trainers box-downsample the renders to their input size: it must divide the renders' side (a larger or
+    uneven size would train on interpolated pixels). ValueError naming the option otherwise."""
+    if renders_side % size:
+        raise ValueError(
+            f"renders are {renders_side} px: {option} {size} does not divide it (use a divisor, e.g. {renders_side})"
+        )
 
 
 @dataclass
