@@ -166,7 +166,9 @@ def _check_state(expected: dict, got: dict, source) -> None:
 
 # Bounds on the sizes a model's settings may ask for (far above any EG3D: ffhq512 has img_resolution 512, planes 256,
 # w_dim 512, channel_base 32768, 48 + 48 ray samples); a field outside them is a corrupt or hostile file, refused
-# before anything is allocated. (field path, low, high, power of two)
+# before anything is allocated. (field path, low, high, power of two). `train eg3d` bounds its ray samples by the same
+# MAX_RAY_SAMPLES, so every model it exports loads.
+MAX_RAY_SAMPLES = 1024
 SIZE_BOUNDS = [
     (("img_resolution",), 4, 4096, True),
     (("plane_resolution",), 4, 2048, True),
@@ -182,8 +184,8 @@ SIZE_BOUNDS = [
     (("num_fp16_res",), 0, 16, False),
     (("mapping_kwargs", "num_layers"), 0, 64, False),
     (("rendering_kwargs", "image_resolution"), 4, 4096, True),
-    (("rendering_kwargs", "depth_resolution"), 1, 1024, False),
-    (("rendering_kwargs", "depth_resolution_importance"), 0, 1024, False),
+    (("rendering_kwargs", "depth_resolution"), 1, MAX_RAY_SAMPLES, False),
+    (("rendering_kwargs", "depth_resolution_importance"), 0, MAX_RAY_SAMPLES, False),
 ]
 
 
