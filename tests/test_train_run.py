@@ -240,3 +240,20 @@ def test_cli_refuses_bad_neural_resolution_fades_and_ray_samples_naming_them(opt
     flat = " ".join(result.output.replace("│", " ").split())
     assert result.exit_code == 2 and f"Invalid value for {option}: {words}" in flat, result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_resume_with_a_length_the_run_has_passed_takes_no_step(dataset, tmp_path):
+    """It said 'for 1 steps' and its bar showed 2/1: like dreamfusion, it says where the run is and trains nothing."""
+    from typer.testing import CliRunner
+
+    from tristudio.cli.app import app
+    from tristudio.core.io.run_checkpoints import checkpoint_steps
+
+    out = tmp_path / "run"
+    first = CliRunner().invoke(app, _cli(dataset, out, "--kimg", str(2 * BATCH / 1000))[3:])  # the later --kimg wins
+    assert first.exit_code == 0 and checkpoint_steps(out) == [1, 2], first.output
+    log = (out / "log.jsonl").read_text()
+    again = CliRunner().invoke(app, ["train", "eg3d", "--out", str(out), "--resume", "--kimg", str(BATCH / 1000)])
+    said = " ".join(again.output.split())
+    assert again.exit_code == 0 and "is at step 2 of 1: no step to take" in said, again.output
+    assert "for 1 steps" not in said and checkpoint_steps(out) == [1, 2] and (out / "log.jsonl").read_text() == log

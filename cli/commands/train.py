@@ -65,6 +65,7 @@ def eg3d(
     from tristudio.cli.errors import at_least, clean_errors, esc, fail, finite, out_folder
     from tristudio.core.eg3d.load import MAX_RAY_SAMPLES
     from tristudio.core.eg3d.train import TrainConfig, TrainingError, train
+    from tristudio.core.io.run_checkpoints import latest_step
     from tristudio.core.io.runlock import run_lock
 
     if not kimg > 0 or not finite(kimg, "--kimg"):
@@ -151,6 +152,11 @@ def eg3d(
     lock = run_lock(out, warn=lambda line: console.print(esc(line))) if main else contextlib.nullcontext()
     try:
         with clean_errors(), lock:
-            train(cfg, resume=resume, console=console)
+            done = latest_step(out) if resume else None
+            if done is not None and done >= cfg.total_steps:  # a shorter --kimg than the run has trained
+                if main:
+                    console.print(f"{esc(out)} is at step {done} of {cfg.total_steps}: no step to take", soft_wrap=True)
+            else:
+                train(cfg, resume=resume, console=console)
     except TrainingError as exc:
         fail(str(exc))
