@@ -32,8 +32,8 @@ T = TypeVar("T")
 def _check_threads(value: str) -> str:
     try:
         resolve_threads(value)
-    except ValueError:
-        raise typer.BadParameter(f"expected a number >= 1, or 0 / auto, got {value!r}") from None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
     return value
 
 

@@ -12,6 +12,8 @@ with other jobs, `tristudio sample` took 80-150 s with torch's default threads a
 steps 6-8 min against 80 s. Where the load average is unknown (not Unix) it is taken as 0.
 
 Every CLI command with --threads takes 0 (or "auto") to mean this rule; `apply_threads` sets torch to the result.
+A count above the machine's logical CPUs (os.cpu_count()) is refused: by the rule above such threads only wait for
+each other, and a huge one crashes torch (100000 OpenMP threads segfault; 99999999999 overflows its int).
 The viewer keeps `reserve=1` core for its GUI thread (never below one thread).
 """
 
@@ -20,7 +22,7 @@ from __future__ import annotations
 import math
 import os
 
-__all__ = ["usable_cores", "auto_threads", "resolve_threads", "apply_threads", "THREADS_HELP"]
+__all__ = ["usable_cores", "machine_cpus", "auto_threads", "resolve_threads", "apply_threads", "THREADS_HELP"]
 
 
 def usable_cores() -> int:
@@ -29,6 +31,11 @@ def usable_cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
         return max(1, os.cpu_count() or 1)
+
+
+def machine_cpus() -> int:
+    """The machine's logical CPUs (os.cpu_count()), at least 1: the most threads --threads accepts."""
+    return max(1, os.cpu_count() or 1)
 
 
 def auto_threads(cores: int | None = None, load: float | None = None, processes: int = 1, reserve: int = 0) -> int:
@@ -48,17 +55,21 @@ def auto_threads(cores: int | None = None, load: float | None = None, processes:
 
 
 def resolve_threads(threads: int | str | None, processes: int = 1) -> int:
-    """--threads value -> a thread count: None, 0 or "auto" -> auto_threads(); n >= 1 -> n; else ValueError."""
+    """--threads value -> a thread count: None, 0 or "auto" -> auto_threads(); 1 <= n <= machine_cpus() -> n; else
+    ValueError saying what is wrong with the value (the CLI prefixes the option's name)."""
     if threads is None or (isinstance(threads, str) and threads.strip().lower() in ("", "0", "auto")):
         return auto_threads(processes=processes)
     try:
         n = int(threads)
     except ValueError:
-        raise ValueError(f"--threads must be a number or 'auto', got {threads!r}") from None
+        n = -1
+    if n < 0:
+        raise ValueError(f"expected a number >= 1, or 0 / auto, got {threads!r}")
     if n == 0:
         return auto_threads(processes=processes)
-    if n < 0:
-        raise ValueError(f"--threads must be >= 0 (0 = automatic), got {n}")
+    cpus = machine_cpus()
+    if n > cpus:
+        raise ValueError(f"{n} is more than the {cpus} CPUs of this machine; use 1..{cpus}, or 0 / auto")
     return n
 
 

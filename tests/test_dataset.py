@@ -44,6 +44,34 @@ def test_write_read_round_trip_is_exact(tmp_path, suffix):
     assert not list(tmp_path.glob(".*"))  # no temporary leftovers
 
 
+def test_16_bit_grayscale_pngs_are_scaled_to_8_bits_not_read_as_white(tmp_path):
+    """PIL's own conversion clipped every 16-bit value above 255 to white: a dataset of 16-bit PNGs checked OK, and
+    was trained on and scored as white images."""
+    import io
+
+    from PIL import Image
+
+    from tristudio.core.data.dataset import decode_image
+
+    path = write_dataset(tmp_path / "ds", *_toy(n=2))
+    sixteen = np.array([0, 1000, 128 * 257, 65535], np.uint16).repeat(16).reshape(8, 8)
+    names = [name for name, _ in json.loads((path / "dataset.json").read_text())["labels"]]
+    for name in names:
+        Image.fromarray(sixteen).save(path / name)
+    with Image.open(path / names[0]) as im:
+        assert im.mode == "I;16"  # a real 16-bit PNG
+    images, _, _ = read_dataset(path)
+    expected = torch.tensor([0, 4, 128, 255], dtype=torch.uint8).repeat_interleave(16).reshape(8, 8, 1)
+    assert images.shape == (2, 8, 8, 1) and torch.equal(images[0], expected)
+    assert torch.equal(EG3DDataset(path)[1][0], expected.permute(2, 0, 1))
+    report = check_dataset(path)
+    assert report.ok and report.summary["resolution"] == "8x8x1"
+    tiff = io.BytesIO()  # 32-bit integer samples have no 8-bit reading: refused, never wrapped around
+    Image.fromarray(np.array([[0, 100000]], np.int32)).save(tiff, format="TIFF")
+    with pytest.raises(ValueError, match="0..100000 are not 8- or 16-bit"):
+        decode_image(tiff.getvalue())
+
+
 def test_flip_label_mirrors_the_camera():
     labels = object_cameras(range(6)).label()
     torch.testing.assert_close(flip_label(flip_label(labels)), labels)

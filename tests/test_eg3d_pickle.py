@@ -340,6 +340,9 @@ def _bad(tmp_path, G, name, kind):
     elif kind == "bad kwargs":
         kwargs["rendering_kwargs"].pop("box_warp")
         write_snapshot(p, state, kwargs, neural_rendering_resolution=nrr)
+    elif kind == "bad ray range":  # a converted pickle's rendering settings are checked as a model.json's are
+        kwargs["rendering_kwargs"].update(ray_start=3.0, ray_end=2.0)
+        write_snapshot(p, state, kwargs, neural_rendering_resolution=nrr)
     elif kind == "not a dict":
         p.write_bytes(pickle.dumps([1, 2, 3]))
     elif kind == "folder":
@@ -360,6 +363,7 @@ BAD = {
     "NaN": (GeneratorLoadError, "'backbone.mapping.fc0.weight' holds NaN or Inf"),
     "Inf": (GeneratorLoadError, "'decoder.net.2.bias' holds NaN or Inf"),
     "bad kwargs": (GeneratorLoadError, "cannot build a TriPlaneGenerator"),
+    "bad ray range": (GeneratorLoadError, r"init_kwargs.rendering_kwargs.ray_start is 3.0; expected a depth below"),
     "not a dict": (EG3DPickleError, "top level is a list"),
     "folder": (GeneratorLoadError, "not a tristudio model folder"),
     "missing": (ModelNotFoundError, "model not found"),

@@ -28,6 +28,10 @@ def test_parse_seeds():
     for bad in ("", "a-b", "3-1", ","):
         with pytest.raises(ValueError, match="seed"):
             parse_seeds(bad)
+    assert parse_seeds("4294967295") == [2**32 - 1]  # numpy's RandomState takes 0 .. 2**32 - 1
+    for bad, seed in (("-3", -3), ("4294967296", 2**32), ("4294967290-4294967299", 4294967299)):
+        with pytest.raises(ValueError, match=f"seed {seed} is outside 0..4294967295"):
+            parse_seeds(bad)
 
 
 def test_seeds_give_eg3d_gen_samples_z():
@@ -110,3 +114,21 @@ def test_generate_cli_bad_model_is_one_clear_line(tmp_path):
     res = CliRunner().invoke(app, ["generate", "--model", str(tmp_path / "nope.pkl"), "--out", str(tmp_path / "o")])
     assert res.exit_code == 1
     assert "nope.pkl" in res.output and "Traceback" not in res.output
+
+
+@pytest.mark.parametrize(
+    ("args", "option", "words"),
+    [
+        (["--seeds=-3"], "--seeds", "seed -3 is outside 0..4294967295"),  # numpy's error, after the bar started
+        (["--seeds", "4294967296"], "--seeds", "seed 4294967296 is outside"),
+        (["--video", "--frames", "10", "--fps", "1000000"], "--fps", "1000000 is above the maximum 240"),  # fps 0 MP4
+        (["--video", "--fps", "0"], "--fps", "0 is below the minimum 1"),
+    ],
+)
+def test_generate_cli_refuses_seeds_and_fps_naming_the_option(args, option, words, tmp_path):
+    from tristudio.cli.app import app
+
+    res = CliRunner().invoke(app, ["generate", *args, "--out", str(tmp_path / "o")])
+    flat = " ".join(res.output.replace("│", " ").split())
+    assert res.exit_code == 2 and f"Invalid value for {option}: {words}" in flat, res.output
+    assert not (tmp_path / "o").exists()

@@ -137,6 +137,49 @@ def test_model_folder_caught_between_its_two_renames_is_reported_not_loaded(tmp_
         load_checkpoint(tmp_path)
 
 
+ASSETS = Path(__file__).resolve().parent.parent / "core" / "assets"
+SHIPPED_MODELS = sorted(p.parent.name for p in ASSETS.glob("*/model.json"))
+
+
+def test_the_shipped_models_are_found():
+    assert {"eg3d_heads", "sw_features", "id_sw_heads", "id_sw_heads2"} <= set(SHIPPED_MODELS)
+
+
+@pytest.mark.parametrize("name", SHIPPED_MODELS)
+def test_every_shipped_model_carries_its_weights_hash_and_a_damaged_copy_is_refused(name, tmp_path):
+    """The README's promise (the hash is checked on load) holds for the shipped folders too: their model.json carries
+    the field the saver writes, it matches the weights, and 4000 overwritten bytes mid-file are refused."""
+    from tristudio.core.io.checkpoint import HASH_KEY, file_sha256
+
+    meta = json.loads((ASSETS / name / "model.json").read_text())
+    assert meta.get(HASH_KEY) == file_sha256(ASSETS / name / "model.safetensors")
+    copy = tmp_path / name
+    shutil.copytree(ASSETS / name, copy)
+    weights = copy / "model.safetensors"
+    with open(weights, "r+b") as f:
+        f.seek(weights.stat().st_size // 2)
+        f.write(bytes(range(250)) * 16)  # 4000 bytes
+    with pytest.raises(CheckpointError, match="does not match the hash") as info:
+        load_checkpoint(copy)
+    assert str(weights) in str(info.value)
+
+
+def test_generate_refuses_a_damaged_copy_of_the_shipped_model(tmp_path):
+    from typer.testing import CliRunner
+
+    from tristudio.cli.app import app
+
+    copy = tmp_path / "eg3d_heads"
+    shutil.copytree(ASSETS / "eg3d_heads", copy)
+    with open(copy / "model.safetensors", "r+b") as f:
+        f.seek(2_000_000)
+        f.write(bytes(4000))
+    result = CliRunner().invoke(app, ["generate", "--model", str(copy), "--seeds", "0", "--out", str(tmp_path / "g")])
+    flat = " ".join(result.output.split())
+    assert result.exit_code == 1 and "model.safetensors does not match the hash" in flat, result.output
+    assert not (tmp_path / "g").exists()
+
+
 def test_disk_full_is_a_checkpoint_error_and_keeps_the_previous(tmp_path, monkeypatch):
     import tristudio.core.io.checkpoint as C
 

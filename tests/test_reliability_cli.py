@@ -450,6 +450,43 @@ def test_model_json_sizes_are_bounded_with_the_field_named(tmp_path):
         clear_error(*run("generate", "--model", folder, "--out", tmp_path / "g"), f"init_kwargs.{field}")
 
 
+RENDERING_FIELDS = [  # hand edits that crashed generate (box_warp 0, a 2-vector pivot), rendered black (NaN) or loaded
+    ("box_warp", 0),
+    ("box_warp", float("nan")),
+    ("avg_camera_pivot", [0, 0]),
+    ("avg_camera_radius", -1),
+    ("ray_start", 3.5),  # beyond ray_end 3.3
+    ("ray_end", "auto"),  # EG3D's "auto" is for both or neither
+]
+
+
+@pytest.mark.parametrize(("field", "value"), RENDERING_FIELDS)
+def test_model_json_rendering_kwargs_are_checked_with_the_field_named(field, value, tmp_path):
+    import shutil
+
+    from tristudio.core.eg3d.load import GeneratorLoadError, load_generator
+    from tristudio.core.io.checkpoint import HASH_KEY
+
+    folder = tmp_path / "m"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "core" / "assets" / "eg3d_heads", folder)
+    meta = json.loads((folder / "model.json").read_text())
+    meta["init_kwargs"]["rendering_kwargs"][field] = value
+    meta.pop(HASH_KEY, None)
+    (folder / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(GeneratorLoadError, match=rf"model.json: init_kwargs.rendering_kwargs.{field} is"):
+        load_generator(folder)
+    code, output = run("generate", "--model", folder, "--seeds", "0", "--out", tmp_path / "g")
+    clear_error(code, output, "model.json", f"rendering_kwargs.{field}")
+    assert code == 1 and not (tmp_path / "g").exists()
+
+
+def test_model_json_rendering_kwargs_auto_ray_range_loads(tmp_path):
+    """EG3D's convention (its ShapeNet config): ray_start = ray_end = "auto" marches the ray's segment in the box."""
+    from tristudio.core.eg3d.load import check_rendering
+
+    check_rendering({"rendering_kwargs": {"ray_start": "auto", "ray_end": "auto", "box_warp": 1.6}}, "model.json")
+
+
 def test_model_json_sr_kwargs_null_is_the_generators_defaults(tmp_path):
     """A null sr_kwargs means the generator's defaults (TriPlaneGenerator takes None): the size check accepts it."""
     from tristudio.core.eg3d.load import GeneratorLoadError, check_sizes

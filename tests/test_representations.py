@@ -120,6 +120,29 @@ def test_scene_spec_errors():
     for bad in ("torus", "object:", "head:torus/red/matte", "object:a/b", "car:1"):
         with pytest.raises(ValueError, match="expected object:SEED"):
             parse_scene(bad)
+    for bad, word in (("object:torus/RED/matte", "colour word 'RED'"), ("object:torus/red/velvet", "material word")):
+        with pytest.raises(ValueError, match=word):  # a KeyError traceback in the renderer before
+            parse_scene(bad)
+
+
+@pytest.mark.parametrize(
+    ("args", "named", "value"),
+    [
+        (["object:torus/RED/matte"], "SCENE", "'RED'"),
+        (["object:torus/red/velvet"], "SCENE", "'velvet'"),
+        (["object:cube/red/matte", "--repr", "bogus", "--channels", "4"], "--repr", "'bogus'"),  # --repr first
+        (["object:0", "--repr", "mlp", "--channels", "4"], "--channels", "grid and triplane only"),
+    ],
+)
+def test_fit_names_the_bad_scene_word_or_option(args, named, value, tmp_path):
+    from typer.testing import CliRunner
+
+    from tristudio.cli.app import app
+
+    result = CliRunner().invoke(app, ["fit", *args, "--out", str(tmp_path / "f"), "--steps", "1"])
+    flat = " ".join(result.output.replace("│", " ").split())
+    assert result.exit_code == 2 and f"Invalid value for {named}" in flat.replace(f"'{named}'", named), result.output
+    assert value in flat and not (tmp_path / "f").exists()
 
 
 @pytest.mark.parametrize("spec", ["object:3", "head:1"])

@@ -29,13 +29,21 @@ def test_auto_threads_rule(cores, load, processes, expected):
 
 def test_auto_threads_reads_the_os(monkeypatch):
     monkeypatch.setattr(th, "usable_cores", lambda: 4)
+    monkeypatch.setattr(th.os, "cpu_count", lambda: 4)
     monkeypatch.setattr(th.os, "getloadavg", lambda: (2.7, 1.0, 1.0))
     assert th.auto_threads() == 1  # floor(4 - 2.7 + 0.5)
     assert th.resolve_threads("auto") == th.resolve_threads(0) == th.resolve_threads(None) == 1
     assert th.resolve_threads("3") == th.resolve_threads(3) == 3
     for bad in ("-1", "many"):
-        with pytest.raises(ValueError, match="--threads"):
+        with pytest.raises(ValueError, match="expected a number >= 1, or 0 / auto"):
             th.resolve_threads(bad)
+
+
+def test_more_threads_than_the_machine_has_are_refused(monkeypatch):
+    monkeypatch.setattr(th.os, "cpu_count", lambda: 4)
+    assert th.resolve_threads(4) == 4
+    with pytest.raises(ValueError, match="5 is more than the 4 CPUs of this machine"):
+        th.resolve_threads("5")
 
 
 def test_apply_threads_sets_torch(monkeypatch):
@@ -44,6 +52,7 @@ def test_apply_threads_sets_torch(monkeypatch):
     n = torch.get_num_threads()
     try:
         monkeypatch.setattr(th, "auto_threads", lambda processes=1: 1)
+        monkeypatch.setattr(th.os, "cpu_count", lambda: 2)  # (a 1-CPU machine would refuse 2)
         assert th.apply_threads("auto") == 1 and torch.get_num_threads() == 1
         assert th.apply_threads(2) == 2 and torch.get_num_threads() == 2
     finally:
@@ -68,6 +77,10 @@ def test_every_threads_option_takes_auto_and_refuses_nonsense(command):
     assert help_text.exit_code == 0 and "--threads" in help_text.output and "auto" in help_text.output
     result = runner.invoke(app, [*command, "--threads", "lots"])
     assert result.exit_code == 2 and "--threads" in result.output and "lots" in result.output
+    for huge in ("100000", "99999999999"):  # segfaulted torch / overflowed its int before a check
+        result = runner.invoke(app, [*command, "--threads", huge])
+        assert result.exit_code == 2 and "--threads" in result.output, result.output
+        assert f"{huge} is more than the" in result.output and "Traceback" not in result.output
 
 
 def _leaf_commands(command, path=()):

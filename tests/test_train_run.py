@@ -219,3 +219,41 @@ def test_loss_plot_and_sample_grid(tmp_path):
     assert grid.shape == (64, 96, 3) and grid.dtype.name == "uint8"
     assert torch.equal(torch.get_rng_state(), rng)  # sampling does not disturb the training RNG
     assert (T.sample_grid(G, [0, 1], [-0.5, 0.0, 0.5]) == grid).all()
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "words"),
+    [
+        ("--neural-res-fade-kimg", "-1", "-1.0 is below the minimum 0"),  # jumped straight to the final resolution
+        ("--neural-res-fade-start-kimg", "nan", "nan is not a finite number"),  # failed late, converting NaN to int
+        ("--depth-samples", "100000", "100000 is above the maximum 1024"),  # a 26 GB allocation
+        ("--importance-samples", "1025", "1025 is above the maximum 1024"),
+    ],
+)
+def test_cli_refuses_bad_neural_resolution_fades_and_ray_samples_naming_them(option, value, words, tmp_path):
+    from typer.testing import CliRunner
+
+    from tristudio.cli.app import app
+
+    args = _cli(tmp_path / "data", tmp_path / "out", "--neural-res-final", "32", option, value)[3:]
+    result = CliRunner().invoke(app, args)
+    flat = " ".join(result.output.replace("│", " ").split())
+    assert result.exit_code == 2 and f"Invalid value for {option}: {words}" in flat, result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_resume_with_a_length_the_run_has_passed_takes_no_step(dataset, tmp_path):
+    """It said 'for 1 steps' and its bar showed 2/1: like dreamfusion, it says where the run is and trains nothing."""
+    from typer.testing import CliRunner
+
+    from tristudio.cli.app import app
+    from tristudio.core.io.run_checkpoints import checkpoint_steps
+
+    out = tmp_path / "run"
+    first = CliRunner().invoke(app, _cli(dataset, out, "--kimg", str(2 * BATCH / 1000))[3:])  # the later --kimg wins
+    assert first.exit_code == 0 and checkpoint_steps(out) == [1, 2], first.output
+    log = (out / "log.jsonl").read_text()
+    again = CliRunner().invoke(app, ["train", "eg3d", "--out", str(out), "--resume", "--kimg", str(BATCH / 1000)])
+    said = " ".join(again.output.split())
+    assert again.exit_code == 0 and "is at step 2 of 1: no step to take" in said, again.output
+    assert "for 1 steps" not in said and checkpoint_steps(out) == [1, 2] and (out / "log.jsonl").read_text() == log

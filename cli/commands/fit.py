@@ -16,9 +16,18 @@ from tristudio.cli.options import ckpt_every_option, config_from, resume_option,
 from tristudio.core.threads import apply_threads
 
 
+def _check_repr(value: str) -> str:
+    """--repr, checked while the options are parsed: its error comes before any other option's that depends on it."""
+    from tristudio.core.fields import REPRESENTATIONS
+
+    if value not in REPRESENTATIONS:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(REPRESENTATIONS)}")
+    return value
+
+
 def fit(
     scene: str = typer.Argument(..., help="object:SEED | object:SHAPE/COLOR/MATERIAL | head:SEED"),
-    representation: str = typer.Option("triplane", "--repr", help="mlp | grid | triplane"),
+    representation: str = typer.Option("triplane", "--repr", help="mlp | grid | triplane", callback=_check_repr),
     views: int = typer.Option(24, help="number of training views"),
     steps: int = typer.Option(1000, help="optimisation steps"),
     out: Path = typer.Option(..., "--out", help="run folder (log.jsonl, checkpoints/, eval.json, eval.png)"),
@@ -45,10 +54,14 @@ def fit(
     from tristudio.core.fitting.evaluate import to_uint8_grid
     from tristudio.core.fitting.loop import FitConfig
     from tristudio.core.fitting.loop import fit as run_fit
-    from tristudio.core.fitting.views import render_views
+    from tristudio.core.fitting.views import parse_scene, render_views
     from tristudio.core.io.atomic import atomic_path, atomic_write_text
     from tristudio.core.io.runlock import run_lock
 
+    try:
+        spec = parse_scene(scene)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="SCENE") from None
     for value, low, name in (
         (views, 1, "--views"),
         (steps, 1, "--steps"),
@@ -75,7 +88,8 @@ def fit(
         if channels is not None:
             field_kw["channels"] = channels
     elif field_resolution is not None or channels is not None:
-        raise typer.BadParameter("--field-resolution / --channels apply to grid and triplane only")
+        name = "--channels" if channels is not None else "--field-resolution"
+        raise typer.BadParameter(f"applies to --repr grid and triplane only, not {representation}", param_hint=name)
     try:
         config = config_from(
             FitConfig,
@@ -85,8 +99,8 @@ def fit(
             depth_resolution_importance=samples,
             field=field_kw,
         )
-        train = render_views(scene, views, resolution)
-        test = render_views(scene, test_views, resolution, held_out=True)
+        train = render_views(spec, views, resolution)
+        test = render_views(spec, test_views, resolution, held_out=True)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     typer.echo(f"{scene}: {views} training views, {test_views} held-out, {resolution}^2; {representation}")

@@ -17,11 +17,13 @@ from tristudio.cli.options import (
 )
 from tristudio.core.threads import apply_threads
 
+MAX_FPS = 240  # frames per second an MP4 player shows (the viewer's captures stop at 120)
+
 
 def generate(
     ctx: typer.Context,
     model: Path = typer.Option(None, help="EG3D network pickle or tristudio model folder (default: the shipped model)"),
-    seeds: str = typer.Option("0-7", help="seed list, e.g. '0-15' or '1,5,9'"),
+    seeds: str = typer.Option("0-7", help="seed list, e.g. '0-15' or '1,5,9' (seeds 0 .. 2**32 - 1)"),
     trunc: float = trunc_option(0.7),
     trunc_cutoff: int = typer.Option(14, help="truncate the first N ws"),
     yaw: float = typer.Option(0.0, help="view yaw in degrees (0 = frontal, > 0 camera towards +x)"),
@@ -32,7 +34,7 @@ def generate(
     planes: bool = typer.Option(False, "--planes", help="also save each seed's tri-planes (.safetensors)"),
     video: bool = typer.Option(False, "--video", help="also write an orbit MP4 per seed"),
     frames: int = typer.Option(120, help="video frames"),
-    fps: int = typer.Option(30, help="video frame rate"),
+    fps: int = typer.Option(30, help=f"video frame rate (1 .. {MAX_FPS})"),
     mesh: bool = mesh_option(),
     mesh_format: str = mesh_format_option(),
     mesh_resolution: int = mesh_resolution_option(128),
@@ -47,7 +49,12 @@ def generate(
     from rich.progress import Progress
 
     from tristudio.cli.errors import at_least, clean_errors, esc, fail, finite, out_folder
+    from tristudio.core.eg3d.sampling import parse_seeds
 
+    try:
+        seed_list = parse_seeds(seeds)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--seeds") from None
     finite(trunc, "--trunc")
     finite(yaw, "--yaw")
     finite(pitch, "--pitch")
@@ -59,7 +66,8 @@ def generate(
     if resolution is not None and resolution > 512:
         raise typer.BadParameter(f"{resolution} is above the maximum 512", param_hint="--resolution")
     at_least(frames, 1, "--frames")
-    at_least(fps, 1, "--fps")
+    if at_least(fps, 1, "--fps") > MAX_FPS:  # a million wrote an MP4 of fps 0 and duration 0
+        raise typer.BadParameter(f"{fps} is above the maximum {MAX_FPS}", param_hint="--fps")
     finite(mesh_level, "--mesh-level")
     needs_flag(ctx, "--mesh", mesh, "mesh_format", "mesh_resolution", "mesh_level")
     needs_flag(ctx, "--video", video, "frames", "fps")
@@ -67,11 +75,9 @@ def generate(
     console = Console()
     from tristudio.core.device import resolve_device
     from tristudio.core.eg3d.load import load_generator
-    from tristudio.core.eg3d.sampling import parse_seeds
 
     apply_threads(threads)
     with clean_errors(RuntimeError):
-        seed_list = parse_seeds(seeds)
         dev = resolve_device(device)
         G = load_generator(model, device=dev).eval()
 

@@ -63,7 +63,9 @@ def eg3d(
     from rich.console import Console
 
     from tristudio.cli.errors import at_least, clean_errors, esc, fail, finite, out_folder
+    from tristudio.core.eg3d.load import MAX_RAY_SAMPLES
     from tristudio.core.eg3d.train import TrainConfig, TrainingError, train
+    from tristudio.core.io.run_checkpoints import latest_step
     from tristudio.core.io.runlock import run_lock
 
     if not kimg > 0 or not finite(kimg, "--kimg"):
@@ -88,8 +90,13 @@ def eg3d(
     for value, name in ((nrr, "--neural-res"), (nrr_final, "--neural-res-final")):
         if value is not None and not 8 <= value <= 512:
             raise typer.BadParameter(f"{value} is not a resolution in [8, 512]", param_hint=name)
+    for value, name in ((nrr_fade_start, "--neural-res-fade-start-kimg"), (nrr_fade, "--neural-res-fade-kimg")):
+        at_least(value, 0, name)
     for value, name in ((depth_samples, "--depth-samples"), (importance_samples, "--importance-samples")):
-        at_least(value, 1, name)
+        if at_least(value, 1, name) is not None and value > MAX_RAY_SAMPLES:  # 100000 asked torch for 26 GB
+            raise typer.BadParameter(
+                f"{value} is above the maximum {MAX_RAY_SAMPLES} samples per ray (EG3D uses 48 + 48)", param_hint=name
+            )
     out_folder(out)
 
     # loss key -> (the option's parameter name, its value)
@@ -145,6 +152,11 @@ def eg3d(
     lock = run_lock(out, warn=lambda line: console.print(esc(line))) if main else contextlib.nullcontext()
     try:
         with clean_errors(), lock:
-            train(cfg, resume=resume, console=console)
+            done = latest_step(out) if resume else None
+            if done is not None and done >= cfg.total_steps:  # a shorter --kimg than the run has trained
+                if main:
+                    console.print(f"{esc(out)} is at step {done} of {cfg.total_steps}: no step to take", soft_wrap=True)
+            else:
+                train(cfg, resume=resume, console=console)
     except TrainingError as exc:
         fail(str(exc))

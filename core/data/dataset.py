@@ -105,12 +105,19 @@ def encode_png(image: UInt8[np.ndarray, "h w 3"]) -> bytes:
 
 
 def decode_image(data: bytes) -> UInt8[np.ndarray, "h w c"]:
-    """Decode an image file's bytes to uint8 (H, W, C) with C = 1 or 3 (other modes converted to RGB)."""
+    """Decode an image file's bytes to uint8 (H, W, C) with C = 1 or 3 (other modes converted to RGB). 16-bit
+    grayscale (PNG: mode "I;16", "I" in older Pillow) is scaled to 8 bits, v * 255 / 65535 rounded (an 8-bit value
+    stored as v * 257 comes back exact), where PIL's own conversion clips every value above 255 to white; integer
+    samples outside 0..65535 (a 32-bit image) are a ValueError."""
     with Image.open(io.BytesIO(data)) as im:
         im.load()
-        if im.mode not in ("L", "RGB"):
-            im = im.convert("RGB")
-        arr = np.asarray(im)
+        if im.mode.startswith("I"):
+            arr = np.asarray(im).astype(np.int64)
+            if arr.size and (arr.min() < 0 or arr.max() > 65535):
+                raise ValueError(f"{im.mode} samples {arr.min()}..{arr.max()} are not 8- or 16-bit")
+            arr = ((arr * 255 + 32767) // 65535).astype(np.uint8)
+        else:
+            arr = np.asarray(im if im.mode in ("L", "RGB") else im.convert("RGB"))
     return arr[..., None] if arr.ndim == 2 else arr
 
 

@@ -9,12 +9,15 @@ folders (our one checkpoint format).
 
 A model folder holds `model.safetensors` (G_ema's state dict, official key names) and `model.json`:
 {"format": "tristudio-eg3d", "version": 1, "init_kwargs": {...}, "neural_rendering_resolution": R, "source": ...}.
-Our own folders are read only through core/io/checkpoint.py (never a pickle). Every load builds
-`TriPlaneGenerator(**init_kwargs)`, checks names, shapes and finiteness, then loads the state dict strictly.
+Our own folders are read only through core/io/checkpoint.py (never a pickle). Every load checks the settings
+(`check_sizes`, `check_rendering`: one line naming the file and the field), builds `TriPlaneGenerator(**init_kwargs)`,
+checks names, shapes and finiteness, then loads the state dict strictly.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 from pathlib import Path
 
@@ -163,7 +166,9 @@ def _check_state(expected: dict, got: dict, source) -> None:
 
 # Bounds on the sizes a model's settings may ask for (far above any EG3D: ffhq512 has img_resolution 512, planes 256,
 # w_dim 512, channel_base 32768, 48 + 48 ray samples); a field outside them is a corrupt or hostile file, refused
-# before anything is allocated. (field path, low, high, power of two)
+# before anything is allocated. (field path, low, high, power of two). `train eg3d` bounds its ray samples by the same
+# MAX_RAY_SAMPLES, so every model it exports loads.
+MAX_RAY_SAMPLES = 1024
 SIZE_BOUNDS = [
     (("img_resolution",), 4, 4096, True),
     (("plane_resolution",), 4, 2048, True),
@@ -179,8 +184,8 @@ SIZE_BOUNDS = [
     (("num_fp16_res",), 0, 16, False),
     (("mapping_kwargs", "num_layers"), 0, 64, False),
     (("rendering_kwargs", "image_resolution"), 4, 4096, True),
-    (("rendering_kwargs", "depth_resolution"), 1, 1024, False),
-    (("rendering_kwargs", "depth_resolution_importance"), 0, 1024, False),
+    (("rendering_kwargs", "depth_resolution"), 1, MAX_RAY_SAMPLES, False),
+    (("rendering_kwargs", "depth_resolution_importance"), 0, MAX_RAY_SAMPLES, False),
 ]
 
 
@@ -204,6 +209,38 @@ def check_sizes(init_kwargs: dict, source) -> None:
         raise GeneratorLoadError(f"{source}: init_kwargs.sr_kwargs.block_channels is {channels!r}; expected ints")
 
 
+def _finite(value) -> bool:
+    """A finite real number (JSON's true / false are not numbers here)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_rendering(init_kwargs: dict, source) -> None:
+    """One line naming the file and the field when a rendering setting would crash the renderer or render nothing:
+    box_warp (the field's box side) and avg_camera_radius finite and > 0, avg_camera_pivot 3 finite numbers, and
+    ray_start < ray_end, both finite and > 0, or both "auto" (EG3D's convention: the ray / box intersection, as in its
+    ShapeNet config). Settings left out are the generator's to refuse (required) or default."""
+    rk = init_kwargs.get("rendering_kwargs")
+    if not isinstance(rk, dict):
+        raise GeneratorLoadError(f"{source}: init_kwargs.rendering_kwargs is {rk!r}; expected an object")
+
+    def refuse(key: str, expected: str):
+        raise GeneratorLoadError(f"{source}: init_kwargs.rendering_kwargs.{key} is {rk[key]!r}; expected {expected}")
+
+    for key in ("box_warp", "avg_camera_radius"):
+        if key in rk and not (_finite(rk[key]) and rk[key] > 0):
+            refuse(key, "a finite number > 0")
+    pivot = rk.get("avg_camera_pivot", (0, 0, 0))
+    if not isinstance(pivot, (list, tuple)) or len(pivot) != 3 or not all(map(_finite, pivot)):
+        refuse("avg_camera_pivot", "3 finite numbers [x, y, z]")
+    if "ray_start" not in rk or "ray_end" not in rk or rk["ray_start"] == rk["ray_end"] == "auto":
+        return
+    for key in ("ray_start", "ray_end"):
+        if not (_finite(rk[key]) and rk[key] > 0):
+            refuse(key, 'a finite number > 0, or "auto" with ray_start and ray_end both "auto"')
+    if rk["ray_start"] >= rk["ray_end"]:
+        refuse("ray_start", f"a depth below ray_end ({rk['ray_end']!r})")
+
+
 def build_generator(init_kwargs: dict, state_dict: dict, neural_rendering_resolution=None, source="<memory>"):
     """TriPlaneGenerator(**init_kwargs) with `state_dict` loaded strictly, after checking names, shapes and
     finiteness. `neural_rendering_resolution` (EG3D keeps it as an attribute) overrides the kwargs' value."""
@@ -211,6 +248,7 @@ def build_generator(init_kwargs: dict, state_dict: dict, neural_rendering_resolu
 
     kwargs = dict(init_kwargs)
     check_sizes(kwargs, source)
+    check_rendering(kwargs, source)
     if neural_rendering_resolution is not None:
         nrr = neural_rendering_resolution
         if type(nrr) is not int or not 1 <= nrr <= 4096:

@@ -18,6 +18,7 @@ from torch import Tensor
 from ..cameras import FFHQ_FOV_DEG, Cameras
 
 __all__ = [
+    "SEED_MAX",
     "parse_seeds",
     "z_from_seeds",
     "view_label",
@@ -29,25 +30,27 @@ __all__ = [
 ]
 
 
+SEED_MAX = 2**32 - 1  # numpy's RandomState, which draws EG3D's z, takes seeds 0 .. 2**32 - 1
+
+
 def parse_seeds(spec: str) -> list[int]:
     """'0-3,7,10-11' -> [0, 1, 2, 3, 7, 10, 11]. A seed named twice is kept once, where it first stands (its files
-    are named by the seed)."""
+    are named by the seed). Seeds lie in 0 .. SEED_MAX (ValueError otherwise, before any z is drawn)."""
     seeds: list[int] = []
     for part in str(spec).split(","):
         part = part.strip()
         if not part:
             continue
         try:
-            if "-" in part[1:]:
-                a, b = part.split("-", 1) if not part.startswith("-") else (part, part)
-                lo, hi = int(a), int(b)
-                if hi < lo:
-                    raise ValueError
-                seeds.extend(range(lo, hi + 1))
-            else:
-                seeds.append(int(part))
+            a, b = part.split("-", 1) if "-" in part[1:] and not part.startswith("-") else (part, part)
+            lo, hi = int(a), int(b)
         except ValueError:
-            raise ValueError(f"bad seed list {spec!r}: use e.g. '0-15' or '1,5,9'") from None
+            lo, hi = 0, -1
+        if hi < lo:
+            raise ValueError(f"bad seed list {spec!r}: use e.g. '0-15' or '1,5,9'")
+        if lo < 0 or hi > SEED_MAX:
+            raise ValueError(f"seed {lo if lo < 0 else hi} is outside 0..{SEED_MAX} (numpy's RandomState seeds)")
+        seeds.extend(range(lo, hi + 1))
     if not seeds:
         raise ValueError(f"bad seed list {spec!r}: no seeds")
     return list(dict.fromkeys(seeds))

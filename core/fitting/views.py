@@ -75,6 +75,12 @@ def parse_scene(spec: str) -> SceneSpec:
     parts = tuple(p.replace("_", " ") for p in rest.split("/"))
     if world != "object" or len(parts) != 3:
         raise ValueError(f"bad scene {spec!r}: {usage}")
+    from ..worlds.objects import check_object_words
+
+    try:
+        check_object_words(*parts)
+    except ValueError as exc:
+        raise ValueError(f"bad scene {spec!r}: {exc}") from None
     return SceneSpec(world, words=parts)  # type: ignore[arg-type]
 
 

@@ -16,7 +16,7 @@ import torch
 from .captions import COLORS, MATERIALS, SHAPES, object_caption
 from .scenes import Scene, shape, stack
 
-__all__ = ["ObjectBatch", "object_scene", "sample_objects"]
+__all__ = ["ObjectBatch", "check_object_words", "object_scene", "sample_objects"]
 
 _OBJECT_STREAM = 0x0B1E
 
@@ -37,6 +37,17 @@ class ObjectBatch:
         ]
 
 
+def check_object_words(shape_word: str, color_word: str, material_word: str) -> None:
+    """ValueError naming the first word that is not in the world's vocabulary (captions.SHAPES, COLORS, MATERIALS)."""
+    for kind, word, words in (
+        ("shape", shape_word, SHAPES),
+        ("colour", color_word, COLORS),
+        ("material", material_word, MATERIALS),
+    ):
+        if word not in words:
+            raise ValueError(f"unknown {kind} word {word!r}; expected one of {', '.join(words)}")
+
+
 def object_scene(shape_word: str, color_word: str, material_word: str, g: torch.Generator | None = None) -> Scene:
     """One object (sizes drawn from `g`, or the middle of their ranges without one)."""
 
@@ -44,8 +55,7 @@ def object_scene(shape_word: str, color_word: str, material_word: str, g: torch.
         x = 0.5 if g is None else torch.rand((), generator=g).item()
         return lo + (hi - lo) * x
 
-    if shape_word not in SHAPES:
-        raise ValueError(f"unknown shape word {shape_word!r}; expected one of {', '.join(SHAPES)}")
+    check_object_words(shape_word, color_word, material_word)
     kw = dict(color=COLORS[color_word], shininess=MATERIALS[material_word])
     if shape_word == "sphere":
         return shape("sphere", radius=u(0.28, 0.36), **kw)
