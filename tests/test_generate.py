@@ -108,6 +108,34 @@ def test_generate_cli_writes_grid_depth_planes_and_video(tiny_G, tmp_path):
     assert np.abs(to_uint8(img)[0].astype(int) - load_png(out / "seed0002.png").astype(int)).max() <= 1
 
 
+def test_generate_ctrl_c_keeps_the_seeds_done_and_says_so(tiny_G, tmp_path, monkeypatch):
+    """Each seed's image is written as it is made: Ctrl-C on the third seed leaves the first two, identical to an
+    uninterrupted run's, and a line saying how many."""
+    import tristudio.core.eg3d.sampling as sampling
+    from tristudio.cli.app import app
+    from tristudio.core.eg3d.load import save_generator
+    from tristudio.core.io.images import load_png
+
+    model = tmp_path / "model"
+    save_generator(tiny_G, model)
+    args = ["generate", "--model", str(model), "--seeds", "0-3", "--device", "cpu", "--out"]
+    assert CliRunner().invoke(app, [*args, str(tmp_path / "whole")]).exit_code == 0
+    real, calls = sampling.generate, []
+
+    def interrupted(*a, **k):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(sampling, "generate", interrupted)
+    res = CliRunner().invoke(app, [*args, str(tmp_path / "cut")])
+    assert res.exit_code != 0 and "holds the images of the first 2 of 4 seeds" in " ".join(res.output.split())
+    assert sorted(p.name for p in (tmp_path / "cut").iterdir()) == ["seed0000.png", "seed0001.png"]
+    for name in ("seed0000.png", "seed0001.png"):
+        assert np.array_equal(load_png(tmp_path / "cut" / name), load_png(tmp_path / "whole" / name))
+
+
 def test_generate_cli_bad_model_is_one_clear_line(tmp_path):
     from tristudio.cli.app import app
 

@@ -82,7 +82,10 @@ def generate(
         G = load_generator(model, device=dev).eval()
 
     with clean_errors():
-        results = _write(console, G, seed_list, dev, trunc, trunc_cutoff, yaw, pitch, fov, resolution, out, planes)
+        keep = video or mesh
+        results = _write(
+            console, G, seed_list, dev, trunc, trunc_cutoff, yaw, pitch, fov, resolution, out, planes, keep
+        )
     if video:
         with clean_errors(), Progress(console=console) as progress:
             _videos(G, progress, results, seed_list, frames, fps, fov, resolution, dev, out)
@@ -94,7 +97,11 @@ def generate(
             fail(f"no mesh for {len(failed)} of {len(seed_list)} seeds: " + "; ".join(failed))
 
 
-def _write(console, G, seed_list, dev, trunc, trunc_cutoff, yaw, pitch, fov, resolution, out, planes):
+def _write(console, G, seed_list, dev, trunc, trunc_cutoff, yaw, pitch, fov, resolution, out, planes, keep):
+    """Render each seed and write its image (and tri-planes) at once, so Ctrl-C keeps the seeds done (and says so);
+    then the depth maps (one depth range for all) and the grids. Returns each seed's {planes, ws} when `keep` (the
+    videos and meshes need them), else Nones: memory does not grow with the seed count."""
+    import numpy as np
     import torch
     from rich.progress import Progress
 
@@ -104,39 +111,33 @@ def _write(console, G, seed_list, dev, trunc, trunc_cutoff, yaw, pitch, fov, res
     from tristudio.core.io.images import depth_to_uint8, make_grid, save_png, to_uint8
 
     out.mkdir(parents=True, exist_ok=True)
-    with Progress(console=console) as progress:
-        task = progress.add_task("generating", total=len(seed_list))
-        results = []
-        for s in seed_list:
-            results.append(
-                run_generate(
+    images, depths, kept = [], [], []  # (H, W, 3) uint8 and (1, 1, R, R) float per seed
+    try:
+        with Progress(console=console) as progress:
+            task = progress.add_task("generating", total=len(seed_list))
+            for s in seed_list:
+                r = run_generate(
                     G, [s], trunc, trunc_cutoff, math.radians(yaw), math.radians(pitch), fov, resolution, device=dev
                 )
-            )
-            progress.advance(task)
-    images = torch.cat([r["image"] for r in results])
-    depth = torch.cat([r["image_depth"] for r in results])
-    img_u8, depth_u8 = to_uint8(images), depth_to_uint8(depth)
-    for i, s in enumerate(seed_list):
-        save_png(out / f"seed{s:04d}.png", img_u8[i])
-        save_png(out / f"seed{s:04d}_depth.png", depth_u8[i])
-        if planes:
-            save_checkpoint(
-                out,
-                {"planes": results[i]["planes"], "ws": results[i]["ws"]},
-                {
-                    "format": "tristudio-triplanes",
-                    "seed": s,
-                    "truncation_psi": trunc,
-                    "shape": list(results[i]["planes"].shape),
-                    "axes": "xy, xz, zx (EG3D)",
-                },
-                name=f"seed{s:04d}_planes",
-            )
-    save_png(out / "grid.png", make_grid(img_u8))
+                images.append(to_uint8(r["image"])[0])
+                depths.append(r["image_depth"])
+                save_png(out / f"seed{s:04d}.png", images[-1])
+                if planes:
+                    meta = {"format": "tristudio-triplanes", "seed": s, "truncation_psi": trunc}
+                    meta.update(shape=list(r["planes"].shape), axes="xy, xz, zx (EG3D)")
+                    save_checkpoint(out, {"planes": r["planes"], "ws": r["ws"]}, meta, name=f"seed{s:04d}_planes")
+                kept.append({"planes": r["planes"], "ws": r["ws"]} if keep else None)
+                progress.advance(task)
+    except KeyboardInterrupt:
+        console.print(f"interrupted: {esc(out)} holds the images of the first {len(images)} of {len(seed_list)} seeds")
+        raise
+    depth_u8 = depth_to_uint8(torch.cat(depths))
+    for s, d in zip(seed_list, depth_u8, strict=True):
+        save_png(out / f"seed{s:04d}_depth.png", d)
+    save_png(out / "grid.png", make_grid(np.stack(images)))
     save_png(out / "depth_grid.png", make_grid(depth_u8))
     console.print(f"wrote {len(seed_list)} images, depth maps and grids to {esc(out)}")
-    return results
+    return kept
 
 
 def _videos(G, progress, results, seed_list, frames, fps, fov, resolution, dev, out):
