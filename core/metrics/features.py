@@ -52,14 +52,19 @@ def dataset_features(net: nn.Module, path: str, num: int | None = None, batch: i
 def generator_features(
     net: nn.Module, G, labels: Tensor, num: int, batch: int = 8, seed: int = 0, truncation_psi: float = 1.0
 ):
-    """Features of `num` images of G: z from `seed`, poses drawn from `labels` (the dataset's, as EG3D does)."""
+    """Features of `num` images of G: z from `seed`, poses drawn from `labels` (the dataset's, as EG3D does).
+
+    Reproducible: the renderer's stratified jitter, its density noise and any synthesis noise draw from the global
+    RNG, which is seeded with `seed` for the call (and given back as it was afterwards)."""
     g = torch.Generator().manual_seed(seed)
     dev = next(G.parameters()).device
     feats = []
-    for i in range(0, num, batch):
-        n = min(batch, num - i)
-        z = torch.randn(n, G.z_dim, generator=g).to(dev)
-        c = labels[torch.randint(len(labels), (n,), generator=g)].to(dev)
-        img = G(z, c, truncation_psi=truncation_psi, noise_mode="const")["image"]
-        feats.append(extract(net, ((img.clamp(-1, 1) + 1) / 2).cpu(), batch))
+    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+        torch.manual_seed(seed)
+        for i in range(0, num, batch):
+            n = min(batch, num - i)
+            z = torch.randn(n, G.z_dim, generator=g).to(dev)
+            c = labels[torch.randint(len(labels), (n,), generator=g)].to(dev)
+            img = G(z, c, truncation_psi=truncation_psi, noise_mode="const")["image"]
+            feats.append(extract(net, ((img.clamp(-1, 1) + 1) / 2).cpu(), batch))
     return torch.cat(feats)
