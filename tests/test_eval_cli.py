@@ -32,6 +32,11 @@ def refused(result, code: int, *needles) -> None:
         assert str(needle) in flat, (needle, result.output)
 
 
+def strict_json(text: str):
+    """JSON as the standard reads it: Python's NaN / Infinity tokens are refused."""
+    return json.loads(text, parse_constant=lambda token: pytest.fail(f"invalid JSON token {token} in {text}"))
+
+
 @pytest.fixture(scope="module")
 def datasets(tmp_path_factory):
     """A good 6-image heads dataset and variants: 1 image, NaN labels, a scaled rotation, a file that is no PNG."""
@@ -66,6 +71,49 @@ def datasets(tmp_path_factory):
     out["not_png"] = variant("not_png")
     (out["not_png"] / "00000" / "img00000002.png").write_text("not an image")
     return out
+
+
+# ------------------------------------------------------------------------------------------------------- datasets
+
+
+@pytest.mark.parametrize("metric", ["fid", "kid"])
+def test_a_one_image_dataset_is_refused_naming_it(metric, datasets):
+    res = run("eval", metric, "--model", MODEL, "--data", datasets["one"], "--features", "sw", "--num", "2")
+    refused(res, 1, datasets["one"], "holds 1 image", "at least 2 images per side")
+
+
+@pytest.mark.parametrize(
+    ("case", "metric", "needle"),
+    [
+        ("nan", "fid", "00000/img00000000.png: label contains NaN or Inf"),
+        ("nan", "kid", "00000/img00000005.png: label contains NaN or Inf"),
+        ("rotation", "fid", "00000/img00000000.png: cam2world rotation is not orthonormal"),
+        ("not_png", "kid", "00000/img00000002.png: unreadable image"),
+    ],
+)
+def test_eval_refuses_the_datasets_train_eg3d_refuses_naming_the_file(case, metric, needle, datasets):
+    """The check is `train eg3d`'s (open_training_set): the same problems, named by file, before anything is scored."""
+    res = run("eval", metric, "--model", MODEL, "--data", datasets[case], "--features", "sw", "--num", "2")
+    refused(res, 1, f"dataset {datasets[case]}", needle)
+    assert res.stdout == ""  # nothing scored
+
+
+def test_eg3d_acceptance_checks_both_datasets_before_measuring(datasets, tmp_path):
+    good, bad = datasets["good"], datasets["rotation"]
+    for train, held_out in ((bad, good), (good, bad)):
+        out = tmp_path / held_out.name
+        args = ["--train", train, "--held-out", held_out, "--out", out, "--num", "2"]
+        refused(run("eval", "eg3d-acceptance", "--model", MODEL, *args), 1, bad, "not orthonormal")
+        assert not (out / "acceptance.json").exists()
+
+
+def test_fid_reports_the_images_used_per_side_and_notes_a_short_dataset(datasets):
+    res = run("eval", "fid", "--model", MODEL, "--data", datasets["good"], "--features", "sw", "--num", "8")
+    assert res.exit_code == 0, res.output
+    report = strict_json(res.stdout)
+    assert (report["num_real"], report["num_fake"]) == (6, 8) and "num" not in report
+    assert report["FID-sw"] > 0
+    assert "holds 6 images, fewer than --num 8" in " ".join(res.stderr.split())
 
 
 # ------------------------------------------------------------------------------------------ extractors' weights
@@ -111,3 +159,21 @@ def test_generator_features_do_not_depend_on_the_global_rng():
         assert torch.equal(torch.get_rng_state(), state)
     assert torch.equal(feats[0], feats[1])
     assert not torch.equal(feats[0][0], feats[0][1])  # different seeds' images are still told apart
+
+
+# ----------------------------------------------------------------------------------------------------- outputs
+
+
+def test_nan_features_are_refused_naming_what_was_extracted():
+    from tristudio.core.metrics.features import extract
+
+    class Broken(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(1))
+
+        def forward(self, x):
+            return torch.full((len(x), 4), float("nan")) * self.w
+
+    with pytest.raises(ValueError, match="the features of 2 of 2 generated images are NaN or Inf"):
+        extract(Broken(), torch.rand(2, 3, 8, 8), what="generated images")

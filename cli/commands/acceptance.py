@@ -33,13 +33,17 @@ def eg3d_acceptance(
     Beside the model: a random-init model, a no-3D PCA baseline and the two-sample floor; then multi-view consistency
     and a yaw grid."""
     from tristudio.core.eg3d.acceptance import evaluate_model
-    from tristudio.core.eg3d.load import LOAD_ERRORS
+    from tristudio.core.eg3d.load import LOAD_ERRORS, load_generator
+    from tristudio.core.metrics.features import open_dataset
 
     if world not in (None, "heads", "heads2"):
         raise typer.BadParameter(f"{world!r} is not a heads world (heads | heads2)", param_hint="--world")
     out_folder(out)
     apply_threads(threads)
     with clean_errors(*LOAD_ERRORS):
+        load_generator(model)  # before anything is measured: the model loads, the datasets pass `train eg3d`'s check
+        for data in (train, held_out):
+            open_dataset(data)
         evaluate_model(model, train, held_out, out, num, pca_k, world=world)
 
 

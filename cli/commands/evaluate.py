@@ -40,8 +40,10 @@ def _generator(model: Path):
 
 
 def _features(model: Path, data: Path, num: int, features: str, inception: Path | None, extractor: Path | None):
+    """(real, fake) features: the first `num` images of the dataset `data` (checked as `train eg3d` checks it) and
+    `num` images of the model, posed with the dataset's labels."""
     from tristudio.core.eg3d.load import LOAD_ERRORS, load_generator
-    from tristudio.core.metrics.features import dataset_features, generator_features, load_extractor
+    from tristudio.core.metrics.features import dataset_features, generator_features, load_extractor, open_dataset
 
     try:
         net = load_extractor(
@@ -51,8 +53,11 @@ def _features(model: Path, data: Path, num: int, features: str, inception: Path 
     except (FileNotFoundError, ValueError, *LOAD_ERRORS) as exc:
         hint = " (or --features sw: the shipped small-world extractor)" if features == "inception" else ""
         fail(f"{exc}{hint}" if "--inception" in str(exc) else str(exc))
-    with clean_errors():  # a missing or broken dataset
-        real, ds = dataset_features(net, str(data), num)
+    with clean_errors():  # a missing or broken dataset, NaN features
+        ds = open_dataset(data)
+        if len(ds) < num:
+            typer.echo(f"note: {data} holds {len(ds)} images, fewer than --num {num}: all {len(ds)} are used", err=True)
+        real = dataset_features(net, ds, num)
         fake = generator_features(net, G, ds.labels, num)
     return real, fake
 
@@ -84,7 +89,8 @@ def _distance_command(metric: str, report, summary: str) -> None:
         from tristudio.core.metrics.features import metric_name
 
         real, fake = _features(model, data, num, features, inception, extractor)
-        typer.echo(json.dumps({**report(metric_name(metric, features), real, fake), "num": len(fake)}))
+        scores = {**report(metric_name(metric, features), real, fake), "num_real": len(real), "num_fake": len(fake)}
+        typer.echo(json.dumps(scores))
 
     app.command(metric.lower(), help=summary)(command)
 
