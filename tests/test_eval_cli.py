@@ -138,6 +138,27 @@ def test_an_inception_file_that_is_not_the_weights_is_named_with_the_expected_fi
     assert "weights_only" not in res.output  # torch's page of advice is not repeated
 
 
+@pytest.mark.parametrize(
+    ("args", "option", "applies_to"),
+    [
+        (["--features", "sw", "--inception", "x.pth"], "--inception", "--features inception"),
+        (["--extractor", "ext"], "--extractor", "--features sw"),
+    ],
+)
+def test_a_weights_option_of_the_other_features_is_refused_naming_it(args, option, applies_to, datasets):
+    res = run("eval", "kid", "--model", MODEL, "--data", datasets["good"], "--num", "2", *args)
+    refused(res, 2, f"Invalid value for {option}", f"it applies to {applies_to}")
+
+
+def test_each_features_kind_reads_its_own_weights_option(datasets, tmp_path):
+    """--extractor is the path of --features sw and --inception the one of inception (it was the other way round)."""
+    missing = tmp_path / "nothing"
+    res = run("eval", "fid", "--model", MODEL, "--data", datasets["good"], "--features", "sw", "--extractor", missing)
+    refused(res, 1, missing)
+    res = run("eval", "fid", "--model", MODEL, "--data", datasets["good"], "--inception", missing)
+    refused(res, 1, missing)
+
+
 # ---------------------------------------------------------------------------------------------- reproducibility
 
 

@@ -39,20 +39,30 @@ def _generator(model: Path):
         fail(str(exc))
 
 
+def _extractor(features: str, inception: Path | None, extractor: Path | None):
+    """The --features net, with the weights option that belongs to it (the other one is refused, named)."""
+    from tristudio.core.metrics.features import load_extractor
+
+    weights = {"inception": ("--inception", inception), "sw": ("--extractor", extractor)}
+    if features not in weights:
+        raise typer.BadParameter(f"{features!r} is not inception or sw", param_hint="--features")
+    for kind, (name, value) in weights.items():
+        if kind != features and value is not None:
+            raise typer.BadParameter(f"it applies to --features {kind}, not {features}", param_hint=name)
+    try:
+        return load_extractor(features, weights[features][1])
+    except (OSError, ValueError) as exc:  # missing or unreadable weights (CheckpointError is a ValueError)
+        hint = " (or --features sw: the shipped small-world extractor)" if features == "inception" else ""
+        fail(f"{exc}{hint}" if "--inception" in str(exc) else str(exc))
+
+
 def _features(model: Path, data: Path, num: int, features: str, inception: Path | None, extractor: Path | None):
     """(real, fake) features: the first `num` images of the dataset `data` (checked as `train eg3d` checks it) and
     `num` images of the model, posed with the dataset's labels."""
-    from tristudio.core.eg3d.load import LOAD_ERRORS, load_generator
-    from tristudio.core.metrics.features import dataset_features, generator_features, load_extractor, open_dataset
+    from tristudio.core.metrics.features import dataset_features, generator_features, open_dataset
 
-    try:
-        net = load_extractor(
-            features, str(inception if features == "inception" else extractor) if (inception or extractor) else None
-        )
-        G = load_generator(model)
-    except (FileNotFoundError, ValueError, *LOAD_ERRORS) as exc:
-        hint = " (or --features sw: the shipped small-world extractor)" if features == "inception" else ""
-        fail(f"{exc}{hint}" if "--inception" in str(exc) else str(exc))
+    net = _extractor(features, inception, extractor)
+    G = _generator(model)
     with clean_errors():  # a missing or broken dataset, NaN features
         ds = open_dataset(data)
         if len(ds) < num:
