@@ -159,6 +159,14 @@ def test_each_features_kind_reads_its_own_weights_option(datasets, tmp_path):
     refused(res, 1, missing)
 
 
+# ------------------------------------------------------------------------------------------------ other options
+
+
+@pytest.mark.parametrize("threshold", ["-1", "0", "1", "1.5", "nan"])
+def test_floaters_threshold_outside_0_1_is_refused(threshold):
+    refused(run("eval", "floaters", "--model", MODEL, "--threshold", threshold), 2, "--threshold", "(0, 1)")
+
+
 # ---------------------------------------------------------------------------------------------- reproducibility
 
 

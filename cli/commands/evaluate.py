@@ -146,13 +146,14 @@ def floaters(
     model: Path = _MODEL,
     num: int = typer.Option(1000, "--num", min=1, help="samples (seed i with the FFHQ camera of seed i)"),
     seconds: float = typer.Option(None, "--seconds", help="stop after this long (reports how many were done)"),
-    threshold: float = typer.Option(0.05, "--threshold", help="opacity counted as a floater"),
+    threshold: float = typer.Option(0.05, "--threshold", help="opacity above which a pixel is a floater, in (0, 1)"),
     psi: float = trunc_option(1.0),
 ) -> None:
     """Floater fraction: background pixels (outside the dilated head silhouette) with opacity > threshold."""
     from tristudio.core.metrics.floaters import generator_floaters
 
-    finite(threshold, "--threshold")
+    if not 0 < threshold < 1:  # NaN too: at 0 every background pixel would count, at 1 none
+        raise typer.BadParameter(f"{threshold} is not an opacity in (0, 1)", param_hint="--threshold")
     finite(psi, "--psi")
     at_least(seconds, 0, "--seconds")
     G = _generator(model)
