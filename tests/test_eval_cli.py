@@ -206,3 +206,22 @@ def test_nan_features_are_refused_naming_what_was_extracted():
 
     with pytest.raises(ValueError, match="the features of 2 of 2 generated images are NaN or Inf"):
         extract(Broken(), torch.rand(2, 3, 8, 8), what="generated images")
+
+
+def test_json_reports_hold_null_for_nan_and_a_note_names_it(capsys):
+    from tristudio.cli.commands.evaluate import print_report
+
+    text = print_report({"a": float("nan"), "b": [1.0, float("inf")], "c": {"d": float("nan"), "e": 2}}, "why so")
+    assert strict_json(text) == {"a": None, "b": [1.0, None], "c": {"d": None, "e": 2}}
+    out, err = capsys.readouterr()
+    assert strict_json(out) == strict_json(text)
+    assert "a, b[1], c.d: null, undefined: why so" in err
+
+
+def test_id_sw_of_one_seed_prints_valid_json_with_a_note():
+    res = run("eval", "id-sw", "--model", MODEL, "--num", "1")
+    assert res.exit_code == 0, res.output
+    report = strict_json(res.stdout)
+    assert report["model"]["ID_chance"] is None and report["ground_truth"]["ID_chance"] is None
+    assert 0 < report["model"]["ID"] <= 1
+    assert "model.ID_chance" in res.stderr and "--num 2" in res.stderr

@@ -4,6 +4,7 @@ identity metrics of a trained EG3D model (thin CLI layer)."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import typer
@@ -23,6 +24,28 @@ _EXTRACTOR = typer.Option(
     None, "--extractor", help="small-world extractor folder for --features sw (default: the shipped one)"
 )
 _WORLD = typer.Option("heads", "--world", help="the heads world the model was trained on: heads (v1) | heads2")
+
+
+def print_report(report: dict, why: str, indent: int | None = None) -> str:
+    """Print `report` as JSON on stdout and return the text. A number that is not finite (NaN: the metric had nothing
+    to measure) becomes null, JSON having no NaN, and a `note:` line on stderr names it and says `why`."""
+    undefined: list[str] = []
+
+    def clean(value, key: str):
+        if isinstance(value, float) and not math.isfinite(value):
+            undefined.append(key)
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v, f"{key}.{k}" if key else str(k)) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v, f"{key}[{i}]") for i, v in enumerate(value)]
+        return value
+
+    text = json.dumps(clean(report, ""), indent=indent, allow_nan=False)
+    typer.echo(text)
+    if undefined:
+        typer.echo(f"note: {', '.join(undefined)}: null, undefined: {why}", err=True)
+    return text
 
 
 def _check_world(world: str) -> None:
@@ -100,7 +123,7 @@ def _distance_command(metric: str, report, summary: str) -> None:
 
         real, fake = _features(model, data, num, features, inception, extractor)
         scores = {**report(metric_name(metric, features), real, fake), "num_real": len(real), "num_fake": len(fake)}
-        typer.echo(json.dumps(scores))
+        print_report(scores, "the features are degenerate")
 
     app.command(metric.lower(), help=summary)(command)
 
@@ -120,7 +143,8 @@ def consistency(
 
     at_least(resolution, 8, "--resolution")
     G = _generator(model)
-    typer.echo(json.dumps(generator_consistency(G, list(range(num)), resolution=resolution)))
+    report = generator_consistency(G, list(range(num)), resolution=resolution)
+    print_report(report, "no two adjacent views shared foreground pixels (opacity > 0.5) to compare")
 
 
 @app.command("pose")
@@ -138,7 +162,7 @@ def pose(
     report = {"model": generator_pose_error(G, list(range(num)), world=world)}
     if floor:
         report["ground_truth_floor"] = world_pose_floor(world)
-    typer.echo(json.dumps(report))
+    print_report(report, "no view had the 20 foreground pixels (opacity > 0.5) a pose is fitted to")
 
 
 @app.command("floaters")
@@ -157,7 +181,11 @@ def floaters(
     finite(psi, "--psi")
     at_least(seconds, 0, "--seconds")
     G = _generator(model)
-    typer.echo(json.dumps(generator_floaters(G, num, truncation_psi=psi, threshold=threshold, time_budget_s=seconds)))
+    report = generator_floaters(G, num, truncation_psi=psi, threshold=threshold, time_budget_s=seconds)
+    print_report(report, "no background pixels to count")
+
+
+_ID_CHANCE_WHY = "ID_chance compares the frontal views of different seeds: it needs --num 2 or more"
 
 
 @app.command("id-sw")
@@ -182,7 +210,7 @@ def id_sw(
         "model": generator_id_sw(G, net, list(range(num)), truncation_psi=psi),
         "ground_truth": world_id_sw(net, meta.get("world", world), list(range(800_000, 800_000 + num))),
     }
-    typer.echo(json.dumps(report))
+    print_report(report, _ID_CHANCE_WHY)
 
 
 @app.command("id-sw-train")
@@ -217,4 +245,5 @@ def arcface_id(
         fail(str(exc))
     G = _generator(model)
     r = generator_id_sw(G, net, list(range(num)), truncation_psi=psi)
-    typer.echo(json.dumps({"ID": r["ID"], "ID_by_view": r["ID_by_view"], "ID_chance": r["ID_chance"], "num": num}))
+    report = {"ID": r["ID"], "ID_by_view": r["ID_by_view"], "ID_chance": r["ID_chance"], "num": num}
+    print_report(report, _ID_CHANCE_WHY)
