@@ -39,8 +39,8 @@ def metric_name(base: str, kind: str) -> str:
 def extract(
     net: nn.Module, images01: Float[Tensor, "n 3 h w"], batch: int = 32, what: str = "images"
 ) -> Float[Tensor, "n d"]:
-    """Features of `images01`; NaN / Inf ones (from NaN images, or a broken extractor) raise a ValueError naming
-    `what` was extracted, rather than turning into a NaN or a linear-algebra error in FID / KID."""
+    """Features of `images01` (`what` names them in errors). NaN / Inf features (of NaN images, or from a broken
+    extractor) raise a ValueError instead of becoming a NaN or a linear-algebra error in FID / KID."""
     dev = next(net.parameters()).device
     feats = torch.cat([net(images01[i : i + batch].to(dev)).double().cpu() for i in range(0, len(images01), batch)])
     bad = int((~torch.isfinite(feats)).any(dim=1).sum())
