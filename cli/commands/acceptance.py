@@ -5,16 +5,17 @@ core/priors/acceptance.py and core/dreamfusion/acceptance.py.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 
+from tristudio.cli.commands.evaluate import print_report
 from tristudio.cli.errors import clean_errors, out_folder
 from tristudio.cli.options import clip_option, prior_option, threads_option
 from tristudio.core.threads import apply_threads
 
 app = typer.Typer()
+_NOTHING_MEASURED = "nothing was measured for it"
 
 
 @app.command("eg3d-acceptance")
@@ -33,13 +34,17 @@ def eg3d_acceptance(
     Beside the model: a random-init model, a no-3D PCA baseline and the two-sample floor; then multi-view consistency
     and a yaw grid."""
     from tristudio.core.eg3d.acceptance import evaluate_model
-    from tristudio.core.eg3d.load import LOAD_ERRORS
+    from tristudio.core.eg3d.load import LOAD_ERRORS, load_generator
+    from tristudio.core.metrics.features import open_dataset
 
     if world not in (None, "heads", "heads2"):
         raise typer.BadParameter(f"{world!r} is not a heads world (heads | heads2)", param_hint="--world")
     out_folder(out)
     apply_threads(threads)
     with clean_errors(*LOAD_ERRORS):
+        load_generator(model)  # before anything is measured: the model loads, the datasets pass `train eg3d`'s check
+        for data in (train, held_out):
+            open_dataset(data)
         evaluate_model(model, train, held_out, out, num, pca_k, world=world)
 
 
@@ -90,8 +95,7 @@ def prior_acceptance(
             from tristudio.core.priors.train_clip import retrieval_report
 
             report["clip_on_renders"] = retrieval_report(clip_model, load_render_sets([renders]))
-        text = json.dumps(report, indent=2)
-        print(text)
+        text = print_report(report, _NOTHING_MEASURED, indent=2)
         if out:
             atomic_write_text(Path(out) / "acceptance.json", text + "\n")
 
@@ -157,7 +161,8 @@ def dreamfusion_acceptance(
             overrides = {"resolution": resolution} if resolution else {}
             for method in method_list:
                 res = evaluate_over_steps(prior_model, clip_model, out, mark_list, method, prompts, **overrides)
-                print(json.dumps({"method": method, "summary": res["summary"], "stable": res["stable"]}, indent=2))
+                report = {"method": method, "summary": res["summary"], "stable": res["stable"]}
+                print_report(report, _NOTHING_MEASURED, indent=2)
             return
         res = evaluate(
             prior_model,
@@ -169,4 +174,4 @@ def dreamfusion_acceptance(
             HOLDOUT_PROMPTS[:objects],
             HEAD_PROMPTS[:heads] if heads is not None else HEAD_PROMPTS,
         )
-        print(json.dumps({k: v for k, v in res.items() if k != "runs"}, indent=2))
+        print_report({k: v for k, v in res.items() if k != "runs"}, _NOTHING_MEASURED, indent=2)

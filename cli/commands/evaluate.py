@@ -4,6 +4,7 @@ identity metrics of a trained EG3D model (thin CLI layer)."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import typer
@@ -25,6 +26,28 @@ _EXTRACTOR = typer.Option(
 _WORLD = typer.Option("heads", "--world", help="the heads world the model was trained on: heads (v1) | heads2")
 
 
+def print_report(report: dict, why: str, indent: int | None = None) -> str:
+    """Print `report` as JSON on stdout and return the text. A number that is not finite (NaN: the metric had nothing
+    to measure) becomes null, JSON having no NaN, and a `note:` line on stderr names it and says `why`."""
+    undefined: list[str] = []
+
+    def clean(value, key: str):
+        if isinstance(value, float) and not math.isfinite(value):
+            undefined.append(key)
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v, f"{key}.{k}" if key else str(k)) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v, f"{key}[{i}]") for i, v in enumerate(value)]
+        return value
+
+    text = json.dumps(clean(report, ""), indent=indent, allow_nan=False)
+    typer.echo(text)
+    if undefined:
+        typer.echo(f"note: {', '.join(undefined)}: null, undefined: {why}", err=True)
+    return text
+
+
 def _check_world(world: str) -> None:
     if world not in ("heads", "heads2"):
         fail(f"--world must be heads or heads2, not {world!r}")
@@ -39,20 +62,35 @@ def _generator(model: Path):
         fail(str(exc))
 
 
-def _features(model: Path, data: Path, num: int, features: str, inception: Path | None, extractor: Path | None):
-    from tristudio.core.eg3d.load import LOAD_ERRORS, load_generator
-    from tristudio.core.metrics.features import dataset_features, generator_features, load_extractor
+def _extractor(features: str, inception: Path | None, extractor: Path | None):
+    """The --features net, with the weights option that belongs to it (the other one is refused, named)."""
+    from tristudio.core.metrics.features import load_extractor
 
+    weights = {"inception": ("--inception", inception), "sw": ("--extractor", extractor)}
+    if features not in weights:
+        raise typer.BadParameter(f"{features!r} is not inception or sw", param_hint="--features")
+    for kind, (name, value) in weights.items():
+        if kind != features and value is not None:
+            raise typer.BadParameter(f"it applies to --features {kind}, not {features}", param_hint=name)
     try:
-        net = load_extractor(
-            features, str(inception if features == "inception" else extractor) if (inception or extractor) else None
-        )
-        G = load_generator(model)
-    except (FileNotFoundError, ValueError, *LOAD_ERRORS) as exc:
+        return load_extractor(features, weights[features][1])
+    except (OSError, ValueError) as exc:  # missing or unreadable weights (CheckpointError is a ValueError)
         hint = " (or --features sw: the shipped small-world extractor)" if features == "inception" else ""
         fail(f"{exc}{hint}" if "--inception" in str(exc) else str(exc))
-    with clean_errors():  # a missing or broken dataset
-        real, ds = dataset_features(net, str(data), num)
+
+
+def _features(model: Path, data: Path, num: int, features: str, inception: Path | None, extractor: Path | None):
+    """(real, fake) features: the first `num` images of the dataset `data` (checked as `train eg3d` checks it) and
+    `num` images of the model, posed with the dataset's labels."""
+    from tristudio.core.metrics.features import dataset_features, generator_features, open_dataset
+
+    net = _extractor(features, inception, extractor)
+    G = _generator(model)
+    with clean_errors():  # a missing or broken dataset, NaN features
+        ds = open_dataset(data)
+        if len(ds) < num:
+            typer.echo(f"note: {data} holds {len(ds)} images, fewer than --num {num}: all {len(ds)} are used", err=True)
+        real = dataset_features(net, ds, num)
         fake = generator_features(net, G, ds.labels, num)
     return real, fake
 
@@ -84,7 +122,8 @@ def _distance_command(metric: str, report, summary: str) -> None:
         from tristudio.core.metrics.features import metric_name
 
         real, fake = _features(model, data, num, features, inception, extractor)
-        typer.echo(json.dumps({**report(metric_name(metric, features), real, fake), "num": len(fake)}))
+        scores = {**report(metric_name(metric, features), real, fake), "num_real": len(real), "num_fake": len(fake)}
+        print_report(scores, "the features are degenerate")
 
     app.command(metric.lower(), help=summary)(command)
 
@@ -104,7 +143,8 @@ def consistency(
 
     at_least(resolution, 8, "--resolution")
     G = _generator(model)
-    typer.echo(json.dumps(generator_consistency(G, list(range(num)), resolution=resolution)))
+    report = generator_consistency(G, list(range(num)), resolution=resolution)
+    print_report(report, "no two adjacent views shared foreground pixels (opacity > 0.5) to compare")
 
 
 @app.command("pose")
@@ -122,7 +162,7 @@ def pose(
     report = {"model": generator_pose_error(G, list(range(num)), world=world)}
     if floor:
         report["ground_truth_floor"] = world_pose_floor(world)
-    typer.echo(json.dumps(report))
+    print_report(report, "no view had the 20 foreground pixels (opacity > 0.5) a pose is fitted to")
 
 
 @app.command("floaters")
@@ -130,17 +170,22 @@ def floaters(
     model: Path = _MODEL,
     num: int = typer.Option(1000, "--num", min=1, help="samples (seed i with the FFHQ camera of seed i)"),
     seconds: float = typer.Option(None, "--seconds", help="stop after this long (reports how many were done)"),
-    threshold: float = typer.Option(0.05, "--threshold", help="opacity counted as a floater"),
+    threshold: float = typer.Option(0.05, "--threshold", help="opacity above which a pixel is a floater, in (0, 1)"),
     psi: float = trunc_option(1.0),
 ) -> None:
     """Floater fraction: background pixels (outside the dilated head silhouette) with opacity > threshold."""
     from tristudio.core.metrics.floaters import generator_floaters
 
-    finite(threshold, "--threshold")
+    if not 0 < threshold < 1:  # NaN too: at 0 every background pixel would count, at 1 none
+        raise typer.BadParameter(f"{threshold} is not an opacity in (0, 1)", param_hint="--threshold")
     finite(psi, "--psi")
     at_least(seconds, 0, "--seconds")
     G = _generator(model)
-    typer.echo(json.dumps(generator_floaters(G, num, truncation_psi=psi, threshold=threshold, time_budget_s=seconds)))
+    report = generator_floaters(G, num, truncation_psi=psi, threshold=threshold, time_budget_s=seconds)
+    print_report(report, "no background pixels to count")
+
+
+_ID_CHANCE_WHY = "ID_chance compares the frontal views of different seeds: it needs --num 2 or more"
 
 
 @app.command("id-sw")
@@ -165,7 +210,7 @@ def id_sw(
         "model": generator_id_sw(G, net, list(range(num)), truncation_psi=psi),
         "ground_truth": world_id_sw(net, meta.get("world", world), list(range(800_000, 800_000 + num))),
     }
-    typer.echo(json.dumps(report))
+    print_report(report, _ID_CHANCE_WHY)
 
 
 @app.command("id-sw-train")
@@ -200,4 +245,5 @@ def arcface_id(
         fail(str(exc))
     G = _generator(model)
     r = generator_id_sw(G, net, list(range(num)), truncation_psi=psi)
-    typer.echo(json.dumps({"ID": r["ID"], "ID_by_view": r["ID_by_view"], "ID_chance": r["ID_chance"], "num": num}))
+    report = {"ID": r["ID"], "ID_by_view": r["ID_by_view"], "ID_chance": r["ID_chance"], "num": num}
+    print_report(report, _ID_CHANCE_WHY)

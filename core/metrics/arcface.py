@@ -15,8 +15,6 @@ Cropping / alignment is the caller's (EG3D crops FFHQ-aligned faces; the heads w
 
 from __future__ import annotations
 
-import pickle
-import warnings
 from pathlib import Path
 
 import torch
@@ -24,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .convnets import resize
+from .weights import read_state_dict
 
 __all__ = ["IResNet", "IRESNET_LAYERS", "iresnet", "layers_from_state_dict", "load_arcface", "ArcFaceError"]
 
@@ -141,32 +140,12 @@ def load_arcface(path: str | Path | None):
     path = Path(path)
     if not path.is_file():
         raise ArcFaceError(f"ArcFace weights not found: expected a file at {path}")
-    suffix = path.suffix.lower()
-    if suffix == ".onnx":
+    if path.suffix.lower() == ".onnx":
         return _OnnxArcFace(path)
-    try:
-        if suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(path))
-        else:
-            with warnings.catch_warnings():  # torch warns about the pickle protocol before refusing or loading
-                warnings.simplefilter("ignore", UserWarning)
-                state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:  # torch's weights-only loader refused it (not a pickle of plain tensors)
-        # its message is a page advising weights_only=False (never here); keep the one line that says what it met
-        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-        met = next((ln for ln in lines if ln.startswith(("Unsupported", "Unpickler found"))), lines[0] if lines else "")
-        raise ArcFaceError(
-            f"{path}: not readable as iresnet weights (torch's weights-only loader: {met}); tristudio never runs a "
-            "pickle's code: save the iresnet state_dict with torch.save, or as .safetensors"
-        ) from None
-    except Exception as exc:  # corrupt file, wrong format
-        first = (str(exc).strip().splitlines() or [""])[0]
-        raise ArcFaceError(f"{path}: not readable as iresnet weights ({type(exc).__name__}: {first})") from None
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+    state = read_state_dict(path, "iresnet weights", ArcFaceError)
+    if "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
-    if not isinstance(state, dict) or "fc.weight" not in state:
+    if "fc.weight" not in state:
         raise ArcFaceError(f"{path}: not an iresnet state dict (no fc.weight); expected arcface_torch backbone weights")
     layers = layers_from_state_dict(state)
     net = IResNet(layers, num_features=state["fc.weight"].shape[0])

@@ -18,6 +18,8 @@ import torch.nn.functional as F
 from jaxtyping import Float
 from torch import Tensor, nn
 
+from .weights import read_state_dict
+
 __all__ = ["FID_WEIGHTS_NAME", "InceptionWeightsError", "FIDInceptionV3", "load_inception"]
 
 FID_WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth"
@@ -210,12 +212,19 @@ def load_inception(path: str | os.PathLike | None, device="cpu") -> FIDInception
         path = path / FID_WEIGHTS_NAME
     if not path.is_file():
         raise InceptionWeightsError(f"Inception weights not found: expected {path} ({FID_WEIGHTS_NAME})")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    expected = f"{FID_WEIGHTS_NAME} (pytorch-fid's port of the TF graph)"
+    state = read_state_dict(path, "the FID Inception weights", InceptionWeightsError, expected)
     net = FIDInceptionV3()
-    missing, unexpected = net.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = net.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # the names match, the shapes do not: name the first mismatch
+        first = ([ln.strip() for ln in str(exc).splitlines()[1:] if ln.strip()] or [str(exc)])[0]
+        msg = f"{path} is not the FID Inception state dict ({first}); expected {expected}"
+        raise InceptionWeightsError(msg) from None
     missing = [k for k in missing if not k.endswith("num_batches_tracked")]
     if missing or unexpected:
         raise InceptionWeightsError(
-            f"{path} is not the FID Inception state dict: missing {missing[:5]}, unexpected {unexpected[:5]}"
+            f"{path} is not the FID Inception state dict: missing {missing[:5]}, unexpected {unexpected[:5]}; "
+            f"expected {expected}"
         )
     return net.eval().requires_grad_(False).to(device)
