@@ -169,3 +169,16 @@ def test_folder_swap_interrupted_between_its_two_renames_loses_no_bytes(tmp_path
     # ... and the previous folder is back under its own name, nothing left beside it
     assert _listing(folder) == ["a.txt"] and (folder / "a.txt").read_bytes() == OLD
     assert _listing(tmp_path) == ["model"]
+
+
+def test_without_nan_nulls_every_non_finite_number_and_names_it():
+    import json
+    import math
+
+    from tristudio.core.io.atomic import without_nan
+
+    report = {"fid": 4.5, "consistency": {"depth_error": math.nan, "n": 3}, "rows": [1.0, math.inf, "x"], "ok": True}
+    clean, undefined = without_nan(report)
+    assert clean == {"fid": 4.5, "consistency": {"depth_error": None, "n": 3}, "rows": [1.0, None, "x"], "ok": True}
+    assert undefined == ["consistency.depth_error", "rows[1]"]
+    assert json.loads(json.dumps(clean, allow_nan=False)) == clean and report["rows"][1] == math.inf  # a copy

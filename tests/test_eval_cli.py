@@ -225,3 +225,16 @@ def test_id_sw_of_one_seed_prints_valid_json_with_a_note():
     assert report["model"]["ID_chance"] is None and report["ground_truth"]["ID_chance"] is None
     assert 0 < report["model"]["ID"] <= 1
     assert "model.ID_chance" in res.stderr and "--num 2" in res.stderr
+
+
+def test_id_sw_train_keeps_a_model_folder_and_names_an_unwritable_out_before_training(tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(MODEL, model)
+    before = {p.name: p.read_bytes() for p in model.iterdir()}
+    refused(run("eval", "id-sw-train", "--out", model, "--identities", "2", "--steps", "1"), 2, "already holds a model")
+    assert {p.name: p.read_bytes() for p in model.iterdir()} == before
+    refused(
+        run("eval", "id-sw-train", "--out", "/proc/tristudio-x", "--identities", "2", "--steps", "1"),
+        2,
+        "cannot be made",
+    )

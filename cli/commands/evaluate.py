@@ -4,12 +4,11 @@ identity metrics of a trained EG3D model (thin CLI layer)."""
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import typer
 
-from tristudio.cli.errors import at_least, clean_errors, fail, finite, out_folder
+from tristudio.cli.errors import at_least, clean_errors, fail, finite, fresh_folder, out_folder
 from tristudio.cli.options import trunc_option
 
 app = typer.Typer(
@@ -29,19 +28,10 @@ _WORLD = typer.Option("heads", "--world", help="the heads world the model was tr
 def print_report(report: dict, why: str, indent: int | None = None) -> str:
     """Print `report` as JSON on stdout and return the text. A number that is not finite (NaN: the metric had nothing
     to measure) becomes null, JSON having no NaN, and a `note:` line on stderr names it and says `why`."""
-    undefined: list[str] = []
+    from tristudio.core.io.atomic import without_nan
 
-    def clean(value, key: str):
-        if isinstance(value, float) and not math.isfinite(value):
-            undefined.append(key)
-            return None
-        if isinstance(value, dict):
-            return {k: clean(v, f"{key}.{k}" if key else str(k)) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [clean(v, f"{key}[{i}]") for i, v in enumerate(value)]
-        return value
-
-    text = json.dumps(clean(report, ""), indent=indent, allow_nan=False)
+    report, undefined = without_nan(report)
+    text = json.dumps(report, indent=indent, allow_nan=False)
     typer.echo(text)
     if undefined:
         typer.echo(f"note: {', '.join(undefined)}: null, undefined: {why}", err=True)
@@ -219,12 +209,17 @@ def id_sw_train(
     world: str = _WORLD,
     identities: int = typer.Option(160, "--identities", min=2, help="heads rendered (InfoNCE contrasts them)"),
     steps: int = typer.Option(600, "--steps", min=1),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace the net (or other files) in --out"),
 ) -> None:
     """Train the small-world identity embedding (InfoNCE over views of the world's heads)."""
     from tristudio.core.metrics.identity import train_identity_net
 
     _check_world(world)
-    out_folder(out)
+    fresh_folder(out_folder(out), overwrite, "model.json", "a model")
+    try:  # a folder that cannot be written is said before the training, not after it
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise typer.BadParameter(f"{out} cannot be made: {exc.strerror or exc}", param_hint="--out") from None
     typer.echo(str(train_identity_net(world, out, identities=identities, steps=steps, log=typer.echo)))
 
 

@@ -27,7 +27,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from ..io.atomic import atomic_write_text
+from ..io.atomic import atomic_write_text, without_nan
 from ..io.images import save_png
 
 __all__ = ["PCAGaussian", "yaw_grid", "evaluate_model"]
@@ -159,5 +159,5 @@ def evaluate_model(
         report["floaters"] = generator_floaters(G, num)
         log(f"floater fraction: {report['floaters']['floater_fraction']:.5f}")
     report["seconds"] = round(time.time() - t0, 1)
-    atomic_write_text(out_dir / "acceptance.json", json.dumps(report, indent=2) + "\n")
+    atomic_write_text(out_dir / "acceptance.json", json.dumps(without_nan(report)[0], indent=2, allow_nan=False) + "\n")
     return report

@@ -6,13 +6,22 @@ A reader never sees a half-written file; an interrupted writer leaves the previo
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "fsync_dir", "replace_path", "umask_mode"]
+__all__ = [
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "fsync_dir",
+    "replace_path",
+    "umask_mode",
+    "without_nan",
+]
 
 
 def umask_mode(is_dir: bool = False) -> int:
@@ -107,3 +116,21 @@ def atomic_write_bytes(target: str | os.PathLike, data: bytes) -> None:
 
 def atomic_write_text(target: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(target, text.encode("utf-8"))
+
+
+def without_nan(value, key: str = "") -> tuple[object, list[str]]:
+    """`value` (nested dicts / lists / numbers) with every float that is not finite replaced by None, JSON having no
+    NaN or Infinity, and the dotted keys of those replaced (`consistency.depth_error`, `rows[2]`)."""
+    undefined: list[str] = []
+
+    def clean(v, at: str):
+        if isinstance(v, float) and not math.isfinite(v):
+            undefined.append(at)
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x, f"{at}.{k}" if at else str(k)) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x, f"{at}[{i}]") for i, x in enumerate(v)]
+        return v
+
+    return clean(value, key), undefined
