@@ -414,6 +414,20 @@ def test_a_damaged_prior_is_one_line_naming_what_is_damaged(tiny_prior_dir, tmp_
     assert code == 0 and list((tmp_path / "ok").glob("*.png")), output
 
 
+def test_train_clip_resume_refuses_a_damaged_saved_tokenizer(tmp_path, render_set):
+    """The run's tokenizer without tokenizer.json resumed into a traceback (2-token model vs the checkpoint)."""
+    from tristudio.core.io.run_checkpoints import latest_step
+
+    work = tmp_path / "w"
+    assert _tiny_clip(work, render_set)[0] == 0
+    saved = work / "tokenizer" / "tokenizer.json"
+    shutil.move(saved, tmp_path / "tokenizer.json")
+    clear_error(*_tiny_clip(work, render_set, "--resume", "--steps", "3"), str(work / "tokenizer"), "no tokenizer.json")
+    shutil.move(tmp_path / "tokenizer.json", saved)
+    code, output = _tiny_clip(work, render_set, "--resume", "--steps", "3")
+    assert code == 0 and latest_step(work) == 3, output
+
+
 def test_a_long_prompt_keeps_its_view_words_and_warns(tiny_prior_dir):
     from tristudio.core.dreamfusion.optimize import DreamFusion, DreamFusionConfig
     from tristudio.core.priors import load_prior
