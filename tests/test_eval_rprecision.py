@@ -2,6 +2,7 @@
 
 import json
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -78,6 +79,23 @@ def test_unknown_prompt_and_missing_captions_are_one_clear_line(render_set, tmp_
         app, ["eval", "rprecision", "--clip", str(clip_dir), "--renders", str(tmp_path), "--prompts", str(prompts_file)]
     )
     assert res.exit_code == 1 and "captions.json" in res.output
+
+
+def test_a_clip_text_encoder_alone_is_refused_not_scored(render_set, tiny_prior_dir, tmp_path):
+    """A prior's text encoder + tokenizer in one folder, as --clip: it loaded as a CLIPModel with a randomly
+    initialised vision tower and printed a score."""
+    _, renders, prompts_file, _, _ = render_set
+    text_only = tmp_path / "text_only"
+    text_only.mkdir()
+    for sub in ("text_encoder", "tokenizer"):
+        for f in (tiny_prior_dir / sub).iterdir():
+            shutil.copy(f, text_only / f.name)
+    res = CliRunner().invoke(
+        app, ["eval", "rprecision", "--clip", str(text_only), "--renders", str(renders), "--prompts", str(prompts_file)]
+    )
+    assert res.exit_code == 1 and "Traceback" not in res.output and "R-Precision" not in res.output, res.output
+    assert f"error: {text_only}: the weights in its files do not match" in res.output
+    assert "missing" in res.output and "vision_model.* (" in res.output
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .common import PriorLoadError, go_offline, model_folder, require_file, resolve_device
+from .common import (
+    PriorLoadError,
+    go_offline,
+    load_pretrained,
+    load_tokenizer,
+    model_folder,
+    require_file,
+    resolve_device,
+)
 
 __all__ = ["CLIP_MEAN", "CLIP_STD", "ClipModel", "image_processor_config", "load_clip"]
 
@@ -123,15 +131,8 @@ def load_clip(
     device = resolve_device(device)
     from transformers import AutoTokenizer, CLIPModel
 
-    try:
-        model = CLIPModel.from_pretrained(str(folder), local_files_only=True, dtype=dtype or torch.float32)
-    except (OSError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise PriorLoadError(f"cannot load CLIP from {folder} ({CLIP_LAYOUT}): {first}") from exc
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-    except (OSError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise PriorLoadError(f"cannot load the CLIP tokenizer from {folder} ({CLIP_LAYOUT}): {first}") from exc
+    model = load_pretrained(CLIPModel, folder, CLIP_LAYOUT, dtype=dtype or torch.float32)
+    vocab_size = model.config.text_config.vocab_size
+    tokenizer = load_tokenizer(AutoTokenizer, folder, CLIP_LAYOUT, f"CLIP text tower in {folder}", vocab_size)
     mean, std = _preprocessor_stats(folder)
     return ClipModel(model.to(device), tokenizer, device, mean, std, path=folder)

@@ -8,7 +8,15 @@ from pathlib import Path
 
 import torch
 
-from .common import PriorLoadError, go_offline, model_folder, resolve_device, resolve_dtype
+from .common import (
+    PriorLoadError,
+    go_offline,
+    load_pretrained,
+    load_tokenizer,
+    model_folder,
+    resolve_device,
+    resolve_dtype,
+)
 from .layout import ANY_PRIOR, PriorLayout, detect_layout
 from .prior import Prior
 
@@ -30,32 +38,25 @@ def _variant(subfolder: Path) -> str | None:
     return "fp16" if weights else None
 
 
-def _load_component(what: str, fn, folder: Path, layout: PriorLayout, **kwargs):
-    """Run a from_pretrained on folder/what; any failure becomes one PriorLoadError line naming the subfolder."""
-    sub = folder / what
-    variant = _variant(sub)
+def _load_component(what: str, cls, folder: Path, layout: PriorLayout, **kwargs):
+    """cls.from_pretrained of folder/what (fp16-variant files too), checked (common.load_pretrained)."""
+    variant = _variant(folder / what)
     if variant is not None:
         kwargs["variant"] = variant
-    try:
-        return fn(str(folder), subfolder=what, local_files_only=True, **kwargs)
-    except (OSError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise PriorLoadError(f"cannot load {sub} ({layout.description}): {first}") from exc
+    return load_pretrained(cls, folder / what, layout.description, **kwargs)
 
 
-def _tokenizer(folder: Path, layout: PriorLayout):
+def _tokenizer(folder: Path, layout: PriorLayout, text_encoder):
+    """folder/tokenizer, refused unless it fits the text encoder (common.load_tokenizer)."""
     import transformers
 
     sub = folder / "tokenizer"
     cls = getattr(transformers, layout.classes["tokenizer"][1], None) or transformers.AutoTokenizer
-    try:
-        return cls.from_pretrained(str(sub), local_files_only=True)
-    except (OSError, ValueError, ImportError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        hint = ""
-        if layout.text_family == "t5" and not (sub / "tokenizer.json").exists():
-            hint = " (a T5 tokenizer with only spiece.model needs the sentencepiece package to convert it)"
-        raise PriorLoadError(f"cannot load tokenizer {sub} ({layout.description}): {first}{hint}") from exc
+    hint = ""
+    if layout.text_family == "t5" and not (sub / "tokenizer.json").exists():
+        hint = " (a T5 tokenizer with only spiece.model needs the sentencepiece package to convert it)"
+    encoder = f"text encoder {folder / 'text_encoder'}"
+    return load_tokenizer(cls, sub, layout.description, encoder, text_encoder.config.vocab_size, hint)
 
 
 def _check_finite(module, where: Path, layout: PriorLayout) -> None:
@@ -96,17 +97,15 @@ def load_prior(
     if text_name not in _TEXT_ENCODERS:
         raise PriorLoadError(f"{folder / 'text_encoder'}: text encoder {text_name} is not one of {_TEXT_ENCODERS}")
 
-    scheduler = _load_component("scheduler", sched_cls.from_pretrained, folder, layout)
+    scheduler = _load_component("scheduler", sched_cls, folder, layout)
     if not hasattr(scheduler, "alphas_cumprod"):  # e.g. a flow-matching scheduler: no DDPM noise schedule
         raise PriorLoadError(f"{folder / 'scheduler'}: {sched_name} has no alphas_cumprod ({layout.description})")
-    unet = _load_component("unet", UNet2DConditionModel.from_pretrained, folder, layout, torch_dtype=dtype)
-    text_encoder = _load_component(
-        "text_encoder", getattr(transformers, text_name).from_pretrained, folder, layout, dtype=dtype
-    )
+    unet = _load_component("unet", UNet2DConditionModel, folder, layout, torch_dtype=dtype)
+    text_encoder = _load_component("text_encoder", getattr(transformers, text_name), folder, layout, dtype=dtype)
     vae = None
     if layout.latent:
-        vae = _load_component("vae", AutoencoderKL.from_pretrained, folder, layout, torch_dtype=dtype)
-    tokenizer = _tokenizer(folder, layout)
+        vae = _load_component("vae", AutoencoderKL, folder, layout, torch_dtype=dtype)
+    tokenizer = _tokenizer(folder, layout, text_encoder)
     for name, module in (("unet", unet), ("text_encoder", text_encoder), ("vae", vae)):
         if module is not None:
             _check_finite(module, folder / name, layout)

@@ -261,14 +261,20 @@ def retrieval_report(clip: ClipModel, renders: RenderSet, batch_size: int = 256)
     return report
 
 
-def _tokenizer_for(work: Path, bpe: str | os.PathLike | None, resume: bool):
+def _tokenizer_for(work: Path, bpe: str | os.PathLike | None, resume: bool, vocab_size: int | None = None):
+    """The run's tokenizer: a resumed run's saved one (refused unless it fits the vocab_size its config.json
+    records, see common.load_tokenizer), else a new one saved in work/tokenizer."""
     from transformers import AutoTokenizer
 
+    from .common import load_tokenizer
     from .tokenizer import byte_level_tokenizer, clip_bpe_tokenizer, find_bpe_source
 
     folder = work / "tokenizer"
     if resume and folder.is_dir():
-        return AutoTokenizer.from_pretrained(str(folder), local_files_only=True), "saved"
+        if vocab_size is None:  # a run from before config.json recorded it
+            return AutoTokenizer.from_pretrained(str(folder), local_files_only=True), "saved"
+        tower = "text tower of the run's checkpoints"
+        return load_tokenizer(AutoTokenizer, folder, "a train clip run", tower, vocab_size), "saved"
     source = find_bpe_source(bpe)
     if bpe and source is None:
         raise FileNotFoundError(f"no CLIP BPE file at {bpe}")
@@ -307,7 +313,7 @@ def run_clip_training(
         raise ValueError("no training data: pass render-set folders (tristudio renders make)")
     cfg = run_config(run, saved, "clip", ClipConfig, cfg, steps)
     work.mkdir(parents=True, exist_ok=True)
-    tokenizer, tok_kind = _tokenizer_for(work, bpe, resume)
+    tokenizer, tok_kind = _tokenizer_for(work, bpe, resume, (saved or {}).get("vocab_size"))
     run.write_config(
         {
             "kind": "clip",
@@ -315,6 +321,7 @@ def run_clip_training(
             "data": list(data),
             "held_out": held_out,
             "tokenizer": tok_kind if not resume else saved.get("tokenizer"),
+            "vocab_size": len(tokenizer),
         },
     )
     renders = load_render_sets(data)
