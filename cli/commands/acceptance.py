@@ -65,7 +65,10 @@ def prior_acceptance(
 ) -> None:
     """Text-image agreement of prior samples, judged by a CLIP: shape + colour, view words, heads (top-1 retrieval)."""
     from tristudio.core.io.atomic import atomic_write_text
+    from tristudio.core.io.progress import quiet_loader_bars
     from tristudio.core.priors import load_clip, load_prior
+
+    quiet_loader_bars()  # no 'Loading weights' bars above the report
     from tristudio.core.priors.acceptance import VIEW_PAIRS, evaluate_prior, holdout_pairs_of
 
     if out:
@@ -137,7 +140,10 @@ def dreamfusion_acceptance(
     )
     from tristudio.core.dreamfusion.methods import METHODS
     from tristudio.core.io.assets import shipped_clip_path, shipped_prior_path
+    from tristudio.core.io.progress import quiet_loader_bars
     from tristudio.core.priors import load_clip, load_prior
+
+    quiet_loader_bars()  # no 'Loading weights' bars above the report
 
     method_list = [m for m in methods.replace(" ", ",").split(",") if m]
     unknown = [m for m in method_list if m not in METHODS]
