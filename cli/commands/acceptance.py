@@ -68,9 +68,9 @@ def prior_acceptance(
     from tristudio.core.io.progress import quiet_loader_bars
     from tristudio.core.priors import load_clip, load_prior
 
-    quiet_loader_bars()  # no 'Loading weights' bars above the report
     from tristudio.core.priors.acceptance import VIEW_PAIRS, evaluate_prior, holdout_pairs_of
 
+    quiet_loader_bars()  # no 'Loading weights' bars above the report
     if out:
         out_folder(out)
     apply_threads(threads)
