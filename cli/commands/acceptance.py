@@ -67,7 +67,6 @@ def prior_acceptance(
     from tristudio.core.io.atomic import atomic_write_text
     from tristudio.core.io.progress import quiet_loader_bars
     from tristudio.core.priors import load_clip, load_prior
-
     from tristudio.core.priors.acceptance import VIEW_PAIRS, evaluate_prior, holdout_pairs_of
 
     quiet_loader_bars()  # no 'Loading weights' bars above the report
