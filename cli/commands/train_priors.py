@@ -70,7 +70,7 @@ def _resume_point(work: Path, kind: str, resume: bool, steps: int | None, defaul
 
 def _check_common(options: dict) -> None:
     """The checks `train clip` and `train prior` share: one typer.BadParameter line naming the option."""
-    from tristudio.cli.errors import at_least, out_folder
+    from tristudio.cli.errors import at_least, out_folder, positive
 
     work, data, resume, lr = options["work"], options["data"], options["resume"], options["lr"]
     out_folder(work)
@@ -84,8 +84,7 @@ def _check_common(options: dict) -> None:
             )
     at_least(options["steps"], 1, "--steps")
     at_least(options["batch"], 1, "--batch")
-    if not lr > 0 or lr == float("inf"):
-        raise typer.BadParameter(f"{lr} is not a positive learning rate", param_hint="--lr")
+    positive(lr, "--lr", "learning rate")
     at_least(options["ckpt_every"], 1, "--ckpt-every")
 
 
