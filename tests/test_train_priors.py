@@ -430,3 +430,17 @@ def test_an_inconsistent_or_corrupt_renders_json_is_named_as_a_render_set(render
     (bad / "renders.json").write_text("{not json")
     code, out = _train_cli("clip", "--out", tmp_path / "run2", "--data", bad)
     assert code == 1 and f"corrupt render set metadata {bad / 'renders.json'}" in out and "checkpoint" not in out
+
+
+def test_prior_channels_are_checked_against_the_unets_norm_groups(render_folders, tmp_path):
+    """--channels that GroupNorm cannot split into NORM_GROUPS groups were diffusers' 'num_channels (3) must be
+    divisible by num_groups (16)': refused naming --channels; counts that pass build a UNet."""
+    from tristudio.core.priors.train_prior import NORM_GROUPS, build_unet
+
+    for bad in ("3,5", "16,24", "0,16"):
+        code, out = _train_cli("prior", "--out", tmp_path / "run", "--data", render_folders[0], "--clip", tmp_path,
+                               "--channels", bad)  # fmt: skip
+        assert code == 2 and "Invalid value for --channels" in out and f"multiples of {NORM_GROUPS}" in out, out
+    assert not (tmp_path / "run").exists()
+    unet = build_unet(PriorConfig(resolution=8, block_out_channels=(16, 48), attention_heads=2), 32)
+    assert tuple(unet.config.block_out_channels) == (16, 48)
