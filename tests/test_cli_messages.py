@@ -233,3 +233,20 @@ def test_noise_seeds_that_worked_give_the_same_noise():
         old = torch.randn(4, generator=torch.Generator().manual_seed(seed * 100003 + i))
         assert torch.equal(old, torch.randn(4, generator=torch.Generator().manual_seed(_noise_seed(seed, i))))
     assert 0 <= _noise_seed(2**63 - 1, 9) < 2**64 and 0 <= _noise_seed(-(2**63), 9) < 2**64
+
+
+@pytest.mark.parametrize(
+    "prompts, which",
+    [
+        (["a red cube", ""], "prompt 2 of 2 is empty"),
+        (["a red cube", "  ", "a cube"], "prompt 2 of 3 is empty"),
+        ([""], "empty prompt"),
+    ],
+)
+def test_sample_refuses_an_empty_prompt_among_others_naming_its_position(prompts, which, tiny_prior_dir, tmp_path):
+    """An empty prompt among others was sampled unconditionally (NNN_empty_seed0.png) while an all-empty list was
+    refused: refused alike, before the prior loads or anything is written."""
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["sample", *prompts, "--prior", str(tiny_prior_dir), "--out", str(out)])
+    text = " ".join(res.output.replace("│", " ").split())
+    assert res.exit_code == 2 and "Invalid value for PROMPTS" in text and which in text and not out.exists(), text

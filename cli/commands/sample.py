@@ -51,8 +51,10 @@ def sample(
     if not 0 <= finite(eta, "--eta") <= 1:
         raise typer.BadParameter(f"{eta} is not in [0, 1]", param_hint="--eta")
     out_folder(out)
-    if not any(p.strip() for p in prompts):
-        raise typer.BadParameter("empty prompt: give a text description, e.g. 'a red cube'", param_hint="PROMPTS")
+    empty = [i for i, p in enumerate(prompts, 1) if not p.strip()]  # (an unconditional sample is not a feature)
+    if empty:
+        which = f"prompt {empty[0]} of {len(prompts)} is empty" if len(prompts) > 1 else "empty prompt"
+        raise typer.BadParameter(f"{which}: give a text description, e.g. 'a red cube'", param_hint="PROMPTS")
     apply_threads(threads)
     path = prior or shipped_prior_path()
     quiet_loader_bars()
