@@ -4,6 +4,7 @@ console.print(f"wrote {esc(out)}")                 # a path or prompt holding "[
 fail("--out: /x is a file, not a folder")          # 'error: ...' (markup-escaped), exit code 1
 with clean_errors(): run(...)                      # expected failures (bad files, locks, disk full) -> fail(...)
 finite(value, "--trunc"); at_least(value, 1, "-n") # typer.BadParameter naming the option (exit code 2)
+positive(lr, "--lr", "learning rate")              # finite and > 0
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import NoReturn
 import typer
 from rich.markup import escape
 
-__all__ = ["at_least", "clean_errors", "esc", "fail", "finite", "out_folder"]
+__all__ = ["at_least", "clean_errors", "esc", "fail", "finite", "out_folder", "positive"]
 
 
 def esc(value) -> str:
@@ -90,6 +91,14 @@ def at_least(value: float | None, low: float, name: str) -> float | None:
     finite(value, name)
     if value is not None and value < low:
         raise typer.BadParameter(f"{value} is below the minimum {low}", param_hint=name)
+    return value
+
+
+def positive(value: float | None, name: str, what: str = "number") -> float | None:
+    """A finite `value` > 0 (None passes: the option's default applies); `what` it is, for the message."""
+    finite(value, name)
+    if value is not None and not value > 0:
+        raise typer.BadParameter(f"{value} is not a positive {what}", param_hint=name)
     return value
 
 

@@ -12,6 +12,9 @@ from tristudio.core.mesh import MESH_FORMATS
 from tristudio.core.threads import THREADS_HELP, resolve_threads
 
 __all__ = [
+    "MAX_IMAGE_SIDE",
+    "SEED_MAX",
+    "SEED_MIN",
     "config_from",
     "threads_option",
     "resume_option",
@@ -53,13 +56,23 @@ def resume_option() -> bool:
     return typer.Option(False, "--resume", help=RESUME_HELP)
 
 
-def seed_option() -> int:
-    return typer.Option(0, "--seed", help=SEED_HELP)
+# torch's and numpy's generators take 64-bit seeds (a negative one as its two's complement): --seed is a signed
+# 64-bit integer everywhere, so a larger one is refused naming the option instead of overflowing deep inside.
+SEED_MIN, SEED_MAX = -(2**63), 2**63 - 1
+
+
+def seed_option(help: str = SEED_HELP) -> int:
+    return typer.Option(0, "--seed", min=SEED_MIN, max=SEED_MAX, help=help)
 
 
 def ckpt_every_option(default: int, *aliases: str) -> int:
     """`--ckpt-every N` (`aliases`: the older names a command also answers to)."""
     return typer.Option(default, "--ckpt-every", *aliases, help=CKPT_EVERY_HELP)
+
+
+# The largest image side a command renders or trains at (--resolution, --render-resolution): past it the images
+# (and DreamFusion's tri-planes, one texel per pixel) no longer fit in memory.
+MAX_IMAGE_SIDE = 1024
 
 
 # The models a command reads: one name and one help text each; None means the shipped one (core/io/assets.py).

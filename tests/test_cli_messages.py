@@ -181,3 +181,72 @@ def test_errors_go_to_stderr_and_stdout_holds_only_results(args, tmp_path, monke
     assert result.exit_code != 0
     assert "error" not in result.stdout.lower() and "Traceback" not in result.stdout, result.stdout
     assert "error" in result.stderr.lower() or "Invalid value" in result.stderr, result.stderr
+
+
+_DF = ["dreamfusion", "a red cube", "--steps", "1", "--render-every", "0"]
+_SAMPLE = ["sample", "a red cube", "--steps", "1", "-n", "1"]
+
+
+@pytest.mark.parametrize(
+    "args, option, problem",
+    [
+        ([*_DF, "--resolution", "100000"], "--resolution", "1024"),  # no allocation of a 100000 px render
+        ([*_DF, "--render-resolution", "100000"], "--render-resolution", "1024"),
+        ([*_DF, "--resolution", "7"], "--resolution", "8"),  # one option per message (was one exit-1 line for both)
+        ([*_DF, "--render-resolution", "7"], "--render-resolution", "8"),
+        ([*_DF, "--steps", "-1"], "--steps", "0"),
+        ([*_DF, "--seed", "99999999999999999999"], "--seed", "9223372036854775807"),
+        ([*_SAMPLE, "--seed", "99999999999999999999"], "--seed", "9223372036854775807"),
+        ([*_SAMPLE, "--seed", "-9223372036854775809"], "--seed", "-9223372036854775808"),
+        ([*_SAMPLE, "--scale", "100000"], "--scale", "3200000 px PNGs of the prior's 32 px images; at most 4096 px"),
+        (["eval", "prior-acceptance", "--guidance", "nan"], "--guidance", "nan is not a finite number"),
+        (["eval", "prior-acceptance", "--guidance", "inf"], "--guidance", "inf is not a finite number"),
+        (["eval", "prior-acceptance", "--guidance", "-5"], "--guidance", "-5.0 is not a positive scale"),
+        ([*_SAMPLE, "--guidance", "nan"], "--guidance", "nan is not a finite number"),
+    ],
+)
+def test_out_of_range_numbers_are_refused_naming_the_option(args, option, problem, tiny_prior_dir, tmp_path):
+    """Sizes, seeds and scales past what torch or memory take were a RuntimeError deep inside (can't allocate memory,
+    Overflow when unpacking long long, 'guidance': NaN in the report): typer's exit 2, naming the option, before
+    anything is written."""
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, [*args, "--prior", str(tiny_prior_dir), "--out", str(out)])
+    text = " ".join(res.output.replace("│", " ").split())
+    assert res.exit_code == 2 and "Traceback" not in text, text
+    assert f"Invalid value for '{option}'" in text or f"Invalid value for {option}:" in text, text
+    assert problem in text and not out.exists(), text
+
+
+@pytest.mark.parametrize("seed", ["-1", "-9223372036854775808", "9223372036854775807"])
+def test_every_64_bit_seed_samples(seed, tiny_prior_dir, tmp_path):
+    """The seed range is torch's (a negative seed is its two's complement): its ends sample, as -1 always did."""
+    res = CliRunner().invoke(app, [*_SAMPLE, "--seed", seed, "--prior", str(tiny_prior_dir), "--out", str(tmp_path)])
+    assert res.exit_code == 0 and (tmp_path / f"grid_seed{seed}.png").is_file(), res.output
+
+
+def test_noise_seeds_that_worked_give_the_same_noise():
+    """sample_images wraps seed * 100003 + i to torch's 64 bits: the seeds that worked before (negative ones read by
+    torch as their two's complement) keep their images; larger ones no longer overflow."""
+    from tristudio.core.priors.ddim import _noise_seed
+
+    for seed, i in ((0, 3), (7, 0), (-1, 2), (-(2**40), 5)):
+        old = torch.randn(4, generator=torch.Generator().manual_seed(seed * 100003 + i))
+        assert torch.equal(old, torch.randn(4, generator=torch.Generator().manual_seed(_noise_seed(seed, i))))
+    assert 0 <= _noise_seed(2**63 - 1, 9) < 2**64 and 0 <= _noise_seed(-(2**63), 9) < 2**64
+
+
+@pytest.mark.parametrize(
+    "prompts, which",
+    [
+        (["a red cube", ""], "prompt 2 of 2 is empty"),
+        (["a red cube", "  ", "a cube"], "prompt 2 of 3 is empty"),
+        ([""], "empty prompt"),
+    ],
+)
+def test_sample_refuses_an_empty_prompt_among_others_naming_its_position(prompts, which, tiny_prior_dir, tmp_path):
+    """An empty prompt among others was sampled unconditionally (NNN_empty_seed0.png) while an all-empty list was
+    refused: refused alike, before the prior loads or anything is written."""
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["sample", *prompts, "--prior", str(tiny_prior_dir), "--out", str(out)])
+    text = " ".join(res.output.replace("│", " ").split())
+    assert res.exit_code == 2 and "Invalid value for PROMPTS" in text and which in text and not out.exists(), text

@@ -94,3 +94,21 @@ def test_the_models_a_command_reads_have_one_name_and_one_help():
     assert {"dreamfusion", "sample", "eval prior-acceptance", "eval dreamfusion-acceptance"} <= set(seen["--prior"])
     assert {"eval rprecision", "eval prior-acceptance"} <= set(seen["--clip"])
     assert {"generate", "eval id-sw", "eval floaters"} <= set(seen["--trunc"])
+
+
+def test_every_seed_option_is_the_shared_64_bit_one():
+    """--seed is one definition (cli/options.py seed_option) with torch's 64-bit range on the trainers, sample and
+    prior-acceptance: a larger seed is refused naming --seed, not an OverflowError deep in torch."""
+    import typer.main
+    from test_threads import _leaf_commands
+
+    from tristudio.cli import options as O
+    from tristudio.cli.app import app
+
+    seeded = []
+    for path, command in _leaf_commands(typer.main.get_command(app)):
+        for p in command.params:
+            if "--seed" in p.opts and " ".join(path) not in ("dataset make", "view"):  # (their own seed meanings)
+                seeded.append(" ".join(path))
+                assert (p.min, p.max) == (O.SEED_MIN, O.SEED_MAX) == (-(2**63), 2**63 - 1), path
+    assert {"dreamfusion", "sample", "eval prior-acceptance", "train prior", "fit"} <= set(seeded)

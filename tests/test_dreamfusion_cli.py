@@ -151,3 +151,50 @@ def test_small_sds_run_makes_a_red_roundish_object():
     r, g, b = mean_rgb.tolist()
     assert r > g + 0.15 and r > b + 0.15, mean_rgb
     assert min(circularity(m[0] > 0.5) for m in w) > 0.7
+
+
+def test_a_prompt_that_names_a_view_gets_no_other_view_word(tiny_prior_dir):
+    """'a red cube, back view' was trained as 'a red cube, back view, overhead view' (two views, one contradicting
+    the other): a prompt that names a view is read as typed from every camera, with a warning saying so."""
+    import math
+
+    from tristudio.core.dreamfusion.prompts import fit_view_prompts, named_view
+    from tristudio.core.worlds.captions import VIEW_WORDS
+
+    prior = load_prior(tiny_prior_dir, "cpu")
+    df = DreamFusion(DreamFusionConfig(prompt="a red cube, Back View", steps=1, **TINY_CFG), prior)
+    yaw, pitch = torch.tensor([0.0, math.pi, 1.5, 0.0]), torch.tensor([0.0, 0.0, 0.0, 1.4])  # front, back, side, above
+    assert df.prompts_for(yaw, pitch) == ["a red cube, Back View"] * 4
+    assert df.prompt_note == (
+        "warning: the prompt names a view ('back view'): no view word is added, every camera reads it as typed"
+    )
+    _, texts, note = fit_view_prompts("a red cube", list(VIEW_WORDS), prior)  # no view named: one per camera
+    assert texts == {w: f"a red cube, {w}" for w in VIEW_WORDS} and note is None
+    assert fit_view_prompts("a red cube, side view", [], prior)[2] is None  # (--no-view-dependent: nothing to say)
+    assert named_view("a sideview of a cube") is None and named_view("an overhead view of a cube") == "overhead view"
+
+
+def test_the_cut_prompt_warning_says_what_is_cut_and_why(tiny_prior_dir):
+    """A prompt of exactly the 75 tokens the prior reads was 'the prompt is 75 tokens but the prior reads 75': it is
+    the view words that do not fit. Nothing cut, no warning."""
+    from tristudio.core.dreamfusion.prompts import fit_view_prompts
+    from tristudio.core.worlds.captions import VIEW_WORDS
+
+    prior = load_prior(tiny_prior_dir, "cpu")
+    budget = prior.prompt_budget()
+    exact = " ".join(["a"] * budget)  # one token per word for the tiny byte-level tokenizer
+    assert len(prior.prompt_token_ids(exact)) == budget and not prior.truncated(exact)
+    base, texts, note = fit_view_prompts(exact, list(VIEW_WORDS), prior)
+    suffix = max(len(prior.prompt_token_ids(f"{exact}, {w}")) for w in VIEW_WORDS) - budget
+    keep = len(prior.prompt_token_ids(base))
+    assert note == (
+        f"warning: the prior reads {budget} prompt tokens: the prompt's {budget} and up to {suffix} for ', <view "
+        f"word>' do not fit, so it is cut to its first {keep} tokens and the view words stay"
+    )
+    assert keep == budget - suffix and all(texts[w] == f"{base}, {w}" for w in VIEW_WORDS)
+    assert all(len(prior.prompt_token_ids(t)) <= budget for t in texts.values())
+    assert fit_view_prompts(exact, [], prior) == (exact, {}, None)  # it fits as it is
+    longer = f"{exact} a"
+    assert fit_view_prompts(longer, [], prior)[2] == (
+        f"warning: the prompt is {budget + 1} tokens but the prior reads {budget}; it is cut to its first {budget}"
+    )

@@ -163,3 +163,47 @@ def test_runs_bad_input_is_one_clear_line_and_user_files_stay(render_set, df_run
     (mine / "captions.json").write_text("my own")
     code, out = run("--runs", df_runs[0], "--runs", df_runs[1], "--out", mine)
     assert code == 2 and "holds other files" in out and (mine / "captions.json").read_text() == "my own"
+
+
+def test_repeated_prompts_count_once(render_set, tmp_path):
+    """A prompt listed twice would tie with itself, and ties count against the image: it is kept once, first order."""
+    from tristudio.core.priors.rprecision import read_prompt_set
+
+    clip_dir, renders, prompts_file, prompts, _ = render_set
+    repeated = tmp_path / "repeated.txt"
+    repeated.write_text("a red cube\na blue sphere\na red cube\n\na green torus\na blue sphere\n")
+    assert read_prompt_set(repeated) == prompts
+    scores = []
+    for file in (prompts_file, repeated):
+        args = ["eval", "rprecision", "--clip", str(clip_dir), "--renders", str(renders), "--prompts", str(file)]
+        res = CliRunner().invoke(app, [*args, "--k", "2", "--device", "cpu"])
+        assert res.exit_code == 0 and "(9 renders, 3 prompts" in res.output, res.output
+        scores.append(res.output.split("(")[0])
+    assert scores[0] == scores[1]
+    twice = tmp_path / "twice.txt"
+    twice.write_text("a red cube\na red cube\n")
+    with pytest.raises(ValueError, match="at least 2 distinct prompts"):
+        read_prompt_set(twice)
+
+
+@pytest.mark.parametrize(
+    "captions, key, problem",
+    [
+        (["a red cube", "a blue sphere"], "caption", "captions.json is a JSON list; expected an object mapping"),
+        ({"r0.png": 5}, "caption", "the entry of 'r0.png' is 5; expected its prompt (a string) or an object"),
+        ({"r0.png": {"caption": "a red cube"}}, "nokey", "the entry of 'r0.png' has no text 'nokey' entry (--key"),
+        ({"r0.png": {"caption": None}}, "caption", "the entry of 'r0.png' has no text 'caption' entry"),
+        ('{"r0.png": ', "caption", "captions.json is not valid JSON"),
+    ],
+)
+def test_bad_captions_json_is_one_line_naming_it_and_the_entry(render_set, tmp_path, captions, key, problem):
+    clip_dir, renders, prompts_file, _, _ = render_set
+    folder = tmp_path / "renders"
+    folder.mkdir()
+    (folder / "r0.png").write_bytes((renders / "r0.png").read_bytes())
+    (folder / "captions.json").write_text(captions if isinstance(captions, str) else json.dumps(captions))
+    args = ["eval", "rprecision", "--clip", str(clip_dir), "--renders", str(folder), "--prompts", str(prompts_file)]
+    res = CliRunner().invoke(app, [*args, "--key", key, "--device", "cpu"])
+    out = " ".join(res.output.split())
+    assert res.exit_code == 1 and problem in out and "Traceback" not in out, out
+    assert out.startswith(f"error: {folder / 'captions.json'}")

@@ -379,6 +379,73 @@ def test_renders_make_command_writes_the_render_set_of_render_objects(tmp_path):
         assert got.seeds == [3, 4] and got.shape == want.shape and got.color == want.color
 
 
+@pytest.fixture(scope="module")
+def render_folders(tmp_path_factory):
+    """Render sets of 16 and 8 px (what `tristudio renders make --resolution 16 / 8` writes)."""
+    root = tmp_path_factory.mktemp("render_folders")
+    for side in (16, 8):
+        render_objects(range(4), resolution=side).save(root / f"R{side}")
+    return root / "R16", root / "R8"
+
+
+def _train_cli(*args):
+    from typer.testing import CliRunner
+
+    from tristudio.cli.app import app
+
+    res = CliRunner().invoke(app, ["train", *map(str, args), "--steps", "2", "--batch", "2", "--threads", "1"])
+    return res.exit_code, " ".join(res.output.replace("│", " ").split())
+
+
+@pytest.mark.parametrize("kind", ["clip", "prior"])
+def test_render_sets_of_different_sizes_are_named_with_their_sizes(render_folders, tmp_path, kind):
+    from tristudio.core.priors.testing import build_tiny_clip
+
+    r16, r8 = render_folders
+    clip = ["--clip", build_tiny_clip(tmp_path / "clip")] if kind == "prior" else []
+    code, out = _train_cli(kind, "--out", tmp_path / "run", "--data", r16, "--data", r8, *clip)
+    assert code == 1 and "Traceback" not in out, out
+    assert f"({r16} is 16x16 px, {r8} is 8x8 px)" in out and "one --resolution" in out
+
+
+def test_an_inconsistent_or_corrupt_renders_json_is_named_as_a_render_set(render_folders, tmp_path):
+    import json
+    import shutil
+
+    from tristudio.core.io.checkpoint import CheckpointError
+    from tristudio.core.priors.renders import load_render_sets
+
+    with pytest.raises(FileNotFoundError, match=f"no render set \\(renders.json\\) in {tmp_path} "):
+        load_render_sets([render_folders[0], tmp_path])  # (a folder after a good one is checked too)
+    bad = tmp_path / "bad"
+    shutil.copytree(render_folders[0], bad)
+    meta = json.loads((bad / "renders.json").read_text())
+    for key, value in (("color", meta["color"][:3]), ("seeds", None), ("yaw", ["left"] * 4)):
+        (bad / "renders.json").write_text(json.dumps({**meta, key: value}))
+        with pytest.raises(CheckpointError, match=f"renders.json: '{key}' must list one .* per image \\(4 in"):
+            load_render_set(bad)
+    (bad / "renders.json").write_text(json.dumps({**meta, "color": meta["color"][:3]}))
+    code, out = _train_cli("clip", "--out", tmp_path / "run", "--data", bad)
+    assert code == 1 and f"{bad / 'renders.json'}: 'color' must list one str per image (4 in" in out, out
+    (bad / "renders.json").write_text("{not json")
+    code, out = _train_cli("clip", "--out", tmp_path / "run2", "--data", bad)
+    assert code == 1 and f"corrupt render set metadata {bad / 'renders.json'}" in out and "checkpoint" not in out
+
+
+def test_prior_channels_are_checked_against_the_unets_norm_groups(render_folders, tmp_path):
+    """--channels that GroupNorm cannot split into NORM_GROUPS groups were diffusers' 'num_channels (3) must be
+    divisible by num_groups (16)': refused naming --channels; counts that pass build a UNet."""
+    from tristudio.core.priors.train_prior import NORM_GROUPS, build_unet
+
+    for bad in ("3,5", "16,24", "0,16"):
+        code, out = _train_cli("prior", "--out", tmp_path / "run", "--data", render_folders[0], "--clip", tmp_path,
+                               "--channels", bad)  # fmt: skip
+        assert code == 2 and "Invalid value for --channels" in out and f"multiples of {NORM_GROUPS}" in out, out
+    assert not (tmp_path / "run").exists()
+    unet = build_unet(PriorConfig(resolution=8, block_out_channels=(16, 48), attention_heads=2), 32)
+    assert tuple(unet.config.block_out_channels) == (16, 48)
+
+
 def test_renders_make_keeps_an_existing_render_set_and_user_files_unless_overwrite(tmp_path):
     from typer.testing import CliRunner
 

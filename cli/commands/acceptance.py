@@ -10,8 +10,8 @@ from pathlib import Path
 import typer
 
 from tristudio.cli.commands.evaluate import print_report
-from tristudio.cli.errors import clean_errors, out_folder
-from tristudio.cli.options import clip_option, prior_option, threads_option
+from tristudio.cli.errors import clean_errors, out_folder, positive
+from tristudio.cli.options import MAX_IMAGE_SIDE, clip_option, prior_option, seed_option, threads_option
 from tristudio.core.threads import apply_threads
 
 app = typer.Typer()
@@ -55,7 +55,7 @@ def prior_acceptance(
     per_prompt: int = typer.Option(1, min=1, help="samples per prompt"),
     steps: int = typer.Option(50, min=1, help="DDIM steps"),
     guidance: float = typer.Option(None, help="CFG scale (default: the prior's own)"),
-    seed: int = typer.Option(0),
+    seed: int = seed_option("sampling seed"),
     eta: float = typer.Option(1.0, min=0.0, max=1.0, help="DDIM eta (1: DDPM-like stochastic steps, 0: DDIM)"),
     pair_stride: int = typer.Option(1, min=1, help="sample every k-th shape x colour pair (+ held-out)"),
     view_pairs: int = typer.Option(None, min=1, help="shape x colour pairs for the view test (default: all)"),
@@ -70,6 +70,7 @@ def prior_acceptance(
     from tristudio.core.priors.acceptance import VIEW_PAIRS, evaluate_prior, holdout_pairs_of
 
     quiet_loader_bars()  # no 'Loading weights' bars above the report
+    positive(guidance, "--guidance", "scale")
     if out:
         out_folder(out)
     apply_threads(threads)
@@ -119,7 +120,7 @@ def dreamfusion_acceptance(
     clip: Path = clip_option(),
     methods: str = typer.Option("sds,csd,vsd", help="comma-separated guidance methods"),
     steps: int = typer.Option(300, min=1, help="steps per prompt"),
-    resolution: int = typer.Option(None, min=8, help="training render size (default: the prior's)"),
+    resolution: int = typer.Option(None, min=8, max=MAX_IMAGE_SIDE, help="training render size (default: the prior's)"),
     objects: int = typer.Option(None, min=1, help="evaluate the first N held-out object prompts"),
     heads: int = typer.Option(None, min=0, help="evaluate the first N head prompts"),
     marks: str = typer.Option(None, help="stability: one run per prompt measured at these steps, e.g. 300,1000,2000"),

@@ -18,6 +18,7 @@ import typer
 
 from tristudio.cli.errors import clean_errors, esc, fail
 from tristudio.cli.options import (
+    MAX_IMAGE_SIDE,
     ckpt_every_option,
     config_from,
     mesh_format_option,
@@ -69,7 +70,10 @@ def dreamfusion(
     prompt: str = typer.Argument(..., help='what to make, e.g. "a red sphere"'),
     guidance: str = typer.Option("sds", "--guidance", help=methods_help()),
     steps: int = typer.Option(
-        1000, "--steps", help="total optimisation steps (counting resumed ones; --resume: the run's unless given)"
+        1000,
+        "--steps",
+        min=0,
+        help="total optimisation steps (counting resumed ones; --resume: the run's unless given)",
     ),
     out: Path = typer.Option(None, "--out", help="run folder [default: runs/dreamfusion/<the prompt as a name>]"),
     prior_path: Path = prior_option(),
@@ -80,10 +84,18 @@ def dreamfusion(
         1e-2, "--lr", help="learning rate (the prior's profile may decay it over the run: core/dreamfusion/profiles.py)"
     ),
     resolution: int = typer.Option(
-        None, "--resolution", help="training image size in pixels (default: the prior's, at most 64)"
+        None,
+        "--resolution",
+        min=8,
+        max=MAX_IMAGE_SIDE,
+        help="training image size in pixels (default: the prior's, at most 64)",
     ),
     render_resolution: int = typer.Option(
-        None, "--render-resolution", help="render the NeRF at this size and upsample (default: --resolution)"
+        None,
+        "--render-resolution",
+        min=8,
+        max=MAX_IMAGE_SIDE,
+        help="render the NeRF at this size and upsample (default: --resolution)",
     ),
     seed: int = seed_option(),
     resume: bool = resume_option(),
@@ -101,13 +113,11 @@ def dreamfusion(
     options = dict(locals())  # the command's options by name (DreamFusionConfig takes those named like its fields)
     from rich.console import Console
 
-    from tristudio.cli.errors import at_least, out_folder
+    from tristudio.cli.errors import at_least, out_folder, positive
     from tristudio.core.io.runlock import run_lock
 
-    for value, name in ((guidance_scale, "--guidance-scale"), (lr, "--lr")):
-        if value is not None and not at_least(value, 0, name) > 0:
-            raise typer.BadParameter(f"{value} is not a positive number", param_hint=name)
-    at_least(render_resolution, 8, "--render-resolution")
+    positive(guidance_scale, "--guidance-scale", "scale")
+    positive(lr, "--lr", "learning rate")
     if not resume:  # (a resumed run keeps what it was started with: its command.json)
         needs_flag(ctx, "--mesh", mesh, "mesh_format", "mesh_resolution")
     for value, low, name in ((render_every, 0, "--render-every"), (checkpoint_every, 1, "--ckpt-every")):
@@ -121,8 +131,6 @@ def dreamfusion(
         prompt = check_prompt(prompt)  # before any heavy import
         if guidance not in METHODS:
             fail(f"unknown --guidance {guidance!r}; expected one of {', '.join(METHODS)}")
-        if steps < 0 or (resolution is not None and resolution < 8):
-            fail("--steps must be >= 0 and --resolution >= 8")
         if prior_path is None:
             shipped = shipped_prior_path()
             prior_path = require_shipped(

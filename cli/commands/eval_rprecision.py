@@ -17,7 +17,9 @@ def rprecision(
     clip: Path = clip_option(),
     renders: Path = typer.Option(None, help="folder of PNG renders with captions.json (relative path -> prompt)"),
     prompts: Path = typer.Option(
-        None, help="text file: the prompt set, one prompt per line (with --runs, default: the runs' prompts)"
+        None,
+        help="text file: the prompt set, one prompt per line, a repeated line counted once (with --runs, default: "
+        "the runs' prompts)",
     ),
     runs: list[Path] = typer.Option(
         None, "--runs", help="DreamFusion run folder(s), instead of --renders: each run's views, retrieved"

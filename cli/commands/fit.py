@@ -50,7 +50,7 @@ def fit(
     options = dict(locals())  # the command's options by name (FitConfig takes those named like its fields)
     from PIL import Image
 
-    from tristudio.cli.errors import at_least, clean_errors, out_folder
+    from tristudio.cli.errors import at_least, clean_errors, out_folder, positive
     from tristudio.core.fitting.evaluate import to_uint8_grid
     from tristudio.core.fitting.loop import FitConfig
     from tristudio.core.fitting.loop import fit as run_fit
@@ -77,8 +77,7 @@ def fit(
     ):
         at_least(value, low, name)
     for value, name in ((lr, "--lr"), (feature_lr, "--feature-lr")):
-        if value is not None and not at_least(value, 0, name) > 0:
-            raise typer.BadParameter(f"{value} is not a positive learning rate", param_hint=name)
+        positive(value, name, "learning rate")
     out_folder(out)
     apply_threads(threads)
     field_kw = {}

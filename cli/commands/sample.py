@@ -6,8 +6,12 @@ from pathlib import Path
 
 import typer
 
-from tristudio.cli.options import prior_option, threads_option
+from tristudio.cli.options import prior_option, seed_option, threads_option
 from tristudio.core.threads import apply_threads
+
+# The side of a written PNG (the prior's resolution x --scale): the default --scale 4 of a 512 px Stable Diffusion
+# gives 2048 px; past this the upscaled images (and their grid) no longer fit in memory.
+MAX_PNG_SIDE = 4096
 
 
 def sample(
@@ -21,18 +25,18 @@ def sample(
         "other folders]",
     ),
     eta: float = typer.Option(1.0, help="DDIM eta: 1 = stochastic (DDPM-like) steps, 0 = deterministic DDIM"),
-    seed: int = typer.Option(0, help="noise seed"),
+    seed: int = seed_option("noise seed"),
     num: int = typer.Option(4, "--num", "-n", help="images per prompt"),
     negative: str = typer.Option("", help="negative prompt (the unconditional branch of CFG)"),
     out: Path = typer.Option(Path("samples"), help="output folder"),
-    scale: int = typer.Option(4, help="nearest-neighbour upscale of the written PNGs"),
+    scale: int = typer.Option(4, help=f"nearest-neighbour upscale of the written PNGs (to at most {MAX_PNG_SIDE} px)"),
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
     threads: str = threads_option(),
 ) -> None:
     """Sample images with DDIM (eta 1 by default) + classifier-free guidance; one PNG per image and a grid."""
     import re
 
-    from tristudio.cli.errors import at_least, clean_errors, finite, out_folder
+    from tristudio.cli.errors import at_least, clean_errors, finite, out_folder, positive
     from tristudio.core.device import DeviceError
     from tristudio.core.io.assets import shipped_prior_path
     from tristudio.core.io.images import save_png, to_uint8
@@ -43,13 +47,14 @@ def sample(
     at_least(num, 1, "--num")
     at_least(steps, 1, "--steps")
     at_least(scale, 1, "--scale")
-    if guidance is not None and not at_least(guidance, 0, "--guidance") > 0:
-        raise typer.BadParameter(f"{guidance} is not a positive scale", param_hint="--guidance")
+    positive(guidance, "--guidance", "scale")
     if not 0 <= finite(eta, "--eta") <= 1:
         raise typer.BadParameter(f"{eta} is not in [0, 1]", param_hint="--eta")
     out_folder(out)
-    if not any(p.strip() for p in prompts):
-        raise typer.BadParameter("empty prompt: give a text description, e.g. 'a red cube'", param_hint="PROMPTS")
+    empty = [i for i, p in enumerate(prompts, 1) if not p.strip()]  # (an unconditional sample is not a feature)
+    if empty:
+        which = f"prompt {empty[0]} of {len(prompts)} is empty" if len(prompts) > 1 else "empty prompt"
+        raise typer.BadParameter(f"{which}: give a text description, e.g. 'a red cube'", param_hint="PROMPTS")
     apply_threads(threads)
     path = prior or shipped_prior_path()
     quiet_loader_bars()
@@ -60,6 +65,12 @@ def sample(
         raise typer.Exit(1) from None
     except PriorLoadError as exc:
         raise typer.BadParameter(str(exc), param_hint="--prior") from None
+    if model.resolution * scale > MAX_PNG_SIDE:
+        raise typer.BadParameter(
+            f"{scale} makes {model.resolution * scale} px PNGs of the prior's {model.resolution} px images; "
+            f"at most {MAX_PNG_SIDE} px (--scale {MAX_PNG_SIDE // model.resolution})",
+            param_hint="--scale",
+        )
     guidance = model.sampling_guidance if guidance is None else guidance
     for p in [*prompts, negative]:
         if model.truncated(p):

@@ -62,18 +62,16 @@ def eg3d(
 
     from rich.console import Console
 
-    from tristudio.cli.errors import at_least, clean_errors, esc, fail, finite, out_folder
+    from tristudio.cli.errors import at_least, clean_errors, esc, fail, finite, out_folder, positive
     from tristudio.core.eg3d.load import MAX_RAY_SAMPLES
     from tristudio.core.eg3d.train import TrainConfig, TrainingError, train
     from tristudio.core.io.run_checkpoints import latest_step
     from tristudio.core.io.runlock import run_lock
 
-    if not kimg > 0 or not finite(kimg, "--kimg"):
-        raise typer.BadParameter(f"{kimg} is not a positive training length", param_hint="--kimg")
+    positive(kimg, "--kimg", "training length")
     at_least(batch, 1, "--batch")
     for value, name in ((glr, "--glr"), (dlr, "--dlr")):
-        if not value > 0 or not finite(value, name):
-            raise typer.BadParameter(f"{value} is not a positive learning rate", param_hint=name)
+        positive(value, name, "learning rate")
     for value, name in ((gamma, "--gamma"), (density_reg, "--density-reg"), (blur_fade_kimg, "--blur-fade-kimg")):
         at_least(value, 0, name)
     at_least(blur_sigma, 0, "--blur-sigma")

@@ -70,7 +70,7 @@ def _resume_point(work: Path, kind: str, resume: bool, steps: int | None, defaul
 
 def _check_common(options: dict) -> None:
     """The checks `train clip` and `train prior` share: one typer.BadParameter line naming the option."""
-    from tristudio.cli.errors import at_least, out_folder
+    from tristudio.cli.errors import at_least, out_folder, positive
 
     work, data, resume, lr = options["work"], options["data"], options["resume"], options["lr"]
     out_folder(work)
@@ -84,8 +84,7 @@ def _check_common(options: dict) -> None:
             )
     at_least(options["steps"], 1, "--steps")
     at_least(options["batch"], 1, "--batch")
-    if not lr > 0 or lr == float("inf"):
-        raise typer.BadParameter(f"{lr} is not a positive learning rate", param_hint="--lr")
+    positive(lr, "--lr", "learning rate")
     at_least(options["ckpt_every"], 1, "--ckpt-every")
 
 
@@ -170,7 +169,7 @@ def prior(
     """Train the small-world text-to-image prior (pixel-space UNet, frozen CLIP text tower, CFG dropout)."""
     options = dict(locals())  # the command's options by name (the config takes those named like its fields)
     from tristudio.cli.errors import at_least
-    from tristudio.core.priors.train_prior import PriorConfig, run_prior_training
+    from tristudio.core.priors.train_prior import NORM_GROUPS, PriorConfig, run_prior_training
 
     if not resume and clip_path is None:
         raise typer.BadParameter(
@@ -184,8 +183,12 @@ def prior(
         raise typer.BadParameter(
             f"{channels!r} is not a comma-separated list of integers", param_hint="--channels"
         ) from None
-    if not block_out_channels or min(block_out_channels) < 1 or max(block_out_channels) > 4096:
-        raise typer.BadParameter(f"{channels!r}: channel counts must be in [1, 4096]", param_hint="--channels")
+    if not block_out_channels or any(c < 1 or c > 4096 or c % NORM_GROUPS for c in block_out_channels):
+        raise typer.BadParameter(
+            f"{channels!r}: channel counts must be multiples of {NORM_GROUPS} (the UNet's GroupNorm groups) "
+            f"in [{NORM_GROUPS}, 4096]",
+            param_hint="--channels",
+        )
     at_least(resolution, 8, "--resolution")
     at_least(warmup, 0, "--warmup")
     at_least(sample_every, 0, "--sample-every")

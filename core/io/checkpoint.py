@@ -119,36 +119,42 @@ def checkpoint_exists(folder: str | os.PathLike, name: str = "model") -> bool:
 
 
 def load_checkpoint(
-    folder: str | os.PathLike, name: str = "model", device="cpu", check_finite=True, expect_format: str | None = None
+    folder: str | os.PathLike,
+    name: str = "model",
+    device="cpu",
+    check_finite=True,
+    expect_format: str | None = None,
+    what: str = "checkpoint",
 ) -> tuple[dict[str, torch.Tensor], dict]:
     """(tensors, metadata) of folder/name.{safetensors,json}; CheckpointError (a ValueError) naming the file for a
-    missing or corrupt pair, a hash mismatch, NaN / Inf (check_finite) or another `format` than `expect_format`."""
+    missing or corrupt pair, a hash mismatch, NaN / Inf (check_finite) or another `format` than `expect_format`.
+    `what` is what the messages call the folder (a "render set" is stored in the checkpoint format too)."""
     folder = Path(folder)
     if not folder.exists():
-        raise CheckpointError(f"checkpoint folder not found: {folder}")
+        raise CheckpointError(f"{what} folder not found: {folder}")
     meta_path, tensor_path = folder / f"{name}.json", folder / f"{name}.safetensors"
     for p in (meta_path, tensor_path):
         if not p.is_file():
-            raise CheckpointError(f"incomplete checkpoint: {p} is missing")
+            raise CheckpointError(f"incomplete {what}: {p} is missing")
     try:
         meta = json.loads(meta_path.read_text())
     except (ValueError, OSError) as exc:
-        raise CheckpointError(f"corrupt checkpoint metadata {meta_path}: {exc}") from None
+        raise CheckpointError(f"corrupt {what} metadata {meta_path}: {exc}") from None
     if not isinstance(meta, dict):
-        raise CheckpointError(f"corrupt checkpoint metadata {meta_path}: not a JSON object")
+        raise CheckpointError(f"corrupt {what} metadata {meta_path}: not a JSON object")
     expected = meta.pop(HASH_KEY, None)
     if expected is not None and file_sha256(tensor_path) != expected:
         raise CheckpointError(
-            f"corrupt checkpoint: {tensor_path} does not match the hash in {meta_path.name} (interrupted write?)"
+            f"corrupt {what}: {tensor_path} does not match the hash in {meta_path.name} (interrupted write?)"
         )
     try:
         tensors = load_file(str(tensor_path), device=str(device))
     except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"corrupt checkpoint tensors {tensor_path}: {exc}") from None
+        raise CheckpointError(f"corrupt {what} tensors {tensor_path}: {exc}") from None
     if check_finite:
         for key, t in tensors.items():
             if t.is_floating_point() and not torch.isfinite(t).all():
-                raise CheckpointError(f"checkpoint {tensor_path}: tensor {key!r} holds NaN or Inf")
+                raise CheckpointError(f"{what} {tensor_path}: tensor {key!r} holds NaN or Inf")
     if expect_format is not None and meta.get("format") != expect_format:
         raise CheckpointError(f"{folder} is not a {expect_format} folder (its format: {meta.get('format')!r})")
     return tensors, meta

@@ -16,6 +16,12 @@ from .prior import Prior
 __all__ = ["sample_images", "save_sample_grid"]
 
 
+def _noise_seed(seed: int, i: int) -> int:
+    """The seed of image i's initial noise: seed * 100003 + i, wrapped to torch's 64 bits (as torch reads a negative
+    seed), so any 64-bit `seed` gives a valid one."""
+    return (seed * 100003 + i) % 2**64
+
+
 @torch.no_grad()
 def sample_images(
     prior: Prior,
@@ -44,7 +50,7 @@ def sample_images(
         noise = torch.stack(
             [
                 torch.randn(
-                    prior.latent_channels, side, side, generator=torch.Generator().manual_seed(seed * 100003 + i)
+                    prior.latent_channels, side, side, generator=torch.Generator().manual_seed(_noise_seed(seed, i))
                 )
                 for i in range(start, start + len(chunk))
             ]

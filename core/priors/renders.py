@@ -16,6 +16,7 @@ and material words; for heads `shape` is "head", `color` the hair colour and `ma
 
 from __future__ import annotations
 
+import json
 import os
 import random
 from collections.abc import Sequence
@@ -25,7 +26,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from ..io.checkpoint import load_checkpoint, save_checkpoint
+from ..io.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ..worlds.camera_sampling import camera_yaw_pitch, object_cameras
 from ..worlds.captions import head_caption, object_caption, view_word
 from ..worlds.heads import sample_heads
@@ -130,11 +131,36 @@ class RenderSet:
         return save_checkpoint(folder, {"images": self.images}, meta, name="renders")
 
 
+# renders.json's per-image lists and the type of their entries.
+_LISTS = {"seeds": int, "shape": str, "color": str, "material": str, "yaw": float, "pitch": float}
+
+
 def load_render_set(folder: str | os.PathLike) -> RenderSet:
-    tensors, meta = load_checkpoint(folder, name="renders", expect_format=FORMAT)
-    keys = ("seeds", "shape", "color", "material", "yaw", "pitch")
-    rest = {k: v for k, v in meta.items() if k not in keys}
-    return RenderSet(tensors["images"], *(meta[k] for k in keys), meta=rest)
+    """The render set saved in `folder`; CheckpointError naming the file when it is incomplete, corrupt or
+    inconsistent (images that are not uint8 (N, H, W, 3), a per-image list of renders.json of another length)."""
+    folder = Path(folder)
+    tensors, meta = load_checkpoint(folder, name="renders", expect_format=FORMAT, what="render set")
+    images = tensors.get("images")
+    if images is None or images.dtype != torch.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+        got = "none" if images is None else f"{images.dtype} {tuple(images.shape)}"
+        raise CheckpointError(f"{folder / 'renders.safetensors'}: expected 'images', uint8 (N, H, W, 3); got {got}")
+    n = len(images)
+    for key, kind in _LISTS.items():
+        values = meta.get(key)
+        if not (isinstance(values, list) and len(values) == n and all(_is(v, kind) for v in values)):
+            got = f"{len(values)} entries" if isinstance(values, list) else json.dumps(values)[:40]
+            raise CheckpointError(
+                f"{folder / 'renders.json'}: {key!r} must list one {kind.__name__} per image ({n} in "
+                f"renders.safetensors); got {got}"
+            )
+    rest = {k: v for k, v in meta.items() if k not in _LISTS}
+    return RenderSet(images, *(meta[k] for k in _LISTS), meta=rest)
+
+
+def _is(value, kind: type) -> bool:
+    """value is a `kind` as JSON gives it back (an int is a float; a bool is neither)."""
+    ok = (int, float) if kind is float else kind
+    return isinstance(value, ok) and not isinstance(value, bool)
 
 
 def _render_world(world: str, seeds: Sequence[int], resolution: int, supersample: int, chunk: int) -> RenderSet:
@@ -173,9 +199,18 @@ def render_heads(seeds: Sequence[int], resolution: int = 64, supersample: int = 
     return _render_world("heads", seeds, resolution, supersample, chunk)
 
 
-def concat_render_sets(sets: Sequence[RenderSet]) -> RenderSet:
+def concat_render_sets(sets: Sequence[RenderSet], names: Sequence[str] | None = None) -> RenderSet:
+    """One render set of `sets`, which must have one image size; `names` (their folders) name them in the error."""
     if not sets:
         raise ValueError("no render sets to concatenate")
+    if len({tuple(s.images.shape[1:3]) for s in sets}) > 1:
+        names = names or [f"render set {i + 1}" for i in range(len(sets))]
+        sizes = ", ".join(
+            f"{n} is {s.images.shape[2]}x{s.images.shape[1]} px" for n, s in zip(names, sets, strict=True)
+        )
+        raise ValueError(
+            f"render sets of different image sizes cannot be used together ({sizes}): make them at one --resolution"
+        )
     return RenderSet(
         torch.cat([s.images for s in sets]),
         *([x for s in sets for x in getattr(s, k)] for k in ("seeds", "shape", "color", "material", "yaw", "pitch")),
@@ -188,10 +223,8 @@ def load_render_sets(folders: Sequence[str | os.PathLike]) -> RenderSet:
     found: list[Path] = []
     for f in folders:
         f = Path(f)
-        if (f / "renders.json").is_file():
-            found.append(f)
-        elif f.is_dir():
-            found += sorted(p.parent for p in f.glob("*/renders.json"))
-        if not found:
+        shards = [f] if (f / "renders.json").is_file() else sorted(p.parent for p in f.glob("*/renders.json"))
+        if not shards:
             raise FileNotFoundError(f"no render set (renders.json) in {f} or its subfolders")
-    return concat_render_sets([load_render_set(f) for f in found])
+        found += shards
+    return concat_render_sets([load_render_set(f) for f in found], [str(f) for f in found])

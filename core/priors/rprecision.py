@@ -48,16 +48,37 @@ def clip_r_precision(
 
 
 def read_prompt_set(prompts_file) -> list[str]:
-    """The prompt set: a text file, one prompt per line (blank lines skipped), at least 2 prompts."""
+    """The prompt set: a text file, one prompt per line (blank lines skipped), at least 2 distinct prompts.
+
+    A repeated prompt is kept once, where it first appears: two equal prompts would tie for every image of that
+    prompt, and ties count against the image (r_precision_from_similarity), so a duplicate line would turn its
+    images into misses.
+    """
     from pathlib import Path
 
     prompts_file = Path(prompts_file)
     if not prompts_file.is_file():
         raise FileNotFoundError(f"prompts file not found: {prompts_file}")
-    prompts = [line.strip() for line in prompts_file.read_text().splitlines() if line.strip()]
+    lines = (line.strip() for line in prompts_file.read_text().splitlines())
+    prompts = list(dict.fromkeys(line for line in lines if line))
     if len(prompts) < 2:
-        raise ValueError(f"{prompts_file}: need at least 2 prompts to retrieve among, found {len(prompts)}")
+        raise ValueError(f"{prompts_file}: need at least 2 distinct prompts to retrieve among, found {len(prompts)}")
     return prompts
+
+
+def _caption_prompt(captions_path, name: str, entry, key: str) -> str:
+    """The prompt of captions.json's entry `name`: the string itself, or a dict's `key` entry (a string)."""
+    import json
+
+    prompt = entry.get(key) if isinstance(entry, dict) else entry
+    if isinstance(prompt, str):
+        return prompt
+    if isinstance(entry, dict):
+        have = ", ".join(repr(k) for k in entry) or "none"
+        problem = f"has no text {key!r} entry (--key; its entries: {have})"
+    else:
+        problem = f"is {json.dumps(entry)[:40]}; expected its prompt (a string) or an object with a {key!r} entry"
+    raise ValueError(f"{captions_path}: the entry of {name!r} {problem}")
 
 
 def read_render_set(renders_dir, prompts_file, key: str = "caption") -> tuple[Tensor, list[int], list[str], list[str]]:
@@ -82,10 +103,18 @@ def read_render_set(renders_dir, prompts_file, key: str = "caption") -> tuple[Te
         raise FileNotFoundError(f"{captions_path} is missing: it maps each render's relative path to its prompt")
     prompts = read_prompt_set(prompts_file)
     where = {p: i for i, p in enumerate(prompts)}
-    captions = json.loads(captions_path.read_text())
+    try:
+        captions = json.loads(captions_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{captions_path} is not valid JSON ({exc})") from None
+    if not isinstance(captions, dict):
+        raise ValueError(
+            f"{captions_path} is a JSON {type(captions).__name__}; expected an object mapping each render's "
+            "relative path to its prompt"
+        )
     names, images, index = [], [], []
     for name, entry in sorted(captions.items()):
-        prompt = entry if isinstance(entry, str) else entry.get(key)
+        prompt = _caption_prompt(captions_path, name, entry, key)
         if prompt not in where:
             raise ValueError(f"{name}: its prompt {prompt!r} is not in {prompts_file}")
         path = renders_dir / name

@@ -34,6 +34,7 @@ from .trainloop import TrainConfig, TrainState, check_box_downsample, optimizer_
 
 __all__ = [
     "DEFAULT_HOLDOUT",
+    "NORM_GROUPS",
     "PriorConfig",
     "PriorTrainer",
     "build_scheduler",
@@ -71,6 +72,9 @@ class PriorConfig(TrainConfig):
         return cfg
 
 
+NORM_GROUPS = 16  # GroupNorm groups of every UNet block: each of block_out_channels must be a multiple of it
+
+
 def build_unet(cfg: PriorConfig, cross_attention_dim: int):
     """Pixel UNet 3 -> 3 channels: plain ResNet blocks at full resolution, cross-attention on the coarser levels."""
     from diffusers import UNet2DConditionModel
@@ -89,7 +93,7 @@ def build_unet(cfg: PriorConfig, cross_attention_dim: int):
         up_block_types=up,
         cross_attention_dim=cross_attention_dim,
         attention_head_dim=cfg.attention_heads,  # diffusers' name; it is the number of heads here
-        norm_num_groups=16,
+        norm_num_groups=NORM_GROUPS,
     )
 
 
