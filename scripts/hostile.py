@@ -273,6 +273,92 @@ def runs_and_locks(t: Tally, fx: dict) -> None:
     expect_ok(t, "dataset make over its own dataset", ds, lambda s: "wrote" in s)
 
 
+# ------------------------------------------------------------------------ a second review's cases (wave 2, session 5)
+
+
+def users_files_and_damaged_models(t: Tally, fx: dict) -> None:
+    """What two stranger reviews found in session 5: runs and makers writing over a user's files or models, damaged
+    model folders loading as if whole, numbers past what torch takes, malformed small files."""
+    tmp, r, p = fx["tmp"], fx["renders"], fx["prior"]
+    print("user files, damaged models, bounds")
+
+    def users_folder(name: str, files: dict[str, str]) -> tuple[Path, list[Path]]:
+        folder = tmp / name
+        for rel, text in files.items():
+            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            (folder / rel).write_text(text)
+        return folder, [folder / rel for rel in files]
+
+    mine, keep = users_folder("mine_clip", {"export/notes.txt": "a", "log.jsonl": "my log\n"})
+    clip = ["train", "clip", "--data", r, "--steps", "2", "--batch", "4", "--image-size", "16", "--eval-every", "0"]
+    expect_error(
+        t, "train clip --out a user's folder (export/, log.jsonl)", [*clip, "--out", mine], "not a tristudio run", keep
+    )
+    mine, keep = users_folder("mine_df", {"log.jsonl": "my log\n", "mesh.glb": "mine"})
+    df = ["dreamfusion", "a red cube", "--prior", p, "--steps", "1", "--resolution", "16", "--render-every", "0"]
+    expect_error(
+        t, "dreamfusion --out a user's folder (log.jsonl, mesh.glb)", [*df, "--out", mine], "not a tristudio run", keep
+    )
+    model = tmp / "model_copy"
+    shutil.copytree(ROOT / "core" / "assets" / "eg3d_heads", model)
+    keep = [model / "model.json", model / "model.safetensors"]
+    expect_error(t, "dreamfusion --out an EG3D model folder", [*df, "--out", model], "not a tristudio run", keep)
+    e = ["train", "eg3d", "--data", fx["eg3d_data"], "--preset", "tiny", "--kimg", "0.004", "--batch", "4"]
+    expect_error(t, "train eg3d --out an EG3D model folder", [*e, "--out", model], "not a tristudio run", keep)
+    expect_error(t, "eval id-sw-train --out an EG3D model folder",
+                 ["eval", "id-sw-train", "--out", model, "--identities", "2", "--steps", "1"], "already holds a model",
+                 keep)  # fmt: skip
+    keep = [r / "renders.json", r / "renders.safetensors"]
+    expect_error(t, "renders make --out an existing render set",
+                 ["renders", "make", "--out", r, "--count", "1", "--resolution", "8"], "--overwrite", keep)  # fmt: skip
+    mine, keep = users_folder(".mine_ds.partial", {"notes.txt": "mine"})
+    expect_error(t, "dataset make beside a user's .NAME.partial folder",
+                 ["dataset", "make", "--world", "objects", "--count", "2", "--resolution", "8", "--out",
+                  tmp / "mine_ds"], "in the way", keep)  # fmt: skip
+    no_vocab = tmp / "prior_no_vocab"
+    shutil.copytree(ROOT / "core" / "assets" / "prior_small", no_vocab)
+    (no_vocab / "tokenizer" / "tokenizer.json").unlink()
+    expect_error(t, "sample with a prior missing tokenizer.json (prompts ignored before)",
+                 ["sample", "a red cube", "--prior", no_vocab, "-n", "1", "--steps", "1", "--out", tmp / "s9"],
+                 "tokenizer")  # fmt: skip
+    caps = tmp / "caps_list"
+    caps.mkdir()
+    (caps / "captions.json").write_text('["a", "b"]')
+    (tmp / "two.txt").write_text("a red cube\na blue sphere\n")
+    expect_error(t, "eval rprecision with a captions.json that is a list",
+                 ["eval", "rprecision", "--renders", caps, "--prompts", tmp / "two.txt"], "captions.json")  # fmt: skip
+    bad_box = tmp / "model_box0"
+    shutil.copytree(ROOT / "core" / "assets" / "eg3d_heads", bad_box)
+    meta = json.loads((bad_box / "model.json").read_text())
+    meta["init_kwargs"]["rendering_kwargs"]["box_warp"] = 0
+    (bad_box / "model.json").write_text(json.dumps(meta))
+    expect_error(
+        t, "generate with model.json box_warp 0", ["generate", "--model", bad_box, "--out", tmp / "g9"], "box_warp"
+    )
+    one = tmp / "one_image"
+    assert cli("dataset", "make", "--world", "heads", "--count", "1", "--resolution", "32", "--out", one)[0] == 0
+    expect_error(t, "eval fid on a 1-image dataset",
+                 ["eval", "fid", "--data", one, "--features", "sw", "--num", "2", "--model",
+                  ROOT / "core" / "assets" / "eg3d_heads"], "2")  # fmt: skip
+    expect_error(
+        t,
+        "generate --threads 100000 (segfault before)",
+        ["generate", "--threads", "100000", "--out", tmp / "g9"],
+        "--threads",
+    )
+    expect_error(t, "generate --seeds=-3", ["generate", "--seeds=-3", "--out", tmp / "g9"], "--seeds")
+    heads = ROOT / "core" / "assets" / "eg3d_heads"
+    expect_error(
+        t, "eval floaters --threshold -1", ["eval", "floaters", "--threshold", "-1", "--model", heads], "--threshold"
+    )
+    expect_error(
+        t, "dreamfusion --resolution 100000", [*df[:4], "--resolution", "100000", "--out", tmp / "d9"], "--resolution"
+    )
+    expect_error(
+        t, "sample --seed 2^70", ["sample", "a cube", "--prior", p, "--seed", str(2**70), "--out", tmp / "s9"], "--seed"
+    )
+
+
 # ------------------------------------------------------------------------------------------- kills and resumes
 
 
@@ -341,6 +427,7 @@ def main(json_out: Path = typer.Option(None, "--json", help="write the rows and 
         fx = fixtures(Path(d))
         bad_inputs(tally, fx)
         runs_and_locks(tally, fx)
+        users_files_and_damaged_models(tally, fx)
         print("kills inside the checkpoint save, then --resume")
         resumes = kill_and_resume(fx)
     counts = {k: tally.count(k) for k in ("clear error", "handled", "traceback", "silent wrong", "data loss")}
