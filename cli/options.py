@@ -13,6 +13,7 @@ from tristudio.core.threads import THREADS_HELP, resolve_threads
 
 __all__ = [
     "MAX_IMAGE_SIDE",
+    "image_side_option",
     "SEED_MAX",
     "SEED_MIN",
     "config_from",
@@ -38,6 +39,11 @@ def _check_threads(value: str) -> str:
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     return value
+
+
+def image_side_option(default: int | None, help: str, flag: str = "--resolution") -> int | None:
+    """An image side in pixels, 8 .. MAX_IMAGE_SIDE (a larger one asks torch for more memory than a machine has)."""
+    return typer.Option(default, flag, min=8, max=MAX_IMAGE_SIDE, help=help)
 
 
 def threads_option(help: str = THREADS_HELP) -> str:

@@ -11,7 +11,7 @@ import typer
 
 from tristudio.cli.commands.evaluate import print_report
 from tristudio.cli.errors import clean_errors, out_folder, positive
-from tristudio.cli.options import MAX_IMAGE_SIDE, clip_option, prior_option, seed_option, threads_option
+from tristudio.cli.options import clip_option, image_side_option, prior_option, seed_option, threads_option
 from tristudio.core.threads import apply_threads
 
 app = typer.Typer()
@@ -120,7 +120,7 @@ def dreamfusion_acceptance(
     clip: Path = clip_option(),
     methods: str = typer.Option("sds,csd,vsd", help="comma-separated guidance methods"),
     steps: int = typer.Option(300, min=1, help="steps per prompt"),
-    resolution: int = typer.Option(None, min=8, max=MAX_IMAGE_SIDE, help="training render size (default: the prior's)"),
+    resolution: int = image_side_option(None, "training render size (default: the prior's)"),
     objects: int = typer.Option(None, min=1, help="evaluate the first N held-out object prompts"),
     heads: int = typer.Option(None, min=0, help="evaluate the first N head prompts"),
     marks: str = typer.Option(None, help="stability: one run per prompt measured at these steps, e.g. 300,1000,2000"),

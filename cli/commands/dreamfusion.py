@@ -18,9 +18,9 @@ import typer
 
 from tristudio.cli.errors import clean_errors, esc, fail
 from tristudio.cli.options import (
-    MAX_IMAGE_SIDE,
     ckpt_every_option,
     config_from,
+    image_side_option,
     mesh_format_option,
     mesh_option,
     mesh_resolution_option,
@@ -83,19 +83,9 @@ def dreamfusion(
     lr: float = typer.Option(
         1e-2, "--lr", help="learning rate (the prior's profile may decay it over the run: core/dreamfusion/profiles.py)"
     ),
-    resolution: int = typer.Option(
-        None,
-        "--resolution",
-        min=8,
-        max=MAX_IMAGE_SIDE,
-        help="training image size in pixels (default: the prior's, at most 64)",
-    ),
-    render_resolution: int = typer.Option(
-        None,
-        "--render-resolution",
-        min=8,
-        max=MAX_IMAGE_SIDE,
-        help="render the NeRF at this size and upsample (default: --resolution)",
+    resolution: int = image_side_option(None, "training image size in pixels (default: the prior's, at most 64)"),
+    render_resolution: int = image_side_option(
+        None, "render the NeRF at this size and upsample (default: --resolution)", "--render-resolution"
     ),
     seed: int = seed_option(),
     resume: bool = resume_option(),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from tristudio.cli.options import MAX_IMAGE_SIDE, threads_option
+from tristudio.cli.options import image_side_option, threads_option
 from tristudio.core.threads import apply_threads
 
 app = typer.Typer(help="Make render sets (images + per-image shape/colour/material/pose) for the CLIP and the prior.")
@@ -25,7 +25,7 @@ def make(
     out: Path = typer.Option(..., "--out", help="render-set folder to write (renders.safetensors + renders.json)"),
     start: int = typer.Option(0, min=0, help="first seed"),
     count: int = typer.Option(..., min=1, help="number of renders (seeds START .. START+COUNT-1)"),
-    resolution: int = typer.Option(64, min=8, max=MAX_IMAGE_SIDE, help="image side in pixels"),
+    resolution: int = image_side_option(64, "image side in pixels"),
     supersample: int = typer.Option(1, min=1, max=8, help="rays per pixel side (anti-aliasing)"),
     world: World = typer.Option(World.objects, help="objects (shape/colour/material, uniform orbit) or heads"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace the render set (or other files) in --out"),
