@@ -25,6 +25,9 @@ def test_parse_seeds():
     assert parse_seeds("0-3,7,10-11") == [0, 1, 2, 3, 7, 10, 11]
     assert parse_seeds("5") == [5]
     assert parse_seeds("3,0-3,1") == [3, 0, 1, 2]  # a seed named twice is one image (files are named by seed)
+    assert len(parse_seeds("0-99999")) == 100_000
+    with pytest.raises(ValueError, match="more than 100000 seeds"):
+        parse_seeds("0-4294967295")  # refused at once, not after building the list
     for bad in ("", "a-b", "3-1", ","):
         with pytest.raises(ValueError, match="seed"):
             parse_seeds(bad)
@@ -131,9 +134,18 @@ def test_generate_ctrl_c_keeps_the_seeds_done_and_says_so(tiny_G, tmp_path, monk
     monkeypatch.setattr(sampling, "generate", interrupted)
     res = CliRunner().invoke(app, [*args, str(tmp_path / "cut")])
     assert res.exit_code != 0 and "holds the images of the first 2 of 4 seeds" in " ".join(res.output.split())
-    assert sorted(p.name for p in (tmp_path / "cut").iterdir()) == ["seed0000.png", "seed0001.png"]
-    for name in ("seed0000.png", "seed0001.png"):
+    done = ["seed0000.png", "seed0000_depth.png", "seed0001.png", "seed0001_depth.png"]
+    assert sorted(p.name for p in (tmp_path / "cut").iterdir()) == done
+    for name in done:
         assert np.array_equal(load_png(tmp_path / "cut" / name), load_png(tmp_path / "whole" / name))
+    # depth maps share the camera's ray range (near = bright): one seed's map does not depend on the others
+    from tristudio.core.io.images import depth_to_uint8
+
+    rk = tiny_G.rendering_kwargs
+    r = real(tiny_G, [1], 0.7, 14, 0.0, 0.0, 18.837, None, device="cpu")
+    want = depth_to_uint8(r["image_depth"], rk["ray_start"], rk["ray_end"])[0]
+    got = load_png(tmp_path / "whole" / "seed0001_depth.png")
+    assert np.abs(got[..., 0].astype(int) - want[..., 0].astype(int)).max() <= 1
 
 
 def test_generate_cli_bad_model_is_one_clear_line(tmp_path):

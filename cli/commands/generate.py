@@ -44,7 +44,8 @@ def generate(
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
     threads: str = threads_option(),
 ) -> None:
-    """Generate a PNG grid, per-seed images and depth maps (and optionally tri-planes, orbit videos and meshes)."""
+    """Generate per-seed images and depth maps, and a grid of the first 64 (optionally tri-planes, orbit videos and
+    meshes)."""
     from rich.console import Console
     from rich.progress import Progress
 
@@ -97,12 +98,15 @@ def generate(
             fail(f"no mesh for {len(failed)} of {len(seed_list)} seeds: " + "; ".join(failed))
 
 
+GRID_SEEDS = 64  # grid.png / depth_grid.png show the first 64 seeds (every seed has its own PNGs)
+
+
 def _write(console, G, seed_list, dev, trunc, trunc_cutoff, yaw, pitch, fov, resolution, out, planes, keep):
-    """Render each seed and write its image (and tri-planes) at once, so Ctrl-C keeps the seeds done (and says so);
-    then the depth maps (one depth range for all) and the grids. Returns each seed's {planes, ws} when `keep` (the
-    videos and meshes need them), else Nones: memory does not grow with the seed count."""
+    """Render each seed and write its image, depth map (and tri-planes) at once, so Ctrl-C keeps the seeds done (and
+    says so); then the grids of the first GRID_SEEDS. Depth maps share one range, the camera's ray_start .. ray_end
+    (near = bright), so they compare across seeds and runs. Returns each seed's {planes, ws} when `keep` (the videos
+    and meshes need them), else Nones: memory does not grow with the seed count."""
     import numpy as np
-    import torch
     from rich.progress import Progress
 
     from tristudio.cli.errors import esc
@@ -111,7 +115,9 @@ def _write(console, G, seed_list, dev, trunc, trunc_cutoff, yaw, pitch, fov, res
     from tristudio.core.io.images import depth_to_uint8, make_grid, save_png, to_uint8
 
     out.mkdir(parents=True, exist_ok=True)
-    images, depths, kept = [], [], []  # (H, W, 3) uint8 and (1, 1, R, R) float per seed
+    near, far = (G.rendering_kwargs.get(k) for k in ("ray_start", "ray_end"))
+    span = (near, far) if all(isinstance(v, (int, float)) for v in (near, far)) else None  # "auto": the first seed's
+    images, depths, kept, done = [], [], [], 0  # the grids' first GRID_SEEDS (H, W, C) uint8
     try:
         with Progress(console=console) as progress:
             task = progress.add_task("generating", total=len(seed_list))
@@ -119,23 +125,26 @@ def _write(console, G, seed_list, dev, trunc, trunc_cutoff, yaw, pitch, fov, res
                 r = run_generate(
                     G, [s], trunc, trunc_cutoff, math.radians(yaw), math.radians(pitch), fov, resolution, device=dev
                 )
-                images.append(to_uint8(r["image"])[0])
-                depths.append(r["image_depth"])
-                save_png(out / f"seed{s:04d}.png", images[-1])
+                d = r["image_depth"]
+                span = span or (float(d.min()), float(d.max()))
+                image, depth = to_uint8(r["image"])[0], depth_to_uint8(d, *span)[0]
+                save_png(out / f"seed{s:04d}.png", image)
+                save_png(out / f"seed{s:04d}_depth.png", depth)
                 if planes:
                     meta = {"format": "tristudio-triplanes", "seed": s, "truncation_psi": trunc}
                     meta.update(shape=list(r["planes"].shape), axes="xy, xz, zx (EG3D)")
                     save_checkpoint(out, {"planes": r["planes"], "ws": r["ws"]}, meta, name=f"seed{s:04d}_planes")
+                if len(images) < GRID_SEEDS:
+                    images.append(image)
+                    depths.append(depth)
                 kept.append({"planes": r["planes"], "ws": r["ws"]} if keep else None)
+                done += 1
                 progress.advance(task)
     except KeyboardInterrupt:
-        console.print(f"interrupted: {esc(out)} holds the images of the first {len(images)} of {len(seed_list)} seeds")
+        console.print(f"interrupted: {esc(out)} holds the images of the first {done} of {len(seed_list)} seeds")
         raise
-    depth_u8 = depth_to_uint8(torch.cat(depths))
-    for s, d in zip(seed_list, depth_u8, strict=True):
-        save_png(out / f"seed{s:04d}_depth.png", d)
     save_png(out / "grid.png", make_grid(np.stack(images)))
-    save_png(out / "depth_grid.png", make_grid(depth_u8))
+    save_png(out / "depth_grid.png", make_grid(np.stack(depths)))
     console.print(f"wrote {len(seed_list)} images, depth maps and grids to {esc(out)}")
     return kept
 

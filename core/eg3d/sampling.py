@@ -18,6 +18,7 @@ from torch import Tensor
 from ..cameras import FFHQ_FOV_DEG, Cameras
 
 __all__ = [
+    "MAX_SEEDS",
     "SEED_MAX",
     "parse_seeds",
     "z_from_seeds",
@@ -31,6 +32,7 @@ __all__ = [
 
 
 SEED_MAX = 2**32 - 1  # numpy's RandomState, which draws EG3D's z, takes seeds 0 .. 2**32 - 1
+MAX_SEEDS = 100_000  # seeds in one list (generate writes a PNG per seed and a grid of them all)
 
 
 def parse_seeds(spec: str) -> list[int]:
@@ -50,6 +52,8 @@ def parse_seeds(spec: str) -> list[int]:
             raise ValueError(f"bad seed list {spec!r}: use e.g. '0-15' or '1,5,9'")
         if lo < 0 or hi > SEED_MAX:
             raise ValueError(f"seed {lo if lo < 0 else hi} is outside 0..{SEED_MAX} (numpy's RandomState seeds)")
+        if len(seeds) + hi - lo + 1 > MAX_SEEDS:  # (0-4294967295 would build the list until memory ran out)
+            raise ValueError(f"seed list {spec!r} names more than {MAX_SEEDS} seeds: split it into several runs")
         seeds.extend(range(lo, hi + 1))
     if not seeds:
         raise ValueError(f"bad seed list {spec!r}: no seeds")
