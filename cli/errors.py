@@ -109,7 +109,7 @@ FILE_SUFFIXES = (".png", ".jpg", ".jpeg", ".mp4", ".gif", ".ply", ".obj", ".glb"
 def fresh_folder(out: Path, overwrite: bool, marker: str, what: str) -> None:
     """An --out to fill from scratch is new or empty, unless --overwrite: `what` there (a folder holding `marker`:
     hours of rendering, a trained model) and a user's files are refused, naming them, before any work."""
-    held = sorted(p.name for p in out.iterdir()) if out.is_dir() and not overwrite else []
+    held = sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) if out.is_dir() and not overwrite else []
     if marker in held:
         raise typer.BadParameter(f"{out} already holds {what}: pass --overwrite to replace it", param_hint="--out")
     if held:

@@ -241,6 +241,16 @@ def _tiny_clip(work: Path, render_set: Path, *extra: str):
     )  # fmt: skip
 
 
+def test_a_folder_made_in_a_file_manager_is_empty_enough_for_a_new_run(tmp_path, render_set):
+    """Hidden files (.DS_Store) and empty folders are nothing a run writes over: such a folder takes a new run."""
+    work = tmp_path / "finder"
+    (work / "sub").mkdir(parents=True)
+    (work / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    code, output = _tiny_clip(work, render_set)
+    assert code == 0, output
+    assert (work / ".DS_Store").read_bytes() == b"\0\0\0\1Bud1" and (work / "export").is_dir()
+
+
 def test_train_clip_existing_run_and_resume_before_the_first_checkpoint(tmp_path, render_set):
     work = tmp_path / "w"
     work.mkdir()

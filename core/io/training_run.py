@@ -43,7 +43,6 @@ from pathlib import Path
 from .atomic import atomic_write_text
 from .plots import plot_losses
 from .run_checkpoints import Loaded, has_steps, load_latest
-from .runlock import LOCK_NAME
 
 __all__ = ["COMMAND", "CONFIG", "LOG", "PLOT", "RUN_EXPORTS", "STARTING_COMMAND", "TrainingRun", "run_export"]
 
@@ -122,10 +121,11 @@ class TrainingRun:
             self.write_command(command)
 
     def _entries(self) -> list[str]:
-        """What the folder holds besides the run's lock (taken before check_start), sorted by name."""
+        """What the folder holds that a run could write over, sorted by name: not the run's lock (taken before
+        check_start), hidden files (.DS_Store) or empty folders (a folder made in a file manager is empty)."""
         if not self.dir.is_dir():
             return []
-        return sorted(p.name for p in self.dir.iterdir() if p.name != LOCK_NAME)
+        return sorted(p.name for p in self.dir.iterdir() if not p.name.startswith(".") and not _empty_dir(p))
 
     def write_command(self, command: dict) -> None:
         """RUN/command.json (see STARTING_COMMAND), atomically."""
@@ -236,6 +236,10 @@ RUN_EXPORTS = {
     "prior": ("export", "model_index.json"),  # train prior: a diffusers folder
     "clip": ("export", "config.json"),  # train clip: a transformers CLIPModel folder
 }
+
+
+def _empty_dir(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink() and not any(path.iterdir())
 
 
 def run_export(folder: str | os.PathLike, kind: str) -> Path:
