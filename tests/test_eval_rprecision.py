@@ -207,3 +207,58 @@ def test_bad_captions_json_is_one_line_naming_it_and_the_entry(render_set, tmp_p
     out = " ".join(res.output.split())
     assert res.exit_code == 1 and problem in out and "Traceback" not in out, out
     assert out.startswith(f"error: {folder / 'captions.json'}")
+
+
+def test_runs_out_reuse_duplicates_and_the_runs_prior(render_set, df_runs, tiny_prior_dir, tmp_path):
+    """An earlier --out is replaced whole (no stale views); a user's render folder (captions.json + prompts.txt of
+    their own) is refused and kept; a run named twice, too many views, and a run whose prior moved or changed are one
+    line each, naming the run."""
+    import shutil
+
+    from tristudio.core.dreamfusion.runs import run_prior
+
+    base = ["eval", "rprecision", "--clip", str(render_set[0]), "--device", "cpu", "--resolution", "8"]
+
+    def run(*args):
+        res = CliRunner().invoke(app, [*base, *map(str, args)])
+        return res.exit_code, " ".join(res.output.replace("│", " ").split())
+
+    a, b = df_runs
+    out = tmp_path / "views"
+    assert run("--runs", a, "--runs", b, "--views", "2", "--out", out)[0] == 0
+    assert run("--runs", b, "--runs", a, "--views", "1", "--out", out)[0] == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "00-a_blue_sphere",
+        "01-a_red_cube",
+        "captions.json",
+        "prompts.txt",
+    ]
+    assert sorted(p.name for p in (out / "00-a_blue_sphere").iterdir()) == ["view00.png"]
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "captions.json").write_text('{"photo1.png": "my caption"}')
+    (mine / "prompts.txt").write_text("my caption\nother\n")
+    code, said = run("--runs", a, "--runs", b, "--views", "1", "--out", mine)
+    assert code == 2 and "holds other files" in said
+    assert (mine / "captions.json").read_text() == '{"photo1.png": "my caption"}'
+    code, said = run("--runs", a, "--runs", b, "--runs", a)
+    assert code == 2 and "is named twice" in said
+    assert run("--runs", a, "--runs", b, "--views", "100000")[0] == 2
+    # the run's prior: where command.json says, with the weights it had then
+    assert run_prior(a) == tiny_prior_dir
+    moved = tmp_path / "moved_prior"
+    shutil.copytree(tiny_prior_dir, moved)
+    copy = tmp_path / "run_copy"
+    shutil.copytree(a, copy)
+    command = json.loads((copy / "command.json").read_text())
+    command["options"]["prior_path"] = str(tmp_path / "gone")
+    (copy / "command.json").write_text(json.dumps(command))
+    code, said = run("--runs", copy, "--runs", b, "--views", "1")
+    assert code == 1 and f"{copy} was made with the prior {tmp_path / 'gone'}, which is not there" in said
+    command["options"]["prior_path"] = str(moved)
+    (copy / "command.json").write_text(json.dumps(command))
+    assert run("--runs", copy, "--runs", b, "--views", "1")[0] == 0  # the same weights elsewhere: fine
+    weights = next((moved / "unet").glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:-8] + b"\0" * 8)
+    code, said = run("--runs", copy, "--runs", b, "--views", "1")
+    assert code == 1 and "was made with other weights than" in said and "Traceback" not in said

@@ -3,6 +3,8 @@ of DreamFusion runs, each rendered from an orbit and retrieved among the runs' p
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 import typer
@@ -24,7 +26,9 @@ def rprecision(
     runs: list[Path] = typer.Option(
         None, "--runs", help="DreamFusion run folder(s), instead of --renders: each run's views, retrieved"
     ),
-    views: int = typer.Option(8, min=1, help="with --runs: views per run, evenly spaced in azimuth from the front"),
+    views: int = typer.Option(
+        8, min=1, max=360, help="with --runs: views per run, evenly spaced in azimuth from the front"
+    ),
     resolution: int = typer.Option(64, min=8, max=512, help="with --runs: view size in pixels"),
     out: Path = typer.Option(
         None, help="with --runs: also write the views there as --renders reads them (PNGs, captions.json, prompts.txt)"
@@ -49,6 +53,10 @@ def rprecision(
         )
     if renders is not None and prompts is None:
         raise typer.BadParameter("--renders needs the prompt set they are retrieved among", param_hint="--prompts")
+    named = [Path(os.path.abspath(r)) for r in runs or []]
+    if len(set(named)) < len(named):
+        twice = next(r for r in named if named.count(r) > 1)
+        raise typer.BadParameter(f"{twice} is named twice: each run counts once", param_hint="--runs")
     if out is not None:
         if not runs:
             raise typer.BadParameter(
@@ -76,14 +84,39 @@ def rprecision(
     )
 
 
+_VIEW_FOLDER = re.compile(r"^\d{2,}-.+$")  # NN-RUNNAME/, holding viewNN.png files
+
+
+def _ours(out: Path) -> list[Path] | None:
+    """The view folders of an earlier --out of this command (captions.json, prompts.txt and NN-RUN/ folders of
+    viewNN.png, nothing else), or None when the folder holds anything else."""
+    import json
+
+    try:  # our captions.json names only our views
+        captions = json.loads((out / "captions.json").read_text())
+    except (OSError, ValueError):
+        return None
+    view = re.compile(r"\d{2,}-[^/]+/view\d{2,}\.png")
+    if not isinstance(captions, dict) or not (out / "prompts.txt").is_file():
+        return None
+    if not all(view.fullmatch(k) for k in captions):
+        return None
+    folders = []
+    for p in out.iterdir():
+        if p.name.startswith(".") or p.name in ("captions.json", "prompts.txt"):
+            continue
+        if not (p.is_dir() and _VIEW_FOLDER.match(p.name)):
+            return None
+        if any(not (f.is_file() and re.fullmatch(r"view\d{2,}\.png", f.name)) for f in p.iterdir()):
+            return None
+        folders.append(p)
+    return folders
+
+
 def _check_views_out(out: Path) -> None:
-    """--out is new, empty, or an earlier --out of this command (captions.json + prompts.txt): user files are not
-    overwritten."""
-    if (
-        out.is_dir()
-        and any(out.iterdir())
-        and not ((out / "captions.json").is_file() and (out / "prompts.txt").is_file())
-    ):
+    """--out is new, empty, or an earlier --out of this command (its stale views are removed before writing): a
+    user's files are never overwritten."""
+    if out.is_dir() and any(out.iterdir()) and _ours(out) is None:
         raise typer.BadParameter(
             f"{out} holds other files: name a new or empty folder for the views", param_hint="--out"
         )
@@ -108,6 +141,10 @@ def _run_renders(runs, prompts, views, resolution, out, device, console):
             f"one prompt ({prompt_set[0]!r}): R-Precision retrieves among 2 or more (more --runs, or --prompts)"
         )
     if out is not None:
+        import shutil
+
+        for stale in _ours(out) if out.is_dir() else []:  # an earlier --out's views (checked before: ours alone)
+            shutil.rmtree(stale)
         names = [f"{i // views:02d}-{Path(runs[i // views]).name}/view{i % views:02d}.png" for i in range(len(images))]
         write_render_set(out, images, image_prompts, names)
         console.print(f"views: {esc(out)}", soft_wrap=True)

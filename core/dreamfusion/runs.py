@@ -15,7 +15,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-__all__ = ["is_dreamfusion_run", "check_run", "recorded_prior", "run_views"]
+__all__ = ["is_dreamfusion_run", "check_run", "recorded_prior", "run_prior", "run_views"]
 
 
 def is_dreamfusion_run(folder: str | os.PathLike) -> bool:
@@ -39,16 +39,44 @@ def check_run(folder: str | os.PathLike) -> Path:
     return folder
 
 
-def recorded_prior(folder: str | os.PathLike) -> str | None:
-    """The prior folder the run was made with (its command.json's --prior), or None: the shipped prior (no --prior),
-    a run from before command.json, or a broken command.json."""
+def _command(folder: str | os.PathLike) -> dict:
+    """The run's command.json ({} for a run from before it, or a broken one)."""
     from ..io.training_run import TrainingRun
 
     try:
-        command = TrainingRun(Path(str(folder)).expanduser(), warn=None).read_command() or {}
+        return TrainingRun(Path(str(folder)).expanduser(), warn=None).read_command() or {}
     except ValueError:
-        return None
-    return command.get("options", {}).get("prior_path") or None
+        return {}
+
+
+def recorded_prior(folder: str | os.PathLike) -> str | None:
+    """The prior folder the run was made with (its command.json's --prior), or None: the shipped prior (no --prior),
+    a run from before command.json, or a broken command.json."""
+    return _command(folder).get("options", {}).get("prior_path") or None
+
+
+def run_prior(folder: Path) -> Path:
+    """The prior folder to render the run with: the one it was made with, checked to be there and to hold the weights
+    it held then (command.json's fingerprint); ValueError naming the run and the prior otherwise."""
+    from ..io.assets import shipped_prior_path
+    from ..io.checkpoint import folder_fingerprint
+    from ..io.training_run import run_export
+
+    command = _command(folder)
+    path = Path(recorded_prior(folder) or shipped_prior_path())
+    try:
+        model = run_export(path, "prior")
+    except FileNotFoundError as exc:
+        raise ValueError(f"{folder}: {exc}") from None
+    if not model.is_dir():
+        raise ValueError(
+            f"{folder} was made with the prior {path}, which is not there (moved? the path is prior_path in "
+            f"{folder / 'command.json'})"
+        )
+    then = command.get("models", {}).get("prior_path")
+    if then is not None and folder_fingerprint(model) != then:
+        raise ValueError(f"{folder} was made with other weights than {path} holds now (retrained or replaced since)")
+    return model
 
 
 @torch.no_grad()
@@ -65,7 +93,6 @@ def run_views(
     prompt of each image. Each run is rendered with the prior it was made with (loaded once per folder).
 
     Raises ValueError naming the folder that is not a DreamFusion run or holds no checkpoint."""
-    from ..io.assets import shipped_prior_path
     from ..priors.load import load_prior
     from .export import render_orbit
     from .optimize import DreamFusion
@@ -73,7 +100,7 @@ def run_views(
     priors: dict[str, object] = {}
     images, prompts = [], []
     for folder in map(check_run, folders):
-        prior_path = str(Path(recorded_prior(folder) or shipped_prior_path()).resolve())
+        prior_path = str(run_prior(folder).resolve())
         if prior_path not in priors:
             priors[prior_path] = load_prior(prior_path, device=device)
         df = DreamFusion.load(folder, priors[prior_path], warn=warn, read_only=True)
