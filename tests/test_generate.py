@@ -133,11 +133,15 @@ def test_generate_ctrl_c_keeps_the_seeds_done_and_says_so(tiny_G, tmp_path, monk
 
     monkeypatch.setattr(sampling, "generate", interrupted)
     res = CliRunner().invoke(app, [*args, str(tmp_path / "cut")])
-    assert res.exit_code != 0 and "holds the images of the first 2 of 4 seeds" in " ".join(res.output.split())
+    said = " ".join(res.output.split())
+    assert res.exit_code != 0 and "holds the images of the first 2 of 4 seeds" in said and "from before" not in said
     done = ["seed0000.png", "seed0000_depth.png", "seed0001.png", "seed0001_depth.png"]
     assert sorted(p.name for p in (tmp_path / "cut").iterdir()) == done
     for name in done:
         assert np.array_equal(load_png(tmp_path / "cut" / name), load_png(tmp_path / "whole" / name))
+    calls.clear()  # into a folder of an earlier run: the mix is said
+    res = CliRunner().invoke(app, [*args, str(tmp_path / "whole")])
+    assert "its other files are from before this run" in " ".join(res.output.split())
     # depth maps share the camera's ray range (near = bright): one seed's map does not depend on the others
     from tristudio.core.io.images import depth_to_uint8
 

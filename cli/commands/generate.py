@@ -114,6 +114,7 @@ def _write(console, G, seed_list, dev, trunc, trunc_cutoff, yaw, pitch, fov, res
     from tristudio.core.io.checkpoint import save_checkpoint
     from tristudio.core.io.images import depth_to_uint8, make_grid, save_png, to_uint8
 
+    earlier = out.is_dir() and any(p for p in out.iterdir() if not p.name.startswith("."))
     out.mkdir(parents=True, exist_ok=True)
     near, far = (G.rendering_kwargs.get(k) for k in ("ray_start", "ray_end"))
     span = (near, far) if all(isinstance(v, (int, float)) for v in (near, far)) else None  # "auto": the first seed's
@@ -141,7 +142,8 @@ def _write(console, G, seed_list, dev, trunc, trunc_cutoff, yaw, pitch, fov, res
                 done += 1
                 progress.advance(task)
     except KeyboardInterrupt:
-        console.print(f"interrupted: {esc(out)} holds the images of the first {done} of {len(seed_list)} seeds")
+        before = "; its other files are from before this run" if earlier else ""
+        console.print(f"interrupted: {esc(out)} holds the images of the first {done} of {len(seed_list)} seeds{before}")
         raise
     save_png(out / "grid.png", make_grid(np.stack(images)))
     save_png(out / "depth_grid.png", make_grid(np.stack(depths)))
