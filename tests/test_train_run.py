@@ -180,7 +180,7 @@ def test_bad_datasets_stop_before_training(tmp_path):
     }
     for path, needle in cases.items():
         out = tmp_path / f"run-{path.name}"
-        with pytest.raises(T.TrainingError, match="cannot be trained on") as err:
+        with pytest.raises(T.TrainingError, match="cannot be used") as err:
             T.train(_config(path, out))
         assert needle in str(err.value), str(err.value)
         assert not (out / "checkpoints").exists()

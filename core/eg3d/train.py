@@ -159,7 +159,7 @@ def open_training_set(path: str) -> TrainingSet:
         more = len(report.problems) - len(shown)
         lines = "\n".join(f"  problem: {p}" for p in shown) + (f"\n  ... and {more} more" if more > 0 else "")
         raise TrainingError(
-            f"dataset {path} cannot be trained on ({len(report.problems)} problem"
+            f"dataset {path} cannot be used ({len(report.problems)} problem"
             f"{'s' if len(report.problems) > 1 else ''}; `tristudio dataset check` lists them):\n"
             f"{lines}"
         )
