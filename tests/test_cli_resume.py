@@ -101,6 +101,9 @@ def test_dreamfusion_resume_without_steps_keeps_the_runs_total(tmp_path, tiny_pr
     assert (run / "mesh.glb").is_file()
     code, out = _cli("dreamfusion", "a red cube", "--out", run, "--resume", "--guidance", "csd")
     assert code == 1 and "--guidance 'csd' (the run's: 'sds')" in " ".join(out.split())
+    code, out = _cli(*FIT, "--steps", "1", "--out", run)  # another command's run: --resume would not fit it
+    said = " ".join(out.split())
+    assert code == 1 and "already holds a `tristudio dreamfusion` run: choose another folder" in said, said
 
 
 def test_eg3d_resume_keeps_a_typed_option_over_the_runs_schedule(tmp_path):

@@ -93,8 +93,11 @@ class TrainingRun:
             )
         checkpoint = has_steps(self.dir)  # committed or not (a lost pointer still leaves trained state)
         if not resume and checkpoint:
+            other = self._other_command()
             raise FileExistsError(
-                f"{self.dir} already holds a run: pass --resume to continue it, or choose another folder"
+                f"{self.dir} already holds a `tristudio {other}` run: choose another folder"
+                if other
+                else f"{self.dir} already holds a run: pass --resume to continue it, or choose another folder"
             )
         if not resume and (self.dir / CONFIG).is_file() and not (self.dir / COMMAND).is_file():
             raise FileExistsError(  # not a run this can tell is tristudio's (a model folder, say): left as it is
@@ -119,6 +122,17 @@ class TrainingRun:
         command = STARTING_COMMAND.get()  # a new run's command line, or a resumed run's with its new FREE values
         if command is not None and self.is_main:
             self.write_command(command)
+
+    def _other_command(self) -> str | None:
+        """The command that made the folder's run when it is not the one starting (--resume would not fit it)."""
+        starting = STARTING_COMMAND.get()
+        try:
+            recorded = self.read_command()
+        except ValueError:
+            return None
+        if starting is None or recorded is None or recorded.get("command") == starting.get("command"):
+            return None
+        return str(recorded.get("command"))
 
     def _entries(self) -> list[str]:
         """What the folder holds that a run could write over, sorted by name: not the run's lock (taken before
