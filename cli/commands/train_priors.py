@@ -94,9 +94,11 @@ def _train(kind: str, options: dict, config_cls, default_steps: int, train, **fi
     (config_from) and call `train(cfg, steps, callback)` under a progress bar; `steps` is --steps when resuming (a new
     total), else None. Returns what `train` returns."""
     from tristudio.cli.errors import clean_errors
+    from tristudio.core.io.progress import quiet_loader_bars
     from tristudio.core.io.runlock import run_lock
 
     _check_common(options)
+    quiet_loader_bars()  # no 'Loading weights' / 'Writing model shards' bars beside the training bar
     work, resume = options["work"], options["resume"]
     apply_threads(options["threads"])
     with clean_errors(), run_lock(work, warn=typer.echo):

@@ -81,7 +81,8 @@ def step_progress(
 
 
 def quiet_loader_bars() -> None:
-    """No 'Loading weights' bars from transformers / diffusers: the command's own output is the one shown."""
+    """No 'Loading weights' / 'Writing model shards' bars from transformers / diffusers: the command's own output is
+    the one shown."""
     import diffusers.utils.logging
     import transformers.utils.logging
 
