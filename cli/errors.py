@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import math
+import os
 from pathlib import Path
 from typing import NoReturn
 
@@ -125,6 +126,8 @@ def out_folder(path: Path, name: str = "--out") -> Path:
     for p in (path, *path.parents):
         if p.exists() and not p.is_dir():
             raise typer.BadParameter(f"{p} is a file, not a folder", param_hint=name)
+        if p.is_symlink() and not p.exists():
+            raise typer.BadParameter(f"{p} is a link to {os.readlink(p)}, which does not exist", param_hint=name)
     if not path.exists() and path.suffix.lower() in FILE_SUFFIXES:
         raise typer.BadParameter(
             f"{path} is named like a {path.suffix} file, but {name} is a folder (e.g. {path.with_suffix('')})",

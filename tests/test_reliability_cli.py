@@ -218,6 +218,13 @@ def test_bench_out_replaces_a_benchmark_json_but_never_another_file(tmp_path, mo
     assert out.read_text() == before
 
 
+def test_out_that_is_a_dangling_link_is_named(tmp_path):
+    dangle = tmp_path / "dangle"
+    dangle.symlink_to(tmp_path / "nowhere")
+    clear_error(*run("fit", "object:0", "--out", dangle), f"{dangle} is a link to {tmp_path / 'nowhere'}")
+    assert not (tmp_path / "nowhere").exists()
+
+
 @pytest.mark.parametrize("command", ["generate", "sample", "fit", "dreamfusion", "train eg3d", "eval id-sw-train"])
 def test_out_named_like_a_file_is_one_clear_error_and_nothing_is_made(command, tmp_path):
     """`--out grid.png` (a slip for a file name) is refused before anything is written: the folder is not created."""
