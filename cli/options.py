@@ -132,6 +132,11 @@ def needs_flag(ctx: typer.Context, flag: str, given: bool, *names: str) -> None:
 
 
 def _typed(ctx: typer.Context, name: str) -> bool:
+    """Typed on this command line (under --resume, not one of the run's recorded options: cli/resume.py)."""
+    from tristudio.cli.resume import TYPED_NOW
+
+    if TYPED_NOW in ctx.meta:
+        return name in ctx.meta[TYPED_NOW]
     return ctx.get_parameter_source(name).name in ("COMMANDLINE", "ENVIRONMENT")
 
 

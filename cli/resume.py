@@ -120,6 +120,9 @@ def _label(param) -> str:
     return param.opts[0] if param.opts and param.opts[0].startswith("-") else param.name.upper()
 
 
+TYPED_NOW = "tristudio.typed_now"  # ctx.meta key: the option names this command line typed itself
+
+
 class ResumeCommand(TyperCommand):
     """A trainer command: records a new run's command line, and on --resume continues the run's (module doc)."""
 
@@ -129,6 +132,10 @@ class ResumeCommand(TyperCommand):
         default_out = getattr(getattr(self.callback, "__wrapped__", self.callback), "default_out", None)
         if out is None and default_out is not None:  # a folder named from the other options (dreamfusion: the prompt)
             out = ctx.params[out_param.name] = default_out(ctx.params)
+        # what this command line typed, before --resume fills in (and marks as typed) the run's recorded options
+        ctx.meta[TYPED_NOW] = {
+            n for n in ctx.params if ctx.get_parameter_source(n).name in ("COMMANDLINE", "ENVIRONMENT")
+        }
         if ctx.params.get("resume") and out is not None:  # the resumed run's command line, if it changes
             command = self._continue(ctx, Path(out), out_param.name)
         else:  # a new run's

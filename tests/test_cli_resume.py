@@ -94,6 +94,8 @@ def test_dreamfusion_resume_without_steps_keeps_the_runs_total(tmp_path, tiny_pr
     code, out = _cli(*base, "--steps", "2", "--out", run)
     assert code == 0, out
     log = (run / "log.jsonl").read_text()
+    code, out = _cli("dreamfusion", "a red cube", "--out", run, "--resume", "--mesh-format", "obj")  # no --mesh then
+    assert code == 2 and "--mesh-format without --mesh" in " ".join(out.replace("│", " ").split()), out
     code, out = _cli("dreamfusion", "a red cube", "--out", run, "--resume", "--mesh", "--mesh-resolution", "16")
     assert code == 0, out
     assert (run / "log.jsonl").read_text() == log  # no step taken: the run's 2 steps, not the default 1000

@@ -108,8 +108,7 @@ def dreamfusion(
 
     positive(guidance_scale, "--guidance-scale", "scale")
     positive(lr, "--lr", "learning rate")
-    if not resume:  # (a resumed run keeps what it was started with: its command.json)
-        needs_flag(ctx, "--mesh", mesh, "mesh_format", "mesh_resolution")
+    needs_flag(ctx, "--mesh", mesh, "mesh_format", "mesh_resolution")  # (typed now; --mesh may be the run's)
     for value, low, name in ((render_every, 0, "--render-every"), (checkpoint_every, 1, "--ckpt-every")):
         at_least(value, low, name)
     out_folder(out)
