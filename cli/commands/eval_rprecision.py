@@ -84,32 +84,34 @@ def rprecision(
     )
 
 
-_VIEW_FOLDER = re.compile(r"^\d{2,}-.+$")  # NN-RUNNAME/, holding viewNN.png files
+# --out's layout: NN-RUNNAME/viewNN.png per view (NN: the run's place in --runs, the view's in its orbit), plus
+# captions.json (each view's prompt) and prompts.txt
+_VIEW = re.compile(r"\d{2,}-[^/]+/view\d{2,}\.png")
+
+
+def _view_name(run: int, folder: Path, view: int) -> str:
+    return f"{run:02d}-{folder.name}/view{view:02d}.png"
 
 
 def _ours(out: Path) -> list[Path] | None:
-    """The view folders of an earlier --out of this command (captions.json, prompts.txt and NN-RUN/ folders of
-    viewNN.png, nothing else), or None when the folder holds anything else."""
+    """The view folders of an earlier --out of this command (captions.json naming only views, prompts.txt and
+    NN-RUN/ folders of viewNN.png, nothing else), or None when the folder holds anything else."""
     import json
 
-    try:  # our captions.json names only our views
+    try:
         captions = json.loads((out / "captions.json").read_text())
     except (OSError, ValueError):
         return None
-    view = re.compile(r"\d{2,}-[^/]+/view\d{2,}\.png")
     if not isinstance(captions, dict) or not (out / "prompts.txt").is_file():
         return None
-    if not all(view.fullmatch(k) for k in captions):
+    if not all(_VIEW.fullmatch(k) for k in captions):
         return None
-    folders = []
-    for p in out.iterdir():
-        if p.name.startswith(".") or p.name in ("captions.json", "prompts.txt"):
-            continue
-        if not (p.is_dir() and _VIEW_FOLDER.match(p.name)):
+    folders = [
+        p for p in out.iterdir() if not p.name.startswith(".") and p.name not in ("captions.json", "prompts.txt")
+    ]
+    for p in folders:
+        if not p.is_dir() or not all(_VIEW.fullmatch(f"{p.name}/{f.name}") and f.is_file() for f in p.iterdir()):
             return None
-        if any(not (f.is_file() and re.fullmatch(r"view\d{2,}\.png", f.name)) for f in p.iterdir()):
-            return None
-        folders.append(p)
     return folders
 
 
@@ -145,7 +147,7 @@ def _run_renders(runs, prompts, views, resolution, out, device, console):
 
         for stale in _ours(out) if out.is_dir() else []:  # an earlier --out's views (checked before: ours alone)
             shutil.rmtree(stale)
-        names = [f"{i // views:02d}-{Path(runs[i // views]).name}/view{i % views:02d}.png" for i in range(len(images))]
+        names = [_view_name(i // views, Path(runs[i // views]), i % views) for i in range(len(images))]
         write_render_set(out, images, image_prompts, names)
         console.print(f"views: {esc(out)}", soft_wrap=True)
     return images, [prompt_set.index(p) for p in image_prompts], prompt_set

@@ -53,6 +53,10 @@ CONFIG, LOG, PLOT, COMMAND = "config.json", "log.jsonl", "losses.png", "command.
 STARTING_COMMAND: ContextVar[dict | None] = ContextVar("starting_command", default=None)
 
 
+def _empty_dir(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink() and not any(path.iterdir())
+
+
 class TrainingRun:
     """One run folder (see the module doc). `is_main=False` (a non-zero DDP rank) makes every write a no-op."""
 
@@ -250,10 +254,6 @@ RUN_EXPORTS = {
     "prior": ("export", "model_index.json"),  # train prior: a diffusers folder
     "clip": ("export", "config.json"),  # train clip: a transformers CLIPModel folder
 }
-
-
-def _empty_dir(path: Path) -> bool:
-    return path.is_dir() and not path.is_symlink() and not any(path.iterdir())
 
 
 def run_export(folder: str | os.PathLike, kind: str) -> Path:
