@@ -41,6 +41,11 @@ def _check_threads(value: str) -> str:
     return value
 
 
+# The largest image side a command renders or trains at (--resolution, --render-resolution): past it the images
+# (and DreamFusion's tri-planes, one texel per pixel) no longer fit in memory.
+MAX_IMAGE_SIDE = 1024
+
+
 def image_side_option(default: int | None, help: str, flag: str = "--resolution") -> int | None:
     """An image side in pixels, 8 .. MAX_IMAGE_SIDE (a larger one asks torch for more memory than a machine has)."""
     return typer.Option(default, flag, min=8, max=MAX_IMAGE_SIDE, help=help)
@@ -74,11 +79,6 @@ def seed_option(help: str = SEED_HELP) -> int:
 def ckpt_every_option(default: int, *aliases: str) -> int:
     """`--ckpt-every N` (`aliases`: the older names a command also answers to)."""
     return typer.Option(default, "--ckpt-every", *aliases, help=CKPT_EVERY_HELP)
-
-
-# The largest image side a command renders or trains at (--resolution, --render-resolution): past it the images
-# (and DreamFusion's tri-planes, one texel per pixel) no longer fit in memory.
-MAX_IMAGE_SIDE = 1024
 
 
 # The models a command reads: one name and one help text each; None means the shipped one (core/io/assets.py).
